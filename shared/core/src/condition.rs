@@ -1,0 +1,162 @@
+//! Conditions over a profile at an instant: counts in exact rolling windows,
+//! inactivity, orders, cart value, segments and the person's own messages.
+
+use std::fmt;
+
+use crate::profile::Profile;
+use crate::time::{Dur, Secs};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Condition {
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    /// Events of one kind with `now - within <= time <= now`.
+    Count {
+        event: String,
+        at_least: Option<u32>,
+        at_most: Option<u32>,
+        within: Dur,
+        scope: Scope,
+    },
+    InactiveFor(Dur),
+    FirstSeenWithin(Dur),
+    OrdersAtLeast(u32),
+    OrdersAtMost(u32),
+    CartValueAtLeast(f64),
+    CartValueAtMost(f64),
+    /// A named segment, inlined; the name is kept for explanations.
+    Segment(String, Box<Condition>),
+    /// The person was sent / opened / clicked a message of `trigger`
+    /// (optionally within a window ending now).
+    Message {
+        trigger: String,
+        signal: Signal,
+        within: Option<Dur>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// All events of the kind together.
+    AnyProduct,
+    /// The busiest single product.
+    SameProduct,
+    /// The busiest single category.
+    SameCategory,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Sent,
+    Opened,
+    Clicked,
+}
+
+impl Signal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Sent => "sent",
+            Signal::Opened => "opened",
+            Signal::Clicked => "clicked",
+        }
+    }
+}
+
+impl Condition {
+    pub fn eval(&self, p: &Profile, now: Secs) -> bool {
+        match self {
+            Condition::All(cs) => cs.iter().all(|c| c.eval(p, now)),
+            Condition::Any(cs) => cs.iter().any(|c| c.eval(p, now)),
+            Condition::Not(c) => !c.eval(p, now),
+            Condition::Count { event, at_least, at_most, within, scope } => {
+                let since = now - within.as_secs();
+                let n = match scope {
+                    Scope::AnyProduct => p.count_between(event, since, now),
+                    Scope::SameProduct => p.max_product_views_between(since, now),
+                    Scope::SameCategory => p.max_category_views_between(since, now),
+                };
+                at_least.is_none_or(|min| n >= min) && at_most.is_none_or(|max| n <= max)
+            }
+            Condition::InactiveFor(d) => now - p.last_active >= d.as_secs(),
+            Condition::FirstSeenWithin(d) => now - p.first_seen <= d.as_secs(),
+            Condition::OrdersAtLeast(n) => p.orders.count >= *n,
+            Condition::OrdersAtMost(n) => p.orders.count <= *n,
+            Condition::CartValueAtLeast(v) => p.basket.as_ref().is_some_and(|b| b.value >= *v),
+            Condition::CartValueAtMost(v) => p.basket.as_ref().is_none_or(|b| b.value <= *v),
+            Condition::Segment(_, c) => c.eval(p, now),
+            Condition::Message { trigger, signal, within } => {
+                let since = within.map_or(Secs::MIN, |w| now - w.as_secs());
+                p.sends.iter().filter(|s| s.trigger == *trigger).any(|s| {
+                    let at = match signal {
+                        Signal::Sent => Some(s.at),
+                        Signal::Opened => s.opened,
+                        Signal::Clicked => s.clicked,
+                    };
+                    at.is_some_and(|t| t >= since && t <= now)
+                })
+            }
+        }
+    }
+
+    /// Calls `f(event, timestamps needed, scope)` for every count inside.
+    pub(crate) fn for_each_count(&self, f: &mut dyn FnMut(&str, usize, Scope)) {
+        match self {
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.for_each_count(f)),
+            Condition::Not(c) | Condition::Segment(_, c) => c.for_each_count(f),
+            Condition::Count { event, at_least, at_most, scope, .. } => {
+                let need = at_least.unwrap_or(0).max(at_most.map_or(0, |m| m + 1));
+                f(event, need as usize, *scope);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, cs: &[Condition], sep: &str| -> fmt::Result {
+            f.write_str("(")?;
+            for (i, c) in cs.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(sep)?;
+                }
+                write!(f, "{c}")?;
+            }
+            f.write_str(")")
+        };
+        match self {
+            Condition::All(cs) => list(f, cs, " and "),
+            Condition::Any(cs) => list(f, cs, " or "),
+            Condition::Not(c) => write!(f, "not {c}"),
+            Condition::Count { event, at_least, at_most, within, scope } => {
+                let bound = match (at_least, at_most) {
+                    (Some(a), Some(b)) => format!("{a}-{b}"),
+                    (Some(a), None) => format!("≥{a}"),
+                    (None, Some(b)) => format!("≤{b}"),
+                    (None, None) => String::new(),
+                };
+                let of = match scope {
+                    Scope::AnyProduct => "",
+                    Scope::SameProduct => " of one product",
+                    Scope::SameCategory => " in one category",
+                };
+                write!(f, "{bound} {event}{of} within {within}")
+            }
+            Condition::InactiveFor(d) => write!(f, "inactive for {d}"),
+            Condition::FirstSeenWithin(d) => write!(f, "first seen within {d}"),
+            Condition::OrdersAtLeast(n) => write!(f, "≥{n} orders"),
+            Condition::OrdersAtMost(n) => write!(f, "≤{n} orders"),
+            Condition::CartValueAtLeast(v) => write!(f, "cart ≥ {v}"),
+            Condition::CartValueAtMost(v) => write!(f, "cart ≤ {v}"),
+            Condition::Segment(name, _) => write!(f, "segment {name}"),
+            Condition::Message { trigger, signal, within } => {
+                write!(f, "{} {trigger}", signal.as_str())?;
+                match within {
+                    Some(w) => write!(f, " within {w}"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! `decide()`: when a check comes due, re-read the profile and either send one
+//! email, skip with a reason, or defer to a later time. Pure.
+
+use jiff::Timestamp;
+use jiff::civil::Time;
+use serde::{Deserialize, Serialize};
+
+use crate::event::ConsentState;
+use crate::hash::{stable_hash, unit_interval};
+use crate::profile::{Effect, Profile, SendRecord};
+use crate::rules::{Arm, QuietHours, Trigger, Triggers};
+use crate::time::{Secs, secs, ts};
+
+/// The scheduler payload: which episode of which trigger to decide, and when.
+/// Carries no personal data.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub shop: String,
+    pub profile: String,
+    pub trigger: String,
+    pub episode: u32,
+    pub due: Timestamp,
+}
+
+impl Check {
+    /// Deterministic name for this request, unique per (episode, due time):
+    /// a retried create hits the same name. Fits EventBridge Scheduler's
+    /// 64-character `[0-9a-zA-Z-_.]` limit.
+    pub fn name(&self) -> String {
+        let h = stable_hash(&[
+            self.shop.as_bytes(),
+            self.profile.as_bytes(),
+            self.trigger.as_bytes(),
+            &self.episode.to_le_bytes(),
+        ]);
+        format!("nudge-{h:016x}-{}-{:x}", self.episode, self.due.as_second())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Send,
+    Skip,
+    Defer,
+}
+
+/// Why a check did not send (or not yet). A closed set: reports group by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// An order after arming (or an order for the armed basket).
+    Converted,
+    /// Another `cancel_if` event after arming.
+    Cancelled,
+    /// `require_consent` and the person's consent is not `subscribed`.
+    NoConsent,
+    /// No email address known for the person.
+    NoAddress,
+    /// A permanent bounce or a complaint.
+    Suppressed,
+    /// `max_per_day` / `max_per_week` reached.
+    FrequencyCap,
+    /// This trigger sent within its `cooldown`.
+    Cooldown,
+    /// A higher-priority trigger is pending or inside its cooldown.
+    Outranked,
+    /// The `when` or `if` condition no longer holds at check time.
+    ConditionLapsed,
+    /// In the trigger's holdout share: decided, deliberately not sent.
+    Holdout,
+    /// The episode was already decided (or this check was superseded).
+    Duplicate,
+    /// Defer: inside quiet hours; retried when they end.
+    QuietHours,
+    /// Defer: re-arming or activity moved the due time later.
+    Debounced,
+    /// The trigger was removed from the rules after arming.
+    UnknownTrigger,
+    /// The profile no longer exists (erased).
+    NoProfile,
+    /// Sandbox mode: the address is not on the allowlist.
+    Sandbox,
+    /// The mailer rejected the message permanently.
+    MailFailed,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Converted => "converted",
+            Reason::Cancelled => "cancelled",
+            Reason::NoConsent => "no_consent",
+            Reason::NoAddress => "no_address",
+            Reason::Suppressed => "suppressed",
+            Reason::FrequencyCap => "frequency_cap",
+            Reason::Cooldown => "cooldown",
+            Reason::Outranked => "outranked",
+            Reason::ConditionLapsed => "condition_lapsed",
+            Reason::Holdout => "holdout",
+            Reason::Duplicate => "duplicate",
+            Reason::QuietHours => "quiet_hours",
+            Reason::Debounced => "debounced",
+            Reason::UnknownTrigger => "unknown_trigger",
+            Reason::NoProfile => "no_profile",
+            Reason::Sandbox => "sandbox",
+            Reason::MailFailed => "mail_failed",
+        }
+    }
+}
+
+/// One line of the decision log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub at: Timestamp,
+    pub shop: String,
+    pub profile: String,
+    pub trigger: String,
+    pub episode: u32,
+    pub decision: Outcome,
+    pub reason: Option<Reason>,
+    pub variant: Option<String>,
+    /// For `defer`: when the check runs again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+    /// Version (fingerprint) of the rules that decided.
+    pub rules: String,
+    /// The consent state the decision relied on.
+    pub consent: ConsentState,
+}
+
+const DAY: Secs = 86_400;
+
+/// Decides a due check against the profile as it is now.
+pub fn decide(p: &Profile, check: &Check, rules: &Triggers, now: Timestamp) -> Decision {
+    let (outcome, reason, variant, until) = verdict(p, check, rules, secs(now));
+    let mut d = p.decision(check, now, outcome, reason, variant, rules);
+    d.until = until.map(ts);
+    d
+}
+
+type Verdict = (Outcome, Option<Reason>, Option<String>, Option<Secs>);
+
+fn skip(r: Reason) -> Verdict {
+    (Outcome::Skip, Some(r), None, None)
+}
+
+fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
+    let Some(trigger) = rules.get(&check.trigger) else {
+        return skip(Reason::UnknownTrigger);
+    };
+    let live = p
+        .state(&trigger.id)
+        .and_then(|s| s.pending.as_ref())
+        .filter(|pd| pd.episode == check.episode && pd.scheduled == secs(check.due));
+    let Some(pending) = live else {
+        return skip(Reason::Duplicate);
+    };
+    if pending.due > now {
+        return (Outcome::Defer, Some(Reason::Debounced), None, Some(pending.due));
+    }
+    for kind in &trigger.cancel_if {
+        let after_start = p.activity.iter().any(|a| a.kind == *kind && a.last >= pending.started);
+        let basket_bought = kind == "order_placed" && pending.token.as_ref().is_some_and(|t| p.orders.tokens.contains(t));
+        if after_start || basket_bought {
+            return skip(if kind == "order_placed" { Reason::Converted } else { Reason::Cancelled });
+        }
+    }
+    if let Arm::When(c) = &trigger.arm {
+        if !c.eval(p, now) {
+            return skip(Reason::ConditionLapsed);
+        }
+    }
+    if trigger.only_if.as_ref().is_some_and(|c| !c.eval(p, now)) {
+        return skip(Reason::ConditionLapsed);
+    }
+    if p.suppressed.is_some() {
+        return skip(Reason::Suppressed);
+    }
+    if rules.policy.require_consent && p.consent.state != ConsentState::Subscribed {
+        return skip(Reason::NoConsent);
+    }
+    if p.email.as_deref().is_none_or(str::is_empty) {
+        return skip(Reason::NoAddress);
+    }
+    if outranked(p, trigger, rules, now) {
+        return skip(Reason::Outranked);
+    }
+    let state = p.state(&trigger.id);
+    if let (Some(cool), Some(last)) = (trigger.cooldown, state.and_then(|s| s.last_sent)) {
+        if now - last < cool.as_secs() {
+            return skip(Reason::Cooldown);
+        }
+    }
+    let capped = |max: Option<u32>, window: Secs| max.is_some_and(|m| p.sends_since(now - window) >= m as usize);
+    if capped(rules.policy.max_per_day, DAY) || capped(rules.policy.max_per_week, 7 * DAY) {
+        return skip(Reason::FrequencyCap);
+    }
+    if let Some(q) = &rules.policy.quiet_hours {
+        if let Some(end) = quiet_until(q, now) {
+            return (Outcome::Defer, Some(Reason::QuietHours), None, Some(end));
+        }
+    }
+    let variant = assign_variant(&check.shop, &check.profile, trigger, check.episode).to_owned();
+    if in_holdout(&check.shop, &check.profile, trigger, check.episode) {
+        return (Outcome::Skip, Some(Reason::Holdout), Some(variant), None);
+    }
+    (Outcome::Send, None, Some(variant), None)
+}
+
+/// A higher-priority trigger is pending, or sent inside its own cooldown.
+fn outranked(p: &Profile, me: &Trigger, rules: &Triggers, now: Secs) -> bool {
+    rules.triggers.iter().filter(|t| t.priority > me.priority).any(|t| {
+        p.state(&t.id).is_some_and(|s| {
+            s.pending.is_some()
+                || matches!((t.cooldown, s.last_sent), (Some(c), Some(last)) if now - last < c.as_secs())
+        })
+    })
+}
+
+/// If `now` falls inside quiet hours, the instant they end.
+fn quiet_until(q: &QuietHours, now: Secs) -> Option<Secs> {
+    let zoned = ts(now).to_zoned_datetime(q.time_zone.clone());
+    let minute = zoned.hour() as u16 * 60 + zoned.minute() as u16;
+    let inside = if q.from < q.to {
+        minute >= q.from && minute < q.to
+    } else {
+        minute >= q.from || minute < q.to
+    };
+    if !inside {
+        return None;
+    }
+    let to = Time::new((q.to / 60) as i8, (q.to % 60) as i8, 0, 0).ok()?;
+    let mut date = zoned.date();
+    if minute >= q.to {
+        date = date.tomorrow().ok()?;
+    }
+    let end = q.time_zone.to_timestamp(date.to_datetime(to)).ok()?;
+    Some(end.as_second())
+}
+
+fn assignment_hash(shop: &str, profile: &str, trigger: &str, episode: u32, salt: &[u8]) -> f64 {
+    unit_interval(stable_hash(&[shop.as_bytes(), profile.as_bytes(), trigger.as_bytes(), &episode.to_le_bytes(), salt]))
+}
+
+/// The variant for one episode: weighted, deterministic, the same everywhere.
+pub fn assign_variant<'t>(shop: &str, profile: &str, trigger: &'t Trigger, episode: u32) -> &'t str {
+    let total: u64 = trigger.variants.iter().map(|v| u64::from(v.weight)).sum();
+    let mut x = assignment_hash(shop, profile, &trigger.id, episode, b"variant") * total as f64;
+    for v in &trigger.variants {
+        x -= f64::from(v.weight);
+        if x < 0.0 {
+            return &v.id;
+        }
+    }
+    trigger.variants.iter().rev().find(|v| v.weight > 0).map_or("default", |v| &v.id)
+}
+
+/// Whether this episode falls in the trigger's holdout share. Independent of
+/// the variant hash, so every variant is held out in the same proportion.
+pub fn in_holdout(shop: &str, profile: &str, trigger: &Trigger, episode: u32) -> bool {
+    trigger.holdout > 0.0 && assignment_hash(shop, profile, &trigger.id, episode, b"holdout") < trigger.holdout
+}
+
+impl Profile {
+    pub(crate) fn decision(
+        &self,
+        check: &Check,
+        at: Timestamp,
+        decision: Outcome,
+        reason: Option<Reason>,
+        variant: Option<String>,
+        rules: &Triggers,
+    ) -> Decision {
+        Decision {
+            at,
+            shop: check.shop.clone(),
+            profile: check.profile.clone(),
+            trigger: check.trigger.clone(),
+            episode: check.episode,
+            decision,
+            reason,
+            variant,
+            until: None,
+            rules: rules.version.clone(),
+            consent: self.consent.state,
+        }
+    }
+
+    /// Decides a due check and records the outcome in the profile: a send or
+    /// final skip ends the episode (claiming it: saving this profile is what
+    /// makes the send at-most-once), a deferral asks for one new check.
+    pub fn conclude(&mut self, check: &Check, rules: &Triggers, now: Timestamp) -> (Decision, Vec<Effect>) {
+        let d = decide(self, check, rules, now);
+        let mut effects = Vec::new();
+        let Some(i) = self.triggers.iter().position(|s| s.trigger == check.trigger) else {
+            return (d, effects);
+        };
+        match (d.decision, d.reason) {
+            (_, Some(Reason::Duplicate)) => {}
+            (Outcome::Defer, _) => {
+                if let (Some(p), Some(until)) = (&mut self.triggers[i].pending, d.until) {
+                    p.scheduled = secs(until);
+                    p.due = p.due.max(secs(until));
+                    let next = Check { due: until, ..check.clone() };
+                    effects.push(Effect::Schedule { check: next, first: false });
+                }
+            }
+            (Outcome::Send, _) => {
+                let st = &mut self.triggers[i];
+                st.pending = None;
+                st.last_sent = Some(secs(now));
+                self.record_send(SendRecord {
+                    trigger: check.trigger.clone(),
+                    episode: check.episode,
+                    variant: d.variant.clone().unwrap_or_default(),
+                    at: secs(now),
+                    opened: None,
+                    clicked: None,
+                });
+            }
+            (Outcome::Skip, reason) => {
+                let st = &mut self.triggers[i];
+                let token = st.pending.take().and_then(|p| p.token);
+                if reason == Some(Reason::Converted) {
+                    st.converted_token = token;
+                }
+            }
+        }
+        (d, effects)
+    }
+}

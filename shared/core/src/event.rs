@@ -1,0 +1,331 @@
+//! The event vocabulary: what every source (Shopify, WooCommerce, Segment,
+//! SES feedback, nudge's own log) is translated into before the core sees it.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Longest identifier or short text kept in a profile. Longer values are
+/// replaced by a stable fingerprint (ids) or cut (display text), so that no
+/// input can make a profile grow past its bound.
+pub const MAX_KEY_LEN: usize = 48;
+pub const MAX_TEXT_LEN: usize = 64;
+pub const MAX_URL_LEN: usize = 512;
+
+/// One thing that happened to one person in one shop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Dedupe key: the source's own delivery-independent id (Shopify event id,
+    /// Segment messageId, ...). Applying an event id twice changes nothing.
+    pub id: String,
+    pub shop: String,
+    pub occurred_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Identity::is_empty")]
+    pub identity: Identity,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What is known about who did it. Any subset may be present.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cart_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout_token: Option<String>,
+}
+
+impl Identity {
+    pub fn is_empty(&self) -> bool {
+        self.customer_id.is_none()
+            && self.email.is_none()
+            && self.anonymous_id.is_none()
+            && self.cart_token.is_none()
+            && self.checkout_token.is_none()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    PageViewed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+    },
+    ProductViewed {
+        product: Product,
+    },
+    CartUpdated {
+        basket: Basket,
+    },
+    CheckoutStarted {
+        basket: Basket,
+    },
+    OrderPlaced {
+        order: Order,
+    },
+    OrderCancelled {
+        order_id: String,
+    },
+    WishlistAdded {
+        product: Product,
+    },
+    EmailOpened {
+        message: MessageRef,
+    },
+    EmailClicked {
+        message: MessageRef,
+    },
+    EmailBounced {
+        /// Only permanent bounces suppress; transient ones are recorded.
+        permanent: bool,
+    },
+    EmailComplained {},
+    ConsentChanged {
+        consent: ConsentUpdate,
+    },
+    ProfileUpdated {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_name: Option<String>,
+    },
+    EraseRequested {},
+    DataRequested {},
+    /// A tracked event outside the vocabulary keeps its tracked name.
+    Custom {
+        name: String,
+    },
+}
+
+impl EventKind {
+    /// The name rules use for this kind (`count = "product_viewed"`, `on = ...`).
+    pub fn name(&self) -> &str {
+        match self {
+            EventKind::PageViewed { .. } => "page_viewed",
+            EventKind::ProductViewed { .. } => "product_viewed",
+            EventKind::CartUpdated { .. } => "cart_updated",
+            EventKind::CheckoutStarted { .. } => "checkout_started",
+            EventKind::OrderPlaced { .. } => "order_placed",
+            EventKind::OrderCancelled { .. } => "order_cancelled",
+            EventKind::WishlistAdded { .. } => "wishlist_added",
+            EventKind::EmailOpened { .. } => "email_opened",
+            EventKind::EmailClicked { .. } => "email_clicked",
+            EventKind::EmailBounced { .. } => "email_bounced",
+            EventKind::EmailComplained {} => "email_complained",
+            EventKind::ConsentChanged { .. } => "consent_changed",
+            EventKind::ProfileUpdated { .. } => "profile_updated",
+            EventKind::EraseRequested {} => "erase_requested",
+            EventKind::DataRequested {} => "data_requested",
+            EventKind::Custom { name } => name,
+        }
+    }
+
+    /// Whether the shopper did this themselves on the storefront. Only these
+    /// count as activity for `inactive_for` and `after_inactive`.
+    pub fn is_shopper_activity(&self) -> bool {
+        matches!(
+            self,
+            EventKind::PageViewed { .. }
+                | EventKind::ProductViewed { .. }
+                | EventKind::CartUpdated { .. }
+                | EventKind::CheckoutStarted { .. }
+                | EventKind::OrderPlaced { .. }
+                | EventKind::OrderCancelled { .. }
+                | EventKind::WishlistAdded { .. }
+                | EventKind::Custom { .. }
+        )
+    }
+}
+
+/// The names of the built-in event kinds, in vocabulary order.
+pub const VOCABULARY: [&str; 15] = [
+    "page_viewed",
+    "product_viewed",
+    "cart_updated",
+    "checkout_started",
+    "order_placed",
+    "order_cancelled",
+    "wishlist_added",
+    "email_opened",
+    "email_clicked",
+    "email_bounced",
+    "email_complained",
+    "consent_changed",
+    "profile_updated",
+    "erase_requested",
+    "data_requested",
+];
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<f64>,
+}
+
+/// A cart or checkout: what the shopper intends to buy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Basket {
+    /// Cart token or checkout token; orders are joined to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Where the shopper resumes (Shopify's `abandoned_checkout_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<Line>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    pub product_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_title: Option<String>,
+    #[serde(default = "one")]
+    pub quantity: u32,
+    #[serde(default)]
+    pub price: f64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: String,
+    #[serde(default)]
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Checkout or cart tokens this order completes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub product_ids: Vec<String>,
+}
+
+/// Which message an engagement event refers to (from SES tags or UTM data).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentState {
+    Subscribed,
+    #[default]
+    NotSubscribed,
+    Unsubscribed,
+    Pending,
+    Redacted,
+    Invalid,
+}
+
+impl ConsentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentState::Subscribed => "subscribed",
+            ConsentState::NotSubscribed => "not_subscribed",
+            ConsentState::Unsubscribed => "unsubscribed",
+            ConsentState::Pending => "pending",
+            ConsentState::Redacted => "redacted",
+            ConsentState::Invalid => "invalid",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptInLevel {
+    SingleOptIn,
+    ConfirmedOptIn,
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentUpdate {
+    pub state: ConsentState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opt_in_level: Option<OptInLevel>,
+    /// When the person gave or withdrew consent; defaults to the event time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Timestamp>,
+    /// Where consent came from (`shopify`, `segment`, `unsubscribe_link`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// Keeps identifiers bounded: values longer than [`MAX_KEY_LEN`] become a
+/// stable `~`-prefixed fingerprint, so equality still works.
+pub fn bounded_key(s: &str) -> String {
+    if s.len() <= MAX_KEY_LEN {
+        s.to_owned()
+    } else {
+        format!("~{:016x}", crate::hash::stable_hash(&[s.as_bytes()]))
+    }
+}
+
+/// Cuts display text to at most `max` bytes on a character boundary.
+pub fn bounded_text(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_events_round_trip_as_json() {
+        let line = r#"{"id":"e1","shop":"s.myshopify.com","occurred_at":"2026-01-01T00:00:00Z","identity":{"email":"a@example.com"},"kind":"product_viewed","product":{"id":"42"}}"#;
+        let event: Event = serde_json::from_str(line).unwrap();
+        assert_eq!(event.kind.name(), "product_viewed");
+        assert_eq!(serde_json::to_string(&event).unwrap(), line);
+    }
+
+    #[test]
+    fn custom_events_keep_their_tracked_name() {
+        let kind = EventKind::Custom { name: "Loyalty Points Earned".into() };
+        assert_eq!(kind.name(), "Loyalty Points Earned");
+        assert!(kind.is_shopper_activity());
+    }
+
+    #[test]
+    fn long_keys_become_stable_fingerprints() {
+        let long = "x".repeat(200);
+        assert_eq!(bounded_key(&long), bounded_key(&long));
+        assert!(bounded_key(&long).len() <= MAX_KEY_LEN);
+        assert_eq!(bounded_key("short"), "short");
+        assert_eq!(bounded_text("héllo", 2), "h");
+    }
+}

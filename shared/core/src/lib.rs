@@ -1,0 +1,20 @@
+//! nudge-core: the pure centre of nudge.
+//!
+//! Every decision is a function of (profile, event or check, rules, time).
+//! Nothing here reads a clock, a network or a disk, and nothing panics on
+//! input: the three shells (Lambda functions, `nudge serve`, `nudge replay`)
+//! run exactly this code.
+
+pub mod condition;
+pub mod decide;
+pub mod event;
+pub mod hash;
+pub mod profile;
+pub mod rules;
+pub mod time;
+
+pub use decide::{Check, Decision, Outcome, Reason, assign_variant, decide, in_holdout};
+pub use event::{Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product};
+pub use profile::{Applied, Effect, Profile};
+pub use rules::{RulesError, RulesErrors, Trigger, Triggers};
+pub use time::Dur;

@@ -1,0 +1,704 @@
+//! The per-person profile and `apply()`: folding one event in, arming,
+//! pushing back and cancelling trigger episodes. Bounded by construction:
+//! every list has a cap and every stored string a length limit.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::decide::{Check, Decision, Outcome, Reason};
+use crate::event::{
+    Basket, ConsentState, Event, EventKind, Line, MAX_TEXT_LEN, MAX_URL_LEN, OptInLevel, bounded_key, bounded_text,
+};
+use crate::hash::stable_hash;
+use crate::rules::{Arm, SENDS_KEPT, Trigger, Triggers};
+use crate::time::{Secs, secs, ts};
+
+/// Event-id fingerprints kept for dedupe. A person rarely produces more than a
+/// few dozen events within Shopify's 4-hour retry window.
+pub const SEEN_KEPT: usize = 48;
+pub const PRODUCTS_KEPT: usize = 8;
+pub const BASKET_LINES_KEPT: usize = 6;
+pub const ORDERS_KEPT: usize = 4;
+pub const BOUGHT_KEPT: usize = 8;
+pub const WISHLIST_KEPT: usize = 8;
+pub const CUSTOM_KINDS_KEPT: usize = 16;
+pub const MAX_EMAIL_LEN: usize = 254;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub shop: String,
+    pub id: String,
+    /// Optimistic-concurrency version: a save succeeds only if unchanged.
+    #[serde(default)]
+    pub version: u64,
+    /// Earliest event time seen.
+    pub first_seen: Secs,
+    /// Latest shopper-activity time (views, carts, orders, custom events).
+    pub last_active: Secs,
+    /// Latest event time of any kind: the profile's own clock for `when`.
+    pub clock: Secs,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(default)]
+    pub consent: Consent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<Suppression>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub activity: Vec<Activity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<ProductViews>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basket: Option<StoredBasket>,
+    #[serde(default)]
+    pub orders: Orders,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wishlist: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sends: Vec<SendRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerState>,
+    #[serde(default)]
+    pub seen: Seen,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub state: ConsentState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opt_in_level: Option<OptInLevel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// When this state was given; older updates arriving late do not override it.
+    #[serde(default)]
+    pub at: Secs,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    pub reason: SuppressionReason,
+    pub at: Secs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressionReason {
+    Bounce,
+    Complaint,
+}
+
+/// Per event kind: total count, latest time and the most recent timestamps
+/// (as many as the rules' count conditions need), oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub kind: String,
+    pub total: u32,
+    pub last: Secs,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<Secs>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductViews {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub last: Secs,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<Secs>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredBasket {
+    pub stage: BasketStage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<Line>,
+    /// Lines beyond the ones kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_lines: u32,
+    pub updated: Secs,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BasketStage {
+    #[default]
+    Cart,
+    Checkout,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Orders {
+    pub count: u32,
+    pub revenue: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<Secs>,
+    /// Recent order ids (orders/create and orders/paid are one order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+    /// Checkout / cart tokens of recent orders: baskets already bought.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<String>,
+    /// Recently bought product ids (never recommended again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bought: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendRecord {
+    pub trigger: String,
+    pub episode: u32,
+    pub variant: String,
+    pub at: Secs,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened: Option<Secs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clicked: Option<Secs>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerState {
+    pub trigger: String,
+    /// Latest episode number (0 = never armed).
+    pub episode: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sent: Option<Secs>,
+    /// For `when` triggers: the condition held at the last event.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub holding: bool,
+    /// Basket of the last episode that ended converted: its late updates do
+    /// not arm again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converted_token: Option<String>,
+}
+
+/// An armed, undecided episode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub episode: u32,
+    /// Event time of the arming that started the episode.
+    pub started: Secs,
+    /// When the check should decide (moves later on re-arming / activity).
+    pub due: Secs,
+    /// The time of the one outstanding scheduler request.
+    pub scheduled: Secs,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// Dedupe fingerprints of recent event ids, newest last; stored as one
+/// base64 string (8 bytes each) to stay small.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Seen(Vec<u64>);
+
+impl Seen {
+    pub fn contains(&self, fp: u64) -> bool {
+        self.0.contains(&fp)
+    }
+    fn push(&mut self, fp: u64) {
+        if self.0.len() == SEEN_KEPT {
+            self.0.remove(0);
+        }
+        self.0.push(fp);
+    }
+}
+
+impl Serialize for Seen {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = self.0.iter().flat_map(|v| v.to_le_bytes()).collect();
+        s.serialize_str(&STANDARD_NO_PAD.encode(bytes))
+    }
+}
+
+impl<'de> Deserialize<'de> for Seen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let bytes = STANDARD_NO_PAD.decode(s.as_bytes()).map_err(serde::de::Error::custom)?;
+        let mut v: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
+        let excess = v.len().saturating_sub(SEEN_KEPT);
+        v.drain(..excess);
+        Ok(Seen(v))
+    }
+}
+
+/// What the shell must do after a profile changed. Data, not actions.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Ask the scheduler for a check. `first` is true when arming a new
+    /// episode, false for the one reschedule after a debounce or deferral.
+    Schedule { check: Check, first: bool },
+    /// The outstanding check of an episode that just ended may be deleted.
+    Cancel(Check),
+    /// A decision made without waiting for the check (e.g. converted).
+    Decided(Decision),
+    /// Delete this person's data (profile, aliases, checks, messages).
+    Erase,
+    /// Export everything held about this person.
+    Export,
+}
+
+/// The result of applying one event.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// False when nothing changed (a duplicate event id): no save needed.
+    pub changed: bool,
+    pub effects: Vec<Effect>,
+}
+
+/// Fingerprint of an event id, used for dedupe.
+pub fn event_fingerprint(shop: &str, event_id: &str) -> u64 {
+    stable_hash(&[shop.as_bytes(), event_id.as_bytes()])
+}
+
+impl Profile {
+    pub fn new(shop: &str, id: &str) -> Profile {
+        Profile {
+            shop: shop.to_owned(),
+            id: id.to_owned(),
+            first_seen: Secs::MAX,
+            last_active: Secs::MIN,
+            clock: Secs::MIN,
+            ..Profile::default()
+        }
+    }
+
+    /// Whether this profile has seen an event id (the dedupe check).
+    pub fn has_seen(&self, shop: &str, event_id: &str) -> bool {
+        self.seen.contains(event_fingerprint(shop, event_id))
+    }
+
+    /// Folds one event in. Applying the same event id again changes nothing.
+    pub fn apply(&mut self, e: &Event, rules: &Triggers) -> Applied {
+        let fp = event_fingerprint(&e.shop, &e.id);
+        if self.seen.contains(fp) {
+            return Applied::default();
+        }
+        self.seen.push(fp);
+        let t = secs(e.occurred_at);
+        self.first_seen = self.first_seen.min(t);
+        self.clock = self.clock.max(t);
+        if e.kind.is_shopper_activity() {
+            self.last_active = self.last_active.max(t);
+        }
+        if let Some(email) = &e.identity.email {
+            self.email = Some(bounded_text(email.trim(), MAX_EMAIL_LEN));
+        }
+        if let Some(c) = &e.identity.customer_id {
+            self.customer_id = Some(bounded_key(c));
+        }
+        let kind = e.kind.name();
+        if rules.tracks(kind) {
+            self.record_activity(kind, t, rules.ring_cap(kind));
+        }
+        let mut effects = Vec::new();
+        self.fold(&e.kind, t, rules, &mut effects);
+        if matches!(e.kind, EventKind::EraseRequested {}) {
+            effects.push(Effect::Erase);
+            return Applied { changed: true, effects };
+        }
+        self.run_lifecycle(e, t, rules, &mut effects);
+        Applied { changed: true, effects }
+    }
+
+    fn record_activity(&mut self, kind: &str, t: Secs, cap: usize) {
+        let i = match self.activity.iter().position(|a| a.kind == kind) {
+            Some(i) => i,
+            None => {
+                if !crate::event::VOCABULARY.contains(&kind) {
+                    let customs: Vec<usize> = (0..self.activity.len())
+                        .filter(|&i| !crate::event::VOCABULARY.contains(&self.activity[i].kind.as_str()))
+                        .collect();
+                    if customs.len() >= CUSTOM_KINDS_KEPT {
+                        // Forget the custom kind seen least recently.
+                        if let Some(&old) = customs.iter().min_by_key(|&&i| self.activity[i].last) {
+                            self.activity.remove(old);
+                        }
+                    }
+                }
+                self.activity.push(Activity { kind: bounded_text(kind, MAX_TEXT_LEN), ..Activity::default() });
+                self.activity.len() - 1
+            }
+        };
+        let a = &mut self.activity[i];
+        a.total = a.total.saturating_add(1);
+        a.last = a.last.max(t);
+        insert_recent(&mut a.recent, t, cap);
+    }
+
+    fn fold(&mut self, kind: &EventKind, t: Secs, rules: &Triggers, effects: &mut Vec<Effect>) {
+        match kind {
+            EventKind::ProductViewed { product } => {
+                let id = bounded_key(&product.id);
+                let i = match self.products.iter().position(|p| p.id == id) {
+                    Some(i) => i,
+                    None => {
+                        if self.products.len() == PRODUCTS_KEPT {
+                            let oldest = (0..self.products.len()).min_by_key(|&i| self.products[i].last).unwrap_or(0);
+                            self.products.remove(oldest);
+                        }
+                        self.products.push(ProductViews { id, ..ProductViews::default() });
+                        self.products.len() - 1
+                    }
+                };
+                let p = &mut self.products[i];
+                if let Some(c) = &product.category {
+                    p.category = Some(bounded_text(c, MAX_TEXT_LEN));
+                }
+                p.last = p.last.max(t);
+                insert_recent(&mut p.recent, t, rules.product_ring_cap);
+            }
+            EventKind::CartUpdated { basket } => self.set_basket(basket, BasketStage::Cart, t),
+            EventKind::CheckoutStarted { basket } => self.set_basket(basket, BasketStage::Checkout, t),
+            EventKind::OrderPlaced { order } => {
+                let id = bounded_key(&order.id);
+                for token in &order.tokens {
+                    push_capped(&mut self.orders.tokens, bounded_key(token), ORDERS_KEPT);
+                }
+                if self.orders.ids.contains(&id) {
+                    return;
+                }
+                push_capped(&mut self.orders.ids, id, ORDERS_KEPT);
+                self.orders.count = self.orders.count.saturating_add(1);
+                if order.value.is_finite() {
+                    self.orders.revenue += order.value;
+                }
+                self.orders.last_at = Some(self.orders.last_at.map_or(t, |l| l.max(t)));
+                for p in &order.product_ids {
+                    push_capped(&mut self.orders.bought, bounded_key(p), BOUGHT_KEPT);
+                }
+                let bought_basket = self
+                    .basket
+                    .as_ref()
+                    .is_some_and(|b| b.token.as_ref().is_none_or(|tok| self.orders.tokens.contains(tok)) && b.updated <= t);
+                if bought_basket {
+                    self.basket = None;
+                }
+            }
+            EventKind::OrderCancelled { order_id } => {
+                if self.orders.ids.contains(&bounded_key(order_id)) {
+                    self.orders.count = self.orders.count.saturating_sub(1);
+                }
+            }
+            EventKind::WishlistAdded { product } => {
+                let id = bounded_key(&product.id);
+                self.wishlist.retain(|w| *w != id);
+                push_capped(&mut self.wishlist, id, WISHLIST_KEPT);
+            }
+            EventKind::EmailOpened { message } | EventKind::EmailClicked { message } => {
+                let clicked = matches!(kind, EventKind::EmailClicked { .. });
+                let send = self.sends.iter_mut().rev().find(|s| {
+                    message.trigger.as_ref().is_none_or(|tr| *tr == s.trigger)
+                        && message.episode.is_none_or(|ep| ep == s.episode)
+                });
+                if let Some(s) = send {
+                    let slot = if clicked { &mut s.clicked } else { &mut s.opened };
+                    *slot = Some(slot.map_or(t, |old| old.min(t)));
+                    if clicked && s.opened.is_none() {
+                        s.opened = Some(t);
+                    }
+                }
+            }
+            EventKind::EmailBounced { permanent: true } => {
+                self.suppressed.get_or_insert(Suppression { reason: SuppressionReason::Bounce, at: t });
+            }
+            EventKind::EmailComplained {} => {
+                self.suppressed = Some(Suppression { reason: SuppressionReason::Complaint, at: t });
+            }
+            EventKind::ConsentChanged { consent } => {
+                let at = consent.updated_at.map_or(t, secs);
+                if at >= self.consent.at {
+                    self.consent = Consent {
+                        state: consent.state,
+                        opt_in_level: consent.opt_in_level,
+                        source: consent.source.as_deref().map(|s| bounded_text(s, MAX_TEXT_LEN)),
+                        at,
+                    };
+                }
+            }
+            EventKind::ProfileUpdated { first_name, .. } => {
+                if let Some(n) = first_name {
+                    self.first_name = Some(bounded_text(n.trim(), MAX_TEXT_LEN));
+                }
+            }
+            EventKind::DataRequested {} => effects.push(Effect::Export),
+            EventKind::EraseRequested {} => {
+                let (shop, id) = (std::mem::take(&mut self.shop), std::mem::take(&mut self.id));
+                let version = self.version;
+                *self = Profile::new(&shop, &id);
+                self.version = version;
+            }
+            EventKind::PageViewed { .. } | EventKind::EmailBounced { permanent: false } | EventKind::Custom { .. } => {}
+        }
+    }
+
+    fn set_basket(&mut self, b: &Basket, stage: BasketStage, t: Secs) {
+        if self.basket.as_ref().is_some_and(|old| old.updated > t) {
+            return; // a late, older snapshot
+        }
+        let lines: Vec<Line> = b
+            .lines
+            .iter()
+            .take(BASKET_LINES_KEPT)
+            .map(|l| Line {
+                product_id: bounded_key(&l.product_id),
+                variant_id: l.variant_id.as_deref().map(bounded_key),
+                title: l.title.as_deref().map(|s| bounded_text(s, MAX_TEXT_LEN)),
+                variant_title: l.variant_title.as_deref().map(|s| bounded_text(s, MAX_TEXT_LEN)),
+                quantity: l.quantity,
+                price: l.price,
+            })
+            .collect();
+        self.basket = Some(StoredBasket {
+            stage,
+            token: b.token.as_deref().map(bounded_key),
+            value: if b.value.is_finite() { b.value } else { 0.0 },
+            currency: b.currency.as_deref().map(|c| bounded_text(c, 8)),
+            recovery_url: b.recovery_url.as_deref().filter(|u| u.len() <= MAX_URL_LEN).map(str::to_owned),
+            more_lines: u32::try_from(b.lines.len().saturating_sub(BASKET_LINES_KEPT)).unwrap_or(u32::MAX),
+            lines,
+            updated: t,
+        });
+    }
+
+    fn state_index(&mut self, id: &str) -> usize {
+        match self.triggers.iter().position(|s| s.trigger == id) {
+            Some(i) => i,
+            None => {
+                self.triggers.push(TriggerState { trigger: id.to_owned(), ..TriggerState::default() });
+                self.triggers.len() - 1
+            }
+        }
+    }
+
+    pub fn state(&self, id: &str) -> Option<&TriggerState> {
+        self.triggers.iter().find(|s| s.trigger == id)
+    }
+
+    fn run_lifecycle(&mut self, e: &Event, t: Secs, rules: &Triggers, effects: &mut Vec<Effect>) {
+        // States of triggers no longer in the rules are dropped, unless an
+        // episode is still pending (its check will report `unknown_trigger`).
+        self.triggers.retain(|s| s.pending.is_some() || rules.get(&s.trigger).is_some());
+        let kind = e.kind.name();
+        let token = event_token(e);
+        let order_tokens: &[String] = match &e.kind {
+            EventKind::OrderPlaced { order } => &order.tokens,
+            _ => &[],
+        };
+        for trigger in &rules.triggers {
+            let i = self.state_index(&trigger.id);
+
+            // 1. cancel_if: a listed event after arming ends the episode.
+            if let Some(p) = &self.triggers[i].pending {
+                let token_bought = !order_tokens.is_empty()
+                    && p.token.as_ref().is_some_and(|tok| order_tokens.iter().any(|o| bounded_key(o) == *tok));
+                if trigger.cancel_if.iter().any(|c| c == kind) && (t >= p.started || token_bought) {
+                    let reason = if kind == "order_placed" { Reason::Converted } else { Reason::Cancelled };
+                    let p = p.clone();
+                    let st = &mut self.triggers[i];
+                    st.pending = None;
+                    if reason == Reason::Converted {
+                        st.converted_token = p.token.clone();
+                    }
+                    let check = self.check(&trigger.id, p.episode, p.scheduled);
+                    effects.push(Effect::Cancel(check.clone()));
+                    effects.push(Effect::Decided(self.decision(&check, ts(t), Outcome::Skip, Some(reason), None, rules)));
+                    continue;
+                }
+            }
+
+            // 2. activity pushes back checks that wait for quiet.
+            if let (Some(quiet), true) = (trigger.after_inactive, e.kind.is_shopper_activity()) {
+                if let Some(p) = &mut self.triggers[i].pending {
+                    p.due = p.due.max(self.last_active + quiet.as_secs());
+                }
+            }
+
+            // 3. arming.
+            let arms = match &trigger.arm {
+                Arm::On(on) => on == kind,
+                Arm::When(cond) => {
+                    let holds = cond.eval(self, self.clock);
+                    let st = &mut self.triggers[i];
+                    let rising = holds && !st.holding;
+                    st.holding = holds;
+                    rising
+                }
+            };
+            if arms {
+                self.arm(i, trigger, t, token.clone(), rules, effects);
+            }
+        }
+    }
+
+    fn arm(&mut self, i: usize, trigger: &Trigger, t: Secs, token: Option<String>, rules: &Triggers, effects: &mut Vec<Effect>) {
+        let mut due = t + trigger.delay.as_secs();
+        if let Some(quiet) = trigger.after_inactive {
+            due = due.max(self.last_active + quiet.as_secs());
+        }
+        let already_bought = token.as_ref().is_some_and(|tok| self.orders.tokens.contains(tok));
+        let st = &mut self.triggers[i];
+        if let Some(p) = &mut st.pending {
+            // Debounce: re-arming pushes the due time back; the scheduler is
+            // not asked again until the outstanding check finds it moved.
+            p.due = p.due.max(due);
+            if token.is_some() {
+                p.token = token;
+            }
+            return;
+        }
+        if already_bought {
+            // A late update of a basket that was already bought: one trace,
+            // then silence for that basket.
+            if st.converted_token.is_some() && st.converted_token == token {
+                return;
+            }
+            st.episode += 1;
+            st.converted_token = token;
+            let check = self.check(&trigger.id, self.triggers[i].episode, t);
+            effects.push(Effect::Decided(self.decision(&check, ts(t), Outcome::Skip, Some(Reason::Converted), None, rules)));
+            return;
+        }
+        st.episode += 1;
+        let episode = st.episode;
+        st.pending = Some(Pending { episode, started: t, due, scheduled: due, token });
+        let check = self.check(&trigger.id, episode, due);
+        effects.push(Effect::Schedule { check, first: true });
+    }
+
+    pub(crate) fn check(&self, trigger: &str, episode: u32, due: Secs) -> Check {
+        Check {
+            shop: self.shop.clone(),
+            profile: self.id.clone(),
+            trigger: trigger.to_owned(),
+            episode,
+            due: ts(due),
+        }
+    }
+
+    // Counting helpers used by conditions.
+
+    pub fn count_between(&self, kind: &str, since: Secs, until: Secs) -> u32 {
+        self.activity
+            .iter()
+            .find(|a| a.kind == kind)
+            .map_or(0, |a| count_in(&a.recent, since, until))
+    }
+
+    pub fn max_product_views_between(&self, since: Secs, until: Secs) -> u32 {
+        self.products.iter().map(|p| count_in(&p.recent, since, until)).max().unwrap_or(0)
+    }
+
+    pub fn max_category_views_between(&self, since: Secs, until: Secs) -> u32 {
+        let mut best = 0;
+        for p in &self.products {
+            let Some(cat) = &p.category else { continue };
+            let n: u32 = self
+                .products
+                .iter()
+                .filter(|q| q.category.as_ref() == Some(cat))
+                .map(|q| count_in(&q.recent, since, until))
+                .sum();
+            best = best.max(n);
+        }
+        best
+    }
+
+    /// Sends within `(now - window, now]`.
+    pub fn sends_since(&self, since: Secs) -> usize {
+        self.sends.iter().filter(|s| s.at > since).count()
+    }
+
+    pub(crate) fn record_send(&mut self, rec: SendRecord) {
+        push_capped(&mut self.sends, rec, SENDS_KEPT);
+    }
+}
+
+/// The basket token an event is about, if any.
+fn event_token(e: &Event) -> Option<String> {
+    match &e.kind {
+        EventKind::CartUpdated { basket } | EventKind::CheckoutStarted { basket } => basket.token.as_deref(),
+        _ => None,
+    }
+    .or(e.identity.checkout_token.as_deref())
+    .or(e.identity.cart_token.as_deref())
+    .map(bounded_key)
+}
+
+fn count_in(recent: &[Secs], since: Secs, until: Secs) -> u32 {
+    recent.iter().filter(|&&x| x >= since && x <= until).count() as u32
+}
+
+/// Inserts a timestamp in order (late events land where they belong) and
+/// keeps only the newest `cap`.
+fn insert_recent(recent: &mut Vec<Secs>, t: Secs, cap: usize) {
+    if cap == 0 {
+        recent.clear();
+        return;
+    }
+    let pos = recent.partition_point(|&x| x <= t);
+    if recent.len() >= cap && pos == 0 {
+        return; // older than everything kept
+    }
+    recent.insert(pos, t);
+    let excess = recent.len().saturating_sub(cap);
+    recent.drain(..excess);
+}
+
+fn push_capped<T: PartialEq>(list: &mut Vec<T>, item: T, cap: usize) {
+    if list.contains(&item) {
+        return;
+    }
+    if list.len() >= cap {
+        list.remove(0);
+    }
+    list.push(item);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_timestamps_stay_sorted_and_capped() {
+        let mut r = Vec::new();
+        for t in [5, 1, 9, 3, 7] {
+            insert_recent(&mut r, t, 3);
+        }
+        assert_eq!(r, vec![5, 7, 9]);
+        insert_recent(&mut r, 2, 3);
+        assert_eq!(r, vec![5, 7, 9], "an event older than all kept ones changes nothing");
+    }
+
+    #[test]
+    fn seen_fingerprints_round_trip_compactly() {
+        let mut s = Seen::default();
+        for i in 0..100u64 {
+            s.push(i * 7919);
+        }
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Seen = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(s.0.len(), SEEN_KEPT);
+        assert!(json.len() < 520, "{} bytes", json.len());
+    }
+}
