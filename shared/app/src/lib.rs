@@ -1,1 +1,13 @@
+//! nudge-app: the ports of DESIGN.md, their in-memory adapters, and the use
+//! cases every shell runs (`ingest`, `run_check`, and `Replay` for
+//! backtesting). No AWS and no SQLite in here.
 
+pub mod identity;
+pub mod memory;
+pub mod ports;
+pub mod replay;
+pub mod usecase;
+
+pub use identity::{Alias, AliasKey, AliasKind};
+pub use replay::{Replay, Summary};
+pub use usecase::{AppError, CheckPorts, Checked, IngestPorts, Ingested, ingest, run_check};

@@ -13,7 +13,7 @@ use crate::time::{Secs, secs, ts};
 
 /// The scheduler payload: which episode of which trigger to decide, and when.
 /// Carries no personal data.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
     pub shop: String,
@@ -261,6 +261,13 @@ pub fn assign_variant<'t>(shop: &str, profile: &str, trigger: &'t Trigger, episo
 /// the variant hash, so every variant is held out in the same proportion.
 pub fn in_holdout(shop: &str, profile: &str, trigger: &Trigger, episode: u32) -> bool {
     trigger.holdout > 0.0 && assignment_hash(shop, profile, &trigger.id, episode, b"holdout") < trigger.holdout
+}
+
+impl Decision {
+    /// A skip decided without a profile to read (e.g. it was erased).
+    pub fn skipped(check: &Check, at: Timestamp, reason: Reason, rules: &Triggers) -> Decision {
+        Profile::new(&check.shop, &check.profile).decision(check, at, Outcome::Skip, Some(reason), None, rules)
+    }
 }
 
 impl Profile {

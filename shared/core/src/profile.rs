@@ -442,6 +442,11 @@ impl Profile {
             }
             EventKind::DataRequested {} => effects.push(Effect::Export),
             EventKind::EraseRequested {} => {
+                for st in &self.triggers {
+                    if let Some(p) = &st.pending {
+                        effects.push(Effect::Cancel(self.check(&st.trigger, p.episode, p.scheduled)));
+                    }
+                }
                 let (shop, id) = (std::mem::take(&mut self.shop), std::mem::take(&mut self.id));
                 let version = self.version;
                 *self = Profile::new(&shop, &id);

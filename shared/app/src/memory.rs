@@ -1,0 +1,305 @@
+//! In-memory adapters for every port: used by unit tests and by
+//! `nudge replay`, where a virtual clock drives the scheduler.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::future::{Future, ready};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use jiff::Timestamp;
+use nudge_core::{Check, Decision, Profile};
+
+use crate::identity::Alias;
+use crate::ports::{
+    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, Resolved, Saved, Scheduler,
+    SchedulerError, StoreError,
+};
+
+fn profile_key(shop: &str, id: &str) -> String {
+    let mut k = String::with_capacity(shop.len() + id.len() + 1);
+    k.push_str(shop);
+    k.push('\u{1f}');
+    k.push_str(id);
+    k
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave these maps half-updated
+    // in a way that matters to a test or a replay; keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Default)]
+struct StoreInner {
+    profiles: HashMap<String, Profile>,
+    aliases: HashMap<String, String>,
+}
+
+/// Profiles and aliases in a map, with the same version semantics as the
+/// durable stores.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<StoreInner>,
+    /// Counts of operations, for tests and the request-count benchmark.
+    pub loads: AtomicU64,
+    pub saves: AtomicU64,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    pub fn profile_count(&self) -> usize {
+        lock(&self.inner).profiles.len()
+    }
+
+    pub fn profiles(&self) -> Vec<Profile> {
+        lock(&self.inner).profiles.values().cloned().collect()
+    }
+
+    pub fn alias_count(&self) -> usize {
+        lock(&self.inner).aliases.len()
+    }
+}
+
+impl ProfileStore for MemoryStore {
+    fn resolve(&self, shop: &str, aliases: &[Alias]) -> impl Future<Output = Result<Resolved, StoreError>> + Send {
+        let inner = lock(&self.inner);
+        let mut out = Resolved::default();
+        for a in aliases {
+            match inner.aliases.get(&a.key(shop)) {
+                Some(p) if out.profile.is_none() => out.profile = Some(p.clone()),
+                Some(_) => {}
+                None => out.unlinked.push(a.clone()),
+            }
+        }
+        ready(Ok(out))
+    }
+
+    fn link(&self, shop: &str, aliases: &[Alias], profile: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let mut inner = lock(&self.inner);
+        for a in aliases {
+            inner.aliases.insert(a.key(shop), profile.to_owned());
+        }
+        ready(Ok(()))
+    }
+
+    fn load(&self, shop: &str, id: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        ready(Ok(lock(&self.inner).profiles.get(&profile_key(shop, id)).cloned()))
+    }
+
+    fn save(&self, profile: &mut Profile, expected: Option<u64>) -> impl Future<Output = Result<Saved, StoreError>> + Send {
+        self.saves.fetch_add(1, Ordering::Relaxed);
+        let mut inner = lock(&self.inner);
+        let key = profile_key(&profile.shop, &profile.id);
+        let current = inner.profiles.get(&key).map(|p| p.version);
+        let result = if current != expected {
+            Saved::Conflict
+        } else {
+            profile.version = expected.map_or(1, |v| v + 1);
+            inner.profiles.insert(key, profile.clone());
+            Saved::Ok
+        };
+        ready(Ok(result))
+    }
+
+    fn erase(&self, shop: &str, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let mut inner = lock(&self.inner);
+        inner.profiles.remove(&profile_key(shop, id));
+        inner.aliases.retain(|_, p| p != id);
+        ready(Ok(()))
+    }
+
+    /// In place: the lock already serialises writers, so there is nothing to
+    /// conflict with, and no copy of the profile is made.
+    fn update<T, F>(&self, shop: &str, id: &str, create: bool, mut f: F) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
+    where
+        T: Send,
+        F: FnMut(&mut Profile) -> Change<T> + Send,
+    {
+        let mut inner = lock(&self.inner);
+        let key = profile_key(shop, id);
+        let result = match inner.profiles.get_mut(&key) {
+            Some(p) => {
+                self.loads.fetch_add(1, Ordering::Relaxed);
+                let c = f(p);
+                if c.changed {
+                    p.version += 1;
+                    self.saves.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(c.value)
+            }
+            None if create => {
+                self.loads.fetch_add(1, Ordering::Relaxed);
+                let mut p = Profile::new(shop, id);
+                let c = f(&mut p);
+                if c.changed {
+                    p.version = 1;
+                    self.saves.fetch_add(1, Ordering::Relaxed);
+                    inner.profiles.insert(key, p);
+                }
+                Some(c.value)
+            }
+            None => None,
+        };
+        ready(Ok(result))
+    }
+}
+
+/// A scheduler whose queue is read by whoever drives time (replay, tests).
+#[derive(Default)]
+pub struct MemoryScheduler {
+    queue: Mutex<(BinaryHeap<Reverse<(i64, u64, Check)>>, HashSet<String>, u64)>,
+    pub creates: AtomicU64,
+    pub cancels: AtomicU64,
+}
+
+impl MemoryScheduler {
+    pub fn new() -> MemoryScheduler {
+        MemoryScheduler::default()
+    }
+
+    /// The earliest scheduled check due at or before `until`, removed.
+    pub fn pop_due(&self, until: Timestamp) -> Option<Check> {
+        let mut q = lock(&self.queue);
+        loop {
+            let Reverse((due, _, _)) = q.0.peek()?;
+            if *due > until.as_second() {
+                return None;
+            }
+            let Reverse((_, _, check)) = q.0.pop()?;
+            if !q.1.remove(&check.name()) {
+                return Some(check);
+            }
+        }
+    }
+
+    /// Due time of the earliest scheduled check.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        let mut q = lock(&self.queue);
+        loop {
+            let Reverse((due, _, check)) = q.0.peek()?;
+            if q.1.contains(&check.name()) {
+                let name = check.name();
+                q.0.pop();
+                q.1.remove(&name);
+                continue;
+            }
+            return Timestamp::from_second(*due).ok();
+        }
+    }
+
+    pub fn pending(&self) -> Vec<Check> {
+        let q = lock(&self.queue);
+        q.0.iter().map(|Reverse((_, _, c))| c.clone()).filter(|c| !q.1.contains(&c.name())).collect()
+    }
+}
+
+impl Scheduler for MemoryScheduler {
+    fn schedule(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        self.creates.fetch_add(1, Ordering::Relaxed);
+        let mut q = lock(&self.queue);
+        q.2 += 1;
+        let seq = q.2;
+        q.0.push(Reverse((check.due.as_second(), seq, check.clone())));
+        ready(Ok(()))
+    }
+
+    fn cancel(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        self.cancels.fetch_add(1, Ordering::Relaxed);
+        let mut q = lock(&self.queue);
+        let name = check.name();
+        if q.0.iter().any(|Reverse((_, _, c))| c.name() == name) {
+            q.1.insert(name);
+        }
+        ready(Ok(()))
+    }
+}
+
+/// Records (or just counts) what would have been sent.
+#[derive(Default)]
+pub struct MemoryMailer {
+    keep: bool,
+    sent: Mutex<Vec<Outgoing>>,
+    pub count: AtomicU64,
+}
+
+impl MemoryMailer {
+    /// A mailer that keeps every message (tests).
+    pub fn recording() -> MemoryMailer {
+        MemoryMailer { keep: true, ..MemoryMailer::default() }
+    }
+    /// A mailer that only counts (replay of large logs).
+    pub fn counting() -> MemoryMailer {
+        MemoryMailer::default()
+    }
+    pub fn sent(&self) -> Vec<Outgoing> {
+        lock(&self.sent).clone()
+    }
+}
+
+impl Mailer for MemoryMailer {
+    fn send(&self, message: &Outgoing) -> impl Future<Output = Result<String, MailError>> + Send {
+        let n = self.count.fetch_add(1, Ordering::Relaxed);
+        if self.keep {
+            lock(&self.sent).push(message.clone());
+        }
+        ready(Ok(format!("mem-{n}")))
+    }
+}
+
+/// A clock set by hand: replay's virtual time, or a test's.
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(at: Timestamp) -> ManualClock {
+        ManualClock(AtomicI64::new(at.as_second()))
+    }
+    pub fn set(&self, at: Timestamp) {
+        self.0.store(at.as_second(), Ordering::Relaxed);
+    }
+    /// Moves forward only: late events never turn the clock back.
+    pub fn advance_to(&self, at: Timestamp) {
+        self.0.fetch_max(at.as_second(), Ordering::Relaxed);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_second(self.0.load(Ordering::Relaxed)).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+}
+
+/// Keeps decisions and exports in memory.
+#[derive(Default)]
+pub struct MemoryPublisher {
+    decisions: Mutex<Vec<Decision>>,
+    exports: Mutex<Vec<Profile>>,
+}
+
+impl MemoryPublisher {
+    pub fn decisions(&self) -> Vec<Decision> {
+        lock(&self.decisions).clone()
+    }
+    /// Removes and returns the decisions recorded so far.
+    pub fn take_decisions(&self) -> Vec<Decision> {
+        std::mem::take(&mut *lock(&self.decisions))
+    }
+    pub fn exports(&self) -> Vec<Profile> {
+        lock(&self.exports).clone()
+    }
+}
+
+impl Publisher for MemoryPublisher {
+    fn decision(&self, decision: &Decision) -> impl Future<Output = Result<(), PublishError>> + Send {
+        lock(&self.decisions).push(decision.clone());
+        ready(Ok(()))
+    }
+    fn export(&self, profile: &Profile) -> impl Future<Output = Result<(), PublishError>> + Send {
+        lock(&self.exports).push(profile.clone());
+        ready(Ok(()))
+    }
+}

@@ -1,0 +1,144 @@
+//! The ports: what the use cases need from the outside world. Each has an
+//! in-memory adapter in [`crate::memory`]; the AWS and SQLite shells provide
+//! the others.
+
+use std::future::Future;
+
+use jiff::Timestamp;
+use nudge_core::{Check, Decision, Profile};
+
+use crate::identity::Alias;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("profile store unavailable: {0}")]
+    Unavailable(String),
+    #[error("profile {0} kept changing under us; gave up after {1} attempts")]
+    Contention(String, u32),
+}
+
+/// Outcome of a conditional save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Ok,
+    /// Someone else saved first: reload and retry.
+    Conflict,
+}
+
+/// What a read-modify-write closure reports back.
+pub struct Change<T> {
+    pub changed: bool,
+    pub value: T,
+}
+
+/// Attempts of load → change → conditional save before giving up.
+pub const MAX_SAVE_ATTEMPTS: u32 = 16;
+
+pub trait ProfileStore: Send + Sync {
+    /// The profile linked to the first of these aliases that has one, and
+    /// the aliases not yet linked.
+    fn resolve(&self, shop: &str, aliases: &[Alias]) -> impl Future<Output = Result<Resolved, StoreError>> + Send;
+
+    /// Points these aliases at a profile.
+    fn link(&self, shop: &str, aliases: &[Alias], profile: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn load(&self, shop: &str, id: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+
+    /// Saves if the stored version still equals `expected` (`None`: must not
+    /// exist yet). On success `profile.version` is the new version.
+    fn save(&self, profile: &mut Profile, expected: Option<u64>) -> impl Future<Output = Result<Saved, StoreError>> + Send;
+
+    /// Deletes the profile and every alias pointing at it.
+    fn erase(&self, shop: &str, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Read-modify-write under optimistic concurrency: load, run `f`, save
+    /// if the version did not move, otherwise reload and run `f` again.
+    /// `create` makes a fresh profile when none exists; otherwise a missing
+    /// profile gives `None`. Adapters whose storage is already serialised
+    /// (the in-memory one) may override this with an in-place update.
+    fn update<T, F>(&self, shop: &str, id: &str, create: bool, mut f: F) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
+    where
+        T: Send,
+        F: FnMut(&mut Profile) -> Change<T> + Send,
+    {
+        async move {
+            for _ in 0..MAX_SAVE_ATTEMPTS {
+                let (mut profile, expected) = match self.load(shop, id).await? {
+                    Some(p) => {
+                        let v = p.version;
+                        (p, Some(v))
+                    }
+                    None if create => (Profile::new(shop, id), None),
+                    None => return Ok(None),
+                };
+                let change = f(&mut profile);
+                if !change.changed {
+                    return Ok(Some(change.value));
+                }
+                match self.save(&mut profile, expected).await? {
+                    Saved::Ok => return Ok(Some(change.value)),
+                    Saved::Conflict => continue,
+                }
+            }
+            Err(StoreError::Contention(id.to_owned(), MAX_SAVE_ATTEMPTS))
+        }
+    }
+}
+
+/// Result of alias resolution.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub profile: Option<String>,
+    /// Aliases (of those asked about) not linked to any profile yet.
+    pub unlinked: Vec<Alias>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("scheduler unavailable: {0}")]
+pub struct SchedulerError(pub String);
+
+pub trait Scheduler: Send + Sync {
+    /// Asks for `check` to run at `check.due`. Idempotent by `check.name()`.
+    fn schedule(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send;
+    /// Withdraws a scheduled check; an unknown one is not an error.
+    fn cancel(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send;
+}
+
+/// A message ready for the mailer: which episode, which variant, and the
+/// profile as it was when the send was decided.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub check: Check,
+    pub variant: String,
+    pub profile: Profile,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Rejected for good (bad address, content refused): never retried.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// Still failing after the adapter's own retries.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait Mailer: Send + Sync {
+    /// Sends one message; returns the provider's message id.
+    fn send(&self, message: &Outgoing) -> impl Future<Output = Result<String, MailError>> + Send;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("publisher unavailable: {0}")]
+pub struct PublishError(pub String);
+
+/// Where decisions and data exports go (decision log, EventBridge, ...).
+pub trait Publisher: Send + Sync {
+    fn decision(&self, decision: &Decision) -> impl Future<Output = Result<(), PublishError>> + Send;
+    /// Everything held about a person, for a data request.
+    fn export(&self, profile: &Profile) -> impl Future<Output = Result<(), PublishError>> + Send;
+}

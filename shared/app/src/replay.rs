@@ -1,0 +1,197 @@
+//! Backtesting: the production use cases over an event log, with in-memory
+//! adapters and a virtual clock. Due checks fire in time order between
+//! events; after the last event, time runs on until no check is pending.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use jiff::Timestamp;
+use nudge_core::{Decision, Effect, Event, Outcome, Reason, Triggers};
+use serde::Serialize;
+
+use crate::identity::AliasKey;
+use crate::memory::{ManualClock, MemoryMailer, MemoryPublisher, MemoryScheduler, MemoryStore};
+use crate::usecase::{AppError, CheckPorts, IngestPorts, ingest, run_check};
+
+/// Runs a future whose adapters are all in memory. They never wait, so one
+/// poll completes it.
+fn now_or_never<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("in-memory adapters complete without waiting"),
+    }
+}
+
+pub struct Replay<'r> {
+    rules: &'r Triggers,
+    alias_key: AliasKey,
+    pub store: MemoryStore,
+    pub scheduler: MemoryScheduler,
+    pub mailer: MemoryMailer,
+    clock: ManualClock,
+    publisher: MemoryPublisher,
+    summary: Summary,
+}
+
+impl<'r> Replay<'r> {
+    pub fn new(rules: &'r Triggers, alias_key: AliasKey) -> Replay<'r> {
+        Replay {
+            rules,
+            alias_key,
+            store: MemoryStore::new(),
+            scheduler: MemoryScheduler::new(),
+            mailer: MemoryMailer::counting(),
+            clock: ManualClock::new(Timestamp::UNIX_EPOCH),
+            publisher: MemoryPublisher::default(),
+            summary: Summary::default(),
+        }
+    }
+
+    /// Feeds one event that arrived at `arrived`: first every check due by
+    /// then runs, then the event is ingested.
+    pub fn push(&mut self, event: &Event, arrived: Timestamp, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
+        self.run_due(arrived, sink)?;
+        self.clock.advance_to(arrived);
+        let ports = IngestPorts {
+            rules: self.rules,
+            alias_key: &self.alias_key,
+            store: &self.store,
+            scheduler: &self.scheduler,
+            publisher: &self.publisher,
+        };
+        let ingested = now_or_never(ingest(&ports, event))?;
+        self.summary.events += 1;
+        if !ingested.changed {
+            self.summary.duplicates += 1;
+        }
+        for e in &ingested.effects {
+            if let Effect::Schedule { check, first: true } = e {
+                self.summary.trigger(&check.trigger).armed += 1;
+            }
+        }
+        self.drain(sink);
+        Ok(())
+    }
+
+    /// Runs every remaining check, in time order, until none is pending.
+    pub fn finish(&mut self, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
+        while let Some(due) = self.scheduler.next_due() {
+            self.run_due(due, sink)?;
+        }
+        Ok(())
+    }
+
+    fn run_due(&mut self, until: Timestamp, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
+        while let Some(check) = self.scheduler.pop_due(until) {
+            self.clock.advance_to(check.due);
+            let ports = CheckPorts {
+                rules: self.rules,
+                store: &self.store,
+                scheduler: &self.scheduler,
+                mailer: &self.mailer,
+                clock: &self.clock,
+                publisher: &self.publisher,
+            };
+            now_or_never(run_check(&ports, &check))?;
+            self.drain(sink);
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self, sink: &mut dyn FnMut(&Decision)) {
+        for d in self.publisher.take_decisions() {
+            self.summary.record(&d);
+            sink(&d);
+        }
+    }
+
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    pub fn now(&self) -> Timestamp {
+        use crate::ports::Clock;
+        self.clock.now()
+    }
+}
+
+/// Counts per trigger and variant, as printed after a replay.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub events: u64,
+    pub duplicates: u64,
+    pub triggers: BTreeMap<String, TriggerSummary>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TriggerSummary {
+    pub armed: u64,
+    pub sent: u64,
+    pub skipped: BTreeMap<Reason, u64>,
+    pub deferred: BTreeMap<Reason, u64>,
+    pub variants: BTreeMap<String, VariantSummary>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct VariantSummary {
+    pub sent: u64,
+    pub holdout: u64,
+}
+
+impl Summary {
+    fn trigger(&mut self, id: &str) -> &mut TriggerSummary {
+        if !self.triggers.contains_key(id) {
+            self.triggers.insert(id.to_owned(), TriggerSummary::default());
+        }
+        self.triggers.get_mut(id).unwrap_or_else(|| unreachable!("inserted above"))
+    }
+
+    pub fn record(&mut self, d: &Decision) {
+        let t = self.trigger(&d.trigger);
+        match (d.decision, d.reason) {
+            (Outcome::Send, _) => t.sent += 1,
+            (Outcome::Skip, Some(r)) => *t.skipped.entry(r).or_default() += 1,
+            (Outcome::Defer, Some(r)) => *t.deferred.entry(r).or_default() += 1,
+            _ => {}
+        }
+        if let Some(v) = &d.variant {
+            let vs = t.variants.entry(v.clone()).or_default();
+            match (d.decision, d.reason) {
+                (Outcome::Send, _) => vs.sent += 1,
+                (Outcome::Skip, Some(Reason::Holdout)) => vs.holdout += 1,
+                _ => {}
+            }
+        }
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.triggers.values().map(|t| t.sent).sum()
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} events ({} duplicates ignored)", self.events, self.duplicates)?;
+        writeln!(f, "{:<22} {:>8} {:>8} {:>8} {:>8}  skipped by reason", "trigger", "armed", "sent", "skipped", "deferred")?;
+        for (id, t) in &self.triggers {
+            let skipped: u64 = t.skipped.values().sum();
+            let deferred: u64 = t.deferred.values().sum();
+            let reasons: Vec<String> = t.skipped.iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect();
+            writeln!(f, "{id:<22} {:>8} {:>8} {skipped:>8} {deferred:>8}  {}", t.armed, t.sent, reasons.join(", "))?;
+            if !t.deferred.is_empty() {
+                let d: Vec<String> = t.deferred.iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect();
+                writeln!(f, "{:<22} deferred: {}", "", d.join(", "))?;
+            }
+            if t.variants.len() > 1 || t.variants.values().any(|v| v.holdout > 0) {
+                for (v, s) in &t.variants {
+                    writeln!(f, "{:<22}   variant {v}: sent {}, holdout {}", "", s.sent, s.holdout)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! The use cases every shell runs: `ingest` an event, `run_check` when a
+//! check comes due. Generic over the ports, so the Lambda functions, the
+//! local server and the replay run the same code.
+
+use nudge_core::decide::Outcome;
+use nudge_core::{Check, Decision, Effect, Event, Reason, Triggers};
+
+use crate::identity::{AliasKey, aliases, new_profile_id};
+use crate::ports::{
+    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, Scheduler, SchedulerError,
+    StoreError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+impl AppError {
+    /// Every error here is on our side (or a dependency's): the sender
+    /// should retry. Bad input never reaches the use cases.
+    pub fn is_retryable(&self) -> bool {
+        true
+    }
+}
+
+/// What `ingest` did.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    /// The profile the event landed on; `None` when it named nobody.
+    pub profile: Option<String>,
+    /// False for a duplicate event id: nothing changed.
+    pub changed: bool,
+    /// The effects that were carried out.
+    pub effects: Vec<Effect>,
+}
+
+/// The ports `ingest` needs.
+pub struct IngestPorts<'a, S, Sch, P> {
+    pub rules: &'a Triggers,
+    pub alias_key: &'a AliasKey,
+    pub store: &'a S,
+    pub scheduler: &'a Sch,
+    pub publisher: &'a P,
+}
+
+/// Resolves who the event is about, folds it into their profile (optimistic
+/// concurrency, retried on conflict) and carries out the effects.
+pub async fn ingest<S, Sch, P>(ports: &IngestPorts<'_, S, Sch, P>, event: &Event) -> Result<Ingested, AppError>
+where
+    S: ProfileStore,
+    Sch: Scheduler,
+    P: Publisher,
+{
+    let aliases = aliases(&event.identity, ports.alias_key);
+    let Some(first) = aliases.first() else {
+        return Ok(Ingested::default());
+    };
+    let resolved = ports.store.resolve(&event.shop, &aliases).await?;
+    let id = resolved.profile.unwrap_or_else(|| new_profile_id(&event.shop, first));
+    let rules = ports.rules;
+    let (changed, effects, snapshot) = ports
+        .store
+        .update(&event.shop, &id, true, |p| {
+            let applied = p.apply(event, rules);
+            let wants_export = applied.effects.iter().any(|e| matches!(e, Effect::Export));
+            let snapshot = wants_export.then(|| p.clone());
+            Change { changed: applied.changed, value: (applied.changed, applied.effects, snapshot) }
+        })
+        .await?
+        .unwrap_or_default();
+    if changed && !resolved.unlinked.is_empty() {
+        ports.store.link(&event.shop, &resolved.unlinked, &id).await?;
+    }
+    for effect in &effects {
+        match effect {
+            Effect::Schedule { check, .. } => ports.scheduler.schedule(check).await?,
+            Effect::Cancel(check) => ports.scheduler.cancel(check).await?,
+            Effect::Decided(d) => ports.publisher.decision(d).await?,
+            Effect::Erase => ports.store.erase(&event.shop, &id).await?,
+            Effect::Export => {
+                if let Some(p) = &snapshot {
+                    ports.publisher.export(p).await?;
+                }
+            }
+        }
+    }
+    Ok(Ingested { profile: Some(id), changed, effects })
+}
+
+/// The ports `run_check` needs.
+pub struct CheckPorts<'a, S, Sch, M, C, P> {
+    pub rules: &'a Triggers,
+    pub store: &'a S,
+    pub scheduler: &'a Sch,
+    pub mailer: &'a M,
+    pub clock: &'a C,
+    pub publisher: &'a P,
+}
+
+/// What `run_check` decided, and the mailer's message id for a send.
+#[derive(Debug)]
+pub struct Checked {
+    pub decision: Decision,
+    pub message_id: Option<String>,
+}
+
+/// Decides a due check. The decision is recorded in the profile (a
+/// conditional write that claims the episode) *before* the mailer is called,
+/// so a redelivered check finds the episode decided and sends nothing:
+/// marketing mail is at-most-once per episode.
+pub async fn run_check<S, Sch, M, C, P>(ports: &CheckPorts<'_, S, Sch, M, C, P>, check: &Check) -> Result<Checked, AppError>
+where
+    S: ProfileStore,
+    Sch: Scheduler,
+    M: Mailer,
+    C: Clock,
+    P: Publisher,
+{
+    let now = ports.clock.now();
+    let rules = ports.rules;
+    let concluded = ports
+        .store
+        .update(&check.shop, &check.profile, false, |p| {
+            let (decision, effects) = p.conclude(check, rules, now);
+            let changed = decision.reason != Some(Reason::Duplicate);
+            let snapshot = (decision.decision == Outcome::Send).then(|| p.clone());
+            Change { changed, value: (decision, effects, snapshot) }
+        })
+        .await?;
+    let Some((mut decision, effects, snapshot)) = concluded else {
+        let d = Decision::skipped(check, now, Reason::NoProfile, rules);
+        ports.publisher.decision(&d).await?;
+        return Ok(Checked { decision: d, message_id: None });
+    };
+    let mut message_id = None;
+    if let Some(profile) = snapshot {
+        let outgoing = Outgoing {
+            check: check.clone(),
+            variant: decision.variant.clone().unwrap_or_default(),
+            profile,
+        };
+        match ports.mailer.send(&outgoing).await {
+            Ok(id) => message_id = Some(id),
+            // The episode is claimed: a failed send is recorded, never retried
+            // into a second email.
+            Err(MailError::Rejected(_) | MailError::Unavailable(_)) => {
+                decision.decision = Outcome::Skip;
+                decision.reason = Some(Reason::MailFailed);
+            }
+        }
+    }
+    ports.publisher.decision(&decision).await?;
+    for effect in &effects {
+        if let Effect::Schedule { check, .. } = effect {
+            ports.scheduler.schedule(check).await?;
+        }
+    }
+    Ok(Checked { decision, message_id })
+}

@@ -1,0 +1,450 @@
+//! Segment-spec messages (`identify`, `track`, `page`, ...) and their mapping
+//! to core events, including the e-commerce v2 event names.
+//!
+//! The message type reads only the fields nudge uses; everything else in a
+//! message is skipped without being stored, which keeps parsing fast.
+
+use jiff::Timestamp;
+use nudge_core::event::{MessageRef, OptInLevel};
+use nudge_core::{Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product};
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+/// One Segment message as sent to `/v1/track`, `/v1/identify`, ... or found
+/// in a batch or an exported JSONL log.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SegmentMessage {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub event: Option<String>,
+    pub name: Option<String>,
+    #[serde(deserialize_with = "id_value")]
+    pub user_id: Option<String>,
+    #[serde(deserialize_with = "id_value")]
+    pub anonymous_id: Option<String>,
+    pub message_id: Option<String>,
+    pub timestamp: Option<Timestamp>,
+    pub original_timestamp: Option<Timestamp>,
+    pub sent_at: Option<Timestamp>,
+    pub received_at: Option<Timestamp>,
+    pub properties: Properties,
+    pub traits: Traits,
+    pub context: Context,
+    pub write_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Properties {
+    #[serde(deserialize_with = "id_value")]
+    pub product_id: Option<String>,
+    #[serde(deserialize_with = "id_value")]
+    pub sku: Option<String>,
+    pub category: Option<String>,
+    pub name: Option<String>,
+    pub variant: Option<String>,
+    #[serde(deserialize_with = "amount")]
+    pub price: Option<f64>,
+    #[serde(deserialize_with = "amount")]
+    pub quantity: Option<f64>,
+    #[serde(deserialize_with = "id_value")]
+    pub cart_id: Option<String>,
+    #[serde(deserialize_with = "id_value")]
+    pub checkout_id: Option<String>,
+    #[serde(deserialize_with = "id_value")]
+    pub order_id: Option<String>,
+    #[serde(deserialize_with = "amount")]
+    pub value: Option<f64>,
+    #[serde(deserialize_with = "amount")]
+    pub revenue: Option<f64>,
+    #[serde(deserialize_with = "amount")]
+    pub total: Option<f64>,
+    pub currency: Option<String>,
+    pub url: Option<String>,
+    pub products: Vec<ProductProps>,
+    /// For email engagement events sent back by nudge's own links.
+    pub trigger: Option<String>,
+    pub episode: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ProductProps {
+    #[serde(deserialize_with = "id_value")]
+    pub product_id: Option<String>,
+    #[serde(deserialize_with = "id_value")]
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub variant: Option<String>,
+    pub category: Option<String>,
+    #[serde(deserialize_with = "amount")]
+    pub price: Option<f64>,
+    #[serde(deserialize_with = "amount")]
+    pub quantity: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Traits {
+    pub email: Option<String>,
+    #[serde(alias = "firstName")]
+    pub first_name: Option<String>,
+    #[serde(alias = "lastName")]
+    pub last_name: Option<String>,
+    pub email_marketing_consent: Option<ConsentTrait>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Context {
+    pub traits: Option<Traits>,
+}
+
+/// `email_marketing_consent` as a bare state (`"subscribed"`) or as Shopify's
+/// object `{state, opt_in_level, consent_updated_at}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ConsentTrait {
+    State(ConsentState),
+    Full {
+        state: ConsentState,
+        #[serde(default)]
+        opt_in_level: Option<OptInLevel>,
+        #[serde(default)]
+        consent_updated_at: Option<Timestamp>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SegmentError {
+    #[error("missing `type`")]
+    MissingType,
+    #[error("unsupported `type` {0:?} (expected identify, track, page, screen, group or alias)")]
+    UnknownType(String),
+    #[error("a track message needs `event`")]
+    MissingEvent,
+    #[error("needs `userId` or `anonymousId`")]
+    MissingIdentity,
+    #[error("needs `timestamp` (or `sentAt` / `receivedAt`)")]
+    MissingTimestamp,
+    #[error("`messageId` must be at most 100 characters")]
+    MessageIdTooLong,
+}
+
+impl SegmentMessage {
+    /// When it happened: `timestamp`, else `originalTimestamp`, else the
+    /// time it was sent or received.
+    pub fn occurred_at(&self) -> Option<Timestamp> {
+        self.timestamp.or(self.original_timestamp).or(self.sent_at).or(self.received_at)
+    }
+
+    /// Maps the message to core events. `fallback_id` is used when the
+    /// message has no `messageId` (e.g. a stable hash of the raw line), and
+    /// `received` when it carries no time at all.
+    pub fn to_events(&self, shop: &str, fallback_id: &str, received: Option<Timestamp>) -> Result<Vec<Event>, SegmentError> {
+        let kind = self.kind.as_deref().ok_or(SegmentError::MissingType)?;
+        if self.user_id.is_none() && self.anonymous_id.is_none() {
+            return Err(SegmentError::MissingIdentity);
+        }
+        let id = match &self.message_id {
+            Some(m) if m.len() > 100 => return Err(SegmentError::MessageIdTooLong),
+            Some(m) => m.clone(),
+            None => fallback_id.to_owned(),
+        };
+        let occurred_at = self.occurred_at().or(received).ok_or(SegmentError::MissingTimestamp)?;
+        let p = &self.properties;
+        let email = self
+            .traits
+            .email
+            .as_ref()
+            .or(self.context.traits.as_ref().and_then(|t| t.email.as_ref()))
+            .filter(|e| e.contains('@'))
+            .cloned();
+        let identity = Identity {
+            customer_id: self.user_id.clone(),
+            email,
+            anonymous_id: self.anonymous_id.clone(),
+            cart_token: p.cart_id.clone(),
+            checkout_token: p.checkout_id.clone(),
+        };
+        let event = |id: String, kind: EventKind| Event {
+            id,
+            shop: shop.to_owned(),
+            occurred_at,
+            identity: identity.clone(),
+            kind,
+        };
+        let kinds: Vec<EventKind> = match kind {
+            "identify" => {
+                let mut out = vec![EventKind::ProfileUpdated {
+                    first_name: self.traits.first_name.clone(),
+                    last_name: self.traits.last_name.clone(),
+                }];
+                if let Some(c) = &self.traits.email_marketing_consent {
+                    let (state, opt_in_level, updated_at) = match c {
+                        ConsentTrait::State(s) => (*s, None, None),
+                        ConsentTrait::Full { state, opt_in_level, consent_updated_at } => (*state, *opt_in_level, *consent_updated_at),
+                    };
+                    out.push(EventKind::ConsentChanged {
+                        consent: ConsentUpdate { state, opt_in_level, updated_at, source: Some("segment".into()) },
+                    });
+                }
+                out
+            }
+            "page" | "screen" => vec![EventKind::PageViewed { url: p.url.clone() }],
+            "track" => vec![self.track_kind()?],
+            "group" | "alias" => Vec::new(),
+            other => return Err(SegmentError::UnknownType(other.to_owned())),
+        };
+        Ok(kinds
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| event(if i == 0 { id.clone() } else { format!("{id}#{i}") }, k))
+            .collect())
+    }
+
+    fn track_kind(&self) -> Result<EventKind, SegmentError> {
+        let name = self.event.as_deref().ok_or(SegmentError::MissingEvent)?;
+        let p = &self.properties;
+        Ok(match name {
+            "Product Viewed" => EventKind::ProductViewed { product: self.product() },
+            "Product Added to Wishlist" => EventKind::WishlistAdded { product: self.product() },
+            "Product Added" | "Product Removed" | "Cart Viewed" => EventKind::CartUpdated {
+                basket: self.basket(p.cart_id.as_ref()),
+            },
+            "Checkout Started" => EventKind::CheckoutStarted {
+                basket: self.basket(p.checkout_id.as_ref().or(p.order_id.as_ref()).or(p.cart_id.as_ref())),
+            },
+            "Order Completed" => EventKind::OrderPlaced {
+                order: Order {
+                    id: p.order_id.clone().or_else(|| self.message_id.clone()).unwrap_or_default(),
+                    value: p.total.or(p.revenue).or(p.value).unwrap_or(0.0),
+                    currency: p.currency.clone(),
+                    tokens: [&p.checkout_id, &p.cart_id].into_iter().flatten().cloned().collect(),
+                    product_ids: p.products.iter().filter_map(|l| l.product_id.clone().or(l.sku.clone())).collect(),
+                },
+            },
+            "Order Cancelled" => EventKind::OrderCancelled { order_id: p.order_id.clone().unwrap_or_default() },
+            "Email Opened" => EventKind::EmailOpened { message: self.message_ref() },
+            "Email Link Clicked" => EventKind::EmailClicked { message: self.message_ref() },
+            "Email Bounced" => EventKind::EmailBounced { permanent: true },
+            "Email Marked as Spam" => EventKind::EmailComplained {},
+            "Unsubscribed" => EventKind::ConsentChanged {
+                consent: ConsentUpdate {
+                    state: ConsentState::Unsubscribed,
+                    opt_in_level: None,
+                    updated_at: None,
+                    source: Some("segment".into()),
+                },
+            },
+            other => EventKind::Custom { name: other.to_owned() },
+        })
+    }
+
+    fn product(&self) -> Product {
+        let p = &self.properties;
+        Product {
+            id: p.product_id.clone().or(p.sku.clone()).unwrap_or_default(),
+            category: p.category.clone(),
+            title: p.name.clone(),
+            price: p.price,
+        }
+    }
+
+    fn basket(&self, token: Option<&String>) -> Basket {
+        let p = &self.properties;
+        let lines: Vec<Line> = if p.products.is_empty() {
+            p.product_id.as_ref().or(p.sku.as_ref()).map_or_else(Vec::new, |id| {
+                vec![Line {
+                    product_id: id.clone(),
+                    variant_id: None,
+                    title: p.name.clone(),
+                    variant_title: p.variant.clone(),
+                    quantity: quantity(p.quantity),
+                    price: p.price.unwrap_or(0.0),
+                }]
+            })
+        } else {
+            p.products
+                .iter()
+                .map(|l| Line {
+                    product_id: l.product_id.clone().or(l.sku.clone()).unwrap_or_default(),
+                    variant_id: None,
+                    title: l.name.clone(),
+                    variant_title: l.variant.clone(),
+                    quantity: quantity(l.quantity),
+                    price: l.price.unwrap_or(0.0),
+                })
+                .collect()
+        };
+        let value = p
+            .value
+            .or(p.revenue)
+            .or(p.total)
+            .unwrap_or_else(|| lines.iter().map(|l| l.price * f64::from(l.quantity)).sum());
+        Basket {
+            token: token.cloned(),
+            value,
+            currency: p.currency.clone(),
+            recovery_url: None,
+            lines,
+        }
+    }
+
+    fn message_ref(&self) -> MessageRef {
+        MessageRef {
+            trigger: self.properties.trigger.clone(),
+            episode: self.properties.episode,
+        }
+    }
+}
+
+fn quantity(q: Option<f64>) -> u32 {
+    q.filter(|q| q.is_finite() && *q >= 1.0).map_or(1, |q| q.min(f64::from(u32::MAX)) as u32)
+}
+
+/// Ids arrive as strings or numbers depending on the client.
+fn id_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl<'de> de::Visitor<'de> for V {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or number id")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok((!v.is_empty()).then(|| v.to_owned()))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// Amounts arrive as numbers or as decimal strings ("19.99").
+fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct V;
+    impl<'de> de::Visitor<'de> for V {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number or a decimal string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            v.trim().parse::<f64>().map(Some).map_err(|_| E::custom(format!("{v:?} is not a number")))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/segment");
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn map(json: &str) -> Vec<Event> {
+        let m: SegmentMessage = serde_json::from_str(json).unwrap();
+        m.to_events("shop", "fallback", None).unwrap()
+    }
+
+    /// The e-commerce spec samples show properties only; a client library
+    /// adds the identity and time, as done here.
+    fn map_spec_sample(json: &str) -> Vec<Event> {
+        let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["userId"] = "u-1".into();
+        v["timestamp"] = "2026-01-01T00:00:00Z".into();
+        map(&v.to_string())
+    }
+
+    #[test]
+    fn ecommerce_v2_fixtures_map_to_the_vocabulary() {
+        for (file, kind) in [
+            ("ecommerce-v2/track.product_viewed.json", "product_viewed"),
+            ("ecommerce-v2/track.product_added.json", "cart_updated"),
+            ("ecommerce-v2/track.checkout_started.json", "checkout_started"),
+            ("ecommerce-v2/track.order_completed.json", "order_placed"),
+            ("ecommerce-v2/track.product_added_to_wishlist.json", "wishlist_added"),
+        ] {
+            let events = map_spec_sample(&fixture(file));
+            assert_eq!(events.len(), 1, "{file}");
+            assert_eq!(events[0].kind.name(), kind, "{file}");
+        }
+    }
+
+    #[test]
+    fn order_completed_carries_value_and_checkout_token() {
+        let events = map_spec_sample(&fixture("ecommerce-v2/track.order_completed.json"));
+        let EventKind::OrderPlaced { order } = &events[0].kind else { panic!("not an order") };
+        assert!(order.value > 0.0);
+        assert!(!order.id.is_empty());
+        assert!(!order.product_ids.is_empty());
+    }
+
+    #[test]
+    fn spec_fixtures_for_identify_track_and_page_decode() {
+        for file in ["spec.identify.json", "spec.track.json", "spec.page.json"] {
+            let m: SegmentMessage = serde_json::from_str(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(m.to_events("shop", "x", None).is_ok(), "{file}");
+        }
+    }
+
+    #[test]
+    fn identify_with_shopify_consent_state_emits_consent_changed() {
+        let events = map(r#"{"type":"identify","userId":"u1","timestamp":"2026-01-01T00:00:00Z","messageId":"m1",
+            "traits":{"email":"a@example.com","first_name":"Ada","email_marketing_consent":{"state":"subscribed","opt_in_level":"single_opt_in"}}}"#);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].id, "m1#1");
+        let EventKind::ConsentChanged { consent } = &events[1].kind else { panic!() };
+        assert_eq!(consent.state, ConsentState::Subscribed);
+        assert_eq!(events[0].identity.email.as_deref(), Some("a@example.com"));
+    }
+
+    #[test]
+    fn bare_consent_state_is_accepted() {
+        let events = map(r#"{"type":"identify","anonymousId":"a","timestamp":"2026-01-01T00:00:00Z","traits":{"email_marketing_consent":"unsubscribed"}}"#);
+        let EventKind::ConsentChanged { consent } = &events[1].kind else { panic!() };
+        assert_eq!(consent.state, ConsentState::Unsubscribed);
+    }
+
+    #[test]
+    fn unknown_track_names_become_custom_events_with_their_name() {
+        let events = map(r#"{"type":"track","event":"Loyalty Points Earned","userId":1,"timestamp":"2026-01-01T00:00:00Z"}"#);
+        assert_eq!(events[0].kind.name(), "Loyalty Points Earned");
+        assert_eq!(events[0].identity.customer_id.as_deref(), Some("1"));
+        assert_eq!(events[0].id, "fallback");
+    }
+
+    #[test]
+    fn messages_without_identity_or_time_are_rejected() {
+        let m: SegmentMessage = serde_json::from_str(r#"{"type":"track","event":"x","timestamp":"2026-01-01T00:00:00Z"}"#).unwrap();
+        assert_eq!(m.to_events("s", "f", None), Err(SegmentError::MissingIdentity));
+        let m: SegmentMessage = serde_json::from_str(r#"{"type":"track","event":"x","userId":"u"}"#).unwrap();
+        assert_eq!(m.to_events("s", "f", None), Err(SegmentError::MissingTimestamp));
+    }
+}
