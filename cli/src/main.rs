@@ -1,1 +1,59 @@
-fn main() {}
+//! `nudge`: backtest rules against event logs, validate rules files, and
+//! generate realistic shopper logs.
+
+mod demo;
+mod logs;
+mod replay_cmd;
+mod simulate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "nudge", version, about = "Behavioural email triggers for storefronts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Backtest rules: run the production decision code over event logs with
+    /// a virtual clock and print one decision per line.
+    Replay(replay_cmd::ReplayArgs),
+    /// Validate a rules file and say what each trigger will do.
+    Check {
+        /// The rules file (triggers.toml).
+        file: PathBuf,
+        /// Also check that every referenced template exists here.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
+    /// Generate a seeded log of realistic shoppers (Segment JSON Lines).
+    Simulate(simulate::SimulateArgs),
+    /// Replay the example scenarios and show who gets which email and why.
+    Demo {
+        /// The examples directory (triggers.toml and events/).
+        #[arg(long, default_value = "examples")]
+        examples: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Replay(args) => replay_cmd::run(args),
+        Command::Check { file, templates } => replay_cmd::check(&file, templates.as_deref()),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Demo { examples } => demo::run(&examples),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

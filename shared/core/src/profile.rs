@@ -638,15 +638,18 @@ impl Profile {
     }
 }
 
-/// The basket token an event is about, if any.
+/// The basket (cart or checkout) token a cart or checkout event is about.
+/// Other events arm nothing basket-specific.
 fn event_token(e: &Event) -> Option<String> {
-    match &e.kind {
-        EventKind::CartUpdated { basket } | EventKind::CheckoutStarted { basket } => basket.token.as_deref(),
-        _ => None,
-    }
-    .or(e.identity.checkout_token.as_deref())
-    .or(e.identity.cart_token.as_deref())
-    .map(bounded_key)
+    let (EventKind::CartUpdated { basket } | EventKind::CheckoutStarted { basket }) = &e.kind else {
+        return None;
+    };
+    basket
+        .token
+        .as_deref()
+        .or(e.identity.checkout_token.as_deref())
+        .or(e.identity.cart_token.as_deref())
+        .map(bounded_key)
 }
 
 fn count_in(recent: &[Secs], since: Secs, until: Secs) -> u32 {

@@ -1,0 +1,194 @@
+//! `nudge replay` and `nudge check`.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use nudge_app::{AliasKey, Replay};
+use nudge_core::{Decision, Triggers};
+
+use crate::logs::{Format, LogReader};
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// The rules to backtest (triggers.toml).
+    #[arg(long)]
+    pub triggers: PathBuf,
+    /// Write decisions here (JSON Lines) instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Check that every template the rules name exists in this directory.
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
+    /// Shop that Segment messages belong to (they carry none themselves).
+    #[arg(long, default_value = "default")]
+    pub shop: String,
+    /// Input format of the logs.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: Format,
+    /// Skip malformed lines (and report how many) instead of stopping.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Only deserialize each line into the message type; decide nothing.
+    /// The baseline of `make bench`.
+    #[arg(long, hide = true)]
+    pub parse_only: bool,
+    /// Event logs (JSON Lines), replayed in the order given.
+    #[arg(required = true)]
+    pub logs: Vec<PathBuf>,
+}
+
+/// Template names available in a directory (`<name>.mjml`).
+pub fn template_names(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read templates directory {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "mjml") {
+            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                names.push(stem.to_owned());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+pub fn load_rules(file: &Path, templates: Option<&Path>) -> Result<Triggers> {
+    let src = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let names = templates.map(template_names).transpose()?;
+    Triggers::parse(&src, &file.display().to_string(), names.as_deref()).map_err(|e| {
+        let n = e.0.len();
+        anyhow::anyhow!("{e}\n{n} problem{} in {}", if n == 1 { "" } else { "s" }, file.display())
+    })
+}
+
+pub fn check(file: &Path, templates: Option<&Path>) -> Result<ExitCode> {
+    let rules = load_rules(file, templates)?;
+    println!("{}: {} trigger(s), rules version {}", file.display(), rules.triggers.len(), rules.version);
+    let p = &rules.policy;
+    let mut policy = vec![if p.require_consent { "consent required".to_owned() } else { "consent NOT required".to_owned() }];
+    if let Some(n) = p.max_per_day {
+        policy.push(format!("≤{n}/day"));
+    }
+    if let Some(n) = p.max_per_week {
+        policy.push(format!("≤{n}/week"));
+    }
+    if let Some(q) = &p.quiet_hours {
+        policy.push(format!(
+            "quiet {:02}:{:02}-{:02}:{:02} {}",
+            q.from / 60,
+            q.from % 60,
+            q.to / 60,
+            q.to % 60,
+            q.time_zone_name
+        ));
+    }
+    println!("policy: {}", policy.join(", "));
+    for line in rules.describe() {
+        println!("  {line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(args: ReplayArgs) -> Result<ExitCode> {
+    if args.parse_only {
+        return parse_only(&args);
+    }
+    let rules = load_rules(&args.triggers, args.templates.as_deref())?;
+    let mut replay = Replay::new(&rules, AliasKey::new(b"nudge-replay".to_vec()));
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(BufWriter::with_capacity(1 << 16, File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
+    };
+    let mut write_error: Option<io::Error> = None;
+    let mut sink = |d: &Decision| {
+        if write_error.is_none() {
+            let r = serde_json::to_writer(&mut out, d).map_err(io::Error::from).and_then(|()| out.write_all(b"\n"));
+            if let Err(e) = r {
+                write_error = Some(e);
+            }
+        }
+    };
+    let progress = progress_bar(&args.logs);
+    let started = Instant::now();
+    let mut invalid = 0u64;
+    let mut lines = 0u64;
+    for path in &args.logs {
+        let mut reader = LogReader::open(path, args.format, &args.shop)?;
+        while let Some(parsed) = reader.next()? {
+            lines += 1;
+            if let Some(pb) = &progress {
+                pb.inc(reader.bytes_read_hint() as u64 + 1);
+            }
+            match parsed {
+                Ok(p) => {
+                    for e in &p.events {
+                        replay.push(e, p.arrived, &mut sink).context("replay failed")?;
+                    }
+                }
+                Err(e) if args.skip_invalid => {
+                    if invalid < 5 {
+                        eprintln!("skipped {e}");
+                    }
+                    invalid += 1;
+                }
+                Err(e) => bail!("{e}\n(use --skip-invalid to skip malformed lines)"),
+            }
+        }
+    }
+    replay.finish(&mut sink).context("replay failed")?;
+    drop(sink);
+    if let Some(e) = write_error {
+        return Err(e).context("cannot write decisions");
+    }
+    out.flush().context("cannot write decisions")?;
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    eprint!("{}", replay.summary());
+    if invalid > 0 {
+        eprintln!("{invalid} invalid line(s) skipped");
+    }
+    eprintln!(
+        "throughput: {lines} lines in {elapsed:.3} s = {:.0} lines/s (replay, 1 thread)",
+        lines as f64 / elapsed.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_only(args: &ReplayArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let (mut ok, mut bad) = (0u64, 0u64);
+    for path in &args.logs {
+        let format = if args.format == Format::Auto { Format::Segment } else { args.format };
+        let mut reader = LogReader::open(path, format, &args.shop)?;
+        while let Some(parsed) = reader.parse_only()? {
+            if parsed { ok += 1 } else { bad += 1 }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "throughput: {} lines in {elapsed:.3} s = {:.0} lines/s (parse only, {bad} unparsable)",
+        ok + bad,
+        (ok + bad) as f64 / elapsed.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(logs: &[PathBuf]) -> Option<ProgressBar> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let total: u64 = logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    Some(pb)
+}
