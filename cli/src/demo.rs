@@ -23,8 +23,16 @@ pub fn run(examples: &Path) -> Result<ExitCode> {
     if files.is_empty() {
         bail!("no scenario logs (*.jsonl) in {}", dir.display());
     }
-    println!("Replaying {} scenario(s) against {} (rules {})\n", files.len(), examples.join("triggers.toml").display(), rules.version);
-    println!("{:<18} {:<9} {:<17} {:<21} {:<8} {:<17} variant", "scenario", "who", "trigger", "decided at (UTC)", "decision", "reason");
+    println!(
+        "Replaying {} scenario(s) against {} (rules {})\n",
+        files.len(),
+        examples.join("triggers.toml").display(),
+        rules.version
+    );
+    println!(
+        "{:<18} {:<9} {:<17} {:<21} {:<8} {:<17} variant",
+        "scenario", "who", "trigger", "decided at (UTC)", "decision", "reason"
+    );
     let mut sends = 0;
     for file in &files {
         let mut replay = Replay::new(&rules, AliasKey::new(b"nudge-demo".to_vec()));
@@ -46,7 +54,10 @@ pub fn run(examples: &Path) -> Result<ExitCode> {
                 .and_then(|p| p.first_name.clone())
                 .unwrap_or_else(|| id.chars().take(8).collect())
         };
-        let finals: Vec<&Decision> = decisions.iter().filter(|d| d.decision != Outcome::Defer).collect();
+        let finals: Vec<&Decision> = decisions
+            .iter()
+            .filter(|d| d.decision != Outcome::Defer)
+            .collect();
         if finals.is_empty() {
             println!("{scenario:<18} (no trigger armed)");
         }
@@ -69,7 +80,12 @@ pub fn run(examples: &Path) -> Result<ExitCode> {
             );
         }
     }
-    println!("\n{sends} email(s) would be sent. Every line above is a decision nudge logs, with its reason.");
-    println!("Backtest your own log: nudge replay --triggers {} LOG.jsonl", examples.join("triggers.toml").display());
+    println!(
+        "\n{sends} email(s) would be sent. Every line above is a decision nudge logs, with its reason."
+    );
+    println!(
+        "Backtest your own log: nudge replay --triggers {} LOG.jsonl",
+        examples.join("triggers.toml").display()
+    );
     Ok(ExitCode::SUCCESS)
 }

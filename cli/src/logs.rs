@@ -67,10 +67,9 @@ impl LogReader {
     pub fn next_line(&mut self) -> Result<Option<&str>> {
         loop {
             self.buf.clear();
-            let n = self
-                .reader
-                .read_line(&mut self.buf)
-                .with_context(|| format!("{}:{}: cannot read", self.path.display(), self.line_no + 1))?;
+            let n = self.reader.read_line(&mut self.buf).with_context(|| {
+                format!("{}:{}: cannot read", self.path.display(), self.line_no + 1)
+            })?;
             if n == 0 {
                 return Ok(None);
             }
@@ -93,16 +92,26 @@ impl LogReader {
         }
         let line = self.buf.trim_end();
         if self.format == Format::Auto {
-            self.format = if serde_json::from_str::<Event>(line).is_ok() { Format::Nudge } else { Format::Segment };
+            self.format = if serde_json::from_str::<Event>(line).is_ok() {
+                Format::Nudge
+            } else {
+                Format::Segment
+            };
         }
         let parsed = match self.format {
-            Format::Nudge => serde_json::from_str::<Event>(line).map_err(|e| e.to_string()).map(|e| Parsed {
-                arrived: e.occurred_at,
-                events: vec![e],
-            }),
+            Format::Nudge => serde_json::from_str::<Event>(line)
+                .map_err(|e| e.to_string())
+                .map(|e| Parsed {
+                    arrived: e.occurred_at,
+                    events: vec![e],
+                }),
             _ => parse_segment(line, &self.shop),
         };
-        Ok(Some(parsed.map_err(|message| LineError { file: self.path.clone(), line: self.line_no, message })))
+        Ok(Some(parsed.map_err(|message| LineError {
+            file: self.path.clone(),
+            line: self.line_no,
+            message,
+        })))
     }
 
     /// Parse-only: deserializes the next line into the message type and
@@ -128,7 +137,12 @@ fn parse_segment(line: &str, shop: &str) -> Result<Parsed, String> {
     } else {
         String::new()
     };
-    let events = msg.to_events(shop, &fallback, None).map_err(|e| e.to_string())?;
-    let arrived = msg.received_at.or(msg.occurred_at()).unwrap_or(Timestamp::UNIX_EPOCH);
+    let events = msg
+        .to_events(shop, &fallback, None)
+        .map_err(|e| e.to_string())?;
+    let arrived = msg
+        .received_at
+        .or(msg.occurred_at())
+        .unwrap_or(Timestamp::UNIX_EPOCH);
     Ok(Parsed { events, arrived })
 }

@@ -12,8 +12,8 @@ use nudge_core::{Check, Decision, Profile};
 
 use crate::identity::Alias;
 use crate::ports::{
-    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, Resolved, Saved, Scheduler,
-    SchedulerError, StoreError,
+    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, Resolved,
+    Saved, Scheduler, SchedulerError, StoreError,
 };
 
 fn profile_key(shop: &str, id: &str) -> String {
@@ -65,7 +65,11 @@ impl MemoryStore {
 }
 
 impl ProfileStore for MemoryStore {
-    fn resolve(&self, shop: &str, aliases: &[Alias]) -> impl Future<Output = Result<Resolved, StoreError>> + Send {
+    fn resolve(
+        &self,
+        shop: &str,
+        aliases: &[Alias],
+    ) -> impl Future<Output = Result<Resolved, StoreError>> + Send {
         let inner = lock(&self.inner);
         let mut out = Resolved::default();
         for a in aliases {
@@ -78,7 +82,12 @@ impl ProfileStore for MemoryStore {
         ready(Ok(out))
     }
 
-    fn link(&self, shop: &str, aliases: &[Alias], profile: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn link(
+        &self,
+        shop: &str,
+        aliases: &[Alias],
+        profile: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let mut inner = lock(&self.inner);
         for a in aliases {
             inner.aliases.insert(a.key(shop), profile.to_owned());
@@ -86,12 +95,23 @@ impl ProfileStore for MemoryStore {
         ready(Ok(()))
     }
 
-    fn load(&self, shop: &str, id: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
+    fn load(
+        &self,
+        shop: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
         self.loads.fetch_add(1, Ordering::Relaxed);
-        ready(Ok(lock(&self.inner).profiles.get(&profile_key(shop, id)).cloned()))
+        ready(Ok(lock(&self.inner)
+            .profiles
+            .get(&profile_key(shop, id))
+            .cloned()))
     }
 
-    fn save(&self, profile: &mut Profile, expected: Option<u64>) -> impl Future<Output = Result<Saved, StoreError>> + Send {
+    fn save(
+        &self,
+        profile: &mut Profile,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send {
         self.saves.fetch_add(1, Ordering::Relaxed);
         let mut inner = lock(&self.inner);
         let key = profile_key(&profile.shop, &profile.id);
@@ -115,7 +135,13 @@ impl ProfileStore for MemoryStore {
 
     /// In place: the lock already serialises writers, so there is nothing to
     /// conflict with, and no copy of the profile is made.
-    fn update<T, F>(&self, shop: &str, id: &str, create: bool, mut f: F) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
+    fn update<T, F>(
+        &self,
+        shop: &str,
+        id: &str,
+        create: bool,
+        mut f: F,
+    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
     where
         T: Send,
         F: FnMut(&mut Profile) -> Change<T> + Send,
@@ -194,7 +220,10 @@ impl MemoryScheduler {
 
     pub fn pending(&self) -> Vec<Check> {
         let q = lock(&self.queue);
-        q.0.iter().map(|Reverse((_, _, c))| c.clone()).filter(|c| !q.1.contains(&c.name())).collect()
+        q.0.iter()
+            .map(|Reverse((_, _, c))| c.clone())
+            .filter(|c| !q.1.contains(&c.name()))
+            .collect()
     }
 }
 
@@ -230,7 +259,10 @@ pub struct MemoryMailer {
 impl MemoryMailer {
     /// A mailer that keeps every message (tests).
     pub fn recording() -> MemoryMailer {
-        MemoryMailer { keep: true, ..MemoryMailer::default() }
+        MemoryMailer {
+            keep: true,
+            ..MemoryMailer::default()
+        }
     }
     /// A mailer that only counts (replay of large logs).
     pub fn counting() -> MemoryMailer {
@@ -294,7 +326,10 @@ impl MemoryPublisher {
 }
 
 impl Publisher for MemoryPublisher {
-    fn decision(&self, decision: &Decision) -> impl Future<Output = Result<(), PublishError>> + Send {
+    fn decision(
+        &self,
+        decision: &Decision,
+    ) -> impl Future<Output = Result<(), PublishError>> + Send {
         lock(&self.decisions).push(decision.clone());
         ready(Ok(()))
     }

@@ -37,16 +37,33 @@ pub const MAX_SAVE_ATTEMPTS: u32 = 16;
 pub trait ProfileStore: Send + Sync {
     /// The profile linked to the first of these aliases that has one, and
     /// the aliases not yet linked.
-    fn resolve(&self, shop: &str, aliases: &[Alias]) -> impl Future<Output = Result<Resolved, StoreError>> + Send;
+    fn resolve(
+        &self,
+        shop: &str,
+        aliases: &[Alias],
+    ) -> impl Future<Output = Result<Resolved, StoreError>> + Send;
 
     /// Points these aliases at a profile.
-    fn link(&self, shop: &str, aliases: &[Alias], profile: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn link(
+        &self,
+        shop: &str,
+        aliases: &[Alias],
+        profile: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn load(&self, shop: &str, id: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+    fn load(
+        &self,
+        shop: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
 
     /// Saves if the stored version still equals `expected` (`None`: must not
     /// exist yet). On success `profile.version` is the new version.
-    fn save(&self, profile: &mut Profile, expected: Option<u64>) -> impl Future<Output = Result<Saved, StoreError>> + Send;
+    fn save(
+        &self,
+        profile: &mut Profile,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
 
     /// Deletes the profile and every alias pointing at it.
     fn erase(&self, shop: &str, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -56,7 +73,13 @@ pub trait ProfileStore: Send + Sync {
     /// `create` makes a fresh profile when none exists; otherwise a missing
     /// profile gives `None`. Adapters whose storage is already serialised
     /// (the in-memory one) may override this with an in-place update.
-    fn update<T, F>(&self, shop: &str, id: &str, create: bool, mut f: F) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
+    fn update<T, F>(
+        &self,
+        shop: &str,
+        id: &str,
+        create: bool,
+        mut f: F,
+    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
     where
         T: Send,
         F: FnMut(&mut Profile) -> Change<T> + Send,
@@ -138,7 +161,10 @@ pub struct PublishError(pub String);
 
 /// Where decisions and data exports go (decision log, EventBridge, ...).
 pub trait Publisher: Send + Sync {
-    fn decision(&self, decision: &Decision) -> impl Future<Output = Result<(), PublishError>> + Send;
+    fn decision(
+        &self,
+        decision: &Decision,
+    ) -> impl Future<Output = Result<(), PublishError>> + Send;
     /// Everything held about a person, for a data request.
     fn export(&self, profile: &Profile) -> impl Future<Output = Result<(), PublishError>> + Send;
 }

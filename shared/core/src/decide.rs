@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::ConsentState;
 use crate::hash::{stable_hash, unit_interval};
 use crate::profile::{Effect, Profile, SendRecord};
-use crate::rules::{Arm, QuietHours, Trigger, Triggers};
+use crate::rules::{QuietHours, Trigger, Triggers};
 use crate::time::{Secs, secs, ts};
 
 /// The scheduler payload: which episode of which trigger to decide, and when.
@@ -66,7 +66,7 @@ pub enum Reason {
     Cooldown,
     /// A higher-priority trigger is pending or inside its cooldown.
     Outranked,
-    /// The `when` or `if` condition no longer holds at check time.
+    /// The trigger's `if` condition does not hold at check time.
     ConditionLapsed,
     /// In the trigger's holdout share: decided, deliberately not sent.
     Holdout,
@@ -158,18 +158,29 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
         return skip(Reason::Duplicate);
     };
     if pending.due > now {
-        return (Outcome::Defer, Some(Reason::Debounced), None, Some(pending.due));
+        return (
+            Outcome::Defer,
+            Some(Reason::Debounced),
+            None,
+            Some(pending.due),
+        );
     }
     for kind in &trigger.cancel_if {
-        let after_start = p.activity.iter().any(|a| a.kind == *kind && a.last >= pending.started);
-        let basket_bought = kind == "order_placed" && pending.token.as_ref().is_some_and(|t| p.orders.tokens.contains(t));
+        let after_start = p
+            .activity
+            .iter()
+            .any(|a| a.kind == *kind && a.last >= pending.started);
+        let basket_bought = kind == "order_placed"
+            && pending
+                .token
+                .as_ref()
+                .is_some_and(|t| p.orders.tokens.contains(t));
         if after_start || basket_bought {
-            return skip(if kind == "order_placed" { Reason::Converted } else { Reason::Cancelled });
-        }
-    }
-    if let Arm::When(c) = &trigger.arm {
-        if !c.eval(p, now) {
-            return skip(Reason::ConditionLapsed);
+            return skip(if kind == "order_placed" {
+                Reason::Converted
+            } else {
+                Reason::Cancelled
+            });
         }
     }
     if trigger.only_if.as_ref().is_some_and(|c| !c.eval(p, now)) {
@@ -193,7 +204,9 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
             return skip(Reason::Cooldown);
         }
     }
-    let capped = |max: Option<u32>, window: Secs| max.is_some_and(|m| p.sends_since(now - window) >= m as usize);
+    let capped = |max: Option<u32>, window: Secs| {
+        max.is_some_and(|m| p.sends_since(now - window) >= m as usize)
+    };
     if capped(rules.policy.max_per_day, DAY) || capped(rules.policy.max_per_week, 7 * DAY) {
         return skip(Reason::FrequencyCap);
     }
@@ -241,11 +254,22 @@ fn quiet_until(q: &QuietHours, now: Secs) -> Option<Secs> {
 }
 
 fn assignment_hash(shop: &str, profile: &str, trigger: &str, episode: u32, salt: &[u8]) -> f64 {
-    unit_interval(stable_hash(&[shop.as_bytes(), profile.as_bytes(), trigger.as_bytes(), &episode.to_le_bytes(), salt]))
+    unit_interval(stable_hash(&[
+        shop.as_bytes(),
+        profile.as_bytes(),
+        trigger.as_bytes(),
+        &episode.to_le_bytes(),
+        salt,
+    ]))
 }
 
 /// The variant for one episode: weighted, deterministic, the same everywhere.
-pub fn assign_variant<'t>(shop: &str, profile: &str, trigger: &'t Trigger, episode: u32) -> &'t str {
+pub fn assign_variant<'t>(
+    shop: &str,
+    profile: &str,
+    trigger: &'t Trigger,
+    episode: u32,
+) -> &'t str {
     let total: u64 = trigger.variants.iter().map(|v| u64::from(v.weight)).sum();
     let mut x = assignment_hash(shop, profile, &trigger.id, episode, b"variant") * total as f64;
     for v in &trigger.variants {
@@ -254,19 +278,32 @@ pub fn assign_variant<'t>(shop: &str, profile: &str, trigger: &'t Trigger, episo
             return &v.id;
         }
     }
-    trigger.variants.iter().rev().find(|v| v.weight > 0).map_or("default", |v| &v.id)
+    trigger
+        .variants
+        .iter()
+        .rev()
+        .find(|v| v.weight > 0)
+        .map_or("default", |v| &v.id)
 }
 
 /// Whether this episode falls in the trigger's holdout share. Independent of
 /// the variant hash, so every variant is held out in the same proportion.
 pub fn in_holdout(shop: &str, profile: &str, trigger: &Trigger, episode: u32) -> bool {
-    trigger.holdout > 0.0 && assignment_hash(shop, profile, &trigger.id, episode, b"holdout") < trigger.holdout
+    trigger.holdout > 0.0
+        && assignment_hash(shop, profile, &trigger.id, episode, b"holdout") < trigger.holdout
 }
 
 impl Decision {
     /// A skip decided without a profile to read (e.g. it was erased).
     pub fn skipped(check: &Check, at: Timestamp, reason: Reason, rules: &Triggers) -> Decision {
-        Profile::new(&check.shop, &check.profile).decision(check, at, Outcome::Skip, Some(reason), None, rules)
+        Profile::new(&check.shop, &check.profile).decision(
+            check,
+            at,
+            Outcome::Skip,
+            Some(reason),
+            None,
+            rules,
+        )
     }
 }
 
@@ -298,10 +335,19 @@ impl Profile {
     /// Decides a due check and records the outcome in the profile: a send or
     /// final skip ends the episode (claiming it: saving this profile is what
     /// makes the send at-most-once), a deferral asks for one new check.
-    pub fn conclude(&mut self, check: &Check, rules: &Triggers, now: Timestamp) -> (Decision, Vec<Effect>) {
+    pub fn conclude(
+        &mut self,
+        check: &Check,
+        rules: &Triggers,
+        now: Timestamp,
+    ) -> (Decision, Vec<Effect>) {
         let d = decide(self, check, rules, now);
         let mut effects = Vec::new();
-        let Some(i) = self.triggers.iter().position(|s| s.trigger == check.trigger) else {
+        let Some(i) = self
+            .triggers
+            .iter()
+            .position(|s| s.trigger == check.trigger)
+        else {
             return (d, effects);
         };
         match (d.decision, d.reason) {
@@ -310,8 +356,14 @@ impl Profile {
                 if let (Some(p), Some(until)) = (&mut self.triggers[i].pending, d.until) {
                     p.scheduled = secs(until);
                     p.due = p.due.max(secs(until));
-                    let next = Check { due: until, ..check.clone() };
-                    effects.push(Effect::Schedule { check: next, first: false });
+                    let next = Check {
+                        due: until,
+                        ..check.clone()
+                    };
+                    effects.push(Effect::Schedule {
+                        check: next,
+                        first: false,
+                    });
                 }
             }
             (Outcome::Send, _) => {

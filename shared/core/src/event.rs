@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 /// input can make a profile grow past its bound.
 pub const MAX_KEY_LEN: usize = 48;
 pub const MAX_TEXT_LEN: usize = 64;
-pub const MAX_URL_LEN: usize = 512;
+/// Longer links are dropped (a cut link would be broken), not stored.
+pub const MAX_URL_LEN: usize = 300;
 
 /// One thing that happened to one person in one shop.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -315,7 +316,9 @@ mod tests {
 
     #[test]
     fn custom_events_keep_their_tracked_name() {
-        let kind = EventKind::Custom { name: "Loyalty Points Earned".into() };
+        let kind = EventKind::Custom {
+            name: "Loyalty Points Earned".into(),
+        };
         assert_eq!(kind.name(), "Loyalty Points Earned");
         assert!(kind.is_shopper_activity());
     }

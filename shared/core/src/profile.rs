@@ -8,7 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::decide::{Check, Decision, Outcome, Reason};
 use crate::event::{
-    Basket, ConsentState, Event, EventKind, Line, MAX_TEXT_LEN, MAX_URL_LEN, OptInLevel, bounded_key, bounded_text,
+    Basket, ConsentState, Event, EventKind, Line, MAX_TEXT_LEN, MAX_URL_LEN, OptInLevel,
+    bounded_key, bounded_text,
 };
 use crate::hash::stable_hash;
 use crate::rules::{Arm, SENDS_KEPT, Trigger, Triggers};
@@ -16,12 +17,17 @@ use crate::time::{Secs, secs, ts};
 
 /// Event-id fingerprints kept for dedupe. A person rarely produces more than a
 /// few dozen events within Shopify's 4-hour retry window.
-pub const SEEN_KEPT: usize = 48;
-pub const PRODUCTS_KEPT: usize = 8;
-pub const BASKET_LINES_KEPT: usize = 6;
+pub const SEEN_KEPT: usize = 32;
+pub const PRODUCTS_KEPT: usize = 6;
+pub const BASKET_LINES_KEPT: usize = 4;
+/// Display text kept per basket line (the catalogue has the full title).
+pub const LINE_TITLE_LEN: usize = 48;
+pub const LINE_VARIANT_LEN: usize = 32;
+pub const NAME_LEN: usize = 40;
+pub const CATEGORY_LEN: usize = 32;
 pub const ORDERS_KEPT: usize = 4;
-pub const BOUGHT_KEPT: usize = 8;
-pub const WISHLIST_KEPT: usize = 8;
+pub const BOUGHT_KEPT: usize = 6;
+pub const WISHLIST_KEPT: usize = 6;
 pub const CUSTOM_KINDS_KEPT: usize = 16;
 pub const MAX_EMAIL_LEN: usize = 254;
 
@@ -107,9 +113,15 @@ pub struct ProductViews {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
-    pub last: Secs,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Recent view times, oldest first; always at least the latest one.
+    #[serde(default)]
     pub recent: Vec<Secs>,
+}
+
+impl ProductViews {
+    pub fn last(&self) -> Secs {
+        self.recent.last().copied().unwrap_or(Secs::MIN)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -204,15 +216,17 @@ pub struct Pending {
 }
 
 /// Dedupe fingerprints of recent event ids, newest last; stored as one
-/// base64 string (8 bytes each) to stay small.
+/// base64 string of 48-bit values (6 bytes each) to stay small. With 32
+/// kept, a false "already seen" needs a 1-in-10^13 collision.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Seen(Vec<u64>);
 
 impl Seen {
     pub fn contains(&self, fp: u64) -> bool {
-        self.0.contains(&fp)
+        self.0.contains(&(fp & FP_MASK))
     }
     fn push(&mut self, fp: u64) {
+        let fp = fp & FP_MASK;
         if self.0.len() == SEEN_KEPT {
             self.0.remove(0);
         }
@@ -220,9 +234,16 @@ impl Seen {
     }
 }
 
+const FP_BYTES: usize = 6;
+const FP_MASK: u64 = (1 << (8 * FP_BYTES)) - 1;
+
 impl Serialize for Seen {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let bytes: Vec<u8> = self.0.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes: Vec<u8> = self
+            .0
+            .iter()
+            .flat_map(|v| v.to_le_bytes().into_iter().take(FP_BYTES))
+            .collect();
         s.serialize_str(&STANDARD_NO_PAD.encode(bytes))
     }
 }
@@ -230,10 +251,16 @@ impl Serialize for Seen {
 impl<'de> Deserialize<'de> for Seen {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let bytes = STANDARD_NO_PAD.decode(s.as_bytes()).map_err(serde::de::Error::custom)?;
+        let bytes = STANDARD_NO_PAD
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)?;
         let mut v: Vec<u64> = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .chunks_exact(FP_BYTES)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b[..FP_BYTES].copy_from_slice(c);
+                u64::from_le_bytes(b)
+            })
             .collect();
         let excess = v.len().saturating_sub(SEEN_KEPT);
         v.drain(..excess);
@@ -314,10 +341,16 @@ impl Profile {
         self.fold(&e.kind, t, rules, &mut effects);
         if matches!(e.kind, EventKind::EraseRequested {}) {
             effects.push(Effect::Erase);
-            return Applied { changed: true, effects };
+            return Applied {
+                changed: true,
+                effects,
+            };
         }
         self.run_lifecycle(e, t, rules, &mut effects);
-        Applied { changed: true, effects }
+        Applied {
+            changed: true,
+            effects,
+        }
     }
 
     fn record_activity(&mut self, kind: &str, t: Secs, cap: usize) {
@@ -326,7 +359,9 @@ impl Profile {
             None => {
                 if !crate::event::VOCABULARY.contains(&kind) {
                     let customs: Vec<usize> = (0..self.activity.len())
-                        .filter(|&i| !crate::event::VOCABULARY.contains(&self.activity[i].kind.as_str()))
+                        .filter(|&i| {
+                            !crate::event::VOCABULARY.contains(&self.activity[i].kind.as_str())
+                        })
                         .collect();
                     if customs.len() >= CUSTOM_KINDS_KEPT {
                         // Forget the custom kind seen least recently.
@@ -335,7 +370,10 @@ impl Profile {
                         }
                     }
                 }
-                self.activity.push(Activity { kind: bounded_text(kind, MAX_TEXT_LEN), ..Activity::default() });
+                self.activity.push(Activity {
+                    kind: bounded_text(kind, MAX_TEXT_LEN),
+                    ..Activity::default()
+                });
                 self.activity.len() - 1
             }
         };
@@ -353,22 +391,28 @@ impl Profile {
                     Some(i) => i,
                     None => {
                         if self.products.len() == PRODUCTS_KEPT {
-                            let oldest = (0..self.products.len()).min_by_key(|&i| self.products[i].last).unwrap_or(0);
+                            let oldest = (0..self.products.len())
+                                .min_by_key(|&i| self.products[i].last())
+                                .unwrap_or(0);
                             self.products.remove(oldest);
                         }
-                        self.products.push(ProductViews { id, ..ProductViews::default() });
+                        self.products.push(ProductViews {
+                            id,
+                            ..ProductViews::default()
+                        });
                         self.products.len() - 1
                     }
                 };
                 let p = &mut self.products[i];
                 if let Some(c) = &product.category {
-                    p.category = Some(bounded_text(c, MAX_TEXT_LEN));
+                    p.category = Some(bounded_text(c, CATEGORY_LEN));
                 }
-                p.last = p.last.max(t);
-                insert_recent(&mut p.recent, t, rules.product_ring_cap);
+                insert_recent(&mut p.recent, t, rules.product_ring_cap.max(1));
             }
             EventKind::CartUpdated { basket } => self.set_basket(basket, BasketStage::Cart, t),
-            EventKind::CheckoutStarted { basket } => self.set_basket(basket, BasketStage::Checkout, t),
+            EventKind::CheckoutStarted { basket } => {
+                self.set_basket(basket, BasketStage::Checkout, t)
+            }
             EventKind::OrderPlaced { order } => {
                 let id = bounded_key(&order.id);
                 for token in &order.tokens {
@@ -386,10 +430,12 @@ impl Profile {
                 for p in &order.product_ids {
                     push_capped(&mut self.orders.bought, bounded_key(p), BOUGHT_KEPT);
                 }
-                let bought_basket = self
-                    .basket
-                    .as_ref()
-                    .is_some_and(|b| b.token.as_ref().is_none_or(|tok| self.orders.tokens.contains(tok)) && b.updated <= t);
+                let bought_basket = self.basket.as_ref().is_some_and(|b| {
+                    b.token
+                        .as_ref()
+                        .is_none_or(|tok| self.orders.tokens.contains(tok))
+                        && b.updated <= t
+                });
                 if bought_basket {
                     self.basket = None;
                 }
@@ -411,7 +457,11 @@ impl Profile {
                         && message.episode.is_none_or(|ep| ep == s.episode)
                 });
                 if let Some(s) = send {
-                    let slot = if clicked { &mut s.clicked } else { &mut s.opened };
+                    let slot = if clicked {
+                        &mut s.clicked
+                    } else {
+                        &mut s.opened
+                    };
                     *slot = Some(slot.map_or(t, |old| old.min(t)));
                     if clicked && s.opened.is_none() {
                         s.opened = Some(t);
@@ -419,10 +469,16 @@ impl Profile {
                 }
             }
             EventKind::EmailBounced { permanent: true } => {
-                self.suppressed.get_or_insert(Suppression { reason: SuppressionReason::Bounce, at: t });
+                self.suppressed.get_or_insert(Suppression {
+                    reason: SuppressionReason::Bounce,
+                    at: t,
+                });
             }
             EventKind::EmailComplained {} => {
-                self.suppressed = Some(Suppression { reason: SuppressionReason::Complaint, at: t });
+                self.suppressed = Some(Suppression {
+                    reason: SuppressionReason::Complaint,
+                    at: t,
+                });
             }
             EventKind::ConsentChanged { consent } => {
                 let at = consent.updated_at.map_or(t, secs);
@@ -430,21 +486,25 @@ impl Profile {
                     self.consent = Consent {
                         state: consent.state,
                         opt_in_level: consent.opt_in_level,
-                        source: consent.source.as_deref().map(|s| bounded_text(s, MAX_TEXT_LEN)),
+                        source: consent.source.as_deref().map(|s| bounded_text(s, 24)),
                         at,
                     };
                 }
             }
             EventKind::ProfileUpdated { first_name, .. } => {
                 if let Some(n) = first_name {
-                    self.first_name = Some(bounded_text(n.trim(), MAX_TEXT_LEN));
+                    self.first_name = Some(bounded_text(n.trim(), NAME_LEN));
                 }
             }
             EventKind::DataRequested {} => effects.push(Effect::Export),
             EventKind::EraseRequested {} => {
                 for st in &self.triggers {
                     if let Some(p) = &st.pending {
-                        effects.push(Effect::Cancel(self.check(&st.trigger, p.episode, p.scheduled)));
+                        effects.push(Effect::Cancel(self.check(
+                            &st.trigger,
+                            p.episode,
+                            p.scheduled,
+                        )));
                     }
                 }
                 let (shop, id) = (std::mem::take(&mut self.shop), std::mem::take(&mut self.id));
@@ -452,7 +512,9 @@ impl Profile {
                 *self = Profile::new(&shop, &id);
                 self.version = version;
             }
-            EventKind::PageViewed { .. } | EventKind::EmailBounced { permanent: false } | EventKind::Custom { .. } => {}
+            EventKind::PageViewed { .. }
+            | EventKind::EmailBounced { permanent: false }
+            | EventKind::Custom { .. } => {}
         }
     }
 
@@ -467,8 +529,11 @@ impl Profile {
             .map(|l| Line {
                 product_id: bounded_key(&l.product_id),
                 variant_id: l.variant_id.as_deref().map(bounded_key),
-                title: l.title.as_deref().map(|s| bounded_text(s, MAX_TEXT_LEN)),
-                variant_title: l.variant_title.as_deref().map(|s| bounded_text(s, MAX_TEXT_LEN)),
+                title: l.title.as_deref().map(|s| bounded_text(s, LINE_TITLE_LEN)),
+                variant_title: l
+                    .variant_title
+                    .as_deref()
+                    .map(|s| bounded_text(s, LINE_VARIANT_LEN)),
                 quantity: l.quantity,
                 price: l.price,
             })
@@ -478,8 +543,13 @@ impl Profile {
             token: b.token.as_deref().map(bounded_key),
             value: if b.value.is_finite() { b.value } else { 0.0 },
             currency: b.currency.as_deref().map(|c| bounded_text(c, 8)),
-            recovery_url: b.recovery_url.as_deref().filter(|u| u.len() <= MAX_URL_LEN).map(str::to_owned),
-            more_lines: u32::try_from(b.lines.len().saturating_sub(BASKET_LINES_KEPT)).unwrap_or(u32::MAX),
+            recovery_url: b
+                .recovery_url
+                .as_deref()
+                .filter(|u| u.len() <= MAX_URL_LEN)
+                .map(str::to_owned),
+            more_lines: u32::try_from(b.lines.len().saturating_sub(BASKET_LINES_KEPT))
+                .unwrap_or(u32::MAX),
             lines,
             updated: t,
         });
@@ -489,7 +559,10 @@ impl Profile {
         match self.triggers.iter().position(|s| s.trigger == id) {
             Some(i) => i,
             None => {
-                self.triggers.push(TriggerState { trigger: id.to_owned(), ..TriggerState::default() });
+                self.triggers.push(TriggerState {
+                    trigger: id.to_owned(),
+                    ..TriggerState::default()
+                });
                 self.triggers.len() - 1
             }
         }
@@ -502,7 +575,8 @@ impl Profile {
     fn run_lifecycle(&mut self, e: &Event, t: Secs, rules: &Triggers, effects: &mut Vec<Effect>) {
         // States of triggers no longer in the rules are dropped, unless an
         // episode is still pending (its check will report `unknown_trigger`).
-        self.triggers.retain(|s| s.pending.is_some() || rules.get(&s.trigger).is_some());
+        self.triggers
+            .retain(|s| s.pending.is_some() || rules.get(&s.trigger).is_some());
         let kind = e.kind.name();
         let token = event_token(e);
         let order_tokens: &[String] = match &e.kind {
@@ -510,31 +584,50 @@ impl Profile {
             _ => &[],
         };
         for trigger in &rules.triggers {
-            let i = self.state_index(&trigger.id);
+            // States are created only once there is something to remember.
+            let existing = self.triggers.iter().position(|s| s.trigger == trigger.id);
 
-            // 1. cancel_if: a listed event after arming ends the episode.
-            if let Some(p) = &self.triggers[i].pending {
-                let token_bought = !order_tokens.is_empty()
-                    && p.token.as_ref().is_some_and(|tok| order_tokens.iter().any(|o| bounded_key(o) == *tok));
-                if trigger.cancel_if.iter().any(|c| c == kind) && (t >= p.started || token_bought) {
-                    let reason = if kind == "order_placed" { Reason::Converted } else { Reason::Cancelled };
-                    let p = p.clone();
-                    let st = &mut self.triggers[i];
-                    st.pending = None;
-                    if reason == Reason::Converted {
-                        st.converted_token = p.token.clone();
+            if let Some(i) = existing {
+                // 1. cancel_if: a listed event after arming ends the episode.
+                if let Some(p) = &self.triggers[i].pending {
+                    let token_bought = !order_tokens.is_empty()
+                        && p.token
+                            .as_ref()
+                            .is_some_and(|tok| order_tokens.iter().any(|o| bounded_key(o) == *tok));
+                    if trigger.cancel_if.iter().any(|c| c == kind)
+                        && (t >= p.started || token_bought)
+                    {
+                        let reason = if kind == "order_placed" {
+                            Reason::Converted
+                        } else {
+                            Reason::Cancelled
+                        };
+                        let p = p.clone();
+                        let st = &mut self.triggers[i];
+                        st.pending = None;
+                        if reason == Reason::Converted {
+                            st.converted_token = p.token.clone();
+                        }
+                        let check = self.check(&trigger.id, p.episode, p.scheduled);
+                        effects.push(Effect::Cancel(check.clone()));
+                        effects.push(Effect::Decided(self.decision(
+                            &check,
+                            ts(t),
+                            Outcome::Skip,
+                            Some(reason),
+                            None,
+                            rules,
+                        )));
+                        continue;
                     }
-                    let check = self.check(&trigger.id, p.episode, p.scheduled);
-                    effects.push(Effect::Cancel(check.clone()));
-                    effects.push(Effect::Decided(self.decision(&check, ts(t), Outcome::Skip, Some(reason), None, rules)));
-                    continue;
                 }
-            }
 
-            // 2. activity pushes back checks that wait for quiet.
-            if let (Some(quiet), true) = (trigger.after_inactive, e.kind.is_shopper_activity()) {
-                if let Some(p) = &mut self.triggers[i].pending {
-                    p.due = p.due.max(self.last_active + quiet.as_secs());
+                // 2. activity pushes back checks that wait for quiet.
+                if let (Some(quiet), true) = (trigger.after_inactive, e.kind.is_shopper_activity())
+                {
+                    if let Some(p) = &mut self.triggers[i].pending {
+                        p.due = p.due.max(self.last_active + quiet.as_secs());
+                    }
                 }
             }
 
@@ -543,24 +636,37 @@ impl Profile {
                 Arm::On(on) => on == kind,
                 Arm::When(cond) => {
                     let holds = cond.eval(self, self.clock);
-                    let st = &mut self.triggers[i];
-                    let rising = holds && !st.holding;
-                    st.holding = holds;
-                    rising
+                    let held = existing.is_some_and(|i| self.triggers[i].holding);
+                    if holds != held {
+                        let i = self.state_index(&trigger.id);
+                        self.triggers[i].holding = holds;
+                    }
+                    holds && !held
                 }
             };
             if arms {
+                let i = self.state_index(&trigger.id);
                 self.arm(i, trigger, t, token.clone(), rules, effects);
             }
         }
     }
 
-    fn arm(&mut self, i: usize, trigger: &Trigger, t: Secs, token: Option<String>, rules: &Triggers, effects: &mut Vec<Effect>) {
+    fn arm(
+        &mut self,
+        i: usize,
+        trigger: &Trigger,
+        t: Secs,
+        token: Option<String>,
+        rules: &Triggers,
+        effects: &mut Vec<Effect>,
+    ) {
         let mut due = t + trigger.delay.as_secs();
         if let Some(quiet) = trigger.after_inactive {
             due = due.max(self.last_active + quiet.as_secs());
         }
-        let already_bought = token.as_ref().is_some_and(|tok| self.orders.tokens.contains(tok));
+        let already_bought = token
+            .as_ref()
+            .is_some_and(|tok| self.orders.tokens.contains(tok));
         let st = &mut self.triggers[i];
         if let Some(p) = &mut st.pending {
             // Debounce: re-arming pushes the due time back; the scheduler is
@@ -580,12 +686,25 @@ impl Profile {
             st.episode += 1;
             st.converted_token = token;
             let check = self.check(&trigger.id, self.triggers[i].episode, t);
-            effects.push(Effect::Decided(self.decision(&check, ts(t), Outcome::Skip, Some(Reason::Converted), None, rules)));
+            effects.push(Effect::Decided(self.decision(
+                &check,
+                ts(t),
+                Outcome::Skip,
+                Some(Reason::Converted),
+                None,
+                rules,
+            )));
             return;
         }
         st.episode += 1;
         let episode = st.episode;
-        st.pending = Some(Pending { episode, started: t, due, scheduled: due, token });
+        st.pending = Some(Pending {
+            episode,
+            started: t,
+            due,
+            scheduled: due,
+            token,
+        });
         let check = self.check(&trigger.id, episode, due);
         effects.push(Effect::Schedule { check, first: true });
     }
@@ -610,7 +729,11 @@ impl Profile {
     }
 
     pub fn max_product_views_between(&self, since: Secs, until: Secs) -> u32 {
-        self.products.iter().map(|p| count_in(&p.recent, since, until)).max().unwrap_or(0)
+        self.products
+            .iter()
+            .map(|p| count_in(&p.recent, since, until))
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn max_category_views_between(&self, since: Secs, until: Secs) -> u32 {
@@ -641,7 +764,8 @@ impl Profile {
 /// The basket (cart or checkout) token a cart or checkout event is about.
 /// Other events arm nothing basket-specific.
 fn event_token(e: &Event) -> Option<String> {
-    let (EventKind::CartUpdated { basket } | EventKind::CheckoutStarted { basket }) = &e.kind else {
+    let (EventKind::CartUpdated { basket } | EventKind::CheckoutStarted { basket }) = &e.kind
+    else {
         return None;
     };
     basket
@@ -694,7 +818,11 @@ mod tests {
         }
         assert_eq!(r, vec![5, 7, 9]);
         insert_recent(&mut r, 2, 3);
-        assert_eq!(r, vec![5, 7, 9], "an event older than all kept ones changes nothing");
+        assert_eq!(
+            r,
+            vec![5, 7, 9],
+            "an event older than all kept ones changes nothing"
+        );
     }
 
     #[test]
@@ -707,6 +835,6 @@ mod tests {
         let back: Seen = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);
         assert_eq!(s.0.len(), SEEN_KEPT);
-        assert!(json.len() < 520, "{} bytes", json.len());
+        assert!(json.len() < 270, "{} bytes", json.len());
     }
 }

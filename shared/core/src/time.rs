@@ -28,7 +28,9 @@ pub fn ts(s: Secs) -> Timestamp {
 pub struct Dur(Secs);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: expected a number and a unit, e.g. \"10m\", \"48h\", \"7d\" (units: s, m, h, d, w)")]
+#[error(
+    "invalid duration {input:?}: expected a number and a unit, e.g. \"10m\", \"48h\", \"7d\" (units: s, m, h, d, w)"
+)]
 pub struct DurError {
     input: String,
 }
@@ -45,7 +47,9 @@ impl Dur {
         self.0
     }
     pub fn parse(input: &str) -> Result<Dur, DurError> {
-        let err = || DurError { input: input.to_owned() };
+        let err = || DurError {
+            input: input.to_owned(),
+        };
         let s = input.trim();
         if s.is_empty() {
             return Err(err());
@@ -67,7 +71,9 @@ impl Dur {
                 'w' => 7 * 86_400,
                 _ => return Err(err()),
             };
-            total = total.checked_add(n.checked_mul(per).ok_or_else(err)?).ok_or_else(err)?;
+            total = total
+                .checked_add(n.checked_mul(per).ok_or_else(err)?)
+                .ok_or_else(err)?;
             rest = &rest[digits + unit.len_utf8()..];
         }
         if total > Dur::MAX.0 {

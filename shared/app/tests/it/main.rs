@@ -1,0 +1,201 @@
+//! Behaviour of the engine end to end: events in through `ingest`, due
+//! checks through `run_check`, driven by the replay's virtual clock with the
+//! in-memory adapters. Each test is named after the rule it pins.
+
+mod lifecycle;
+mod policies;
+mod properties;
+
+use jiff::Timestamp;
+use nudge_app::{AliasKey, Replay};
+use nudge_core::event::{MessageRef, OptInLevel};
+use nudge_core::{
+    Basket, ConsentState, ConsentUpdate, Decision, Event, EventKind, Identity, Line, Order,
+    Outcome, Product, Reason, Triggers,
+};
+
+pub const T0: &str = "2026-10-06T14:00:00Z"; // 10:00 in New York
+
+pub fn at(offset_secs: i64) -> Timestamp {
+    let t0: Timestamp = T0.parse().unwrap();
+    Timestamp::from_second(t0.as_second() + offset_secs).unwrap()
+}
+
+pub const MIN: i64 = 60;
+pub const HOUR: i64 = 3_600;
+pub const DAY: i64 = 86_400;
+
+pub fn rules(src: &str) -> Triggers {
+    Triggers::parse(src, "test.toml", None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A builder of events for one person.
+#[derive(Clone)]
+pub struct Shopper {
+    pub customer: String,
+    pub n: u32,
+}
+
+impl Shopper {
+    pub fn new(customer: &str) -> Shopper {
+        Shopper {
+            customer: customer.to_owned(),
+            n: 0,
+        }
+    }
+
+    pub fn event(&mut self, t: i64, kind: EventKind) -> Event {
+        self.n += 1;
+        Event {
+            id: format!("{}-{}", self.customer, self.n),
+            shop: "shop".into(),
+            occurred_at: at(t),
+            identity: Identity {
+                customer_id: Some(self.customer.clone()),
+                ..Identity::default()
+            },
+            kind,
+        }
+    }
+
+    /// Email + first name + consent, the way an identify call brings them.
+    pub fn subscribe(&mut self, t: i64) -> Vec<Event> {
+        let mut profile = self.event(
+            t,
+            EventKind::ProfileUpdated {
+                first_name: Some("Ada".into()),
+                last_name: None,
+            },
+        );
+        profile.identity.email = Some(format!("{}@example.com", self.customer));
+        vec![profile, self.consent(t, ConsentState::Subscribed)]
+    }
+
+    pub fn consent(&mut self, t: i64, state: ConsentState) -> Event {
+        self.event(
+            t,
+            EventKind::ConsentChanged {
+                consent: ConsentUpdate {
+                    state,
+                    opt_in_level: Some(OptInLevel::SingleOptIn),
+                    updated_at: None,
+                    source: None,
+                },
+            },
+        )
+    }
+
+    pub fn checkout(&mut self, t: i64, token: &str) -> Event {
+        self.event(
+            t,
+            EventKind::CheckoutStarted {
+                basket: Basket {
+                    token: Some(token.into()),
+                    value: 50.0,
+                    currency: Some("USD".into()),
+                    recovery_url: Some("https://shop.example/recover".into()),
+                    lines: vec![Line {
+                        product_id: "p1".into(),
+                        quantity: 1,
+                        price: 50.0,
+                        ..Line::default()
+                    }],
+                },
+            },
+        )
+    }
+
+    pub fn order(&mut self, t: i64, token: &str) -> Event {
+        self.event(
+            t,
+            EventKind::OrderPlaced {
+                order: Order {
+                    id: format!("order-{token}"),
+                    value: 50.0,
+                    currency: Some("USD".into()),
+                    tokens: vec![token.into()],
+                    product_ids: vec!["p1".into()],
+                },
+            },
+        )
+    }
+
+    pub fn view(&mut self, t: i64, product: &str) -> Event {
+        self.event(
+            t,
+            EventKind::ProductViewed {
+                product: Product {
+                    id: product.into(),
+                    category: Some("shoes".into()),
+                    ..Product::default()
+                },
+            },
+        )
+    }
+
+    pub fn wishlist(&mut self, t: i64, product: &str) -> Event {
+        self.event(
+            t,
+            EventKind::WishlistAdded {
+                product: Product {
+                    id: product.into(),
+                    ..Product::default()
+                },
+            },
+        )
+    }
+
+    pub fn clicked(&mut self, t: i64, trigger: &str) -> Event {
+        self.event(
+            t,
+            EventKind::EmailClicked {
+                message: MessageRef {
+                    trigger: Some(trigger.into()),
+                    episode: None,
+                },
+            },
+        )
+    }
+
+    pub fn custom(&mut self, t: i64, name: &str) -> Event {
+        self.event(t, EventKind::Custom { name: name.into() })
+    }
+}
+
+/// Replays events (each arriving at its own time unless given in
+/// `(event, arrival)` form) and returns every decision, in order.
+pub fn replay(rules: &Triggers, events: &[Event]) -> Vec<Decision> {
+    replay_arrivals(
+        rules,
+        &events
+            .iter()
+            .map(|e| (e.clone(), e.occurred_at))
+            .collect::<Vec<_>>(),
+    )
+    .0
+}
+
+pub fn replay_arrivals(rules: &Triggers, events: &[(Event, Timestamp)]) -> (Vec<Decision>, u64) {
+    let mut r = Replay::new(rules, AliasKey::new(b"test".to_vec()));
+    let mut out = Vec::new();
+    for (e, arrived) in events {
+        r.push(e, *arrived, &mut |d| out.push(d.clone())).unwrap();
+    }
+    r.finish(&mut |d| out.push(d.clone())).unwrap();
+    let creates = r
+        .scheduler
+        .creates
+        .load(std::sync::atomic::Ordering::Relaxed);
+    (out, creates)
+}
+
+pub fn sends(ds: &[Decision]) -> Vec<&Decision> {
+    ds.iter().filter(|d| d.decision == Outcome::Send).collect()
+}
+
+pub fn finals(ds: &[Decision]) -> Vec<(String, Outcome, Option<Reason>)> {
+    ds.iter()
+        .filter(|d| d.decision != Outcome::Defer)
+        .map(|d| (d.trigger.clone(), d.decision, d.reason))
+        .collect()
+}

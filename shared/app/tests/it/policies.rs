@@ -1,0 +1,347 @@
+//! Policies: consent, suppression, caps, cooldown, priority, quiet hours,
+//! holdout and variant assignment each change the outcome as documented.
+
+use nudge_core::{assign_variant, in_holdout};
+
+use super::*;
+
+fn cart_rules(policy: &str, extra: &str) -> Triggers {
+    rules(&format!(
+        "{policy}\n[[trigger]]\nid = \"cart\"\npriority = 100\non = \"checkout_started\"\ndelay = \"10m\"\ncancel_if = [\"order_placed\"]\ntemplate = \"t\"\n{extra}\n"
+    ))
+}
+
+/// Subscribed shopper checking out `n` baskets, one per `gap` seconds.
+fn checkouts(n: i64, gap: i64) -> Vec<Event> {
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    for i in 0..n {
+        events.push(s.checkout(MIN + i * gap, &format!("chk{i}")));
+    }
+    events
+}
+
+#[test]
+fn without_consent_nothing_is_sent() {
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    events[1] = s.consent(0, ConsentState::NotSubscribed);
+    events.push(s.checkout(MIN, "chk1"));
+    let ds = replay(&cart_rules("", ""), &events);
+    assert_eq!(
+        finals(&ds),
+        vec![("cart".into(), Outcome::Skip, Some(Reason::NoConsent))]
+    );
+    assert_eq!(ds[0].consent, ConsentState::NotSubscribed);
+}
+
+#[test]
+fn consent_withdrawn_during_the_delay_stops_the_send() {
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    events.push(s.checkout(MIN, "chk1"));
+    events.push(s.consent(5 * MIN, ConsentState::Unsubscribed));
+    let ds = replay(&cart_rules("", ""), &events);
+    assert_eq!(
+        finals(&ds),
+        vec![("cart".into(), Outcome::Skip, Some(Reason::NoConsent))]
+    );
+}
+
+#[test]
+fn a_late_older_consent_update_does_not_override_a_newer_one() {
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    let mut stale = s.consent(0, ConsentState::Unsubscribed);
+    if let EventKind::ConsentChanged { consent } = &mut stale.kind {
+        consent.updated_at = Some(at(-DAY));
+    }
+    events.push(stale);
+    events.push(s.checkout(MIN, "chk1"));
+    assert_eq!(sends(&replay(&cart_rules("", ""), &events)).len(), 1);
+}
+
+#[test]
+fn require_consent_false_sends_to_not_subscribed_but_never_to_unsubscribed() {
+    let policy = "[policy]\nrequire_consent = false";
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    events[1] = s.consent(0, ConsentState::NotSubscribed);
+    events.push(s.checkout(MIN, "chk1"));
+    assert_eq!(sends(&replay(&cart_rules(policy, ""), &events)).len(), 1);
+}
+
+#[test]
+fn a_permanent_bounce_suppresses_the_person() {
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    events.push(s.event(30, EventKind::EmailBounced { permanent: true }));
+    events.push(s.checkout(MIN, "chk1"));
+    let ds = replay(&cart_rules("", ""), &events);
+    assert_eq!(
+        finals(&ds),
+        vec![("cart".into(), Outcome::Skip, Some(Reason::Suppressed))]
+    );
+}
+
+#[test]
+fn a_complaint_suppresses_and_a_transient_bounce_does_not() {
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    events.push(s.event(30, EventKind::EmailBounced { permanent: false }));
+    events.push(s.checkout(MIN, "chk1"));
+    assert_eq!(sends(&replay(&cart_rules("", ""), &events)).len(), 1);
+    events.push(s.event(DAY, EventKind::EmailComplained {}));
+    events.push(s.checkout(2 * DAY, "chk2"));
+    let ds = replay(&cart_rules("", ""), &events);
+    assert_eq!(
+        finals(&ds)[1],
+        ("cart".into(), Outcome::Skip, Some(Reason::Suppressed))
+    );
+}
+
+#[test]
+fn max_per_day_caps_sends_across_triggers_in_a_rolling_day() {
+    let ds = replay(
+        &cart_rules("[policy]\nmax_per_day = 1", ""),
+        &checkouts(3, 2 * HOUR),
+    );
+    let f = finals(&ds);
+    assert_eq!(f[0].1, Outcome::Send);
+    assert_eq!(
+        f[1],
+        ("cart".into(), Outcome::Skip, Some(Reason::FrequencyCap))
+    );
+    assert_eq!(
+        f[2],
+        ("cart".into(), Outcome::Skip, Some(Reason::FrequencyCap))
+    );
+    // A day later the window has rolled on.
+    let ds = replay(
+        &cart_rules("[policy]\nmax_per_day = 1", ""),
+        &checkouts(2, DAY + HOUR),
+    );
+    assert_eq!(sends(&ds).len(), 2);
+}
+
+#[test]
+fn max_per_week_caps_sends_over_seven_rolling_days() {
+    let ds = replay(
+        &cart_rules("[policy]\nmax_per_week = 2", ""),
+        &checkouts(4, DAY + HOUR),
+    );
+    let f = finals(&ds);
+    let outcomes: Vec<Option<Reason>> = f.iter().map(|x| x.2).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            None,
+            None,
+            Some(Reason::FrequencyCap),
+            Some(Reason::FrequencyCap)
+        ]
+    );
+}
+
+#[test]
+fn cooldown_skips_the_same_trigger_until_it_has_passed() {
+    let ds = replay(
+        &cart_rules("", "cooldown = \"24h\""),
+        &checkouts(3, 10 * HOUR),
+    );
+    let outcomes: Vec<Option<Reason>> = finals(&ds).iter().map(|x| x.2).collect();
+    // Sends at 0h10; 10h: in cooldown; 20h: in cooldown. Then the window ends.
+    assert_eq!(
+        outcomes,
+        vec![None, Some(Reason::Cooldown), Some(Reason::Cooldown)]
+    );
+    let ds = replay(
+        &cart_rules("", "cooldown = \"24h\""),
+        &checkouts(2, 25 * HOUR),
+    );
+    assert_eq!(sends(&ds).len(), 2);
+}
+
+#[test]
+fn a_higher_priority_pending_trigger_outranks_a_lower_one() {
+    let src = r#"
+[[trigger]]
+id = "cart"
+priority = 100
+on = "checkout_started"
+delay = "2h"
+template = "t"
+[[trigger]]
+id = "browse"
+priority = 50
+when = { count = "product_viewed", same_product = true, at_least = 3, within = "48h" }
+delay = "30m"
+template = "t"
+"#;
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    events.extend([
+        s.view(0, "p1"),
+        s.view(MIN, "p1"),
+        s.view(2 * MIN, "p1"),
+        s.checkout(3 * MIN, "chk1"),
+    ]);
+    let ds = replay(&rules(src), &events);
+    assert_eq!(
+        finals(&ds),
+        vec![
+            ("browse".into(), Outcome::Skip, Some(Reason::Outranked)),
+            ("cart".into(), Outcome::Send, None)
+        ]
+    );
+}
+
+#[test]
+fn a_higher_priority_trigger_in_its_cooldown_outranks_a_lower_one() {
+    let src = r#"
+[[trigger]]
+id = "cart"
+priority = 100
+on = "checkout_started"
+delay = "10m"
+cooldown = "24h"
+template = "t"
+[[trigger]]
+id = "browse"
+priority = 50
+when = { count = "product_viewed", same_product = true, at_least = 3, within = "48h" }
+delay = "1h"
+template = "t"
+"#;
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    events.push(s.checkout(0, "chk1"));
+    events.extend([
+        s.view(HOUR, "p1"),
+        s.view(HOUR + MIN, "p1"),
+        s.view(HOUR + 2 * MIN, "p1"),
+    ]);
+    let ds = replay(&rules(src), &events);
+    assert_eq!(
+        finals(&ds),
+        vec![
+            ("cart".into(), Outcome::Send, None),
+            ("browse".into(), Outcome::Skip, Some(Reason::Outranked))
+        ]
+    );
+}
+
+#[test]
+fn equal_priorities_do_not_outrank_each_other() {
+    let src = r#"
+[[trigger]]
+id = "a"
+on = "checkout_started"
+delay = "10m"
+template = "t"
+[[trigger]]
+id = "b"
+on = "checkout_started"
+delay = "2d"
+template = "t"
+"#;
+    let ds = replay(&rules(src), &checkouts(1, 0));
+    assert_eq!(sends(&ds).len(), 2);
+}
+
+#[test]
+fn quiet_hours_defer_to_the_end_of_the_window_and_never_drop() {
+    let policy = "[policy]\nquiet_hours = { from = \"21:00\", to = \"08:00\", time_zone = \"America/New_York\" }";
+    // T0 is 10:00 New York time (EDT, UTC-4). A checkout at 20:55 New York
+    // is due at 21:05: inside quiet hours, so it waits until 08:00.
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    events.push(s.checkout(10 * HOUR + 55 * MIN, "chk1"));
+    let ds = replay(&cart_rules(policy, ""), &events);
+    assert_eq!(ds[0].decision, Outcome::Defer);
+    assert_eq!(ds[0].reason, Some(Reason::QuietHours));
+    let morning = at(22 * HOUR); // 08:00 next day New York = 12:00 UTC
+    assert_eq!(ds[0].until, Some(morning));
+    assert_eq!(sends(&ds).len(), 1);
+    assert_eq!(sends(&ds)[0].at, morning);
+}
+
+#[test]
+fn quiet_hours_follow_daylight_saving_time() {
+    // 2026-11-01 is the end of DST in New York: 08:00 EST is 13:00 UTC.
+    let policy = "[policy]\nquiet_hours = { from = \"21:00\", to = \"08:00\", time_zone = \"America/New_York\" }";
+    let rules = cart_rules(policy, "");
+    let mut s = Shopper::new("c1");
+    let start: Timestamp = "2026-11-01T04:00:00Z".parse().unwrap(); // 00:00 EDT
+    let offset = start.as_second() - at(0).as_second();
+    let mut events = s.subscribe(offset);
+    events.push(s.checkout(offset, "chk1"));
+    let ds = replay(&rules, &events);
+    assert_eq!(
+        sends(&ds)[0].at,
+        "2026-11-01T13:00:00Z".parse::<Timestamp>().unwrap()
+    );
+}
+
+#[test]
+fn holdout_episodes_are_decided_but_not_sent() {
+    let rules = cart_rules("", "holdout = 0.5");
+    let trigger = rules.get("cart").unwrap();
+    let mut held = 0;
+    for i in 0..200 {
+        let mut s = Shopper::new(&format!("c{i}"));
+        let mut events = s.subscribe(0);
+        events.push(s.checkout(MIN, "chk"));
+        let ds = replay(&rules, &events);
+        let d = finals(&ds)[0].clone();
+        let expected_holdout = in_holdout("shop", &ds[0].profile, trigger, 1);
+        assert_eq!(d.2 == Some(Reason::Holdout), expected_holdout);
+        if d.2 == Some(Reason::Holdout) {
+            held += 1;
+            assert!(
+                ds[0].variant.is_some(),
+                "holdouts record their variant for attribution"
+            );
+        }
+    }
+    assert!((70..=130).contains(&held), "about half held out: {held}");
+}
+
+#[test]
+fn variant_shares_stay_within_two_percent_of_weights_over_100k_profiles() {
+    let rules = rules(
+        "[[trigger]]\nid = \"t\"\non = \"checkout_started\"\ntemplate = \"x\"\nvariants = [{ id = \"a\", weight = 1 }, { id = \"b\", weight = 1 }, { id = \"c\", weight = 2 }]\n",
+    );
+    let trigger = rules.get("t").unwrap();
+    let run = || {
+        let mut counts = std::collections::BTreeMap::new();
+        for i in 0..100_000 {
+            *counts
+                .entry(assign_variant("shop", &format!("p{i:016x}"), trigger, 1))
+                .or_insert(0u32) += 1;
+        }
+        counts
+    };
+    let first = run();
+    for (v, want) in [("a", 0.25), ("b", 0.25), ("c", 0.5)] {
+        let share = f64::from(first[v]) / 100_000.0;
+        assert!((share - want).abs() <= 0.02, "{v}: {share}");
+    }
+    assert_eq!(first, run(), "assignment is identical across runs");
+}
+
+#[test]
+fn variant_assignment_is_pinned_for_known_inputs() {
+    // Identical on every machine and release: a change here reassigns
+    // running experiments.
+    let rules = rules(
+        "[[trigger]]\nid = \"t\"\non = \"checkout_started\"\ntemplate = \"x\"\nvariants = [{ id = \"a\" }, { id = \"b\" }]\n",
+    );
+    let t = rules.get("t").unwrap();
+    let got: Vec<&str> = (1..=8)
+        .map(|ep| assign_variant("shop", "p1", t, ep))
+        .collect();
+    assert_eq!(got, PINNED_VARIANTS);
+}
+
+const PINNED_VARIANTS: [&str; 8] = ["b", "b", "a", "b", "a", "b", "b", "a"];
