@@ -54,10 +54,7 @@ pub fn run(examples: &Path) -> Result<ExitCode> {
                 .and_then(|p| p.first_name.clone())
                 .unwrap_or_else(|| id.chars().take(8).collect())
         };
-        let finals: Vec<&Decision> = decisions
-            .iter()
-            .filter(|d| d.decision != Outcome::Defer)
-            .collect();
+        let finals: Vec<&Decision> = decisions.iter().filter(|d| d.decision != Outcome::Defer).collect();
         if finals.is_empty() {
             println!("{scenario:<18} (no trigger armed)");
         }
@@ -80,12 +77,7 @@ pub fn run(examples: &Path) -> Result<ExitCode> {
             );
         }
     }
-    println!(
-        "\n{sends} email(s) would be sent. Every line above is a decision nudge logs, with its reason."
-    );
-    println!(
-        "Backtest your own log: nudge replay --triggers {} LOG.jsonl",
-        examples.join("triggers.toml").display()
-    );
+    println!("\n{sends} email(s) would be sent. Every line above is a decision nudge logs, with its reason.");
+    println!("Backtest your own log: nudge replay --triggers {} LOG.jsonl", examples.join("triggers.toml").display());
     Ok(ExitCode::SUCCESS)
 }

@@ -67,9 +67,10 @@ impl LogReader {
     pub fn next_line(&mut self) -> Result<Option<&str>> {
         loop {
             self.buf.clear();
-            let n = self.reader.read_line(&mut self.buf).with_context(|| {
-                format!("{}:{}: cannot read", self.path.display(), self.line_no + 1)
-            })?;
+            let n = self
+                .reader
+                .read_line(&mut self.buf)
+                .with_context(|| format!("{}:{}: cannot read", self.path.display(), self.line_no + 1))?;
             if n == 0 {
                 return Ok(None);
             }
@@ -92,26 +93,15 @@ impl LogReader {
         }
         let line = self.buf.trim_end();
         if self.format == Format::Auto {
-            self.format = if serde_json::from_str::<Event>(line).is_ok() {
-                Format::Nudge
-            } else {
-                Format::Segment
-            };
+            self.format = if serde_json::from_str::<Event>(line).is_ok() { Format::Nudge } else { Format::Segment };
         }
         let parsed = match self.format {
             Format::Nudge => serde_json::from_str::<Event>(line)
                 .map_err(|e| e.to_string())
-                .map(|e| Parsed {
-                    arrived: e.occurred_at,
-                    events: vec![e],
-                }),
+                .map(|e| Parsed { arrived: e.occurred_at, events: vec![e] }),
             _ => parse_segment(line, &self.shop),
         };
-        Ok(Some(parsed.map_err(|message| LineError {
-            file: self.path.clone(),
-            line: self.line_no,
-            message,
-        })))
+        Ok(Some(parsed.map_err(|message| LineError { file: self.path.clone(), line: self.line_no, message })))
     }
 
     /// Parse-only: deserializes the next line into the message type and
@@ -132,17 +122,9 @@ fn parse_segment(line: &str, shop: &str) -> Result<Parsed, String> {
     let msg: SegmentMessage = serde_json::from_str(line).map_err(|e| e.to_string())?;
     // A message without messageId gets a stable id from its bytes, so an
     // exact repeat of the line is still recognised as a duplicate.
-    let fallback = if msg.message_id.is_none() {
-        format!("line-{:016x}", stable_hash(&[line.as_bytes()]))
-    } else {
-        String::new()
-    };
-    let events = msg
-        .to_events(shop, &fallback, None)
-        .map_err(|e| e.to_string())?;
-    let arrived = msg
-        .received_at
-        .or(msg.occurred_at())
-        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let fallback =
+        if msg.message_id.is_none() { format!("line-{:016x}", stable_hash(&[line.as_bytes()])) } else { String::new() };
+    let events = msg.to_events(shop, &fallback, None).map_err(|e| e.to_string())?;
+    let arrived = msg.received_at.or(msg.occurred_at()).unwrap_or(Timestamp::UNIX_EPOCH);
     Ok(Parsed { events, arrived })
 }

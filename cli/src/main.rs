@@ -12,11 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "nudge",
-    version,
-    about = "Behavioural email triggers for storefronts"
-)]
+#[command(name = "nudge", version, about = "Behavioural email triggers for storefronts")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

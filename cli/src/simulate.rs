@@ -52,10 +52,8 @@ impl Rng {
 const PRODUCTS: u64 = 2_000;
 const CATEGORIES: u64 = 30;
 const START: i64 = 1_788_220_800; // 2026-09-01T00:00:00Z
-const FIRST_NAMES: [&str; 12] = [
-    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim",
-    "Margaret", "Linus",
-];
+const FIRST_NAMES: [&str; 12] =
+    ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim", "Margaret", "Linus"];
 
 struct Shopper {
     anon: String,
@@ -112,9 +110,7 @@ impl Out {
 }
 
 fn ms(at_ms: i64) -> String {
-    Timestamp::from_millisecond(at_ms)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
+    Timestamp::from_millisecond(at_ms).map(|t| t.to_string()).unwrap_or_default()
 }
 
 fn product(rng: &mut Rng) -> (u64, Value) {
@@ -142,35 +138,18 @@ fn session(out: &mut Out, s: &mut Shopper, mut t: i64, n: u64) {
         t += step(&mut out.rng);
     }
     if out.rng.chance(0.2) {
-        out.emit(
-            s,
-            t,
-            "track",
-            json!({"event": "Products Searched", "properties": {"query": "blue shoes"}}),
-        );
+        out.emit(s, t, "track", json!({"event": "Products Searched", "properties": {"query": "blue shoes"}}));
         t += step(&mut out.rng);
     }
-    let focus: Vec<(u64, Value)> = (0..out.rng.between(1, 3))
-        .map(|_| product(&mut out.rng))
-        .collect();
+    let focus: Vec<(u64, Value)> = (0..out.rng.between(1, 3)).map(|_| product(&mut out.rng)).collect();
     for _ in 0..out.rng.between(1, 7) {
         let (_, p) = &focus[out.rng.below(focus.len() as u64) as usize];
-        out.emit(
-            s,
-            t,
-            "track",
-            json!({"event": "Product Viewed", "properties": p}),
-        );
+        out.emit(s, t, "track", json!({"event": "Product Viewed", "properties": p}));
         t += step(&mut out.rng);
     }
     if out.rng.chance(0.08) {
         let (_, p) = &focus[0];
-        out.emit(
-            s,
-            t,
-            "track",
-            json!({"event": "Product Added to Wishlist", "properties": p}),
-        );
+        out.emit(s, t, "track", json!({"event": "Product Added to Wishlist", "properties": p}));
         t += step(&mut out.rng);
     }
     if !out.rng.chance(0.3) {
@@ -178,19 +157,11 @@ fn session(out: &mut Out, s: &mut Shopper, mut t: i64, n: u64) {
     }
     let cart_id = format!("cart-{n:x}-{}", t / 1000);
     let mut lines = Vec::new();
-    for (_, p) in focus
-        .iter()
-        .take(out.rng.between(1, focus.len() as i64) as usize)
-    {
+    for (_, p) in focus.iter().take(out.rng.between(1, focus.len() as i64) as usize) {
         let mut p = p.clone();
         p["cart_id"] = json!(cart_id);
         p["quantity"] = json!(1);
-        out.emit(
-            s,
-            t,
-            "track",
-            json!({"event": "Product Added", "properties": p}),
-        );
+        out.emit(s, t, "track", json!({"event": "Product Added", "properties": p}));
         lines.push(p);
         t += step(&mut out.rng);
     }
@@ -209,31 +180,17 @@ fn session(out: &mut Out, s: &mut Shopper, mut t: i64, n: u64) {
     }
     let value: f64 = lines.iter().filter_map(|l| l["price"].as_f64()).sum();
     let checkout = json!({"checkout_id": format!("chk-{n:x}-{}", t / 1000), "cart_id": cart_id, "value": value, "currency": "USD", "products": lines});
-    out.emit(
-        s,
-        t,
-        "track",
-        json!({"event": "Checkout Started", "properties": checkout}),
-    );
+    out.emit(s, t, "track", json!({"event": "Checkout Started", "properties": checkout}));
     if out.rng.chance(0.45) {
         t += out.rng.between(60_000, 40 * 60_000);
         let order = json!({"order_id": format!("ord-{n:x}-{}", t / 1000), "checkout_id": checkout["checkout_id"], "cart_id": cart_id,
             "total": value, "revenue": value, "currency": "USD", "products": checkout["products"]});
-        out.emit(
-            s,
-            t,
-            "track",
-            json!({"event": "Order Completed", "properties": order}),
-        );
+        out.emit(s, t, "track", json!({"event": "Order Completed", "properties": order}));
     }
 }
 
 pub fn generate(events: usize, seed: u64, days: i64) -> Vec<String> {
-    let mut out = Out {
-        lines: Vec::with_capacity(events + events / 50),
-        seq: 0,
-        rng: Rng(seed),
-    };
+    let mut out = Out { lines: Vec::with_capacity(events + events / 50), seq: 0, rng: Rng(seed) };
     let span_ms = days.max(1) * 86_400_000;
     let mut n = 0u64;
     while out.lines.len() < events + events / 20 {
@@ -243,11 +200,7 @@ pub fn generate(events: usize, seed: u64, days: i64) -> Vec<String> {
             user: None,
             first_name: FIRST_NAMES[out.rng.below(FIRST_NAMES.len() as u64) as usize],
             email: format!("shopper{n}@example.com"),
-            consent: if out.rng.chance(0.7) {
-                "subscribed"
-            } else {
-                "not_subscribed"
-            },
+            consent: if out.rng.chance(0.7) { "subscribed" } else { "not_subscribed" },
         };
         let mut t = START * 1000 + out.rng.between(0, span_ms);
         for _ in 0..out.rng.between(1, 4) {
@@ -255,8 +208,7 @@ pub fn generate(events: usize, seed: u64, days: i64) -> Vec<String> {
             t += out.rng.between(3_600_000, 6 * 86_400_000);
         }
     }
-    out.lines
-        .sort_unstable_by_key(|(arrived, seq, _)| (*arrived, *seq));
+    out.lines.sort_unstable_by_key(|(arrived, seq, _)| (*arrived, *seq));
     out.lines.truncate(events);
     out.lines.into_iter().map(|(_, _, l)| l).collect()
 }
@@ -264,9 +216,7 @@ pub fn generate(events: usize, seed: u64, days: i64) -> Vec<String> {
 pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     let lines = generate(args.events, args.seed, args.days);
     let mut w: Box<dyn Write> = match &args.out {
-        Some(p) => Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
+        Some(p) => Box::new(BufWriter::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     for l in &lines {

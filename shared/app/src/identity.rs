@@ -59,8 +59,8 @@ impl AliasKey {
     /// hex characters.
     pub fn hash_email(&self, email: &str) -> String {
         let normalised = email.trim().to_lowercase();
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(normalised.as_bytes());
         let digest = mac.finalize().into_bytes();
         digest[..16].iter().map(|b| format!("{b:02x}")).collect()
@@ -77,19 +77,13 @@ impl std::fmt::Debug for AliasKey {
 pub fn aliases(identity: &Identity, key: &AliasKey) -> Vec<Alias> {
     fn plain(kind: AliasKind, value: &Option<String>) -> Option<Alias> {
         let v = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
-        Some(Alias {
-            kind,
-            value: bounded_key(v),
-        })
+        Some(Alias { kind, value: bounded_key(v) })
     }
     let email = identity
         .email
         .as_deref()
         .filter(|e| e.contains('@'))
-        .map(|e| Alias {
-            kind: AliasKind::Email,
-            value: key.hash_email(e),
-        });
+        .map(|e| Alias { kind: AliasKind::Email, value: key.hash_email(e) });
     [
         plain(AliasKind::Customer, &identity.customer_id),
         email,
@@ -105,11 +99,7 @@ pub fn aliases(identity: &Identity, key: &AliasKey) -> Vec<Alias> {
 /// A new profile's id, derived from its first alias so that replays and
 /// retries create the same id.
 pub fn new_profile_id(shop: &str, first: &Alias) -> String {
-    let h = stable_hash(&[
-        shop.as_bytes(),
-        first.kind.as_str().as_bytes(),
-        first.value.as_bytes(),
-    ]);
+    let h = stable_hash(&[shop.as_bytes(), first.kind.as_str().as_bytes(), first.value.as_bytes()]);
     format!("p{h:016x}")
 }
 
@@ -120,23 +110,12 @@ mod tests {
     #[test]
     fn email_aliases_are_keyed_hashes_never_the_address() {
         let key = AliasKey::new("k1");
-        let id = Identity {
-            email: Some(" Ada@Example.com ".into()),
-            ..Identity::default()
-        };
+        let id = Identity { email: Some(" Ada@Example.com ".into()), ..Identity::default() };
         let a = aliases(&id, &key);
         assert_eq!(a[0].kind, AliasKind::Email);
         assert!(!a[0].key("shop").to_lowercase().contains("example"));
-        assert_eq!(
-            a[0].value,
-            key.hash_email("ada@example.com"),
-            "normalised before hashing"
-        );
-        assert_ne!(
-            a[0].value,
-            AliasKey::new("k2").hash_email("ada@example.com"),
-            "the key matters"
-        );
+        assert_eq!(a[0].value, key.hash_email("ada@example.com"), "normalised before hashing");
+        assert_ne!(a[0].value, AliasKey::new("k2").hash_email("ada@example.com"), "the key matters");
     }
 
     #[test]
@@ -147,22 +126,13 @@ mod tests {
             cart_token: Some("c".into()),
             ..Identity::default()
         };
-        let kinds: Vec<AliasKind> = aliases(&id, &AliasKey::new("k"))
-            .iter()
-            .map(|a| a.kind)
-            .collect();
-        assert_eq!(
-            kinds,
-            vec![AliasKind::Customer, AliasKind::Anonymous, AliasKind::Cart]
-        );
+        let kinds: Vec<AliasKind> = aliases(&id, &AliasKey::new("k")).iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, vec![AliasKind::Customer, AliasKind::Anonymous, AliasKind::Cart]);
     }
 
     #[test]
     fn new_profile_ids_are_deterministic() {
-        let a = Alias {
-            kind: AliasKind::Anonymous,
-            value: "x".into(),
-        };
+        let a = Alias { kind: AliasKind::Anonymous, value: "x".into() };
         assert_eq!(new_profile_id("s", &a), new_profile_id("s", &a));
         assert_ne!(new_profile_id("s", &a), new_profile_id("t", &a));
     }

@@ -4,25 +4,51 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::future::{Future, ready};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use jiff::Timestamp;
+use nudge_core::hash::stable_hash128;
+use nudge_core::profile::Text;
 use nudge_core::{Check, Decision, Profile};
 
 use crate::identity::Alias;
 use crate::ports::{
-    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, Resolved,
-    Saved, Scheduler, SchedulerError, StoreError,
+    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, Resolved, Saved, Scheduler,
+    SchedulerError, StoreError,
 };
 
-fn profile_key(shop: &str, id: &str) -> String {
-    let mut k = String::with_capacity(shop.len() + id.len() + 1);
-    k.push_str(shop);
-    k.push('\u{1f}');
-    k.push_str(id);
-    k
+/// Maps here are keyed by a 128-bit fingerprint of the full key: at
+/// 2^-128 a collision is no practical concern, and a lookup then touches one
+/// table slot instead of chasing the key's strings through memory.
+fn profile_key(shop: &str, id: &str) -> u128 {
+    stable_hash128(&[shop.as_bytes(), id.as_bytes()])
 }
+
+fn alias_key(shop: &str, a: &Alias) -> u128 {
+    stable_hash128(&[shop.as_bytes(), a.kind.as_str().as_bytes(), a.value.as_bytes()])
+}
+
+/// The keys are already well-mixed hashes: use them as they are.
+#[derive(Default, Clone, Copy)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+type HashedMap<V> = HashMap<u128, V, BuildHasherDefault<PassThrough>>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave these maps half-updated
@@ -32,8 +58,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[derive(Default)]
 struct StoreInner {
-    profiles: HashMap<String, Profile>,
-    aliases: HashMap<String, String>,
+    profiles: HashedMap<Profile>,
+    aliases: HashedMap<Text>,
 }
 
 /// Profiles and aliases in a map, with the same version semantics as the
@@ -65,16 +91,12 @@ impl MemoryStore {
 }
 
 impl ProfileStore for MemoryStore {
-    fn resolve(
-        &self,
-        shop: &str,
-        aliases: &[Alias],
-    ) -> impl Future<Output = Result<Resolved, StoreError>> + Send {
+    fn resolve(&self, shop: &str, aliases: &[Alias]) -> impl Future<Output = Result<Resolved, StoreError>> + Send {
         let inner = lock(&self.inner);
         let mut out = Resolved::default();
         for a in aliases {
-            match inner.aliases.get(&a.key(shop)) {
-                Some(p) if out.profile.is_none() => out.profile = Some(p.clone()),
+            match inner.aliases.get(&alias_key(shop, a)) {
+                Some(p) if out.profile.is_none() => out.profile = Some(p.to_string()),
                 Some(_) => {}
                 None => out.unlinked.push(a.clone()),
             }
@@ -90,21 +112,14 @@ impl ProfileStore for MemoryStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let mut inner = lock(&self.inner);
         for a in aliases {
-            inner.aliases.insert(a.key(shop), profile.to_owned());
+            inner.aliases.insert(alias_key(shop, a), profile.into());
         }
         ready(Ok(()))
     }
 
-    fn load(
-        &self,
-        shop: &str,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
+    fn load(&self, shop: &str, id: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
         self.loads.fetch_add(1, Ordering::Relaxed);
-        ready(Ok(lock(&self.inner)
-            .profiles
-            .get(&profile_key(shop, id))
-            .cloned()))
+        ready(Ok(lock(&self.inner).profiles.get(&profile_key(shop, id)).cloned()))
     }
 
     fn save(
@@ -129,6 +144,7 @@ impl ProfileStore for MemoryStore {
     fn erase(&self, shop: &str, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
         let mut inner = lock(&self.inner);
         inner.profiles.remove(&profile_key(shop, id));
+        // Profile ids are derived from the shop, so the id alone is enough.
         inner.aliases.retain(|_, p| p != id);
         ready(Ok(()))
     }
@@ -147,10 +163,10 @@ impl ProfileStore for MemoryStore {
         F: FnMut(&mut Profile) -> Change<T> + Send,
     {
         let mut inner = lock(&self.inner);
+        self.loads.fetch_add(1, Ordering::Relaxed);
         let key = profile_key(shop, id);
         let result = match inner.profiles.get_mut(&key) {
             Some(p) => {
-                self.loads.fetch_add(1, Ordering::Relaxed);
                 let c = f(p);
                 if c.changed {
                     p.version += 1;
@@ -159,7 +175,6 @@ impl ProfileStore for MemoryStore {
                 Some(c.value)
             }
             None if create => {
-                self.loads.fetch_add(1, Ordering::Relaxed);
                 let mut p = Profile::new(shop, id);
                 let c = f(&mut p);
                 if c.changed {
@@ -175,10 +190,22 @@ impl ProfileStore for MemoryStore {
     }
 }
 
+fn cancel_key(c: &Check) -> (u64, i64) {
+    (c.episode_hash(), c.due.as_second())
+}
+
+#[derive(Default)]
+struct Queue {
+    heap: BinaryHeap<Reverse<(i64, u64, Check)>>,
+    /// Scheduled checks withdrawn before they ran: (episode hash, due).
+    cancelled: HashSet<(u64, i64)>,
+    seq: u64,
+}
+
 /// A scheduler whose queue is read by whoever drives time (replay, tests).
 #[derive(Default)]
 pub struct MemoryScheduler {
-    queue: Mutex<(BinaryHeap<Reverse<(i64, u64, Check)>>, HashSet<String>, u64)>,
+    queue: Mutex<Queue>,
     pub creates: AtomicU64,
     pub cancels: AtomicU64,
 }
@@ -192,38 +219,37 @@ impl MemoryScheduler {
     pub fn pop_due(&self, until: Timestamp) -> Option<Check> {
         let mut q = lock(&self.queue);
         loop {
-            let Reverse((due, _, _)) = q.0.peek()?;
+            let Reverse((due, _, _)) = q.heap.peek()?;
             if *due > until.as_second() {
                 return None;
             }
-            let Reverse((_, _, check)) = q.0.pop()?;
-            if !q.1.remove(&check.name()) {
+            let Reverse((_, _, check)) = q.heap.pop()?;
+            if q.cancelled.is_empty() || !q.cancelled.remove(&cancel_key(&check)) {
                 return Some(check);
             }
         }
     }
 
-    /// Due time of the earliest scheduled check.
+    /// Due time of the earliest scheduled check (cancelled ones dropped).
     pub fn next_due(&self) -> Option<Timestamp> {
         let mut q = lock(&self.queue);
         loop {
-            let Reverse((due, _, check)) = q.0.peek()?;
-            if q.1.contains(&check.name()) {
-                let name = check.name();
-                q.0.pop();
-                q.1.remove(&name);
-                continue;
+            let Reverse((due, _, check)) = q.heap.peek()?;
+            let (due, key) = (*due, (!q.cancelled.is_empty()).then(|| cancel_key(check)));
+            if let Some(key) = key {
+                if q.cancelled.remove(&key) {
+                    q.heap.pop();
+                    continue;
+                }
             }
-            return Timestamp::from_second(*due).ok();
+            return Timestamp::from_second(due).ok();
         }
     }
 
+    /// Checks still waiting, in no particular order.
     pub fn pending(&self) -> Vec<Check> {
         let q = lock(&self.queue);
-        q.0.iter()
-            .map(|Reverse((_, _, c))| c.clone())
-            .filter(|c| !q.1.contains(&c.name()))
-            .collect()
+        q.heap.iter().map(|Reverse((_, _, c))| c.clone()).filter(|c| !q.cancelled.contains(&cancel_key(c))).collect()
     }
 }
 
@@ -231,19 +257,16 @@ impl Scheduler for MemoryScheduler {
     fn schedule(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {
         self.creates.fetch_add(1, Ordering::Relaxed);
         let mut q = lock(&self.queue);
-        q.2 += 1;
-        let seq = q.2;
-        q.0.push(Reverse((check.due.as_second(), seq, check.clone())));
+        q.seq += 1;
+        let seq = q.seq;
+        q.heap.push(Reverse((check.due.as_second(), seq, check.clone())));
         ready(Ok(()))
     }
 
+    /// Marks the check withdrawn; it is dropped when it reaches the front.
     fn cancel(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {
         self.cancels.fetch_add(1, Ordering::Relaxed);
-        let mut q = lock(&self.queue);
-        let name = check.name();
-        if q.0.iter().any(|Reverse((_, _, c))| c.name() == name) {
-            q.1.insert(name);
-        }
+        lock(&self.queue).cancelled.insert(cancel_key(check));
         ready(Ok(()))
     }
 }
@@ -259,10 +282,7 @@ pub struct MemoryMailer {
 impl MemoryMailer {
     /// A mailer that keeps every message (tests).
     pub fn recording() -> MemoryMailer {
-        MemoryMailer {
-            keep: true,
-            ..MemoryMailer::default()
-        }
+        MemoryMailer { keep: true, ..MemoryMailer::default() }
     }
     /// A mailer that only counts (replay of large logs).
     pub fn counting() -> MemoryMailer {
@@ -326,10 +346,7 @@ impl MemoryPublisher {
 }
 
 impl Publisher for MemoryPublisher {
-    fn decision(
-        &self,
-        decision: &Decision,
-    ) -> impl Future<Output = Result<(), PublishError>> + Send {
+    fn decision(&self, decision: &Decision) -> impl Future<Output = Result<(), PublishError>> + Send {
         lock(&self.decisions).push(decision.clone());
         ready(Ok(()))
     }

@@ -37,25 +37,13 @@ pub const MAX_SAVE_ATTEMPTS: u32 = 16;
 pub trait ProfileStore: Send + Sync {
     /// The profile linked to the first of these aliases that has one, and
     /// the aliases not yet linked.
-    fn resolve(
-        &self,
-        shop: &str,
-        aliases: &[Alias],
-    ) -> impl Future<Output = Result<Resolved, StoreError>> + Send;
+    fn resolve(&self, shop: &str, aliases: &[Alias]) -> impl Future<Output = Result<Resolved, StoreError>> + Send;
 
     /// Points these aliases at a profile.
-    fn link(
-        &self,
-        shop: &str,
-        aliases: &[Alias],
-        profile: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn link(&self, shop: &str, aliases: &[Alias], profile: &str)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn load(
-        &self,
-        shop: &str,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+    fn load(&self, shop: &str, id: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
 
     /// Saves if the stored version still equals `expected` (`None`: must not
     /// exist yet). On success `profile.version` is the new version.
@@ -161,10 +149,7 @@ pub struct PublishError(pub String);
 
 /// Where decisions and data exports go (decision log, EventBridge, ...).
 pub trait Publisher: Send + Sync {
-    fn decision(
-        &self,
-        decision: &Decision,
-    ) -> impl Future<Output = Result<(), PublishError>> + Send;
+    fn decision(&self, decision: &Decision) -> impl Future<Output = Result<(), PublishError>> + Send;
     /// Everything held about a person, for a data request.
     fn export(&self, profile: &Profile) -> impl Future<Output = Result<(), PublishError>> + Send;
 }

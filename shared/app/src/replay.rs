@@ -53,12 +53,7 @@ impl<'r> Replay<'r> {
 
     /// Feeds one event that arrived at `arrived`: first every check due by
     /// then runs, then the event is ingested.
-    pub fn push(
-        &mut self,
-        event: &Event,
-        arrived: Timestamp,
-        sink: &mut dyn FnMut(&Decision),
-    ) -> Result<(), AppError> {
+    pub fn push(&mut self, event: &Event, arrived: Timestamp, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
         self.run_due(arrived, sink)?;
         self.clock.advance_to(arrived);
         let ports = IngestPorts {
@@ -90,11 +85,7 @@ impl<'r> Replay<'r> {
         Ok(())
     }
 
-    fn run_due(
-        &mut self,
-        until: Timestamp,
-        sink: &mut dyn FnMut(&Decision),
-    ) -> Result<(), AppError> {
+    fn run_due(&mut self, until: Timestamp, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
         while let Some(check) = self.scheduler.pop_due(until) {
             self.clock.advance_to(check.due);
             let ports = CheckPorts {
@@ -154,12 +145,9 @@ pub struct VariantSummary {
 impl Summary {
     fn trigger(&mut self, id: &str) -> &mut TriggerSummary {
         if !self.triggers.contains_key(id) {
-            self.triggers
-                .insert(id.to_owned(), TriggerSummary::default());
+            self.triggers.insert(id.to_owned(), TriggerSummary::default());
         }
-        self.triggers
-            .get_mut(id)
-            .unwrap_or_else(|| unreachable!("inserted above"))
+        self.triggers.get_mut(id).unwrap_or_else(|| unreachable!("inserted above"))
     }
 
     pub fn record(&mut self, d: &Decision) {
@@ -187,11 +175,7 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{} events ({} duplicates ignored)",
-            self.events, self.duplicates
-        )?;
+        writeln!(f, "{} events ({} duplicates ignored)", self.events, self.duplicates)?;
         writeln!(
             f,
             "{:<22} {:>8} {:>8} {:>8} {:>8}  skipped by reason",
@@ -200,33 +184,15 @@ impl fmt::Display for Summary {
         for (id, t) in &self.triggers {
             let skipped: u64 = t.skipped.values().sum();
             let deferred: u64 = t.deferred.values().sum();
-            let reasons: Vec<String> = t
-                .skipped
-                .iter()
-                .map(|(r, n)| format!("{} {n}", r.as_str()))
-                .collect();
-            writeln!(
-                f,
-                "{id:<22} {:>8} {:>8} {skipped:>8} {deferred:>8}  {}",
-                t.armed,
-                t.sent,
-                reasons.join(", ")
-            )?;
+            let reasons: Vec<String> = t.skipped.iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect();
+            writeln!(f, "{id:<22} {:>8} {:>8} {skipped:>8} {deferred:>8}  {}", t.armed, t.sent, reasons.join(", "))?;
             if !t.deferred.is_empty() {
-                let d: Vec<String> = t
-                    .deferred
-                    .iter()
-                    .map(|(r, n)| format!("{} {n}", r.as_str()))
-                    .collect();
+                let d: Vec<String> = t.deferred.iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect();
                 writeln!(f, "{:<22} deferred: {}", "", d.join(", "))?;
             }
             if t.variants.len() > 1 || t.variants.values().any(|v| v.holdout > 0) {
                 for (v, s) in &t.variants {
-                    writeln!(
-                        f,
-                        "{:<22}   variant {v}: sent {}, holdout {}",
-                        "", s.sent, s.holdout
-                    )?;
+                    writeln!(f, "{:<22}   variant {v}: sent {}, holdout {}", "", s.sent, s.holdout)?;
                 }
             }
         }

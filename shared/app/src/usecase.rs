@@ -7,8 +7,8 @@ use nudge_core::{Check, Decision, Effect, Event, Reason, Triggers};
 
 use crate::identity::{AliasKey, aliases, new_profile_id};
 use crate::ports::{
-    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, Scheduler,
-    SchedulerError, StoreError,
+    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, Scheduler, SchedulerError,
+    StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -51,10 +51,7 @@ pub struct IngestPorts<'a, S, Sch, P> {
 
 /// Resolves who the event is about, folds it into their profile (optimistic
 /// concurrency, retried on conflict) and carries out the effects.
-pub async fn ingest<S, Sch, P>(
-    ports: &IngestPorts<'_, S, Sch, P>,
-    event: &Event,
-) -> Result<Ingested, AppError>
+pub async fn ingest<S, Sch, P>(ports: &IngestPorts<'_, S, Sch, P>, event: &Event) -> Result<Ingested, AppError>
 where
     S: ProfileStore,
     Sch: Scheduler,
@@ -65,9 +62,7 @@ where
         return Ok(Ingested::default());
     };
     let resolved = ports.store.resolve(&event.shop, &aliases).await?;
-    let id = resolved
-        .profile
-        .unwrap_or_else(|| new_profile_id(&event.shop, first));
+    let id = resolved.profile.unwrap_or_else(|| new_profile_id(&event.shop, first));
     let rules = ports.rules;
     let (changed, effects, snapshot) = ports
         .store
@@ -75,18 +70,12 @@ where
             let applied = p.apply(event, rules);
             let wants_export = applied.effects.iter().any(|e| matches!(e, Effect::Export));
             let snapshot = wants_export.then(|| p.clone());
-            Change {
-                changed: applied.changed,
-                value: (applied.changed, applied.effects, snapshot),
-            }
+            Change { changed: applied.changed, value: (applied.changed, applied.effects, snapshot) }
         })
         .await?
         .unwrap_or_default();
     if changed && !resolved.unlinked.is_empty() {
-        ports
-            .store
-            .link(&event.shop, &resolved.unlinked, &id)
-            .await?;
+        ports.store.link(&event.shop, &resolved.unlinked, &id).await?;
     }
     for effect in &effects {
         match effect {
@@ -101,11 +90,7 @@ where
             }
         }
     }
-    Ok(Ingested {
-        profile: Some(id),
-        changed,
-        effects,
-    })
+    Ok(Ingested { profile: Some(id), changed, effects })
 }
 
 /// The ports `run_check` needs.
@@ -148,27 +133,18 @@ where
             let (decision, effects) = p.conclude(check, rules, now);
             let changed = decision.reason != Some(Reason::Duplicate);
             let snapshot = (decision.decision == Outcome::Send).then(|| p.clone());
-            Change {
-                changed,
-                value: (decision, effects, snapshot),
-            }
+            Change { changed, value: (decision, effects, snapshot) }
         })
         .await?;
     let Some((mut decision, effects, snapshot)) = concluded else {
         let d = Decision::skipped(check, now, Reason::NoProfile, rules);
         ports.publisher.decision(&d).await?;
-        return Ok(Checked {
-            decision: d,
-            message_id: None,
-        });
+        return Ok(Checked { decision: d, message_id: None });
     };
     let mut message_id = None;
     if let Some(profile) = snapshot {
-        let outgoing = Outgoing {
-            check: check.clone(),
-            variant: decision.variant.clone().unwrap_or_default(),
-            profile,
-        };
+        let outgoing =
+            Outgoing { check: check.clone(), variant: decision.variant.clone().unwrap_or_default(), profile };
         match ports.mailer.send(&outgoing).await {
             Ok(id) => message_id = Some(id),
             // The episode is claimed: a failed send is recorded, never retried
@@ -185,8 +161,5 @@ where
             ports.scheduler.schedule(check).await?;
         }
     }
-    Ok(Checked {
-        decision,
-        message_id,
-    })
+    Ok(Checked { decision, message_id })
 }

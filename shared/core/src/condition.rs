@@ -69,13 +69,7 @@ impl Condition {
             Condition::All(cs) => cs.iter().all(|c| c.eval(p, now)),
             Condition::Any(cs) => cs.iter().any(|c| c.eval(p, now)),
             Condition::Not(c) => !c.eval(p, now),
-            Condition::Count {
-                event,
-                at_least,
-                at_most,
-                within,
-                scope,
-            } => {
+            Condition::Count { event, at_least, at_most, within, scope } => {
                 let since = now - within.as_secs();
                 let n = match scope {
                     Scope::AnyProduct => p.count_between(event, since, now),
@@ -91,11 +85,7 @@ impl Condition {
             Condition::CartValueAtLeast(v) => p.basket.as_ref().is_some_and(|b| b.value >= *v),
             Condition::CartValueAtMost(v) => p.basket.as_ref().is_none_or(|b| b.value <= *v),
             Condition::Segment(_, c) => c.eval(p, now),
-            Condition::Message {
-                trigger,
-                signal,
-                within,
-            } => {
+            Condition::Message { trigger, signal, within } => {
                 let since = within.map_or(Secs::MIN, |w| now - w.as_secs());
                 p.sends.iter().filter(|s| s.trigger == *trigger).any(|s| {
                     let at = match signal {
@@ -114,13 +104,7 @@ impl Condition {
         match self {
             Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.for_each_count(f)),
             Condition::Not(c) | Condition::Segment(_, c) => c.for_each_count(f),
-            Condition::Count {
-                event,
-                at_least,
-                at_most,
-                scope,
-                ..
-            } => {
+            Condition::Count { event, at_least, at_most, scope, .. } => {
                 let need = at_least.unwrap_or(0).max(at_most.map_or(0, |m| m + 1));
                 f(event, need as usize, *scope);
             }
@@ -145,13 +129,7 @@ impl fmt::Display for Condition {
             Condition::All(cs) => list(f, cs, " and "),
             Condition::Any(cs) => list(f, cs, " or "),
             Condition::Not(c) => write!(f, "not {c}"),
-            Condition::Count {
-                event,
-                at_least,
-                at_most,
-                within,
-                scope,
-            } => {
+            Condition::Count { event, at_least, at_most, within, scope } => {
                 let bound = match (at_least, at_most) {
                     (Some(a), Some(b)) => format!("{a}-{b}"),
                     (Some(a), None) => format!("≥{a}"),
@@ -172,11 +150,7 @@ impl fmt::Display for Condition {
             Condition::CartValueAtLeast(v) => write!(f, "cart ≥ {v}"),
             Condition::CartValueAtMost(v) => write!(f, "cart ≤ {v}"),
             Condition::Segment(name, _) => write!(f, "segment {name}"),
-            Condition::Message {
-                trigger,
-                signal,
-                within,
-            } => {
+            Condition::Message { trigger, signal, within } => {
                 write!(f, "{} {trigger}", signal.as_str())?;
                 match within {
                     Some(w) => write!(f, " within {w}"),

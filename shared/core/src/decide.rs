@@ -28,13 +28,18 @@ impl Check {
     /// a retried create hits the same name. Fits EventBridge Scheduler's
     /// 64-character `[0-9a-zA-Z-_.]` limit.
     pub fn name(&self) -> String {
-        let h = stable_hash(&[
+        format!("nudge-{:016x}-{}-{:x}", self.episode_hash(), self.episode, self.due.as_second())
+    }
+
+    /// Stable fingerprint of (shop, profile, trigger, episode): with the due
+    /// time it identifies one scheduler request without building a string.
+    pub fn episode_hash(&self) -> u64 {
+        stable_hash(&[
             self.shop.as_bytes(),
             self.profile.as_bytes(),
             self.trigger.as_bytes(),
             &self.episode.to_le_bytes(),
-        ]);
-        format!("nudge-{h:016x}-{}-{:x}", self.episode, self.due.as_second())
+        ])
     }
 }
 
@@ -158,29 +163,14 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
         return skip(Reason::Duplicate);
     };
     if pending.due > now {
-        return (
-            Outcome::Defer,
-            Some(Reason::Debounced),
-            None,
-            Some(pending.due),
-        );
+        return (Outcome::Defer, Some(Reason::Debounced), None, Some(pending.due));
     }
     for kind in &trigger.cancel_if {
-        let after_start = p
-            .activity
-            .iter()
-            .any(|a| a.kind == *kind && a.last >= pending.started);
-        let basket_bought = kind == "order_placed"
-            && pending
-                .token
-                .as_ref()
-                .is_some_and(|t| p.orders.tokens.contains(t));
+        let after_start = p.activity.iter().any(|a| a.kind == *kind && a.last >= pending.started);
+        let basket_bought =
+            kind == "order_placed" && pending.token.as_ref().is_some_and(|t| p.orders.tokens.contains(t));
         if after_start || basket_bought {
-            return skip(if kind == "order_placed" {
-                Reason::Converted
-            } else {
-                Reason::Cancelled
-            });
+            return skip(if kind == "order_placed" { Reason::Converted } else { Reason::Cancelled });
         }
     }
     if trigger.only_if.as_ref().is_some_and(|c| !c.eval(p, now)) {
@@ -204,9 +194,7 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
             return skip(Reason::Cooldown);
         }
     }
-    let capped = |max: Option<u32>, window: Secs| {
-        max.is_some_and(|m| p.sends_since(now - window) >= m as usize)
-    };
+    let capped = |max: Option<u32>, window: Secs| max.is_some_and(|m| p.sends_since(now - window) >= m as usize);
     if capped(rules.policy.max_per_day, DAY) || capped(rules.policy.max_per_week, 7 * DAY) {
         return skip(Reason::FrequencyCap);
     }
@@ -236,11 +224,7 @@ fn outranked(p: &Profile, me: &Trigger, rules: &Triggers, now: Secs) -> bool {
 fn quiet_until(q: &QuietHours, now: Secs) -> Option<Secs> {
     let zoned = ts(now).to_zoned_datetime(q.time_zone.clone());
     let minute = zoned.hour() as u16 * 60 + zoned.minute() as u16;
-    let inside = if q.from < q.to {
-        minute >= q.from && minute < q.to
-    } else {
-        minute >= q.from || minute < q.to
-    };
+    let inside = if q.from < q.to { minute >= q.from && minute < q.to } else { minute >= q.from || minute < q.to };
     if !inside {
         return None;
     }
@@ -254,22 +238,11 @@ fn quiet_until(q: &QuietHours, now: Secs) -> Option<Secs> {
 }
 
 fn assignment_hash(shop: &str, profile: &str, trigger: &str, episode: u32, salt: &[u8]) -> f64 {
-    unit_interval(stable_hash(&[
-        shop.as_bytes(),
-        profile.as_bytes(),
-        trigger.as_bytes(),
-        &episode.to_le_bytes(),
-        salt,
-    ]))
+    unit_interval(stable_hash(&[shop.as_bytes(), profile.as_bytes(), trigger.as_bytes(), &episode.to_le_bytes(), salt]))
 }
 
 /// The variant for one episode: weighted, deterministic, the same everywhere.
-pub fn assign_variant<'t>(
-    shop: &str,
-    profile: &str,
-    trigger: &'t Trigger,
-    episode: u32,
-) -> &'t str {
+pub fn assign_variant<'t>(shop: &str, profile: &str, trigger: &'t Trigger, episode: u32) -> &'t str {
     let total: u64 = trigger.variants.iter().map(|v| u64::from(v.weight)).sum();
     let mut x = assignment_hash(shop, profile, &trigger.id, episode, b"variant") * total as f64;
     for v in &trigger.variants {
@@ -278,32 +251,19 @@ pub fn assign_variant<'t>(
             return &v.id;
         }
     }
-    trigger
-        .variants
-        .iter()
-        .rev()
-        .find(|v| v.weight > 0)
-        .map_or("default", |v| &v.id)
+    trigger.variants.iter().rev().find(|v| v.weight > 0).map_or("default", |v| &v.id)
 }
 
 /// Whether this episode falls in the trigger's holdout share. Independent of
 /// the variant hash, so every variant is held out in the same proportion.
 pub fn in_holdout(shop: &str, profile: &str, trigger: &Trigger, episode: u32) -> bool {
-    trigger.holdout > 0.0
-        && assignment_hash(shop, profile, &trigger.id, episode, b"holdout") < trigger.holdout
+    trigger.holdout > 0.0 && assignment_hash(shop, profile, &trigger.id, episode, b"holdout") < trigger.holdout
 }
 
 impl Decision {
     /// A skip decided without a profile to read (e.g. it was erased).
     pub fn skipped(check: &Check, at: Timestamp, reason: Reason, rules: &Triggers) -> Decision {
-        Profile::new(&check.shop, &check.profile).decision(
-            check,
-            at,
-            Outcome::Skip,
-            Some(reason),
-            None,
-            rules,
-        )
+        Profile::new(&check.shop, &check.profile).decision(check, at, Outcome::Skip, Some(reason), None, rules)
     }
 }
 
@@ -335,19 +295,10 @@ impl Profile {
     /// Decides a due check and records the outcome in the profile: a send or
     /// final skip ends the episode (claiming it: saving this profile is what
     /// makes the send at-most-once), a deferral asks for one new check.
-    pub fn conclude(
-        &mut self,
-        check: &Check,
-        rules: &Triggers,
-        now: Timestamp,
-    ) -> (Decision, Vec<Effect>) {
+    pub fn conclude(&mut self, check: &Check, rules: &Triggers, now: Timestamp) -> (Decision, Vec<Effect>) {
         let d = decide(self, check, rules, now);
         let mut effects = Vec::new();
-        let Some(i) = self
-            .triggers
-            .iter()
-            .position(|s| s.trigger == check.trigger)
-        else {
+        let Some(i) = self.triggers.iter().position(|s| s.trigger == check.trigger) else {
             return (d, effects);
         };
         match (d.decision, d.reason) {
@@ -356,14 +307,8 @@ impl Profile {
                 if let (Some(p), Some(until)) = (&mut self.triggers[i].pending, d.until) {
                     p.scheduled = secs(until);
                     p.due = p.due.max(secs(until));
-                    let next = Check {
-                        due: until,
-                        ..check.clone()
-                    };
-                    effects.push(Effect::Schedule {
-                        check: next,
-                        first: false,
-                    });
+                    let next = Check { due: until, ..check.clone() };
+                    effects.push(Effect::Schedule { check: next, first: false });
                 }
             }
             (Outcome::Send, _) => {
@@ -371,9 +316,9 @@ impl Profile {
                 st.pending = None;
                 st.last_sent = Some(secs(now));
                 self.record_send(SendRecord {
-                    trigger: check.trigger.clone(),
+                    trigger: check.trigger.as_str().into(),
                     episode: check.episode,
-                    variant: d.variant.clone().unwrap_or_default(),
+                    variant: d.variant.as_deref().unwrap_or_default().into(),
                     at: secs(now),
                     opened: None,
                     clicked: None,

@@ -283,11 +283,7 @@ pub struct ConsentUpdate {
 /// Keeps identifiers bounded: values longer than [`MAX_KEY_LEN`] become a
 /// stable `~`-prefixed fingerprint, so equality still works.
 pub fn bounded_key(s: &str) -> String {
-    if s.len() <= MAX_KEY_LEN {
-        s.to_owned()
-    } else {
-        format!("~{:016x}", crate::hash::stable_hash(&[s.as_bytes()]))
-    }
+    if s.len() <= MAX_KEY_LEN { s.to_owned() } else { format!("~{:016x}", crate::hash::stable_hash(&[s.as_bytes()])) }
 }
 
 /// Cuts display text to at most `max` bytes on a character boundary.
@@ -316,9 +312,7 @@ mod tests {
 
     #[test]
     fn custom_events_keep_their_tracked_name() {
-        let kind = EventKind::Custom {
-            name: "Loyalty Points Earned".into(),
-        };
+        let kind = EventKind::Custom { name: "Loyalty Points Earned".into() };
         assert_eq!(kind.name(), "Loyalty Points Earned");
         assert!(kind.is_shopper_activity());
     }

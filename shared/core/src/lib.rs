@@ -14,9 +14,7 @@ pub mod rules;
 pub mod time;
 
 pub use decide::{Check, Decision, Outcome, Reason, assign_variant, decide, in_holdout};
-pub use event::{
-    Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product,
-};
+pub use event::{Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product};
 pub use profile::{Applied, Effect, Profile};
 pub use rules::{RulesError, RulesErrors, Trigger, Triggers};
 pub use time::Dur;

@@ -33,11 +33,7 @@ pub struct RulesError {
 
 impl fmt::Display for RulesError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.file, self.line, self.column, self.field, self.message
-        )
+        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.column, self.field, self.message)
     }
 }
 
@@ -139,28 +135,12 @@ pub struct Variant {
 impl Triggers {
     /// Parses and validates a rules file. `templates`, when given, lists the
     /// template names that exist; references to others are errors.
-    pub fn parse(
-        src: &str,
-        file: &str,
-        templates: Option<&[String]>,
-    ) -> Result<Triggers, RulesErrors> {
+    pub fn parse(src: &str, file: &str, templates: Option<&[String]>) -> Result<Triggers, RulesErrors> {
         let raw: RawRules = toml::from_str(src).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
-            RulesErrors(vec![error_at(
-                src,
-                file,
-                span.clone(),
-                field_at(src, &span),
-                e.message().trim(),
-            )])
+            RulesErrors(vec![error_at(src, file, span.clone(), field_at(src, &span), e.message().trim())])
         })?;
-        Compiler {
-            src,
-            file,
-            errors: Vec::new(),
-            known_events: HashSet::new(),
-        }
-        .compile(raw, templates)
+        Compiler { src, file, errors: Vec::new(), known_events: HashSet::new() }.compile(raw, templates)
     }
 
     pub fn get(&self, id: &str) -> Option<&Trigger> {
@@ -169,10 +149,7 @@ impl Triggers {
 
     /// How many recent timestamps a profile keeps for this event kind.
     pub fn ring_cap(&self, kind: &str) -> usize {
-        self.ring_caps
-            .iter()
-            .find(|(k, _)| k == kind)
-            .map_or(0, |(_, n)| *n)
+        self.ring_caps.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n)
     }
 
     /// Whether profiles keep per-kind activity (count, last time) for this
@@ -220,13 +197,7 @@ impl Trigger {
             let parts: Vec<String> = self
                 .variants
                 .iter()
-                .map(|v| {
-                    format!(
-                        "{} {:.0}%",
-                        v.id,
-                        100.0 * f64::from(v.weight) / f64::from(total)
-                    )
-                })
+                .map(|v| format!("{} {:.0}%", v.id, 100.0 * f64::from(v.weight) / f64::from(total)))
                 .collect();
             s += &format!(", variants {}", parts.join(" / "));
         }
@@ -346,11 +317,7 @@ impl Compiler<'_> {
         self.errors.push(e);
     }
 
-    fn compile(
-        mut self,
-        raw: RawRules,
-        templates: Option<&[String]>,
-    ) -> Result<Triggers, RulesErrors> {
+    fn compile(mut self, raw: RawRules, templates: Option<&[String]>) -> Result<Triggers, RulesErrors> {
         self.known_events = VOCABULARY.iter().map(|s| (*s).to_owned()).collect();
         let mut custom_events = Vec::new();
         for c in &raw.custom_events {
@@ -359,18 +326,12 @@ impl Compiler<'_> {
                 self.err(
                     c.span(),
                     "custom_events",
-                    format!(
-                        "{name:?} is a built-in event; list only events outside the vocabulary"
-                    ),
+                    format!("{name:?} is a built-in event; list only events outside the vocabulary"),
                 );
             } else if name.trim().is_empty() {
                 self.err(c.span(), "custom_events", "event names cannot be empty");
             } else if !self.known_events.insert(name.clone()) {
-                self.err(
-                    c.span(),
-                    "custom_events",
-                    format!("{name:?} is listed twice"),
-                );
+                self.err(c.span(), "custom_events", format!("{name:?} is listed twice"));
             } else {
                 custom_events.push(name.clone());
             }
@@ -386,11 +347,7 @@ impl Compiler<'_> {
             self.segment(name, &raw.segments, &mut segments, &mut resolving);
         }
 
-        let trigger_ids: HashSet<String> = raw
-            .triggers
-            .iter()
-            .map(|t| t.get_ref().id.get_ref().clone())
-            .collect();
+        let trigger_ids: HashSet<String> = raw.triggers.iter().map(|t| t.get_ref().id.get_ref().clone()).collect();
         let mut triggers: Vec<Trigger> = Vec::new();
         let mut seen_ids: HashSet<String> = HashSet::new();
         for rt in raw.triggers {
@@ -398,19 +355,11 @@ impl Compiler<'_> {
             let rt = rt.into_inner();
             let id = rt.id.get_ref().clone();
             if !seen_ids.insert(id.clone()) {
-                self.err(
-                    rt.id.span(),
-                    "trigger.id",
-                    format!("duplicate trigger id {id:?}"),
-                );
+                self.err(rt.id.span(), "trigger.id", format!("duplicate trigger id {id:?}"));
                 continue;
             }
             if !valid_id(&id) {
-                self.err(
-                    rt.id.span(),
-                    "trigger.id",
-                    format!("{id:?}: use 1-40 letters, digits, '-' or '_'"),
-                );
+                self.err(rt.id.span(), "trigger.id", format!("{id:?}: use 1-40 letters, digits, '-' or '_'"));
                 continue;
             }
             if let Some(t) = self.trigger(rt, span, &segments, &trigger_ids, templates) {
@@ -471,18 +420,13 @@ impl Compiler<'_> {
     }
 
     fn policy(&mut self, raw: RawPolicy) -> Policy {
-        for (name, cap) in [
-            ("policy.max_per_day", &raw.max_per_day),
-            ("policy.max_per_week", &raw.max_per_week),
-        ] {
+        for (name, cap) in [("policy.max_per_day", &raw.max_per_day), ("policy.max_per_week", &raw.max_per_week)] {
             if let Some(c) = cap {
                 if *c.get_ref() as usize > SENDS_KEPT {
                     self.err(
                         c.span(),
                         name,
-                        format!(
-                            "at most {SENDS_KEPT}: profiles remember the last {SENDS_KEPT} sends"
-                        ),
+                        format!("at most {SENDS_KEPT}: profiles remember the last {SENDS_KEPT} sends"),
                     );
                 }
             }
@@ -497,27 +441,15 @@ impl Compiler<'_> {
                     self.err(
                         q.time_zone.span(),
                         "policy.quiet_hours.time_zone",
-                        format!(
-                            "unknown IANA time zone {:?} (e.g. \"America/New_York\")",
-                            q.time_zone.get_ref()
-                        ),
+                        format!("unknown IANA time zone {:?} (e.g. \"America/New_York\")", q.time_zone.get_ref()),
                     );
                     None
                 }
             };
             if from.is_some() && from == to {
-                self.err(
-                    q.to.span(),
-                    "policy.quiet_hours.to",
-                    "`from` and `to` are equal: the window would be empty",
-                );
+                self.err(q.to.span(), "policy.quiet_hours.to", "`from` and `to` are equal: the window would be empty");
             }
-            Some(QuietHours {
-                from: from?,
-                to: to?,
-                time_zone: tz?,
-                time_zone_name: q.time_zone.into_inner(),
-            })
+            Some(QuietHours { from: from?, to: to?, time_zone: tz?, time_zone_name: q.time_zone.into_inner() })
         });
         Policy {
             require_consent: raw.require_consent.unwrap_or(true),
@@ -533,11 +465,7 @@ impl Compiler<'_> {
             (h < 24 && m < 60 && s.get_ref().len() == 5).then_some(h * 60 + m)
         });
         if parsed.is_none() {
-            self.err(
-                s.span(),
-                field,
-                format!("{:?} is not a 24-hour \"HH:MM\" time", s.get_ref()),
-            );
+            self.err(s.span(), field, format!("{:?} is not a 24-hour \"HH:MM\" time", s.get_ref()));
         }
         parsed
     }
@@ -594,29 +522,17 @@ impl Compiler<'_> {
                 self.event_name(&on, &path("on"));
                 Some(Arm::On(on.into_inner()))
             }
-            (None, Some(when)) => self
-                .cond(&when, &path("when"), segments, Some(trigger_ids))
-                .map(Arm::When),
+            (None, Some(when)) => self.cond(&when, &path("when"), segments, Some(trigger_ids)).map(Arm::When),
             (Some(on), Some(_)) => {
-                self.err(
-                    on.span(),
-                    path("on"),
-                    "use either `on` (an event) or `when` (a condition), not both",
-                );
+                self.err(on.span(), path("on"), "use either `on` (an event) or `when` (a condition), not both");
                 None
             }
             (None, None) => {
-                self.err(
-                    span,
-                    path("on"),
-                    "a trigger needs `on = \"<event>\"` or `when = { ... }` to arm",
-                );
+                self.err(span, path("on"), "a trigger needs `on = \"<event>\"` or `when = { ... }` to arm");
                 None
             }
         };
-        let only_if = rt
-            .only_if
-            .and_then(|c| self.cond(&c, &path("if"), segments, Some(trigger_ids)));
+        let only_if = rt.only_if.and_then(|c| self.cond(&c, &path("if"), segments, Some(trigger_ids)));
         for c in &rt.cancel_if {
             self.event_name(c, &path("cancel_if"));
         }
@@ -624,13 +540,9 @@ impl Compiler<'_> {
 
         let mut variants = Vec::new();
         match rt.variants {
-            None => variants.push(Variant {
-                id: "default".into(),
-                weight: 1,
-                subject: None,
-                template: None,
-                offer: None,
-            }),
+            None => {
+                variants.push(Variant { id: "default".into(), weight: 1, subject: None, template: None, offer: None })
+            }
             Some(vs) => {
                 let vspan = vs.span();
                 let mut ids = HashSet::new();
@@ -646,10 +558,7 @@ impl Compiler<'_> {
                         self.err(
                             v.id.span(),
                             path("variants.id"),
-                            format!(
-                                "{:?}: use letters, digits, '-' or '_' (and not \"holdout\")",
-                                v.id.get_ref()
-                            ),
+                            format!("{:?}: use letters, digits, '-' or '_' (and not \"holdout\")", v.id.get_ref()),
                         );
                     }
                     if let Some(t) = &v.template {
@@ -664,17 +573,9 @@ impl Compiler<'_> {
                     });
                 }
                 if variants.is_empty() {
-                    self.err(
-                        vspan,
-                        path("variants"),
-                        "list at least one variant, or leave `variants` out",
-                    );
+                    self.err(vspan, path("variants"), "list at least one variant, or leave `variants` out");
                 } else if variants.iter().map(|v| u64::from(v.weight)).sum::<u64>() == 0 {
-                    self.err(
-                        vspan,
-                        path("variants"),
-                        "variant weights sum to zero: no variant could ever be chosen",
-                    );
+                    self.err(vspan, path("variants"), "variant weights sum to zero: no variant could ever be chosen");
                 }
             }
         }
@@ -683,10 +584,7 @@ impl Compiler<'_> {
                 self.err(
                     h.span(),
                     path("holdout"),
-                    format!(
-                        "{} is not a share in [0, 1), e.g. 0.05 for 5 %",
-                        h.get_ref()
-                    ),
+                    format!("{} is not a share in [0, 1), e.g. 0.05 for 5 %", h.get_ref()),
                 );
                 0.0
             }
@@ -715,19 +613,8 @@ impl Compiler<'_> {
     fn template_ref(&mut self, t: &Spanned<String>, field: &str, templates: Option<&[String]>) {
         if let Some(known) = templates {
             if !known.iter().any(|k| k == t.get_ref()) {
-                let list = if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                };
-                self.err(
-                    t.span(),
-                    field,
-                    format!(
-                        "unknown template {:?} (templates found: {list})",
-                        t.get_ref()
-                    ),
-                );
+                let list = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+                self.err(t.span(), field, format!("unknown template {:?} (templates found: {list})", t.get_ref()));
             }
         }
     }
@@ -742,10 +629,7 @@ impl Compiler<'_> {
         self.err(
             name.span(),
             field,
-            format!(
-                "unknown event {:?}{hint} (custom events must be listed in `custom_events`)",
-                name.get_ref()
-            ),
+            format!("unknown event {:?}{hint} (custom events must be listed in `custom_events`)", name.get_ref()),
         );
         false
     }
@@ -761,22 +645,15 @@ impl Compiler<'_> {
         let r = rc.get_ref();
         let mut parts: Vec<Condition> = Vec::new();
         let mut ok = true;
-        let nested =
-            |this: &mut Self, list: &[Spanned<RawCond>], key: &str| -> Option<Vec<Condition>> {
-                if list.is_empty() {
-                    this.err(
-                        span.clone(),
-                        format!("{field}.{key}"),
-                        format!("`{key}` needs at least one condition"),
-                    );
-                    return None;
-                }
-                let out: Vec<Option<Condition>> = list
-                    .iter()
-                    .map(|c| this.cond(c, &format!("{field}.{key}"), segments, trigger_ids))
-                    .collect();
-                out.into_iter().collect()
-            };
+        let nested = |this: &mut Self, list: &[Spanned<RawCond>], key: &str| -> Option<Vec<Condition>> {
+            if list.is_empty() {
+                this.err(span.clone(), format!("{field}.{key}"), format!("`{key}` needs at least one condition"));
+                return None;
+            }
+            let out: Vec<Option<Condition>> =
+                list.iter().map(|c| this.cond(c, &format!("{field}.{key}"), segments, trigger_ids)).collect();
+            out.into_iter().collect()
+        };
         if let Some(list) = &r.all {
             match nested(self, list, "all") {
                 Some(cs) => parts.push(Condition::All(cs)),
@@ -797,53 +674,37 @@ impl Compiler<'_> {
         }
 
         // `within` belongs to exactly one of: count, sent, opened, clicked.
-        let message_keys = [
-            (&r.sent, Signal::Sent),
-            (&r.opened, Signal::Opened),
-            (&r.clicked, Signal::Clicked),
-        ];
-        let users_of_within = usize::from(r.count.is_some())
-            + message_keys.iter().filter(|(k, _)| k.is_some()).count();
+        let message_keys = [(&r.sent, Signal::Sent), (&r.opened, Signal::Opened), (&r.clicked, Signal::Clicked)];
+        let users_of_within = usize::from(r.count.is_some()) + message_keys.iter().filter(|(k, _)| k.is_some()).count();
         if users_of_within > 1 && r.within.is_some() {
-            self.err(span.clone(), format!("{field}.within"), "`within` is ambiguous: put `count`, `sent`, `opened` and `clicked` in separate tables");
+            self.err(
+                span.clone(),
+                format!("{field}.within"),
+                "`within` is ambiguous: put `count`, `sent`, `opened` and `clicked` in separate tables",
+            );
             ok = false;
         }
         if let Some(event) = &r.count {
             ok &= self.event_name(event, &format!("{field}.count"));
             let within = r.within;
             if within.is_none() {
-                self.err(
-                    event.span(),
-                    format!("{field}.within"),
-                    "`count` needs `within`, e.g. within = \"48h\"",
-                );
+                self.err(event.span(), format!("{field}.within"), "`count` needs `within`, e.g. within = \"48h\"");
                 ok = false;
             }
             if r.at_least.is_none() && r.at_most.is_none() {
-                self.err(
-                    event.span(),
-                    format!("{field}.at_least"),
-                    "`count` needs `at_least` and/or `at_most`",
-                );
+                self.err(event.span(), format!("{field}.at_least"), "`count` needs `at_least` and/or `at_most`");
                 ok = false;
             }
             for (key, v) in [("at_least", &r.at_least), ("at_most", &r.at_most)] {
                 if let Some(v) = v {
-                    let need = if key == "at_most" {
-                        v.get_ref() + 1
-                    } else {
-                        *v.get_ref()
-                    };
+                    let need = if key == "at_most" { v.get_ref() + 1 } else { *v.get_ref() };
                     if need > MAX_COUNT_THRESHOLD {
                         self.err(v.span(), format!("{field}.{key}"), format!("at most {MAX_COUNT_THRESHOLD} (profiles keep {MAX_COUNT_THRESHOLD} recent timestamps per event)"));
                         ok = false;
                     }
                 }
             }
-            let scope = match (
-                r.same_product.unwrap_or(false),
-                r.same_category.unwrap_or(false),
-            ) {
+            let scope = match (r.same_product.unwrap_or(false), r.same_category.unwrap_or(false)) {
                 (true, true) => {
                     self.err(
                         event.span(),
@@ -912,11 +773,7 @@ impl Compiler<'_> {
                     ok = false;
                     continue;
                 }
-                parts.push(Condition::Message {
-                    trigger: t.get_ref().clone(),
-                    signal,
-                    within: r.within,
-                });
+                parts.push(Condition::Message { trigger: t.get_ref().clone(), signal, within: r.within });
             }
         }
         if r.within.is_some() && users_of_within == 0 {
@@ -947,16 +804,9 @@ impl Compiler<'_> {
         }
         if let Some(name) = &r.segment {
             match segments.get(name.get_ref()) {
-                Some(c) => parts.push(Condition::Segment(
-                    name.get_ref().clone(),
-                    Box::new(c.clone()),
-                )),
+                Some(c) => parts.push(Condition::Segment(name.get_ref().clone(), Box::new(c.clone()))),
                 None => {
-                    self.err(
-                        name.span(),
-                        format!("{field}.segment"),
-                        format!("unknown segment {:?}", name.get_ref()),
-                    );
+                    self.err(name.span(), format!("{field}.segment"), format!("unknown segment {:?}", name.get_ref()));
                     ok = false;
                 }
             }
@@ -990,11 +840,7 @@ fn collect_segment_refs(r: &RawCond, out: &mut Vec<String>) {
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 40
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty() && id.len() <= 40 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The known name within edit distance 2, if any.
@@ -1012,9 +858,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -1030,11 +874,7 @@ fn error_at(src: &str, file: &str, span: Range<usize>, field: String, message: &
         file: file.to_owned(),
         line,
         column,
-        field: if field.is_empty() {
-            "(file)".into()
-        } else {
-            field
-        },
+        field: if field.is_empty() { "(file)".into() } else { field },
         message: message.to_owned(),
     }
 }
@@ -1052,12 +892,7 @@ fn field_at(src: &str, span: &Range<usize>) -> String {
     let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
     let head = &src[line_start..start];
     if let Some(eq) = head.rfind('=') {
-        let key: String = head[..eq]
-            .trim_end()
-            .chars()
-            .rev()
-            .take_while(|c| is_key(*c))
-            .collect();
+        let key: String = head[..eq].trim_end().chars().rev().take_while(|c| is_key(*c)).collect();
         if !key.is_empty() {
             return key.chars().rev().collect();
         }
@@ -1070,9 +905,7 @@ mod tests {
     use super::*;
 
     fn errors(src: &str) -> Vec<RulesError> {
-        Triggers::parse(src, "t.toml", None)
-            .expect_err("rules should be rejected")
-            .0
+        Triggers::parse(src, "t.toml", None).expect_err("rules should be rejected").0
     }
 
     const MINIMAL: &str = "[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\n";
@@ -1080,37 +913,24 @@ mod tests {
     #[test]
     fn minimal_rules_parse_with_defaults() {
         let t = Triggers::parse(MINIMAL, "t.toml", None).unwrap();
-        assert!(
-            t.policy.require_consent,
-            "consent is required unless switched off"
-        );
+        assert!(t.policy.require_consent, "consent is required unless switched off");
         assert_eq!(t.triggers[0].variants[0].id, "default");
         assert_eq!(t.triggers[0].delay, Dur::ZERO);
     }
 
     #[test]
     fn unknown_field_error_names_file_line_and_field() {
-        let e = errors(
-            "[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\ndelai = \"10m\"\n",
-        );
-        assert_eq!(
-            (e[0].file.as_str(), e[0].line, e[0].field.as_str()),
-            ("t.toml", 5, "delai")
-        );
+        let e = errors("[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\ndelai = \"10m\"\n");
+        assert_eq!((e[0].file.as_str(), e[0].line, e[0].field.as_str()), ("t.toml", 5, "delai"));
         assert!(e[0].message.contains("unknown field"), "{}", e[0].message);
     }
 
     #[test]
     fn bad_duration_error_names_line_and_field() {
-        let e = errors(
-            "[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\n\ndelay = \"10 minutes\"\n",
-        );
+        let e =
+            errors("[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\n\ndelay = \"10 minutes\"\n");
         assert_eq!((e[0].line, e[0].field.as_str()), (6, "delay"));
-        assert!(
-            e[0].message.contains("invalid duration"),
-            "{}",
-            e[0].message
-        );
+        assert!(e[0].message.contains("invalid duration"), "{}", e[0].message);
     }
 
     #[test]
@@ -1124,15 +944,8 @@ mod tests {
     #[test]
     fn unknown_event_name_is_an_error_with_a_suggestion() {
         let e = errors("[[trigger]]\nid = \"a\"\non = \"checkout_startd\"\ntemplate = \"t\"\n");
-        assert_eq!(
-            (e[0].line, e[0].column, e[0].field.as_str()),
-            (3, 6, "trigger.a.on")
-        );
-        assert!(
-            e[0].message.contains("did you mean \"checkout_started\""),
-            "{}",
-            e[0].message
-        );
+        assert_eq!((e[0].line, e[0].column, e[0].field.as_str()), (3, 6, "trigger.a.on"));
+        assert!(e[0].message.contains("did you mean \"checkout_started\""), "{}", e[0].message);
     }
 
     #[test]
@@ -1153,58 +966,42 @@ mod tests {
     #[test]
     fn unknown_segment_is_an_error() {
         let e = errors("[[trigger]]\nid = \"a\"\ntemplate = \"t\"\nwhen = { segment = \"vip\" }\n");
-        assert_eq!(
-            (e[0].line, e[0].field.as_str()),
-            (4, "trigger.a.when.segment")
-        );
+        assert_eq!((e[0].line, e[0].field.as_str()), (4, "trigger.a.when.segment"));
     }
 
     #[test]
     fn segment_cycles_are_an_error() {
         let e = errors("[segments]\na = { segment = \"b\" }\nb = { segment = \"a\" }\n");
-        assert!(
-            e.iter().any(|e| e.message.contains("segment cycle")),
-            "{e:?}"
-        );
+        assert!(e.iter().any(|e| e.message.contains("segment cycle")), "{e:?}");
     }
 
     #[test]
     fn unknown_template_is_an_error_when_templates_are_known() {
         let known = vec!["cart-reminder".to_owned()];
-        let e = Triggers::parse(MINIMAL, "t.toml", Some(&known))
-            .unwrap_err()
-            .0;
+        let e = Triggers::parse(MINIMAL, "t.toml", Some(&known)).unwrap_err().0;
         assert_eq!((e[0].line, e[0].field.as_str()), (4, "trigger.a.template"));
         assert!(e[0].message.contains("unknown template \"t\""));
-        assert!(
-            Triggers::parse(MINIMAL, "t.toml", None).is_ok(),
-            "without a templates dir names are not checked"
-        );
+        assert!(Triggers::parse(MINIMAL, "t.toml", None).is_ok(), "without a templates dir names are not checked");
     }
 
     #[test]
     fn weights_summing_to_zero_are_an_error() {
-        let e = errors(&format!(
-            "{MINIMAL}variants = [{{ id = \"a\", weight = 0 }}, {{ id = \"b\", weight = 0 }}]\n"
-        ));
+        let e = errors(&format!("{MINIMAL}variants = [{{ id = \"a\", weight = 0 }}, {{ id = \"b\", weight = 0 }}]\n"));
         assert_eq!((e[0].line, e[0].field.as_str()), (5, "trigger.a.variants"));
         assert!(e[0].message.contains("sum to zero"));
     }
 
     #[test]
     fn several_problems_are_reported_together_in_line_order() {
-        let e = errors(
-            "[[trigger]]\nid = \"a\"\non = \"nope\"\ntemplate = \"t\"\nholdout = 1.5\ncancel_if = [\"nada\"]\n",
-        );
+        let e =
+            errors("[[trigger]]\nid = \"a\"\non = \"nope\"\ntemplate = \"t\"\nholdout = 1.5\ncancel_if = [\"nada\"]\n");
         let lines: Vec<usize> = e.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![3, 5, 6]);
     }
 
     #[test]
     fn quiet_hours_need_a_real_time_zone_and_times() {
-        let e = errors(
-            "[policy]\nquiet_hours = { from = \"25:00\", to = \"08:00\", time_zone = \"Mars/Olympus\" }\n",
-        );
+        let e = errors("[policy]\nquiet_hours = { from = \"25:00\", to = \"08:00\", time_zone = \"Mars/Olympus\" }\n");
         let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
         assert!(fields.contains(&"policy.quiet_hours.from"), "{e:?}");
         assert!(fields.contains(&"policy.quiet_hours.time_zone"), "{e:?}");
@@ -1234,15 +1031,7 @@ mod tests {
 
     #[test]
     fn rules_errors_never_panic_on_arbitrary_text() {
-        for src in [
-            "",
-            "[",
-            "[[trigger]]",
-            "x = 1",
-            "[[trigger]]\nid = 5",
-            "\u{0}\u{ffff}",
-            "[segments]\na = 1",
-        ] {
+        for src in ["", "[", "[[trigger]]", "x = 1", "[[trigger]]\nid = 5", "\u{0}\u{ffff}", "[segments]\na = 1"] {
             let _ = Triggers::parse(src, "t.toml", None);
         }
     }

@@ -47,9 +47,7 @@ impl Dur {
         self.0
     }
     pub fn parse(input: &str) -> Result<Dur, DurError> {
-        let err = || DurError {
-            input: input.to_owned(),
-        };
+        let err = || DurError { input: input.to_owned() };
         let s = input.trim();
         if s.is_empty() {
             return Err(err());
@@ -71,9 +69,7 @@ impl Dur {
                 'w' => 7 * 86_400,
                 _ => return Err(err()),
             };
-            total = total
-                .checked_add(n.checked_mul(per).ok_or_else(err)?)
-                .ok_or_else(err)?;
+            total = total.checked_add(n.checked_mul(per).ok_or_else(err)?).ok_or_else(err)?;
             rest = &rest[digits + unit.len_utf8()..];
         }
         if total > Dur::MAX.0 {

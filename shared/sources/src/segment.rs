@@ -6,9 +6,7 @@
 
 use jiff::Timestamp;
 use nudge_core::event::{MessageRef, OptInLevel};
-use nudge_core::{
-    Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product,
-};
+use nudge_core::{Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
@@ -138,10 +136,7 @@ impl SegmentMessage {
     /// When it happened: `timestamp`, else `originalTimestamp`, else the
     /// time it was sent or received.
     pub fn occurred_at(&self) -> Option<Timestamp> {
-        self.timestamp
-            .or(self.original_timestamp)
-            .or(self.sent_at)
-            .or(self.received_at)
+        self.timestamp.or(self.original_timestamp).or(self.sent_at).or(self.received_at)
     }
 
     /// Maps the message to core events. `fallback_id` is used when the
@@ -162,10 +157,7 @@ impl SegmentMessage {
             Some(m) => m.clone(),
             None => fallback_id.to_owned(),
         };
-        let occurred_at = self
-            .occurred_at()
-            .or(received)
-            .ok_or(SegmentError::MissingTimestamp)?;
+        let occurred_at = self.occurred_at().or(received).ok_or(SegmentError::MissingTimestamp)?;
         let p = &self.properties;
         let email = self
             .traits
@@ -181,13 +173,6 @@ impl SegmentMessage {
             cart_token: p.cart_id.clone(),
             checkout_token: p.checkout_id.clone(),
         };
-        let event = |id: String, kind: EventKind| Event {
-            id,
-            shop: shop.to_owned(),
-            occurred_at,
-            identity: identity.clone(),
-            kind,
-        };
         let kinds: Vec<EventKind> = match kind {
             "identify" => {
                 let mut out = vec![EventKind::ProfileUpdated {
@@ -197,19 +182,12 @@ impl SegmentMessage {
                 if let Some(c) = &self.traits.email_marketing_consent {
                     let (state, opt_in_level, updated_at) = match c {
                         ConsentTrait::State(s) => (*s, None, None),
-                        ConsentTrait::Full {
-                            state,
-                            opt_in_level,
-                            consent_updated_at,
-                        } => (*state, *opt_in_level, *consent_updated_at),
+                        ConsentTrait::Full { state, opt_in_level, consent_updated_at } => {
+                            (*state, *opt_in_level, *consent_updated_at)
+                        }
                     };
                     out.push(EventKind::ConsentChanged {
-                        consent: ConsentUpdate {
-                            state,
-                            opt_in_level,
-                            updated_at,
-                            source: Some("segment".into()),
-                        },
+                        consent: ConsentUpdate { state, opt_in_level, updated_at, source: Some("segment".into()) },
                     });
                 }
                 out
@@ -219,18 +197,22 @@ impl SegmentMessage {
             "group" | "alias" => Vec::new(),
             other => return Err(SegmentError::UnknownType(other.to_owned())),
         };
+        let n = kinds.len();
+        let mut identity = Some(identity);
         Ok(kinds
             .into_iter()
             .enumerate()
-            .map(|(i, k)| {
-                event(
-                    if i == 0 {
-                        id.clone()
-                    } else {
-                        format!("{id}#{i}")
-                    },
-                    k,
-                )
+            .map(|(i, kind)| Event {
+                id: if i == 0 { id.clone() } else { format!("{id}#{i}") },
+                shop: shop.to_owned(),
+                occurred_at,
+                // The last event takes the identity; earlier ones copy it.
+                identity: if i + 1 == n {
+                    identity.take().unwrap_or_default()
+                } else {
+                    identity.clone().unwrap_or_default()
+                },
+                kind,
             })
             .collect())
     }
@@ -239,53 +221,26 @@ impl SegmentMessage {
         let name = self.event.as_deref().ok_or(SegmentError::MissingEvent)?;
         let p = &self.properties;
         Ok(match name {
-            "Product Viewed" => EventKind::ProductViewed {
-                product: self.product(),
-            },
-            "Product Added to Wishlist" => EventKind::WishlistAdded {
-                product: self.product(),
-            },
-            "Product Added" | "Product Removed" | "Cart Viewed" => EventKind::CartUpdated {
-                basket: self.basket(p.cart_id.as_ref()),
-            },
+            "Product Viewed" => EventKind::ProductViewed { product: self.product() },
+            "Product Added to Wishlist" => EventKind::WishlistAdded { product: self.product() },
+            "Product Added" | "Product Removed" | "Cart Viewed" => {
+                EventKind::CartUpdated { basket: self.basket(p.cart_id.as_ref()) }
+            }
             "Checkout Started" => EventKind::CheckoutStarted {
-                basket: self.basket(
-                    p.checkout_id
-                        .as_ref()
-                        .or(p.order_id.as_ref())
-                        .or(p.cart_id.as_ref()),
-                ),
+                basket: self.basket(p.checkout_id.as_ref().or(p.order_id.as_ref()).or(p.cart_id.as_ref())),
             },
             "Order Completed" => EventKind::OrderPlaced {
                 order: Order {
-                    id: p
-                        .order_id
-                        .clone()
-                        .or_else(|| self.message_id.clone())
-                        .unwrap_or_default(),
+                    id: p.order_id.clone().or_else(|| self.message_id.clone()).unwrap_or_default(),
                     value: p.total.or(p.revenue).or(p.value).unwrap_or(0.0),
                     currency: p.currency.clone(),
-                    tokens: [&p.checkout_id, &p.cart_id]
-                        .into_iter()
-                        .flatten()
-                        .cloned()
-                        .collect(),
-                    product_ids: p
-                        .products
-                        .iter()
-                        .filter_map(|l| l.product_id.clone().or(l.sku.clone()))
-                        .collect(),
+                    tokens: [&p.checkout_id, &p.cart_id].into_iter().flatten().cloned().collect(),
+                    product_ids: p.products.iter().filter_map(|l| l.product_id.clone().or(l.sku.clone())).collect(),
                 },
             },
-            "Order Cancelled" => EventKind::OrderCancelled {
-                order_id: p.order_id.clone().unwrap_or_default(),
-            },
-            "Email Opened" => EventKind::EmailOpened {
-                message: self.message_ref(),
-            },
-            "Email Link Clicked" => EventKind::EmailClicked {
-                message: self.message_ref(),
-            },
+            "Order Cancelled" => EventKind::OrderCancelled { order_id: p.order_id.clone().unwrap_or_default() },
+            "Email Opened" => EventKind::EmailOpened { message: self.message_ref() },
+            "Email Link Clicked" => EventKind::EmailClicked { message: self.message_ref() },
             "Email Bounced" => EventKind::EmailBounced { permanent: true },
             "Email Marked as Spam" => EventKind::EmailComplained {},
             "Unsubscribed" => EventKind::ConsentChanged {
@@ -296,9 +251,7 @@ impl SegmentMessage {
                     source: Some("segment".into()),
                 },
             },
-            other => EventKind::Custom {
-                name: other.to_owned(),
-            },
+            other => EventKind::Custom { name: other.to_owned() },
         })
     }
 
@@ -315,19 +268,16 @@ impl SegmentMessage {
     fn basket(&self, token: Option<&String>) -> Basket {
         let p = &self.properties;
         let lines: Vec<Line> = if p.products.is_empty() {
-            p.product_id
-                .as_ref()
-                .or(p.sku.as_ref())
-                .map_or_else(Vec::new, |id| {
-                    vec![Line {
-                        product_id: id.clone(),
-                        variant_id: None,
-                        title: p.name.clone(),
-                        variant_title: p.variant.clone(),
-                        quantity: quantity(p.quantity),
-                        price: p.price.unwrap_or(0.0),
-                    }]
-                })
+            p.product_id.as_ref().or(p.sku.as_ref()).map_or_else(Vec::new, |id| {
+                vec![Line {
+                    product_id: id.clone(),
+                    variant_id: None,
+                    title: p.name.clone(),
+                    variant_title: p.variant.clone(),
+                    quantity: quantity(p.quantity),
+                    price: p.price.unwrap_or(0.0),
+                }]
+            })
         } else {
             p.products
                 .iter()
@@ -346,26 +296,16 @@ impl SegmentMessage {
             .or(p.revenue)
             .or(p.total)
             .unwrap_or_else(|| lines.iter().map(|l| l.price * f64::from(l.quantity)).sum());
-        Basket {
-            token: token.cloned(),
-            value,
-            currency: p.currency.clone(),
-            recovery_url: None,
-            lines,
-        }
+        Basket { token: token.cloned(), value, currency: p.currency.clone(), recovery_url: None, lines }
     }
 
     fn message_ref(&self) -> MessageRef {
-        MessageRef {
-            trigger: self.properties.trigger.clone(),
-            episode: self.properties.episode,
-        }
+        MessageRef { trigger: self.properties.trigger.clone(), episode: self.properties.episode }
     }
 }
 
 fn quantity(q: Option<f64>) -> u32 {
-    q.filter(|q| q.is_finite() && *q >= 1.0)
-        .map_or(1, |q| q.min(f64::from(u32::MAX)) as u32)
+    q.filter(|q| q.is_finite() && *q >= 1.0).map_or(1, |q| q.min(f64::from(u32::MAX)) as u32)
 }
 
 /// Ids arrive as strings or numbers depending on the client.
@@ -404,10 +344,7 @@ fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
             f.write_str("a number or a decimal string")
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            v.trim()
-                .parse::<f64>()
-                .map(Some)
-                .map_err(|_| E::custom(format!("{v:?} is not a number")))
+            v.trim().parse::<f64>().map(Some).map_err(|_| E::custom(format!("{v:?} is not a number")))
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
             Ok(Some(v as f64))
@@ -429,14 +366,10 @@ fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
 mod tests {
     use super::*;
 
-    const FIXTURES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/segment"
-    );
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/segment");
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{FIXTURES}/{name}"))
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
+        std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
     fn map(json: &str) -> Vec<Event> {
@@ -458,15 +391,9 @@ mod tests {
         for (file, kind) in [
             ("ecommerce-v2/track.product_viewed.json", "product_viewed"),
             ("ecommerce-v2/track.product_added.json", "cart_updated"),
-            (
-                "ecommerce-v2/track.checkout_started.json",
-                "checkout_started",
-            ),
+            ("ecommerce-v2/track.checkout_started.json", "checkout_started"),
             ("ecommerce-v2/track.order_completed.json", "order_placed"),
-            (
-                "ecommerce-v2/track.product_added_to_wishlist.json",
-                "wishlist_added",
-            ),
+            ("ecommerce-v2/track.product_added_to_wishlist.json", "wishlist_added"),
         ] {
             let events = map_spec_sample(&fixture(file));
             assert_eq!(events.len(), 1, "{file}");
@@ -477,9 +404,7 @@ mod tests {
     #[test]
     fn order_completed_carries_value_and_checkout_token() {
         let events = map_spec_sample(&fixture("ecommerce-v2/track.order_completed.json"));
-        let EventKind::OrderPlaced { order } = &events[0].kind else {
-            panic!("not an order")
-        };
+        let EventKind::OrderPlaced { order } = &events[0].kind else { panic!("not an order") };
         assert!(order.value > 0.0);
         assert!(!order.id.is_empty());
         assert!(!order.product_ids.is_empty());
@@ -488,23 +413,18 @@ mod tests {
     #[test]
     fn spec_fixtures_for_identify_track_and_page_decode() {
         for file in ["spec.identify.json", "spec.track.json", "spec.page.json"] {
-            let m: SegmentMessage =
-                serde_json::from_str(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let m: SegmentMessage = serde_json::from_str(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert!(m.to_events("shop", "x", None).is_ok(), "{file}");
         }
     }
 
     #[test]
     fn identify_with_shopify_consent_state_emits_consent_changed() {
-        let events = map(
-            r#"{"type":"identify","userId":"u1","timestamp":"2026-01-01T00:00:00Z","messageId":"m1",
-            "traits":{"email":"a@example.com","first_name":"Ada","email_marketing_consent":{"state":"subscribed","opt_in_level":"single_opt_in"}}}"#,
-        );
+        let events = map(r#"{"type":"identify","userId":"u1","timestamp":"2026-01-01T00:00:00Z","messageId":"m1",
+            "traits":{"email":"a@example.com","first_name":"Ada","email_marketing_consent":{"state":"subscribed","opt_in_level":"single_opt_in"}}}"#);
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].id, "m1#1");
-        let EventKind::ConsentChanged { consent } = &events[1].kind else {
-            panic!()
-        };
+        let EventKind::ConsentChanged { consent } = &events[1].kind else { panic!() };
         assert_eq!(consent.state, ConsentState::Subscribed);
         assert_eq!(events[0].identity.email.as_deref(), Some("a@example.com"));
     }
@@ -514,17 +434,14 @@ mod tests {
         let events = map(
             r#"{"type":"identify","anonymousId":"a","timestamp":"2026-01-01T00:00:00Z","traits":{"email_marketing_consent":"unsubscribed"}}"#,
         );
-        let EventKind::ConsentChanged { consent } = &events[1].kind else {
-            panic!()
-        };
+        let EventKind::ConsentChanged { consent } = &events[1].kind else { panic!() };
         assert_eq!(consent.state, ConsentState::Unsubscribed);
     }
 
     #[test]
     fn unknown_track_names_become_custom_events_with_their_name() {
-        let events = map(
-            r#"{"type":"track","event":"Loyalty Points Earned","userId":1,"timestamp":"2026-01-01T00:00:00Z"}"#,
-        );
+        let events =
+            map(r#"{"type":"track","event":"Loyalty Points Earned","userId":1,"timestamp":"2026-01-01T00:00:00Z"}"#);
         assert_eq!(events[0].kind.name(), "Loyalty Points Earned");
         assert_eq!(events[0].identity.customer_id.as_deref(), Some("1"));
         assert_eq!(events[0].id, "fallback");
@@ -532,19 +449,10 @@ mod tests {
 
     #[test]
     fn messages_without_identity_or_time_are_rejected() {
-        let m: SegmentMessage = serde_json::from_str(
-            r#"{"type":"track","event":"x","timestamp":"2026-01-01T00:00:00Z"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            m.to_events("s", "f", None),
-            Err(SegmentError::MissingIdentity)
-        );
         let m: SegmentMessage =
-            serde_json::from_str(r#"{"type":"track","event":"x","userId":"u"}"#).unwrap();
-        assert_eq!(
-            m.to_events("s", "f", None),
-            Err(SegmentError::MissingTimestamp)
-        );
+            serde_json::from_str(r#"{"type":"track","event":"x","timestamp":"2026-01-01T00:00:00Z"}"#).unwrap();
+        assert_eq!(m.to_events("s", "f", None), Err(SegmentError::MissingIdentity));
+        let m: SegmentMessage = serde_json::from_str(r#"{"type":"track","event":"x","userId":"u"}"#).unwrap();
+        assert_eq!(m.to_events("s", "f", None), Err(SegmentError::MissingTimestamp));
     }
 }

@@ -35,11 +35,7 @@ fn abandoned_checkout_gets_one_reminder_after_the_delay() {
     let sent = sends(&ds);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].at, at(11 * MIN));
-    assert_eq!(
-        sent[0].consent,
-        ConsentState::Subscribed,
-        "the decision records the consent it relied on"
-    );
+    assert_eq!(sent[0].consent, ConsentState::Subscribed, "the decision records the consent it relied on");
 }
 
 #[test]
@@ -49,14 +45,7 @@ fn purchase_within_delay_cancels_cart_reminder() {
     events.push(s.checkout(MIN, "chk1"));
     events.push(s.order(5 * MIN, "chk1"));
     let ds = replay(&rules(CART), &events);
-    assert_eq!(
-        finals(&ds),
-        vec![(
-            "cart-abandoned".into(),
-            Outcome::Skip,
-            Some(Reason::Converted)
-        )]
-    );
+    assert_eq!(finals(&ds), vec![("cart-abandoned".into(), Outcome::Skip, Some(Reason::Converted))]);
 }
 
 #[test]
@@ -64,24 +53,13 @@ fn order_arriving_before_a_late_checkout_update_still_cancels_the_reminder() {
     // The order is delivered first; the checkout update (which happened
     // earlier) arrives two minutes later.
     let mut s = Shopper::new("c1");
-    let mut events: Vec<(Event, Timestamp)> = s
-        .subscribe(0)
-        .into_iter()
-        .map(|e| (e.clone(), e.occurred_at))
-        .collect();
+    let mut events: Vec<(Event, Timestamp)> = s.subscribe(0).into_iter().map(|e| (e.clone(), e.occurred_at)).collect();
     let order = s.order(5 * MIN, "chk1");
     let late_checkout = s.checkout(3 * MIN, "chk1");
     events.push((order, at(5 * MIN)));
     events.push((late_checkout, at(7 * MIN)));
     let (ds, _) = replay_arrivals(&rules(CART), &events);
-    assert_eq!(
-        finals(&ds),
-        vec![(
-            "cart-abandoned".into(),
-            Outcome::Skip,
-            Some(Reason::Converted)
-        )]
-    );
+    assert_eq!(finals(&ds), vec![("cart-abandoned".into(), Outcome::Skip, Some(Reason::Converted))]);
 }
 
 #[test]
@@ -93,14 +71,7 @@ fn checkout_update_after_the_order_for_the_same_checkout_does_not_arm_again() {
     events.push(s.checkout(3 * MIN, "chk1")); // Shopify sends updates after completion too
     events.push(s.checkout(4 * MIN, "chk1"));
     let ds = replay(&rules(CART), &events);
-    assert_eq!(
-        finals(&ds),
-        vec![(
-            "cart-abandoned".into(),
-            Outcome::Skip,
-            Some(Reason::Converted)
-        )]
-    );
+    assert_eq!(finals(&ds), vec![("cart-abandoned".into(), Outcome::Skip, Some(Reason::Converted))]);
 }
 
 #[test]
@@ -121,11 +92,7 @@ fn a_new_checkout_after_a_purchase_arms_a_new_episode() {
 fn three_views_of_one_product_within_48_hours_arm_browse_abandoned() {
     let mut s = Shopper::new("c1");
     let mut events = s.subscribe(0);
-    events.extend([
-        s.view(0, "p1"),
-        s.view(24 * HOUR, "p1"),
-        s.view(48 * HOUR, "p1"),
-    ]);
+    events.extend([s.view(0, "p1"), s.view(24 * HOUR, "p1"), s.view(48 * HOUR, "p1")]);
     let ds = replay(&rules(BROWSE), &events);
     assert_eq!(sends(&ds).len(), 1);
     assert_eq!(sends(&ds)[0].at, at(49 * HOUR));
@@ -135,11 +102,7 @@ fn three_views_of_one_product_within_48_hours_arm_browse_abandoned() {
 fn three_views_spread_over_49_hours_do_not_arm_browse_abandoned() {
     let mut s = Shopper::new("c1");
     let mut events = s.subscribe(0);
-    events.extend([
-        s.view(0, "p1"),
-        s.view(24 * HOUR, "p1"),
-        s.view(49 * HOUR, "p1"),
-    ]);
+    events.extend([s.view(0, "p1"), s.view(24 * HOUR, "p1"), s.view(49 * HOUR, "p1")]);
     assert!(replay(&rules(BROWSE), &events).is_empty());
 }
 
@@ -155,25 +118,13 @@ fn views_of_three_different_products_do_not_count_as_same_product() {
 fn a_late_view_is_placed_by_its_own_timestamp() {
     // Views at 0h and 40h arrive on time; one made at 20h arrives at 41h.
     let mut s = Shopper::new("c1");
-    let mut events: Vec<(Event, Timestamp)> = s
-        .subscribe(0)
-        .into_iter()
-        .map(|e| (e.clone(), e.occurred_at))
-        .collect();
-    let (v0, v40, v20) = (
-        s.view(0, "p1"),
-        s.view(40 * HOUR, "p1"),
-        s.view(20 * HOUR, "p1"),
-    );
+    let mut events: Vec<(Event, Timestamp)> = s.subscribe(0).into_iter().map(|e| (e.clone(), e.occurred_at)).collect();
+    let (v0, v40, v20) = (s.view(0, "p1"), s.view(40 * HOUR, "p1"), s.view(20 * HOUR, "p1"));
     events.push((v0, at(0)));
     events.push((v40, at(40 * HOUR)));
     events.push((v20, at(41 * HOUR)));
     let (ds, _) = replay_arrivals(&rules(BROWSE), &events);
-    assert_eq!(
-        sends(&ds).len(),
-        1,
-        "the late view completes three views within 48h"
-    );
+    assert_eq!(sends(&ds).len(), 1, "the late view completes three views within 48h");
 }
 
 #[test]
@@ -184,20 +135,12 @@ fn debounce_ten_checkout_updates_give_one_reminder_from_two_scheduler_requests()
     for i in 0..10 {
         events.push(s.checkout(i * MIN, "chk1"));
     }
-    let arrivals: Vec<(Event, Timestamp)> =
-        events.iter().map(|e| (e.clone(), e.occurred_at)).collect();
+    let arrivals: Vec<(Event, Timestamp)> = events.iter().map(|e| (e.clone(), e.occurred_at)).collect();
     let (ds, creates) = replay_arrivals(&rules(&src), &arrivals);
     let sent = sends(&ds);
     assert_eq!(sent.len(), 1, "{ds:#?}");
-    assert_eq!(
-        sent[0].at,
-        at(9 * MIN + 30 * MIN),
-        "30 minutes after the last update"
-    );
-    assert_eq!(
-        creates, 2,
-        "one request at arming, one reschedule when the first check found its due time moved"
-    );
+    assert_eq!(sent[0].at, at(9 * MIN + 30 * MIN), "30 minutes after the last update");
+    assert_eq!(creates, 2, "one request at arming, one reschedule when the first check found its due time moved");
     let deferred: Vec<_> = ds.iter().filter(|d| d.decision == Outcome::Defer).collect();
     assert_eq!(deferred.len(), 1);
     assert_eq!(deferred[0].reason, Some(Reason::Debounced));
@@ -215,12 +158,7 @@ template = "t"
 "#;
     let mut s = Shopper::new("c1");
     let mut events = s.subscribe(0);
-    events.extend([
-        s.view(0, "p1"),
-        s.view(MIN, "p1"),
-        s.view(2 * MIN, "p1"),
-        s.wishlist(3 * MIN, "p1"),
-    ]);
+    events.extend([s.view(0, "p1"), s.view(MIN, "p1"), s.view(2 * MIN, "p1"), s.wishlist(3 * MIN, "p1")]);
     events.push(s.view(3 * DAY, "p2")); // still browsing: the clock restarts
     let ds = replay(&rules(src), &events);
     assert_eq!(sends(&ds).len(), 1);
@@ -229,28 +167,13 @@ template = "t"
 
 #[test]
 fn cancel_if_event_other_than_an_order_skips_with_reason_cancelled() {
-    let src = BROWSE.replace(
-        "delay = \"1h\"",
-        "delay = \"1h\"\ncancel_if = [\"cart_updated\"]",
-    );
+    let src = BROWSE.replace("delay = \"1h\"", "delay = \"1h\"\ncancel_if = [\"cart_updated\"]");
     let mut s = Shopper::new("c1");
     let mut events = s.subscribe(0);
     events.extend([s.view(0, "p1"), s.view(MIN, "p1"), s.view(2 * MIN, "p1")]);
-    events.push(s.event(
-        10 * MIN,
-        EventKind::CartUpdated {
-            basket: Basket::default(),
-        },
-    ));
+    events.push(s.event(10 * MIN, EventKind::CartUpdated { basket: Basket::default() }));
     let ds = replay(&rules(&src), &events);
-    assert_eq!(
-        finals(&ds),
-        vec![(
-            "browse-abandoned".into(),
-            Outcome::Skip,
-            Some(Reason::Cancelled)
-        )]
-    );
+    assert_eq!(finals(&ds), vec![("browse-abandoned".into(), Outcome::Skip, Some(Reason::Cancelled))]);
 }
 
 #[test]
@@ -266,24 +189,9 @@ template = "t"
     let mut s = Shopper::new("c1");
     let mut events = s.subscribe(0);
     events.push(s.checkout(0, "chk1")); // value 50: arms
-    events.push(s.event(
-        10 * MIN,
-        EventKind::CartUpdated {
-            basket: Basket {
-                value: 12.0,
-                ..Basket::default()
-            },
-        },
-    ));
+    events.push(s.event(10 * MIN, EventKind::CartUpdated { basket: Basket { value: 12.0, ..Basket::default() } }));
     let ds = replay(&rules(src), &events);
-    assert_eq!(
-        finals(&ds),
-        vec![(
-            "big-cart".into(),
-            Outcome::Skip,
-            Some(Reason::ConditionLapsed)
-        )]
-    );
+    assert_eq!(finals(&ds), vec![("big-cart".into(), Outcome::Skip, Some(Reason::ConditionLapsed))]);
 }
 
 #[test]
@@ -292,17 +200,10 @@ fn a_when_condition_arms_once_and_is_not_rechecked_when_due() {
     // the first view has slid out, but the episode was already armed.
     let mut s = Shopper::new("c1");
     let mut events = s.subscribe(0);
-    events.extend([
-        s.view(0, "p1"),
-        s.view(MIN, "p1"),
-        s.view(47 * HOUR + 59 * MIN, "p1"),
-    ]);
+    events.extend([s.view(0, "p1"), s.view(MIN, "p1"), s.view(47 * HOUR + 59 * MIN, "p1")]);
     events.push(s.view(48 * HOUR + 30 * MIN, "p1")); // still holding: no second arming
     let ds = replay(&rules(BROWSE), &events);
-    assert_eq!(
-        finals(&ds),
-        vec![("browse-abandoned".into(), Outcome::Send, None)]
-    );
+    assert_eq!(finals(&ds), vec![("browse-abandoned".into(), Outcome::Send, None)]);
 }
 
 #[test]
@@ -334,11 +235,7 @@ template = "t"
     events.push(s.checkout(0, "chk1"));
     let ds = replay(&rules(src), &events);
     let sent: Vec<&str> = sends(&ds).iter().map(|d| d.trigger.as_str()).collect();
-    assert_eq!(
-        sent,
-        vec!["cart-1h", "cart-26h", "cart-72h"],
-        "unclicked: all three go out"
-    );
+    assert_eq!(sent, vec!["cart-1h", "cart-26h", "cart-72h"], "unclicked: all three go out");
 
     let mut s = Shopper::new("c2");
     let mut events = s.subscribe(0);
@@ -346,15 +243,8 @@ template = "t"
     events.push(s.clicked(2 * HOUR, "cart-1h"));
     let ds = replay(&rules(src), &events);
     let sent: Vec<&str> = sends(&ds).iter().map(|d| d.trigger.as_str()).collect();
-    assert_eq!(
-        sent,
-        vec!["cart-1h"],
-        "a click on the first stops the series"
-    );
-    assert!(
-        ds.iter()
-            .any(|d| d.trigger == "cart-26h" && d.reason == Some(Reason::ConditionLapsed))
-    );
+    assert_eq!(sent, vec!["cart-1h"], "a click on the first stops the series");
+    assert!(ds.iter().any(|d| d.trigger == "cart-26h" && d.reason == Some(Reason::ConditionLapsed)));
 }
 
 #[test]
@@ -403,13 +293,8 @@ fn a_check_for_an_episode_already_decided_is_skipped_as_duplicate() {
     let publisher = MemoryPublisher::default();
     let key = AliasKey::new(b"k".to_vec());
     let clock = ManualClock::new(at(0));
-    let ingest_ports = IngestPorts {
-        rules: &rules,
-        alias_key: &key,
-        store: &store,
-        scheduler: &scheduler,
-        publisher: &publisher,
-    };
+    let ingest_ports =
+        IngestPorts { rules: &rules, alias_key: &key, store: &store, scheduler: &scheduler, publisher: &publisher };
     let check_ports = CheckPorts {
         rules: &rules,
         store: &store,
@@ -437,10 +322,7 @@ fn a_check_for_an_episode_already_decided_is_skipped_as_duplicate() {
     assert_eq!(first.decision.decision, Outcome::Send);
     assert_eq!(second.decision.reason, Some(Reason::Duplicate));
     assert_eq!(mailer.sent().len(), 1, "a redelivered check sends nothing");
-    assert_eq!(
-        mailer.sent()[0].profile.email.as_deref(),
-        Some("c1@example.com")
-    );
+    assert_eq!(mailer.sent()[0].profile.email.as_deref(), Some("c1@example.com"));
 }
 
 #[test]
@@ -450,13 +332,8 @@ fn duplicate_event_ids_change_nothing() {
     let scheduler = MemoryScheduler::new();
     let publisher = MemoryPublisher::default();
     let key = AliasKey::new(b"k".to_vec());
-    let ports = IngestPorts {
-        rules: &rules,
-        alias_key: &key,
-        store: &store,
-        scheduler: &scheduler,
-        publisher: &publisher,
-    };
+    let ports =
+        IngestPorts { rules: &rules, alias_key: &key, store: &store, scheduler: &scheduler, publisher: &publisher };
     let mut s = Shopper::new("c1");
     let e = s.checkout(0, "chk1");
     let first = block_on(ingest(&ports, &e)).unwrap();
@@ -471,10 +348,7 @@ fn duplicate_event_ids_change_nothing() {
 fn an_anonymous_shopper_who_identifies_keeps_their_earlier_behaviour() {
     let mut s = Shopper::new("c1");
     let anon = |mut e: Event| {
-        e.identity = Identity {
-            anonymous_id: Some("anon-1".into()),
-            ..Identity::default()
-        };
+        e.identity = Identity { anonymous_id: Some("anon-1".into()), ..Identity::default() };
         e
     };
     let mut events = vec![anon(s.view(0, "p1")), anon(s.view(MIN, "p1"))];
@@ -500,10 +374,7 @@ fn erase_requested_deletes_the_profile_and_its_pending_check() {
 
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);
-    match f
-        .as_mut()
-        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-    {
+    match f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
         std::task::Poll::Ready(v) => v,
         std::task::Poll::Pending => panic!("in-memory adapters never wait"),
     }

@@ -10,8 +10,8 @@ use jiff::Timestamp;
 use nudge_app::{AliasKey, Replay};
 use nudge_core::event::{MessageRef, OptInLevel};
 use nudge_core::{
-    Basket, ConsentState, ConsentUpdate, Decision, Event, EventKind, Identity, Line, Order,
-    Outcome, Product, Reason, Triggers,
+    Basket, ConsentState, ConsentUpdate, Decision, Event, EventKind, Identity, Line, Order, Outcome, Product, Reason,
+    Triggers,
 };
 
 pub const T0: &str = "2026-10-06T14:00:00Z"; // 10:00 in New York
@@ -38,10 +38,7 @@ pub struct Shopper {
 
 impl Shopper {
     pub fn new(customer: &str) -> Shopper {
-        Shopper {
-            customer: customer.to_owned(),
-            n: 0,
-        }
+        Shopper { customer: customer.to_owned(), n: 0 }
     }
 
     pub fn event(&mut self, t: i64, kind: EventKind) -> Event {
@@ -50,23 +47,14 @@ impl Shopper {
             id: format!("{}-{}", self.customer, self.n),
             shop: "shop".into(),
             occurred_at: at(t),
-            identity: Identity {
-                customer_id: Some(self.customer.clone()),
-                ..Identity::default()
-            },
+            identity: Identity { customer_id: Some(self.customer.clone()), ..Identity::default() },
             kind,
         }
     }
 
     /// Email + first name + consent, the way an identify call brings them.
     pub fn subscribe(&mut self, t: i64) -> Vec<Event> {
-        let mut profile = self.event(
-            t,
-            EventKind::ProfileUpdated {
-                first_name: Some("Ada".into()),
-                last_name: None,
-            },
-        );
+        let mut profile = self.event(t, EventKind::ProfileUpdated { first_name: Some("Ada".into()), last_name: None });
         profile.identity.email = Some(format!("{}@example.com", self.customer));
         vec![profile, self.consent(t, ConsentState::Subscribed)]
     }
@@ -94,12 +82,7 @@ impl Shopper {
                     value: 50.0,
                     currency: Some("USD".into()),
                     recovery_url: Some("https://shop.example/recover".into()),
-                    lines: vec![Line {
-                        product_id: "p1".into(),
-                        quantity: 1,
-                        price: 50.0,
-                        ..Line::default()
-                    }],
+                    lines: vec![Line { product_id: "p1".into(), quantity: 1, price: 50.0, ..Line::default() }],
                 },
             },
         )
@@ -124,37 +107,17 @@ impl Shopper {
         self.event(
             t,
             EventKind::ProductViewed {
-                product: Product {
-                    id: product.into(),
-                    category: Some("shoes".into()),
-                    ..Product::default()
-                },
+                product: Product { id: product.into(), category: Some("shoes".into()), ..Product::default() },
             },
         )
     }
 
     pub fn wishlist(&mut self, t: i64, product: &str) -> Event {
-        self.event(
-            t,
-            EventKind::WishlistAdded {
-                product: Product {
-                    id: product.into(),
-                    ..Product::default()
-                },
-            },
-        )
+        self.event(t, EventKind::WishlistAdded { product: Product { id: product.into(), ..Product::default() } })
     }
 
     pub fn clicked(&mut self, t: i64, trigger: &str) -> Event {
-        self.event(
-            t,
-            EventKind::EmailClicked {
-                message: MessageRef {
-                    trigger: Some(trigger.into()),
-                    episode: None,
-                },
-            },
-        )
+        self.event(t, EventKind::EmailClicked { message: MessageRef { trigger: Some(trigger.into()), episode: None } })
     }
 
     pub fn custom(&mut self, t: i64, name: &str) -> Event {
@@ -165,14 +128,7 @@ impl Shopper {
 /// Replays events (each arriving at its own time unless given in
 /// `(event, arrival)` form) and returns every decision, in order.
 pub fn replay(rules: &Triggers, events: &[Event]) -> Vec<Decision> {
-    replay_arrivals(
-        rules,
-        &events
-            .iter()
-            .map(|e| (e.clone(), e.occurred_at))
-            .collect::<Vec<_>>(),
-    )
-    .0
+    replay_arrivals(rules, &events.iter().map(|e| (e.clone(), e.occurred_at)).collect::<Vec<_>>()).0
 }
 
 pub fn replay_arrivals(rules: &Triggers, events: &[(Event, Timestamp)]) -> (Vec<Decision>, u64) {
@@ -182,10 +138,7 @@ pub fn replay_arrivals(rules: &Triggers, events: &[(Event, Timestamp)]) -> (Vec<
         r.push(e, *arrived, &mut |d| out.push(d.clone())).unwrap();
     }
     r.finish(&mut |d| out.push(d.clone())).unwrap();
-    let creates = r
-        .scheduler
-        .creates
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let creates = r.scheduler.creates.load(std::sync::atomic::Ordering::Relaxed);
     (out, creates)
 }
 
@@ -194,8 +147,5 @@ pub fn sends(ds: &[Decision]) -> Vec<&Decision> {
 }
 
 pub fn finals(ds: &[Decision]) -> Vec<(String, Outcome, Option<Reason>)> {
-    ds.iter()
-        .filter(|d| d.decision != Outcome::Defer)
-        .map(|d| (d.trigger.clone(), d.decision, d.reason))
-        .collect()
+    ds.iter().filter(|d| d.decision != Outcome::Defer).map(|d| (d.trigger.clone(), d.decision, d.reason)).collect()
 }

@@ -28,10 +28,7 @@ fn without_consent_nothing_is_sent() {
     events[1] = s.consent(0, ConsentState::NotSubscribed);
     events.push(s.checkout(MIN, "chk1"));
     let ds = replay(&cart_rules("", ""), &events);
-    assert_eq!(
-        finals(&ds),
-        vec![("cart".into(), Outcome::Skip, Some(Reason::NoConsent))]
-    );
+    assert_eq!(finals(&ds), vec![("cart".into(), Outcome::Skip, Some(Reason::NoConsent))]);
     assert_eq!(ds[0].consent, ConsentState::NotSubscribed);
 }
 
@@ -42,10 +39,7 @@ fn consent_withdrawn_during_the_delay_stops_the_send() {
     events.push(s.checkout(MIN, "chk1"));
     events.push(s.consent(5 * MIN, ConsentState::Unsubscribed));
     let ds = replay(&cart_rules("", ""), &events);
-    assert_eq!(
-        finals(&ds),
-        vec![("cart".into(), Outcome::Skip, Some(Reason::NoConsent))]
-    );
+    assert_eq!(finals(&ds), vec![("cart".into(), Outcome::Skip, Some(Reason::NoConsent))]);
 }
 
 #[test]
@@ -78,10 +72,7 @@ fn a_permanent_bounce_suppresses_the_person() {
     events.push(s.event(30, EventKind::EmailBounced { permanent: true }));
     events.push(s.checkout(MIN, "chk1"));
     let ds = replay(&cart_rules("", ""), &events);
-    assert_eq!(
-        finals(&ds),
-        vec![("cart".into(), Outcome::Skip, Some(Reason::Suppressed))]
-    );
+    assert_eq!(finals(&ds), vec![("cart".into(), Outcome::Skip, Some(Reason::Suppressed))]);
 }
 
 #[test]
@@ -94,71 +85,36 @@ fn a_complaint_suppresses_and_a_transient_bounce_does_not() {
     events.push(s.event(DAY, EventKind::EmailComplained {}));
     events.push(s.checkout(2 * DAY, "chk2"));
     let ds = replay(&cart_rules("", ""), &events);
-    assert_eq!(
-        finals(&ds)[1],
-        ("cart".into(), Outcome::Skip, Some(Reason::Suppressed))
-    );
+    assert_eq!(finals(&ds)[1], ("cart".into(), Outcome::Skip, Some(Reason::Suppressed)));
 }
 
 #[test]
 fn max_per_day_caps_sends_across_triggers_in_a_rolling_day() {
-    let ds = replay(
-        &cart_rules("[policy]\nmax_per_day = 1", ""),
-        &checkouts(3, 2 * HOUR),
-    );
+    let ds = replay(&cart_rules("[policy]\nmax_per_day = 1", ""), &checkouts(3, 2 * HOUR));
     let f = finals(&ds);
     assert_eq!(f[0].1, Outcome::Send);
-    assert_eq!(
-        f[1],
-        ("cart".into(), Outcome::Skip, Some(Reason::FrequencyCap))
-    );
-    assert_eq!(
-        f[2],
-        ("cart".into(), Outcome::Skip, Some(Reason::FrequencyCap))
-    );
+    assert_eq!(f[1], ("cart".into(), Outcome::Skip, Some(Reason::FrequencyCap)));
+    assert_eq!(f[2], ("cart".into(), Outcome::Skip, Some(Reason::FrequencyCap)));
     // A day later the window has rolled on.
-    let ds = replay(
-        &cart_rules("[policy]\nmax_per_day = 1", ""),
-        &checkouts(2, DAY + HOUR),
-    );
+    let ds = replay(&cart_rules("[policy]\nmax_per_day = 1", ""), &checkouts(2, DAY + HOUR));
     assert_eq!(sends(&ds).len(), 2);
 }
 
 #[test]
 fn max_per_week_caps_sends_over_seven_rolling_days() {
-    let ds = replay(
-        &cart_rules("[policy]\nmax_per_week = 2", ""),
-        &checkouts(4, DAY + HOUR),
-    );
+    let ds = replay(&cart_rules("[policy]\nmax_per_week = 2", ""), &checkouts(4, DAY + HOUR));
     let f = finals(&ds);
     let outcomes: Vec<Option<Reason>> = f.iter().map(|x| x.2).collect();
-    assert_eq!(
-        outcomes,
-        vec![
-            None,
-            None,
-            Some(Reason::FrequencyCap),
-            Some(Reason::FrequencyCap)
-        ]
-    );
+    assert_eq!(outcomes, vec![None, None, Some(Reason::FrequencyCap), Some(Reason::FrequencyCap)]);
 }
 
 #[test]
 fn cooldown_skips_the_same_trigger_until_it_has_passed() {
-    let ds = replay(
-        &cart_rules("", "cooldown = \"24h\""),
-        &checkouts(3, 10 * HOUR),
-    );
+    let ds = replay(&cart_rules("", "cooldown = \"24h\""), &checkouts(3, 10 * HOUR));
     let outcomes: Vec<Option<Reason>> = finals(&ds).iter().map(|x| x.2).collect();
     // Sends at 0h10; 10h: in cooldown; 20h: in cooldown. Then the window ends.
-    assert_eq!(
-        outcomes,
-        vec![None, Some(Reason::Cooldown), Some(Reason::Cooldown)]
-    );
-    let ds = replay(
-        &cart_rules("", "cooldown = \"24h\""),
-        &checkouts(2, 25 * HOUR),
-    );
+    assert_eq!(outcomes, vec![None, Some(Reason::Cooldown), Some(Reason::Cooldown)]);
+    let ds = replay(&cart_rules("", "cooldown = \"24h\""), &checkouts(2, 25 * HOUR));
     assert_eq!(sends(&ds).len(), 2);
 }
 
@@ -180,19 +136,11 @@ template = "t"
 "#;
     let mut s = Shopper::new("c1");
     let mut events = s.subscribe(0);
-    events.extend([
-        s.view(0, "p1"),
-        s.view(MIN, "p1"),
-        s.view(2 * MIN, "p1"),
-        s.checkout(3 * MIN, "chk1"),
-    ]);
+    events.extend([s.view(0, "p1"), s.view(MIN, "p1"), s.view(2 * MIN, "p1"), s.checkout(3 * MIN, "chk1")]);
     let ds = replay(&rules(src), &events);
     assert_eq!(
         finals(&ds),
-        vec![
-            ("browse".into(), Outcome::Skip, Some(Reason::Outranked)),
-            ("cart".into(), Outcome::Send, None)
-        ]
+        vec![("browse".into(), Outcome::Skip, Some(Reason::Outranked)), ("cart".into(), Outcome::Send, None)]
     );
 }
 
@@ -216,18 +164,11 @@ template = "t"
     let mut s = Shopper::new("c1");
     let mut events = s.subscribe(0);
     events.push(s.checkout(0, "chk1"));
-    events.extend([
-        s.view(HOUR, "p1"),
-        s.view(HOUR + MIN, "p1"),
-        s.view(HOUR + 2 * MIN, "p1"),
-    ]);
+    events.extend([s.view(HOUR, "p1"), s.view(HOUR + MIN, "p1"), s.view(HOUR + 2 * MIN, "p1")]);
     let ds = replay(&rules(src), &events);
     assert_eq!(
         finals(&ds),
-        vec![
-            ("cart".into(), Outcome::Send, None),
-            ("browse".into(), Outcome::Skip, Some(Reason::Outranked))
-        ]
+        vec![("cart".into(), Outcome::Send, None), ("browse".into(), Outcome::Skip, Some(Reason::Outranked))]
     );
 }
 
@@ -277,10 +218,7 @@ fn quiet_hours_follow_daylight_saving_time() {
     let mut events = s.subscribe(offset);
     events.push(s.checkout(offset, "chk1"));
     let ds = replay(&rules, &events);
-    assert_eq!(
-        sends(&ds)[0].at,
-        "2026-11-01T13:00:00Z".parse::<Timestamp>().unwrap()
-    );
+    assert_eq!(sends(&ds)[0].at, "2026-11-01T13:00:00Z".parse::<Timestamp>().unwrap());
 }
 
 #[test]
@@ -298,10 +236,7 @@ fn holdout_episodes_are_decided_but_not_sent() {
         assert_eq!(d.2 == Some(Reason::Holdout), expected_holdout);
         if d.2 == Some(Reason::Holdout) {
             held += 1;
-            assert!(
-                ds[0].variant.is_some(),
-                "holdouts record their variant for attribution"
-            );
+            assert!(ds[0].variant.is_some(), "holdouts record their variant for attribution");
         }
     }
     assert!((70..=130).contains(&held), "about half held out: {held}");
@@ -316,9 +251,7 @@ fn variant_shares_stay_within_two_percent_of_weights_over_100k_profiles() {
     let run = || {
         let mut counts = std::collections::BTreeMap::new();
         for i in 0..100_000 {
-            *counts
-                .entry(assign_variant("shop", &format!("p{i:016x}"), trigger, 1))
-                .or_insert(0u32) += 1;
+            *counts.entry(assign_variant("shop", &format!("p{i:016x}"), trigger, 1)).or_insert(0u32) += 1;
         }
         counts
     };
@@ -338,9 +271,7 @@ fn variant_assignment_is_pinned_for_known_inputs() {
         "[[trigger]]\nid = \"t\"\non = \"checkout_started\"\ntemplate = \"x\"\nvariants = [{ id = \"a\" }, { id = \"b\" }]\n",
     );
     let t = rules.get("t").unwrap();
-    let got: Vec<&str> = (1..=8)
-        .map(|ep| assign_variant("shop", "p1", t, ep))
-        .collect();
+    let got: Vec<&str> = (1..=8).map(|ep| assign_variant("shop", "p1", t, ep)).collect();
     assert_eq!(got, PINNED_VARIANTS);
 }
 

@@ -34,16 +34,10 @@ impl Gen {
             1..=3 => 40 + self.below(40),
             _ => 1 + self.below(12),
         };
-        (0..len)
-            .map(|_| char::from(b'a' + self.below(26) as u8))
-            .collect()
+        (0..len).map(|_| char::from(b'a' + self.below(26) as u8)).collect()
     }
     fn pick_id(&mut self, pool: u64) -> String {
-        if self.chance(0.05) {
-            self.text()
-        } else {
-            format!("id-{}", self.below(pool))
-        }
+        if self.chance(0.05) { self.text() } else { format!("id-{}", self.below(pool)) }
     }
 }
 
@@ -58,14 +52,8 @@ fn random_event(g: &mut Gen, n: u64, t: i64) -> Event {
     let basket = |g: &mut Gen| Basket {
         token: Some(g.pick_id(100)),
         value: g.below(1_000) as f64,
-        currency: Some(if g.chance(0.9) {
-            "USD".into()
-        } else {
-            g.text()
-        }),
-        recovery_url: g
-            .chance(0.5)
-            .then(|| format!("https://shop.example/{}", g.text())),
+        currency: Some(if g.chance(0.9) { "USD".into() } else { g.text() }),
+        recovery_url: g.chance(0.5).then(|| format!("https://shop.example/{}", g.text())),
         lines: (0..g.below(12))
             .map(|_| Line {
                 product_id: g.pick_id(5_000),
@@ -78,12 +66,8 @@ fn random_event(g: &mut Gen, n: u64, t: i64) -> Event {
             .collect(),
     };
     let kind = match g.below(16) {
-        0 => EventKind::PageViewed {
-            url: Some(g.text()),
-        },
-        1..=4 => EventKind::ProductViewed {
-            product: product(g),
-        },
+        0 => EventKind::PageViewed { url: Some(g.text()) },
+        1..=4 => EventKind::ProductViewed { product: product(g) },
         5 => EventKind::CartUpdated { basket: basket(g) },
         6 => EventKind::CheckoutStarted { basket: basket(g) },
         7 => EventKind::OrderPlaced {
@@ -95,58 +79,26 @@ fn random_event(g: &mut Gen, n: u64, t: i64) -> Event {
                 product_ids: (0..g.below(10)).map(|_| g.pick_id(5_000)).collect(),
             },
         },
-        8 => EventKind::WishlistAdded {
-            product: product(g),
-        },
-        9 => EventKind::EmailOpened {
-            message: MessageRef {
-                trigger: Some("cart-abandoned".into()),
-                episode: None,
-            },
-        },
-        10 => EventKind::EmailClicked {
-            message: MessageRef::default(),
-        },
+        8 => EventKind::WishlistAdded { product: product(g) },
+        9 => EventKind::EmailOpened { message: MessageRef { trigger: Some("cart-abandoned".into()), episode: None } },
+        10 => EventKind::EmailClicked { message: MessageRef::default() },
         11 => EventKind::ConsentChanged {
             consent: ConsentUpdate {
-                state: if g.chance(0.8) {
-                    ConsentState::Subscribed
-                } else {
-                    ConsentState::Unsubscribed
-                },
+                state: if g.chance(0.8) { ConsentState::Subscribed } else { ConsentState::Unsubscribed },
                 opt_in_level: None,
                 updated_at: None,
                 source: Some(g.text()),
             },
         },
-        12 => EventKind::ProfileUpdated {
-            first_name: Some(g.text()),
-            last_name: Some(g.text()),
-        },
-        13 => EventKind::OrderCancelled {
-            order_id: g.pick_id(1_000_000),
-        },
-        14 => EventKind::Custom {
-            name: if g.chance(0.5) {
-                "Loyalty Points Earned".into()
-            } else {
-                g.text()
-            },
-        },
+        12 => EventKind::ProfileUpdated { first_name: Some(g.text()), last_name: Some(g.text()) },
+        13 => EventKind::OrderCancelled { order_id: g.pick_id(1_000_000) },
+        14 => EventKind::Custom { name: if g.chance(0.5) { "Loyalty Points Earned".into() } else { g.text() } },
         _ => EventKind::EmailBounced { permanent: false },
     };
     // Mostly in order, sometimes hours late.
-    let jitter = if g.chance(0.05) {
-        -(g.below(20_000) as i64)
-    } else {
-        0
-    };
+    let jitter = if g.chance(0.05) { -(g.below(20_000) as i64) } else { 0 };
     Event {
-        id: if g.chance(0.02) {
-            g.text()
-        } else {
-            format!("e{n}")
-        },
+        id: if g.chance(0.02) { g.text() } else { format!("e{n}") },
         shop: "shop".into(),
         occurred_at: Timestamp::from_second(t + jitter).unwrap(),
         identity: Identity {
@@ -195,10 +147,7 @@ fn a_profile_fed_100k_random_events_stays_within_4_kb() {
         if largest > 4096 {
             eprintln!("{}", serde_json::to_string_pretty(&p).unwrap());
         }
-        assert!(
-            largest <= 4096,
-            "seed {seed}: profile grew to {largest} bytes"
-        );
+        assert!(largest <= 4096, "seed {seed}: profile grew to {largest} bytes");
         assert!(p.sends.len() > 1, "the run exercised sends");
     }
 }

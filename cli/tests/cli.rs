@@ -1,0 +1,138 @@
+//! The `nudge` command as a user runs it: real process, real files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nudge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nudge")).args(args).current_dir(repo()).output().expect("run nudge")
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tmp(name: &str, content: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nudge-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn replay_writes_one_decision_per_line_with_the_documented_fields() {
+    let out = nudge(&["replay", "--triggers", "examples/triggers.toml", "examples/events/cart-abandoned.jsonl"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let d = &lines[0];
+    for field in ["at", "shop", "profile", "trigger", "episode", "decision", "reason", "variant"] {
+        assert!(d.get(field).is_some(), "missing {field}: {d}");
+    }
+    assert_eq!(d["decision"], "send");
+    assert_eq!(d["reason"], serde_json::Value::Null);
+    assert_eq!(d["at"], "2026-10-06T14:13:00Z");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cart-abandoned"), "summary on stderr: {stderr}");
+}
+
+#[test]
+fn replay_of_the_same_log_is_identical_across_runs() {
+    let args = [
+        "replay",
+        "--triggers",
+        "examples/triggers.toml",
+        "examples/events/duplicates.jsonl",
+        "examples/events/wishlist-nudge.jsonl",
+    ];
+    let a = nudge(&args);
+    let b = nudge(&args);
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn a_malformed_log_line_stops_with_its_line_number() {
+    let log = tmp(
+        "bad.jsonl",
+        "{\"type\":\"page\",\"userId\":\"u\",\"timestamp\":\"2026-01-01T00:00:00Z\"}\n\n{\"type\":\"track\",oops}\n",
+    );
+    let out = nudge(&["replay", "--triggers", "examples/triggers.toml", log.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("bad.jsonl:3:"), "names the line: {stderr}");
+}
+
+#[test]
+fn skip_invalid_continues_and_reports_the_count() {
+    let log = tmp(
+        "mixed.jsonl",
+        "not json\n{\"type\":\"page\",\"userId\":\"u\",\"timestamp\":\"2026-01-01T00:00:00Z\"}\n{\"type\":\"track\",\"userId\":\"u\",\"timestamp\":\"2026-01-01T00:00:00Z\"}\n",
+    );
+    let out = nudge(&["replay", "--skip-invalid", "--triggers", "examples/triggers.toml", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("2 invalid line(s) skipped"), "{stderr}");
+    assert!(stderr.contains("mixed.jsonl:3: a track message needs `event`"), "{stderr}");
+}
+
+#[test]
+fn check_explains_each_trigger() {
+    let out = nudge(&["check", "examples/triggers.toml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("4 trigger(s)"));
+    assert!(
+        stdout.contains("cart-abandoned (priority 100): on checkout_started, wait 10m, cancelled by order_placed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_reports_rules_errors_with_file_line_and_field() {
+    let rules =
+        tmp("bad.toml", "[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\ndelay = \"soon\"\n");
+    let out = nudge(&["check", rules.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("bad.toml:5:9: delay: invalid duration \"soon\""), "{stderr}");
+}
+
+#[test]
+fn check_with_templates_catches_a_missing_template() {
+    let dir = std::env::temp_dir().join(format!("nudge-tpl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cart-reminder.mjml"), "<mjml></mjml>").unwrap();
+    let out = nudge(&["check", "examples/triggers.toml", "--templates", dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("unknown template \"browse-reminder\""), "{}", text(&out.stderr));
+}
+
+#[test]
+fn simulate_is_deterministic_for_a_seed_and_replays_cleanly() {
+    let a = nudge(&["simulate", "--events", "2000", "--seed", "7"]);
+    let b = nudge(&["simulate", "--events", "2000", "--seed", "7"]);
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(text(&a.stdout).lines().count(), 2000);
+    let log = tmp("sim.jsonl", &text(&a.stdout));
+    let out = nudge(&["replay", "--triggers", "examples/triggers.toml", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!out.stdout.is_empty(), "a realistic log produces decisions");
+}
+
+#[test]
+fn demo_shows_who_gets_what_and_why() {
+    let out = nudge(&["demo"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for expected in ["converted", "no_consent", "SEND"] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
+    let edsger: Vec<&str> = stdout.lines().filter(|l| l.contains("Edsger")).collect();
+    assert_eq!(edsger.len(), 1, "three deliveries, one decision: {stdout}");
+}
