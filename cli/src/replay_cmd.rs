@@ -145,7 +145,6 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         }
     }
     replay.finish(&mut sink).context("replay failed")?;
-    drop(sink);
     if let Some(e) = write_error {
         return Err(e).context("cannot write decisions");
     }

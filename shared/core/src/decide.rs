@@ -179,7 +179,10 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
     if p.suppressed.is_some() {
         return skip(Reason::Suppressed);
     }
-    if rules.policy.require_consent && p.consent.state != ConsentState::Subscribed {
+    // An explicit "no" is honoured whatever the policy says.
+    let refused =
+        matches!(p.consent.state, ConsentState::Unsubscribed | ConsentState::Redacted | ConsentState::Invalid);
+    if refused || (rules.policy.require_consent && p.consent.state != ConsentState::Subscribed) {
         return skip(Reason::NoConsent);
     }
     if p.email.as_deref().is_none_or(str::is_empty) {

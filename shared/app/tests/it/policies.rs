@@ -63,6 +63,10 @@ fn require_consent_false_sends_to_not_subscribed_but_never_to_unsubscribed() {
     events[1] = s.consent(0, ConsentState::NotSubscribed);
     events.push(s.checkout(MIN, "chk1"));
     assert_eq!(sends(&replay(&cart_rules(policy, ""), &events)).len(), 1);
+    events.push(s.consent(HOUR, ConsentState::Unsubscribed));
+    events.push(s.checkout(2 * DAY, "chk2"));
+    let ds = replay(&cart_rules(policy, ""), &events);
+    assert_eq!(finals(&ds)[1], ("cart".into(), Outcome::Skip, Some(Reason::NoConsent)));
 }
 
 #[test]
