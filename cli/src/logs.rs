@@ -124,7 +124,7 @@ fn parse_segment(line: &str, shop: &str) -> Result<Parsed, String> {
     // exact repeat of the line is still recognised as a duplicate.
     let fallback =
         if msg.message_id.is_none() { format!("line-{:016x}", stable_hash(&[line.as_bytes()])) } else { String::new() };
-    let events = msg.to_events(shop, &fallback, None).map_err(|e| e.to_string())?;
     let arrived = msg.received_at.or(msg.occurred_at()).unwrap_or(Timestamp::UNIX_EPOCH);
+    let events = msg.into_events(shop, &fallback, None).map_err(|e| e.to_string())?;
     Ok(Parsed { events, arrived })
 }

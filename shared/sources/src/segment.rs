@@ -139,51 +139,49 @@ impl SegmentMessage {
         self.timestamp.or(self.original_timestamp).or(self.sent_at).or(self.received_at)
     }
 
-    /// Maps the message to core events. `fallback_id` is used when the
-    /// message has no `messageId` (e.g. a stable hash of the raw line), and
-    /// `received` when it carries no time at all.
-    pub fn to_events(
-        &self,
+    /// Maps the message to core events, moving its strings into them.
+    /// `fallback_id` is used when the message has no `messageId` (e.g. a
+    /// stable hash of the raw line), and `received` when it carries no time.
+    pub fn into_events(
+        mut self,
         shop: &str,
         fallback_id: &str,
         received: Option<Timestamp>,
     ) -> Result<Vec<Event>, SegmentError> {
-        let kind = self.kind.as_deref().ok_or(SegmentError::MissingType)?;
+        let kind = self.kind.take().ok_or(SegmentError::MissingType)?;
         if self.user_id.is_none() && self.anonymous_id.is_none() {
             return Err(SegmentError::MissingIdentity);
         }
-        let id = match &self.message_id {
+        let id = match self.message_id.take() {
             Some(m) if m.len() > 100 => return Err(SegmentError::MessageIdTooLong),
-            Some(m) => m.clone(),
+            Some(m) => m,
             None => fallback_id.to_owned(),
         };
         let occurred_at = self.occurred_at().or(received).ok_or(SegmentError::MissingTimestamp)?;
-        let p = &self.properties;
         let email = self
             .traits
             .email
-            .as_ref()
-            .or(self.context.traits.as_ref().and_then(|t| t.email.as_ref()))
-            .filter(|e| e.contains('@'))
-            .cloned();
+            .take()
+            .or_else(|| self.context.traits.as_mut().and_then(|t| t.email.take()))
+            .filter(|e| e.contains('@'));
         let identity = Identity {
-            customer_id: self.user_id.clone(),
+            customer_id: self.user_id.take(),
             email,
-            anonymous_id: self.anonymous_id.clone(),
-            cart_token: p.cart_id.clone(),
-            checkout_token: p.checkout_id.clone(),
+            anonymous_id: self.anonymous_id.take(),
+            cart_token: self.properties.cart_id.clone(),
+            checkout_token: self.properties.checkout_id.clone(),
         };
-        let kinds: Vec<EventKind> = match kind {
+        let kinds: Vec<EventKind> = match kind.as_str() {
             "identify" => {
                 let mut out = vec![EventKind::ProfileUpdated {
-                    first_name: self.traits.first_name.clone(),
-                    last_name: self.traits.last_name.clone(),
+                    first_name: self.traits.first_name.take(),
+                    last_name: self.traits.last_name.take(),
                 }];
-                if let Some(c) = &self.traits.email_marketing_consent {
+                if let Some(c) = self.traits.email_marketing_consent.take() {
                     let (state, opt_in_level, updated_at) = match c {
-                        ConsentTrait::State(s) => (*s, None, None),
+                        ConsentTrait::State(s) => (s, None, None),
                         ConsentTrait::Full { state, opt_in_level, consent_updated_at } => {
-                            (*state, *opt_in_level, *consent_updated_at)
+                            (state, opt_in_level, consent_updated_at)
                         }
                     };
                     out.push(EventKind::ConsentChanged {
@@ -192,53 +190,65 @@ impl SegmentMessage {
                 }
                 out
             }
-            "page" | "screen" => vec![EventKind::PageViewed { url: p.url.clone() }],
-            "track" => vec![self.track_kind()?],
+            "page" | "screen" => vec![EventKind::PageViewed { url: self.properties.url.take() }],
+            "track" => vec![self.track_kind(&id)?],
             "group" | "alias" => Vec::new(),
             other => return Err(SegmentError::UnknownType(other.to_owned())),
         };
         let n = kinds.len();
         let mut identity = Some(identity);
+        let mut id = Some(id);
         Ok(kinds
             .into_iter()
             .enumerate()
-            .map(|(i, kind)| Event {
-                id: if i == 0 { id.clone() } else { format!("{id}#{i}") },
-                shop: shop.to_owned(),
-                occurred_at,
-                // The last event takes the identity; earlier ones copy it.
-                identity: if i + 1 == n {
-                    identity.take().unwrap_or_default()
-                } else {
-                    identity.clone().unwrap_or_default()
-                },
-                kind,
+            .map(|(i, kind)| {
+                // The last event takes the id and identity; earlier ones copy them.
+                let last = i + 1 == n;
+                let base = if last { id.take() } else { id.clone() }.unwrap_or_default();
+                Event {
+                    id: if i == 0 { base } else { format!("{base}#{i}") },
+                    shop: shop.to_owned(),
+                    occurred_at,
+                    identity: if last { identity.take() } else { identity.clone() }.unwrap_or_default(),
+                    kind,
+                }
             })
             .collect())
     }
 
-    fn track_kind(&self) -> Result<EventKind, SegmentError> {
-        let name = self.event.as_deref().ok_or(SegmentError::MissingEvent)?;
-        let p = &self.properties;
-        Ok(match name {
+    fn track_kind(&mut self, message_id: &str) -> Result<EventKind, SegmentError> {
+        let name = self.event.take().ok_or(SegmentError::MissingEvent)?;
+        Ok(match name.as_str() {
             "Product Viewed" => EventKind::ProductViewed { product: self.product() },
             "Product Added to Wishlist" => EventKind::WishlistAdded { product: self.product() },
             "Product Added" | "Product Removed" | "Cart Viewed" => {
-                EventKind::CartUpdated { basket: self.basket(p.cart_id.as_ref()) }
+                let token = self.properties.cart_id.take();
+                EventKind::CartUpdated { basket: self.basket(token) }
             }
-            "Checkout Started" => EventKind::CheckoutStarted {
-                basket: self.basket(p.checkout_id.as_ref().or(p.order_id.as_ref()).or(p.cart_id.as_ref())),
-            },
-            "Order Completed" => EventKind::OrderPlaced {
-                order: Order {
-                    id: p.order_id.clone().or_else(|| self.message_id.clone()).unwrap_or_default(),
-                    value: p.total.or(p.revenue).or(p.value).unwrap_or(0.0),
-                    currency: p.currency.clone(),
-                    tokens: [&p.checkout_id, &p.cart_id].into_iter().flatten().cloned().collect(),
-                    product_ids: p.products.iter().filter_map(|l| l.product_id.clone().or(l.sku.clone())).collect(),
-                },
-            },
-            "Order Cancelled" => EventKind::OrderCancelled { order_id: p.order_id.clone().unwrap_or_default() },
+            "Checkout Started" => {
+                let p = &mut self.properties;
+                let token = p.checkout_id.take().or(p.order_id.take()).or(p.cart_id.take());
+                EventKind::CheckoutStarted { basket: self.basket(token) }
+            }
+            "Order Completed" => {
+                let p = &mut self.properties;
+                EventKind::OrderPlaced {
+                    order: Order {
+                        id: p.order_id.take().unwrap_or_else(|| message_id.to_owned()),
+                        value: p.total.or(p.revenue).or(p.value).unwrap_or(0.0),
+                        currency: p.currency.take(),
+                        tokens: [p.checkout_id.take(), p.cart_id.take()].into_iter().flatten().collect(),
+                        product_ids: p
+                            .products
+                            .iter_mut()
+                            .filter_map(|l| l.product_id.take().or(l.sku.take()))
+                            .collect(),
+                    },
+                }
+            }
+            "Order Cancelled" => {
+                EventKind::OrderCancelled { order_id: self.properties.order_id.take().unwrap_or_default() }
+            }
             "Email Opened" => EventKind::EmailOpened { message: self.message_ref() },
             "Email Link Clicked" => EventKind::EmailClicked { message: self.message_ref() },
             "Email Bounced" => EventKind::EmailBounced { permanent: true },
@@ -251,41 +261,41 @@ impl SegmentMessage {
                     source: Some("segment".into()),
                 },
             },
-            other => EventKind::Custom { name: other.to_owned() },
+            _ => EventKind::Custom { name },
         })
     }
 
-    fn product(&self) -> Product {
-        let p = &self.properties;
+    fn product(&mut self) -> Product {
+        let p = &mut self.properties;
         Product {
-            id: p.product_id.clone().or(p.sku.clone()).unwrap_or_default(),
-            category: p.category.clone(),
-            title: p.name.clone(),
+            id: p.product_id.take().or(p.sku.take()).unwrap_or_default(),
+            category: p.category.take(),
+            title: p.name.take(),
             price: p.price,
         }
     }
 
-    fn basket(&self, token: Option<&String>) -> Basket {
-        let p = &self.properties;
+    fn basket(&mut self, token: Option<String>) -> Basket {
+        let p = &mut self.properties;
         let lines: Vec<Line> = if p.products.is_empty() {
-            p.product_id.as_ref().or(p.sku.as_ref()).map_or_else(Vec::new, |id| {
+            p.product_id.take().or(p.sku.take()).map_or_else(Vec::new, |id| {
                 vec![Line {
-                    product_id: id.clone(),
+                    product_id: id,
                     variant_id: None,
-                    title: p.name.clone(),
-                    variant_title: p.variant.clone(),
+                    title: p.name.take(),
+                    variant_title: p.variant.take(),
                     quantity: quantity(p.quantity),
                     price: p.price.unwrap_or(0.0),
                 }]
             })
         } else {
-            p.products
-                .iter()
+            std::mem::take(&mut p.products)
+                .into_iter()
                 .map(|l| Line {
-                    product_id: l.product_id.clone().or(l.sku.clone()).unwrap_or_default(),
+                    product_id: l.product_id.or(l.sku).unwrap_or_default(),
                     variant_id: None,
-                    title: l.name.clone(),
-                    variant_title: l.variant.clone(),
+                    title: l.name,
+                    variant_title: l.variant,
                     quantity: quantity(l.quantity),
                     price: l.price.unwrap_or(0.0),
                 })
@@ -296,11 +306,11 @@ impl SegmentMessage {
             .or(p.revenue)
             .or(p.total)
             .unwrap_or_else(|| lines.iter().map(|l| l.price * f64::from(l.quantity)).sum());
-        Basket { token: token.cloned(), value, currency: p.currency.clone(), recovery_url: None, lines }
+        Basket { token, value, currency: p.currency.take(), recovery_url: None, lines }
     }
 
-    fn message_ref(&self) -> MessageRef {
-        MessageRef { trigger: self.properties.trigger.clone(), episode: self.properties.episode }
+    fn message_ref(&mut self) -> MessageRef {
+        MessageRef { trigger: self.properties.trigger.take(), episode: self.properties.episode }
     }
 }
 
@@ -374,7 +384,7 @@ mod tests {
 
     fn map(json: &str) -> Vec<Event> {
         let m: SegmentMessage = serde_json::from_str(json).unwrap();
-        m.to_events("shop", "fallback", None).unwrap()
+        m.into_events("shop", "fallback", None).unwrap()
     }
 
     /// The e-commerce spec samples show properties only; a client library
@@ -414,7 +424,7 @@ mod tests {
     fn spec_fixtures_for_identify_track_and_page_decode() {
         for file in ["spec.identify.json", "spec.track.json", "spec.page.json"] {
             let m: SegmentMessage = serde_json::from_str(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-            assert!(m.to_events("shop", "x", None).is_ok(), "{file}");
+            assert!(m.into_events("shop", "x", None).is_ok(), "{file}");
         }
     }
 
@@ -451,8 +461,8 @@ mod tests {
     fn messages_without_identity_or_time_are_rejected() {
         let m: SegmentMessage =
             serde_json::from_str(r#"{"type":"track","event":"x","timestamp":"2026-01-01T00:00:00Z"}"#).unwrap();
-        assert_eq!(m.to_events("s", "f", None), Err(SegmentError::MissingIdentity));
+        assert_eq!(m.into_events("s", "f", None), Err(SegmentError::MissingIdentity));
         let m: SegmentMessage = serde_json::from_str(r#"{"type":"track","event":"x","userId":"u"}"#).unwrap();
-        assert_eq!(m.to_events("s", "f", None), Err(SegmentError::MissingTimestamp));
+        assert_eq!(m.into_events("s", "f", None), Err(SegmentError::MissingTimestamp));
     }
 }
