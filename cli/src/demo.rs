@@ -35,7 +35,7 @@ pub fn run(examples: &Path) -> Result<ExitCode> {
     );
     let mut sends = 0;
     for file in &files {
-        let mut replay = Replay::new(&rules, AliasKey::new(b"nudge-demo".to_vec()));
+        let mut replay = Replay::new(&rules, AliasKey::new(b"nudge-demo"));
         let mut decisions: Vec<Decision> = Vec::new();
         let mut reader = LogReader::open(file, Format::Auto, "demo-shop")?;
         while let Some(parsed) = reader.next()? {

@@ -103,7 +103,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         return parse_only(&args);
     }
     let rules = load_rules(&args.triggers, args.templates.as_deref())?;
-    let mut replay = Replay::new(&rules, AliasKey::new(b"nudge-replay".to_vec()));
+    let mut replay = Replay::new(&rules, AliasKey::new(b"nudge-replay"));
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(BufWriter::with_capacity(
             1 << 16,

@@ -291,7 +291,7 @@ fn a_check_for_an_episode_already_decided_is_skipped_as_duplicate() {
     let scheduler = MemoryScheduler::new();
     let mailer = MemoryMailer::recording();
     let publisher = MemoryPublisher::default();
-    let key = AliasKey::new(b"k".to_vec());
+    let key = AliasKey::new(b"k");
     let clock = ManualClock::new(at(0));
     let ingest_ports =
         IngestPorts { rules: &rules, alias_key: &key, store: &store, scheduler: &scheduler, publisher: &publisher };
@@ -331,7 +331,7 @@ fn duplicate_event_ids_change_nothing() {
     let store = MemoryStore::new();
     let scheduler = MemoryScheduler::new();
     let publisher = MemoryPublisher::default();
-    let key = AliasKey::new(b"k".to_vec());
+    let key = AliasKey::new(b"k");
     let ports =
         IngestPorts { rules: &rules, alias_key: &key, store: &store, scheduler: &scheduler, publisher: &publisher };
     let mut s = Shopper::new("c1");

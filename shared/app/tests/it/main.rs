@@ -132,7 +132,7 @@ pub fn replay(rules: &Triggers, events: &[Event]) -> Vec<Decision> {
 }
 
 pub fn replay_arrivals(rules: &Triggers, events: &[(Event, Timestamp)]) -> (Vec<Decision>, u64) {
-    let mut r = Replay::new(rules, AliasKey::new(b"test".to_vec()));
+    let mut r = Replay::new(rules, AliasKey::new(b"test"));
     let mut out = Vec::new();
     for (e, arrived) in events {
         r.push(e, *arrived, &mut |d| out.push(d.clone())).unwrap();
