@@ -1,6 +1,14 @@
 //! nudge-sources: raw deliveries from storefronts and trackers into core
-//! events. Pure: bytes and headers in, events or a typed rejection out.
+//! events. Pure: headers and body bytes in, events or a typed rejection out.
 
+pub mod config;
+pub mod delivery;
 pub mod segment;
+mod serde_util;
+pub mod shopify;
+pub mod signature;
+pub mod woocommerce;
 
+pub use config::{Secret, ShopSources, SourcesConfig};
+pub use delivery::{Accepted, Delivery, Rejection};
 pub use segment::{SegmentError, SegmentMessage};

@@ -1,0 +1,198 @@
+//! Per-shop secrets and write keys: one typed config, loadable from
+//! environment variables (single shop) or a TOML file (many shops). Secrets
+//! never appear in `Debug` output, logs or errors.
+
+use std::fmt;
+
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+/// The environment variables every shell reads, listed once.
+pub mod env {
+    /// Shop name for deliveries that do not name one (Segment, WooCommerce).
+    pub const SHOP: &str = "NUDGE_SHOP";
+    /// Shopify app (or store-admin webhook) secret.
+    pub const SHOPIFY_SECRET: &str = "NUDGE_SHOPIFY_SECRET";
+    /// The previous Shopify secret, still accepted while rotating.
+    pub const SHOPIFY_SECRET_PREVIOUS: &str = "NUDGE_SHOPIFY_SECRET_PREVIOUS";
+    pub const WOOCOMMERCE_SECRET: &str = "NUDGE_WOOCOMMERCE_SECRET";
+    pub const SEGMENT_WRITE_KEY: &str = "NUDGE_SEGMENT_WRITE_KEY";
+    /// Shared secret of a Segment webhook destination (`X-Signature`).
+    pub const SEGMENT_WEBHOOK_SECRET: &str = "NUDGE_SEGMENT_WEBHOOK_SECRET";
+    pub const ALL: [&str; 6] =
+        [SHOP, SHOPIFY_SECRET, SHOPIFY_SECRET_PREVIOUS, WOOCOMMERCE_SECRET, SEGMENT_WRITE_KEY, SEGMENT_WEBHOOK_SECRET];
+}
+
+/// A secret value. Prints as `Secret(…)`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Secret {
+        Secret(bytes.into())
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+    /// Constant-time equality with a presented value.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        self.0.len() == presented.len() && bool::from(self.0.ct_eq(presented))
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret(s.into_bytes())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// One shop's credentials.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopSources {
+    /// The shop's name in nudge (for Shopify: its `*.myshopify.com` domain).
+    pub shop: String,
+    #[serde(default)]
+    pub shopify_secrets: Vec<Secret>,
+    #[serde(default)]
+    pub woocommerce_secrets: Vec<Secret>,
+    /// Host of the store's `X-WC-Webhook-Source` (e.g. `shop.example`).
+    #[serde(default)]
+    pub woocommerce_source: Option<String>,
+    #[serde(default)]
+    pub segment_write_keys: Vec<Secret>,
+    #[serde(default)]
+    pub segment_webhook_secrets: Vec<Secret>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// Shopify app secrets: valid for every shop the app is installed on.
+    #[serde(default)]
+    pub shopify_app_secrets: Vec<Secret>,
+    #[serde(default, rename = "shop")]
+    pub shops: Vec<ShopSources>,
+}
+
+impl SourcesConfig {
+    /// The single-shop case from environment variables (see [`env`]).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> SourcesConfig {
+        let read = |name: &str| get(name).filter(|v| !v.is_empty()).map(Secret::from);
+        let shop = get(env::SHOP).filter(|s| !s.is_empty()).unwrap_or_else(|| "default".to_owned());
+        let shopify_app_secrets =
+            [read(env::SHOPIFY_SECRET), read(env::SHOPIFY_SECRET_PREVIOUS)].into_iter().flatten().collect();
+        SourcesConfig {
+            shopify_app_secrets,
+            shops: vec![ShopSources {
+                shop,
+                woocommerce_secrets: read(env::WOOCOMMERCE_SECRET).into_iter().collect(),
+                segment_write_keys: read(env::SEGMENT_WRITE_KEY).into_iter().collect(),
+                segment_webhook_secrets: read(env::SEGMENT_WEBHOOK_SECRET).into_iter().collect(),
+                ..ShopSources::default()
+            }],
+        }
+    }
+
+    /// Secrets that may have signed a Shopify delivery for `shop`.
+    pub fn shopify_secrets(&self, shop: &str) -> Vec<Secret> {
+        let mut out = self.shopify_app_secrets.clone();
+        for s in self.shops.iter().filter(|s| s.shop.eq_ignore_ascii_case(shop)) {
+            out.extend(s.shopify_secrets.iter().cloned());
+        }
+        out
+    }
+
+    /// The shop and secrets for a WooCommerce `X-WC-Webhook-Source` host: the
+    /// shop whose `woocommerce_source` matches, else the only shop with a
+    /// WooCommerce secret.
+    pub fn woocommerce(&self, source_host: Option<&str>) -> Option<(&str, &[Secret])> {
+        let with_secret = || self.shops.iter().filter(|s| !s.woocommerce_secrets.is_empty());
+        let by_host = source_host.and_then(|h| {
+            with_secret().find(|s| s.woocommerce_source.as_deref().is_some_and(|src| src.eq_ignore_ascii_case(h)))
+        });
+        let only = || {
+            let mut it = with_secret();
+            match (it.next(), it.next()) {
+                (Some(s), None) => Some(s),
+                _ => None,
+            }
+        };
+        by_host.or_else(only).map(|s| (s.shop.as_str(), s.woocommerce_secrets.as_slice()))
+    }
+
+    /// The shop a Segment write key belongs to (constant-time comparisons).
+    pub fn shop_for_write_key(&self, key: &str) -> Option<&str> {
+        let mut found = None;
+        for s in &self.shops {
+            for k in &s.segment_write_keys {
+                if k.matches(key.as_bytes()) && found.is_none() {
+                    found = Some(s.shop.as_str());
+                }
+            }
+        }
+        found
+    }
+
+    /// Secrets for a Segment webhook destination of `shop`.
+    pub fn segment_webhook_secrets(&self, shop: &str) -> &[Secret] {
+        self.shops.iter().find(|s| s.shop == shop).map_or(&[], |s| s.segment_webhook_secrets.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let c = SourcesConfig::from_env(|k| (k == env::SHOPIFY_SECRET).then(|| "hunter2".to_owned()));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn single_shop_config_comes_from_the_documented_variables() {
+        let vars = |k: &str| match k {
+            env::SHOP => Some("acme".to_owned()),
+            env::SHOPIFY_SECRET => Some("s-new".to_owned()),
+            env::SHOPIFY_SECRET_PREVIOUS => Some("s-old".to_owned()),
+            env::WOOCOMMERCE_SECRET => Some("wc".to_owned()),
+            env::SEGMENT_WRITE_KEY => Some("wk".to_owned()),
+            _ => None,
+        };
+        let c = SourcesConfig::from_env(vars);
+        assert_eq!(c.shopify_secrets("x.myshopify.com").len(), 2);
+        assert_eq!(c.woocommerce(Some("anything")).map(|(s, _)| s), Some("acme"));
+        assert_eq!(c.shop_for_write_key("wk"), Some("acme"));
+        assert_eq!(c.shop_for_write_key("nope"), None);
+    }
+
+    #[test]
+    fn many_shops_come_from_a_file() {
+        let c: SourcesConfig = toml::from_str(
+            r#"
+            shopify_app_secrets = ["app"]
+            [[shop]]
+            shop = "a.myshopify.com"
+            shopify_secrets = ["admin-a"]
+            segment_write_keys = ["wk-a"]
+            [[shop]]
+            shop = "b-store"
+            woocommerce_secrets = ["wc-b"]
+            woocommerce_source = "b.example"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.shopify_secrets("A.myshopify.com").len(), 2);
+        assert_eq!(c.shopify_secrets("other.myshopify.com").len(), 1);
+        assert_eq!(c.woocommerce(Some("b.example")).map(|(s, _)| s), Some("b-store"));
+        assert_eq!(c.shop_for_write_key("wk-a"), Some("a.myshopify.com"));
+    }
+}

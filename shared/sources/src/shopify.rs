@@ -1,0 +1,395 @@
+//! Shopify webhooks (`X-Shopify-*` headers, REST JSON payloads).
+//!
+//! Verified first (HMAC-SHA256 of the raw body, base64, constant time, any
+//! configured secret), then decoded by topic. The dedupe id is
+//! `X-Shopify-Event-Id` (falling back to `X-Shopify-Webhook-Id`); topics nudge
+//! has no use for are acknowledged as ignored so Shopify does not retry them.
+
+use jiff::Timestamp;
+use nudge_core::event::OptInLevel;
+use nudge_core::{Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::SourcesConfig;
+use crate::delivery::{Accepted, Delivery, Rejection, json_error};
+use crate::serde_util::{amount, id_value};
+use crate::signature::verify_base64_sha256;
+
+pub const TOPIC: &str = "x-shopify-topic";
+pub const HMAC: &str = "x-shopify-hmac-sha256";
+pub const SHOP_DOMAIN: &str = "x-shopify-shop-domain";
+pub const EVENT_ID: &str = "x-shopify-event-id";
+pub const WEBHOOK_ID: &str = "x-shopify-webhook-id";
+pub const TRIGGERED_AT: &str = "x-shopify-triggered-at";
+
+/// Largest body accepted (Shopify order payloads with many lines run to
+/// hundreds of KB).
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// Verifies and decodes one Shopify delivery.
+pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Rejection> {
+    if d.body.len() > MAX_BODY {
+        return Err(Rejection::TooLarge { limit: MAX_BODY });
+    }
+    let signature = d.header(HMAC).ok_or(Rejection::MissingHeader("X-Shopify-Hmac-Sha256"))?;
+    let shop = d.header(SHOP_DOMAIN).ok_or(Rejection::MissingHeader("X-Shopify-Shop-Domain"))?;
+    let secrets = config.shopify_secrets(shop);
+    if secrets.is_empty() {
+        return Err(Rejection::UnknownShop);
+    }
+    verify_base64_sha256(d.body, signature, &secrets)?;
+    let shop = parse_shop_domain(shop)?;
+    let topic = d.header(TOPIC).ok_or(Rejection::MissingHeader("X-Shopify-Topic"))?;
+    let id =
+        d.header(EVENT_ID).or(d.header(WEBHOOK_ID)).ok_or(Rejection::MissingHeader("X-Shopify-Event-Id"))?.to_owned();
+    let triggered = d.header(TRIGGERED_AT).and_then(|t| t.parse::<Timestamp>().ok());
+    let ctx = Ctx { shop, id, fallback_time: triggered.unwrap_or(d.received_at) };
+    match topic {
+        "checkouts/create" | "checkouts/update" => ctx.checkout(parse(d.body)?),
+        "carts/create" | "carts/update" => ctx.cart(parse(d.body)?),
+        "orders/create" | "orders/paid" => ctx.order(parse(d.body)?),
+        "orders/cancelled" => ctx.order_cancelled(parse(d.body)?),
+        "customers/create" | "customers/update" => ctx.customer(parse(d.body)?),
+        "customers_email_marketing_consent/update" => ctx.consent(parse(d.body)?),
+        "customers/data_request" => ctx.compliance(parse(d.body)?, EventKind::DataRequested {}),
+        "customers/redact" => ctx.compliance(parse(d.body)?, EventKind::EraseRequested {}),
+        "shop/redact" => {
+            parse::<serde::de::IgnoredAny>(d.body)?;
+            Ok(Accepted::EraseShop { shop: ctx.shop })
+        }
+        other => {
+            parse::<serde::de::IgnoredAny>(d.body)?;
+            Ok(Accepted::Ignored { topic: other.to_owned() })
+        }
+    }
+}
+
+/// `something.myshopify.com` (or a custom domain): lower-cased, host
+/// characters only.
+fn parse_shop_domain(s: &str) -> Result<String, Rejection> {
+    let s = s.trim().to_ascii_lowercase();
+    let ok = !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if ok { Ok(s) } else { Err(Rejection::Invalid("X-Shopify-Shop-Domain is not a host name".into())) }
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
+    serde_json::from_slice(body).map_err(|e| json_error(&e))
+}
+
+struct Ctx {
+    shop: String,
+    id: String,
+    fallback_time: Timestamp,
+}
+
+impl Ctx {
+    fn event(&self, suffix: &str, at: Option<Timestamp>, identity: Identity, kind: EventKind) -> Event {
+        Event {
+            id: format!("{}{suffix}", self.id),
+            shop: self.shop.clone(),
+            occurred_at: at.unwrap_or(self.fallback_time),
+            identity,
+            kind,
+        }
+    }
+
+    fn checkout(&self, c: Checkout) -> Result<Accepted, Rejection> {
+        if c.completed_at.is_some() {
+            // Completed: the order webhook carries the purchase.
+            return Ok(Accepted::Ignored { topic: "checkouts/update (completed)".into() });
+        }
+        let customer = c.customer.unwrap_or_default();
+        let email = c.email.or(customer.email).filter(|e| e.contains('@'));
+        let identity = Identity {
+            customer_id: customer.id,
+            email: email.clone(),
+            checkout_token: c.token.clone(),
+            cart_token: c.cart_token.clone(),
+            ..Identity::default()
+        };
+        let basket = Basket {
+            token: c.token.clone().or(c.cart_token.clone()),
+            value: c.total_price.unwrap_or(0.0),
+            currency: c.presentment_currency.or(c.currency),
+            recovery_url: c.abandoned_checkout_url,
+            lines: lines(c.line_items),
+        };
+        let at = c.updated_at.or(c.created_at);
+        // Abandonment needs a way to reach the person: until contact details
+        // are entered, a checkout is only a cart.
+        let kind =
+            if email.is_some() { EventKind::CheckoutStarted { basket } } else { EventKind::CartUpdated { basket } };
+        let mut events = vec![self.event("", at, identity.clone(), kind)];
+        events.extend(self.consent_event(customer.email_marketing_consent, identity, at));
+        Ok(Accepted::Events(events))
+    }
+
+    fn cart(&self, c: Cart) -> Result<Accepted, Rejection> {
+        let token = c.token.or(c.id);
+        let identity = Identity { cart_token: token.clone(), ..Identity::default() };
+        if token.is_none() {
+            return Err(Rejection::Invalid("cart without token".into()));
+        }
+        let lines = lines(c.line_items);
+        let value = lines.iter().map(|l| l.price * f64::from(l.quantity)).sum();
+        let basket = Basket { token, value, currency: None, recovery_url: None, lines };
+        Ok(Accepted::Events(vec![self.event(
+            "",
+            c.updated_at.or(c.created_at),
+            identity,
+            EventKind::CartUpdated { basket },
+        )]))
+    }
+
+    fn order(&self, o: ShopifyOrder) -> Result<Accepted, Rejection> {
+        let id = o.id.ok_or_else(|| Rejection::Invalid("order without id".into()))?;
+        let customer = o.customer.unwrap_or_default();
+        let identity = Identity {
+            customer_id: customer.id,
+            email: o.email.or(o.contact_email).or(customer.email).filter(|e| e.contains('@')),
+            checkout_token: o.checkout_token.clone(),
+            cart_token: o.cart_token.clone(),
+            ..Identity::default()
+        };
+        let order = Order {
+            id,
+            value: o.total_price.unwrap_or(0.0),
+            currency: o.presentment_currency.or(o.currency),
+            tokens: [o.checkout_token, o.cart_token].into_iter().flatten().collect(),
+            product_ids: o.line_items.into_iter().filter_map(|l| l.product_id).collect(),
+        };
+        let at = o.processed_at.or(o.created_at).or(o.updated_at);
+        Ok(Accepted::Events(vec![self.event("", at, identity, EventKind::OrderPlaced { order })]))
+    }
+
+    fn order_cancelled(&self, o: ShopifyOrder) -> Result<Accepted, Rejection> {
+        let id = o.id.ok_or_else(|| Rejection::Invalid("order without id".into()))?;
+        let customer = o.customer.unwrap_or_default();
+        let identity = Identity {
+            customer_id: customer.id,
+            email: o.email.or(customer.email).filter(|e| e.contains('@')),
+            checkout_token: o.checkout_token,
+            ..Identity::default()
+        };
+        let at = o.cancelled_at.or(o.updated_at);
+        Ok(Accepted::Events(vec![self.event("", at, identity, EventKind::OrderCancelled { order_id: id })]))
+    }
+
+    fn customer(&self, c: Customer) -> Result<Accepted, Rejection> {
+        let identity = Identity {
+            customer_id: c.id.clone(),
+            email: c.email.clone().filter(|e| e.contains('@')),
+            ..Identity::default()
+        };
+        if identity.is_empty() {
+            return Err(Rejection::Invalid("customer without id or email".into()));
+        }
+        let at = c.updated_at.or(c.created_at);
+        let mut events = vec![self.event(
+            "",
+            at,
+            identity.clone(),
+            EventKind::ProfileUpdated { first_name: c.first_name, last_name: c.last_name },
+        )];
+        events.extend(self.consent_event(c.email_marketing_consent, identity, at));
+        Ok(Accepted::Events(events))
+    }
+
+    fn consent(&self, c: ConsentPayload) -> Result<Accepted, Rejection> {
+        let identity = Identity {
+            customer_id: c.customer_id,
+            email: c.email_address.filter(|e| e.contains('@')),
+            ..Identity::default()
+        };
+        let at = c.email_marketing_consent.as_ref().and_then(|m| m.consent_updated_at);
+        let event = self
+            .consent_event(c.email_marketing_consent, identity, at)
+            .ok_or_else(|| Rejection::Invalid("email_marketing_consent.state missing or unknown".into()))?;
+        Ok(Accepted::Events(vec![Event { id: self.id.clone(), ..event }]))
+    }
+
+    fn compliance(&self, c: Compliance, kind: EventKind) -> Result<Accepted, Rejection> {
+        let customer = c.customer.unwrap_or_default();
+        let identity = Identity {
+            customer_id: customer.id,
+            email: customer.email.filter(|e| e.contains('@')),
+            ..Identity::default()
+        };
+        if identity.is_empty() {
+            return Err(Rejection::Invalid("compliance request names no customer".into()));
+        }
+        Ok(Accepted::Events(vec![self.event("", None, identity, kind)]))
+    }
+
+    fn consent_event(
+        &self,
+        consent: Option<MarketingConsent>,
+        identity: Identity,
+        at: Option<Timestamp>,
+    ) -> Option<Event> {
+        let c = consent?;
+        let state = consent_state(c.state.as_deref()?)?;
+        let update = ConsentUpdate {
+            state,
+            opt_in_level: c.opt_in_level.as_deref().and_then(opt_in_level),
+            updated_at: c.consent_updated_at.or(at),
+            source: Some("shopify".into()),
+        };
+        Some(self.event("#consent", at, identity, EventKind::ConsentChanged { consent: update }))
+    }
+}
+
+fn consent_state(s: &str) -> Option<ConsentState> {
+    Some(match s.to_ascii_lowercase().as_str() {
+        "subscribed" => ConsentState::Subscribed,
+        "not_subscribed" => ConsentState::NotSubscribed,
+        "unsubscribed" => ConsentState::Unsubscribed,
+        "pending" => ConsentState::Pending,
+        "redacted" => ConsentState::Redacted,
+        "invalid" => ConsentState::Invalid,
+        _ => return None,
+    })
+}
+
+fn opt_in_level(s: &str) -> Option<OptInLevel> {
+    Some(match s.to_ascii_lowercase().as_str() {
+        "single_opt_in" => OptInLevel::SingleOptIn,
+        "confirmed_opt_in" => OptInLevel::ConfirmedOptIn,
+        "unknown" => OptInLevel::Unknown,
+        _ => return None,
+    })
+}
+
+fn lines(items: Vec<LineItem>) -> Vec<Line> {
+    items
+        .into_iter()
+        .map(|l| Line {
+            product_id: l.product_id.unwrap_or_default(),
+            variant_id: l.variant_id,
+            title: l.title,
+            variant_title: l.variant_title,
+            quantity: l
+                .quantity
+                .filter(|q| q.is_finite() && *q >= 1.0)
+                .map_or(1, |q| q.min(f64::from(u32::MAX)) as u32),
+            price: l.price.unwrap_or(0.0),
+        })
+        .collect()
+}
+
+// Payload shapes: only the fields nudge reads.
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Checkout {
+    #[serde(deserialize_with = "id_value")]
+    token: Option<String>,
+    #[serde(deserialize_with = "id_value")]
+    cart_token: Option<String>,
+    email: Option<String>,
+    abandoned_checkout_url: Option<String>,
+    completed_at: Option<String>,
+    currency: Option<String>,
+    presentment_currency: Option<String>,
+    #[serde(deserialize_with = "amount")]
+    total_price: Option<f64>,
+    created_at: Option<Timestamp>,
+    updated_at: Option<Timestamp>,
+    customer: Option<Customer>,
+    line_items: Vec<LineItem>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Cart {
+    #[serde(deserialize_with = "id_value")]
+    id: Option<String>,
+    #[serde(deserialize_with = "id_value")]
+    token: Option<String>,
+    line_items: Vec<LineItem>,
+    created_at: Option<Timestamp>,
+    updated_at: Option<Timestamp>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ShopifyOrder {
+    #[serde(deserialize_with = "id_value")]
+    id: Option<String>,
+    email: Option<String>,
+    contact_email: Option<String>,
+    #[serde(deserialize_with = "id_value")]
+    checkout_token: Option<String>,
+    #[serde(deserialize_with = "id_value")]
+    cart_token: Option<String>,
+    #[serde(deserialize_with = "amount")]
+    total_price: Option<f64>,
+    currency: Option<String>,
+    presentment_currency: Option<String>,
+    customer: Option<Customer>,
+    line_items: Vec<LineItem>,
+    created_at: Option<Timestamp>,
+    processed_at: Option<Timestamp>,
+    updated_at: Option<Timestamp>,
+    cancelled_at: Option<Timestamp>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Customer {
+    #[serde(deserialize_with = "id_value")]
+    id: Option<String>,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email_marketing_consent: Option<MarketingConsent>,
+    created_at: Option<Timestamp>,
+    updated_at: Option<Timestamp>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MarketingConsent {
+    state: Option<String>,
+    opt_in_level: Option<String>,
+    consent_updated_at: Option<Timestamp>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ConsentPayload {
+    #[serde(deserialize_with = "id_value")]
+    customer_id: Option<String>,
+    email_address: Option<String>,
+    email_marketing_consent: Option<MarketingConsent>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Compliance {
+    customer: Option<ComplianceCustomer>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ComplianceCustomer {
+    #[serde(deserialize_with = "id_value")]
+    id: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LineItem {
+    #[serde(deserialize_with = "id_value")]
+    product_id: Option<String>,
+    #[serde(deserialize_with = "id_value")]
+    variant_id: Option<String>,
+    title: Option<String>,
+    variant_title: Option<String>,
+    #[serde(deserialize_with = "amount")]
+    quantity: Option<f64>,
+    #[serde(deserialize_with = "amount")]
+    price: Option<f64>,
+}

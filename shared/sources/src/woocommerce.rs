@@ -1,0 +1,202 @@
+//! WooCommerce webhooks (`X-WC-Webhook-*` headers, REST API v3 payloads).
+//!
+//! The unsigned creation ping (`webhook_id=<n>`, no X-WC headers) is answered
+//! before any signature check and touches nothing. WooCommerce builds the
+//! payload at delivery time and never retries, so the dedupe id is
+//! (resource, id, `date_modified_gmt`), not the delivery id.
+
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+use nudge_core::{Basket, Event, EventKind, Identity, Line, Order};
+use serde::Deserialize;
+
+use crate::config::SourcesConfig;
+use crate::delivery::{Accepted, Delivery, Rejection, json_error};
+use crate::serde_util::{amount, id_value};
+use crate::signature::verify_woocommerce;
+
+pub const SIGNATURE: &str = "x-wc-webhook-signature";
+pub const TOPIC: &str = "x-wc-webhook-topic";
+pub const SOURCE: &str = "x-wc-webhook-source";
+
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// Statuses of an unpaid order a shopper may come back to.
+const CHECKOUT_LIKE: [&str; 3] = ["pending", "checkout-draft", "failed"];
+const PLACED: [&str; 3] = ["processing", "completed", "on-hold"];
+const CANCELLED: [&str; 2] = ["cancelled", "refunded"];
+
+pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Rejection> {
+    if d.body.len() > MAX_BODY {
+        return Err(Rejection::TooLarge { limit: MAX_BODY });
+    }
+    if is_ping(d) {
+        return Ok(Accepted::Ping);
+    }
+    let signature = d.header(SIGNATURE).ok_or(Rejection::MissingHeader("X-WC-Webhook-Signature"))?;
+    let host = d.header(SOURCE).map(source_host);
+    let (shop, secrets) = config.woocommerce(host.as_deref()).ok_or(Rejection::UnknownShop)?;
+    verify_woocommerce(d.body, signature, secrets)?;
+    let topic = d.header(TOPIC).ok_or(Rejection::MissingHeader("X-WC-Webhook-Topic"))?;
+    let (resource, action) = topic.split_once('.').unwrap_or((topic, ""));
+    let payload: Payload = serde_json::from_slice(d.body).map_err(|e| json_error(&e))?;
+    let id = payload.id.clone().ok_or_else(|| Rejection::Invalid("payload without id".into()))?;
+    // The same state of the same resource is one event, however often sent.
+    let modified = payload.date_modified_gmt.clone().unwrap_or_default();
+    let event_id = format!("wc:{resource}:{id}:{modified}");
+    let at = payload.date_modified_gmt.as_deref().and_then(gmt).unwrap_or(d.received_at);
+    let event = |identity: Identity, kind: EventKind| Event {
+        id: event_id.clone(),
+        shop: shop.to_owned(),
+        occurred_at: at,
+        identity,
+        kind,
+    };
+    match (resource, action) {
+        ("order", "created" | "updated" | "restored") => {
+            let status = payload.status.as_deref().unwrap_or("");
+            let token = format!("wc-order-{id}");
+            let identity = Identity {
+                customer_id: payload.customer_id.clone().filter(|c| c != "0"),
+                email: payload.billing.as_ref().and_then(|b| b.email.clone()).filter(|e| e.contains('@')),
+                checkout_token: Some(token.clone()),
+                ..Identity::default()
+            };
+            let kind = if CHECKOUT_LIKE.contains(&status) {
+                EventKind::CheckoutStarted {
+                    basket: Basket {
+                        token: Some(token),
+                        value: payload.total.unwrap_or(0.0),
+                        currency: payload.currency.clone(),
+                        recovery_url: payload.payment_url.clone(),
+                        lines: lines(&payload.line_items),
+                    },
+                }
+            } else if PLACED.contains(&status) {
+                EventKind::OrderPlaced {
+                    order: Order {
+                        id,
+                        value: payload.total.unwrap_or(0.0),
+                        currency: payload.currency.clone(),
+                        tokens: vec![token],
+                        product_ids: payload.line_items.iter().filter_map(|l| l.product_id.clone()).collect(),
+                    },
+                }
+            } else if CANCELLED.contains(&status) {
+                EventKind::OrderCancelled { order_id: id }
+            } else {
+                return Ok(Accepted::Ignored { topic: format!("{topic} ({status})") });
+            };
+            let mut events = vec![event(identity.clone(), kind)];
+            if let Some(name) = payload.billing.as_ref().and_then(|b| b.first_name.clone()).filter(|n| !n.is_empty()) {
+                events.insert(
+                    0,
+                    Event {
+                        id: format!("{event_id}#profile"),
+                        ..event(identity, EventKind::ProfileUpdated { first_name: Some(name), last_name: None })
+                    },
+                );
+            }
+            Ok(Accepted::Events(events))
+        }
+        ("customer", "created" | "updated") => {
+            let identity = Identity {
+                customer_id: Some(id),
+                email: payload.email.clone().filter(|e| e.contains('@')),
+                ..Identity::default()
+            };
+            let kind = EventKind::ProfileUpdated {
+                first_name: payload.first_name.clone(),
+                last_name: payload.last_name.clone(),
+            };
+            Ok(Accepted::Events(vec![event(identity, kind)]))
+        }
+        // A customer deleted from the store: nudge forgets them too.
+        ("customer", "deleted") => {
+            let identity = Identity { customer_id: Some(id), ..Identity::default() };
+            Ok(Accepted::Events(vec![event(identity, EventKind::EraseRequested {})]))
+        }
+        _ => Ok(Accepted::Ignored { topic: topic.to_owned() }),
+    }
+}
+
+/// The creation ping: a form body `webhook_id=<digits>` without WooCommerce
+/// headers.
+fn is_ping(d: &Delivery<'_>) -> bool {
+    let unsigned = d.header(SIGNATURE).is_none() && d.header(TOPIC).is_none();
+    let body = std::str::from_utf8(d.body).unwrap_or("").trim();
+    unsigned
+        && body
+            .strip_prefix("webhook_id=")
+            .is_some_and(|n| !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `https://shop.example/` → `shop.example`.
+fn source_host(source: &str) -> String {
+    let s = source.trim();
+    let s = s.split_once("://").map_or(s, |(_, rest)| rest);
+    s.split(['/', '?', '#']).next().unwrap_or("").to_ascii_lowercase()
+}
+
+/// WooCommerce's `*_gmt` fields: ISO date-time without an offset, in UTC.
+fn gmt(s: &str) -> Option<Timestamp> {
+    s.parse::<DateTime>().ok().and_then(|dt| dt.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok()).map(|z| z.timestamp())
+}
+
+fn lines(items: &[LineItem]) -> Vec<Line> {
+    items
+        .iter()
+        .map(|l| Line {
+            product_id: l.product_id.clone().unwrap_or_default(),
+            variant_id: l.variation_id.clone().filter(|v| v != "0"),
+            title: l.name.clone(),
+            variant_title: None,
+            quantity: l
+                .quantity
+                .filter(|q| q.is_finite() && *q >= 1.0)
+                .map_or(1, |q| q.min(f64::from(u32::MAX)) as u32),
+            price: l.price.unwrap_or(0.0),
+        })
+        .collect()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Payload {
+    #[serde(deserialize_with = "id_value")]
+    id: Option<String>,
+    status: Option<String>,
+    currency: Option<String>,
+    #[serde(deserialize_with = "amount")]
+    total: Option<f64>,
+    #[serde(deserialize_with = "id_value")]
+    customer_id: Option<String>,
+    billing: Option<Billing>,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    payment_url: Option<String>,
+    date_modified_gmt: Option<String>,
+    line_items: Vec<LineItem>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Billing {
+    first_name: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LineItem {
+    #[serde(deserialize_with = "id_value")]
+    product_id: Option<String>,
+    #[serde(deserialize_with = "id_value")]
+    variation_id: Option<String>,
+    name: Option<String>,
+    #[serde(deserialize_with = "amount")]
+    quantity: Option<f64>,
+    #[serde(deserialize_with = "amount")]
+    price: Option<f64>,
+}
