@@ -4,6 +4,7 @@
 pub mod config;
 pub mod delivery;
 pub mod segment;
+pub mod segment_api;
 mod serde_util;
 pub mod shopify;
 pub mod signature;
