@@ -97,7 +97,11 @@ impl ProfileStore for MemoryStore {
         for a in aliases {
             match inner.aliases.get(&alias_key(shop, a)) {
                 Some(p) if out.profile.is_none() => out.profile = Some(p.to_string()),
-                Some(_) => {}
+                Some(p) => {
+                    if out.profile.as_deref() != Some(p.as_str()) && !out.others.iter().any(|o| o == p) {
+                        out.others.push(p.to_string());
+                    }
+                }
                 None => out.unlinked.push(a.clone()),
             }
         }
@@ -146,6 +150,26 @@ impl ProfileStore for MemoryStore {
         inner.profiles.remove(&profile_key(shop, id));
         // Profile ids are derived from the shop, so the id alone is enough.
         inner.aliases.retain(|_, p| p != id);
+        ready(Ok(()))
+    }
+
+    fn erase_shop(&self, shop: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let mut inner = lock(&self.inner);
+        let gone: std::collections::HashSet<String> =
+            inner.profiles.values().filter(|p| p.shop == shop).map(|p| p.id.clone()).collect();
+        inner.profiles.retain(|_, p| p.shop != shop);
+        inner.aliases.retain(|_, p| !gone.contains(p.as_str()));
+        ready(Ok(()))
+    }
+
+    fn merge_into(&self, shop: &str, from: &str, into: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let mut inner = lock(&self.inner);
+        inner.profiles.remove(&profile_key(shop, from));
+        for p in inner.aliases.values_mut() {
+            if p == from {
+                *p = into.into();
+            }
+        }
         ready(Ok(()))
     }
 

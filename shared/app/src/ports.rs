@@ -56,6 +56,13 @@ pub trait ProfileStore: Send + Sync {
     /// Deletes the profile and every alias pointing at it.
     fn erase(&self, shop: &str, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Deletes every profile and alias of a shop (Shopify `shop/redact`).
+    fn erase_shop(&self, shop: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// After `from` was absorbed into `into`: points `from`'s aliases at
+    /// `into` and deletes `from`.
+    fn merge_into(&self, shop: &str, from: &str, into: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Read-modify-write under optimistic concurrency: load, run `f`, save
     /// if the version did not move, otherwise reload and run `f` again.
     /// `create` makes a fresh profile when none exists; otherwise a missing
@@ -100,6 +107,9 @@ pub trait ProfileStore: Send + Sync {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Resolved {
     pub profile: Option<String>,
+    /// Other, distinct profiles the same aliases point at: to be merged
+    /// into `profile`.
+    pub others: Vec<String>,
     /// Aliases (of those asked about) not linked to any profile yet.
     pub unlinked: Vec<Alias>,
 }

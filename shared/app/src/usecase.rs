@@ -62,8 +62,11 @@ where
         return Ok(Ingested::default());
     };
     let resolved = ports.store.resolve(&event.shop, &aliases).await?;
-    let id = resolved.profile.unwrap_or_else(|| new_profile_id(&event.shop, first));
+    let id = resolved.profile.clone().unwrap_or_else(|| new_profile_id(&event.shop, first));
     let rules = ports.rules;
+    for other in &resolved.others {
+        merge(ports, &event.shop, other, &id).await?;
+    }
     let (changed, effects, snapshot) = ports
         .store
         .update(&event.shop, &id, true, |p| {
@@ -91,6 +94,33 @@ where
         }
     }
     Ok(Ingested { profile: Some(id), changed, effects })
+}
+
+/// Folds profile `from` into `into` (the same person seen under two
+/// identities), then retires `from`. Safe to repeat.
+async fn merge<S, Sch, P>(
+    ports: &IngestPorts<'_, S, Sch, P>,
+    shop: &str,
+    from: &str,
+    into: &str,
+) -> Result<(), AppError>
+where
+    S: ProfileStore,
+    Sch: Scheduler,
+    P: Publisher,
+{
+    if let Some(other) = ports.store.load(shop, from).await? {
+        let rules = ports.rules;
+        ports
+            .store
+            .update(shop, into, true, |p| {
+                p.absorb(&other, rules);
+                Change { changed: true, value: () }
+            })
+            .await?;
+    }
+    ports.store.merge_into(shop, from, into).await?;
+    Ok(())
 }
 
 /// The ports `run_check` needs.

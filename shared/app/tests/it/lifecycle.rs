@@ -1,7 +1,7 @@
 //! Arming, debounce, cancellation, conditions and idempotence.
 
 use nudge_app::memory::{ManualClock, MemoryMailer, MemoryPublisher, MemoryScheduler, MemoryStore};
-use nudge_app::{AliasKey, CheckPorts, IngestPorts, ingest, run_check};
+use nudge_app::{AliasKey, CheckPorts, IngestPorts, Replay, ingest, run_check};
 use nudge_core::{Effect, Outcome, Reason};
 
 use super::*;
@@ -360,6 +360,36 @@ fn an_anonymous_shopper_who_identifies_keeps_their_earlier_behaviour() {
     events.push(s.view(3 * MIN, "p1")); // now known by customer id only
     let ds = replay(&rules(BROWSE), &events);
     assert_eq!(sends(&ds).len(), 1, "three views on one profile: {ds:#?}");
+}
+
+#[test]
+fn two_profiles_of_one_person_merge_when_an_event_links_them() {
+    // Browsing anonymously on one device, known by customer id on another;
+    // then one identify names both.
+    let mut s = Shopper::new("c1");
+    let anon = |mut e: Event| {
+        e.identity = Identity { anonymous_id: Some("anon-1".into()), ..Identity::default() };
+        e
+    };
+    let mut events = vec![anon(s.view(0, "p1")), anon(s.view(MIN, "p1"))];
+    events.extend(s.subscribe(2 * MIN)); // customer id only: a second profile
+    let mut link = s.event(3 * MIN, EventKind::ProfileUpdated { first_name: None, last_name: None });
+    link.identity.anonymous_id = Some("anon-1".into());
+    events.push(link.clone());
+    events.push(link); // the same delivery again: nothing more happens
+    events.push(s.view(4 * MIN, "p1"));
+    let rules = rules(BROWSE);
+    let mut r = Replay::new(&rules, AliasKey::new(b"k"));
+    let mut ds = Vec::new();
+    for e in &events {
+        r.push(e, e.occurred_at, &mut |d| ds.push(d.clone())).unwrap();
+    }
+    r.finish(&mut |d| ds.push(d.clone())).unwrap();
+    assert_eq!(r.store.profile_count(), 1, "merged into one profile");
+    let p = &r.store.profiles()[0];
+    assert_eq!(p.max_product_views_between(i64::MIN, i64::MAX), 3);
+    assert_eq!(p.email.as_deref(), Some("c1@example.com"));
+    assert_eq!(sends(&ds).len(), 1, "three views across both identities arm the browse reminder");
 }
 
 #[test]

@@ -1,0 +1,171 @@
+//! HTTP handlers over `http::Request` → `http::Response`: the Lambda
+//! functions and the local server mount this very code.
+//!
+//! Routes: `POST /webhooks/shopify`, `POST /webhooks/woocommerce`,
+//! `POST /webhooks/segment`, `POST /v1/{batch,track,identify,page,screen,
+//! group,alias}`, `GET /healthz`. A delivery is acknowledged (2xx) only after
+//! every event it carried was stored; bad input is a 4xx and changes
+//! nothing; our own failures are 5xx so the sender retries.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::{Method, Request, Response, StatusCode, header};
+use nudge_core::Triggers;
+use nudge_sources::segment_api::{self, Endpoint};
+use nudge_sources::{Accepted, Delivery, Rejection, SourcesConfig, shopify, woocommerce};
+use serde::Serialize;
+
+use crate::identity::AliasKey;
+use crate::ports::{Clock, ProfileStore, Publisher, Scheduler};
+use crate::usecase::{AppError, IngestPorts, ingest};
+
+/// Everything the ingest endpoints need, built once per process.
+pub struct HttpService<S, Sch, P, C> {
+    pub rules: Triggers,
+    pub alias_key: AliasKey,
+    pub sources: SourcesConfig,
+    pub store: S,
+    pub scheduler: Sch,
+    pub publisher: P,
+    pub clock: C,
+    pub stats: HttpStats,
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Default, Serialize)]
+pub struct HttpStats {
+    pub deliveries: AtomicU64,
+    pub events: AtomicU64,
+    pub ignored: AtomicU64,
+    pub rejected: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignored: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn respond(status: StatusCode, body: &Body<'_>) -> Response<String> {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    let mut r = Response::new(text);
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    r
+}
+
+fn ok(events: Option<usize>, ignored: Option<&str>) -> Response<String> {
+    respond(StatusCode::OK, &Body { ok: true, events, ignored, error: None })
+}
+
+fn error(status: StatusCode, message: String) -> Response<String> {
+    respond(status, &Body { ok: false, events: None, ignored: None, error: Some(message) })
+}
+
+/// The source a path is for.
+enum Route {
+    Shopify,
+    WooCommerce,
+    SegmentWebhook,
+    Tracking(Endpoint),
+    Health,
+}
+
+fn route(method: &Method, path: &str) -> Result<Route, StatusCode> {
+    let r = match path.trim_end_matches('/') {
+        "/webhooks/shopify" => Route::Shopify,
+        "/webhooks/woocommerce" => Route::WooCommerce,
+        "/webhooks/segment" => Route::SegmentWebhook,
+        "/healthz" => Route::Health,
+        p => Route::Tracking(Endpoint::from_path(p).ok_or(StatusCode::NOT_FOUND)?),
+    };
+    let allowed = match r {
+        Route::Health => method == Method::GET || method == Method::HEAD,
+        _ => method == Method::POST,
+    };
+    if allowed { Ok(r) } else { Err(StatusCode::METHOD_NOT_ALLOWED) }
+}
+
+impl<S, Sch, P, C> HttpService<S, Sch, P, C>
+where
+    S: ProfileStore,
+    Sch: Scheduler,
+    P: Publisher,
+    C: Clock,
+{
+    pub async fn handle<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<String> {
+        let route = match route(req.method(), req.uri().path()) {
+            Ok(r) => r,
+            Err(status) => return error(status, status.canonical_reason().unwrap_or("error").to_lowercase()),
+        };
+        if let Route::Health = route {
+            return ok(None, None);
+        }
+        self.stats.deliveries.fetch_add(1, Ordering::Relaxed);
+        let delivery = Delivery { headers: req.headers(), body: req.body().as_ref(), received_at: self.clock.now() };
+        let decoded = match route {
+            Route::Shopify => shopify::decode(&delivery, &self.sources),
+            Route::WooCommerce => woocommerce::decode(&delivery, &self.sources),
+            Route::SegmentWebhook => segment_api::decode_webhook(&delivery, &self.sources),
+            Route::Tracking(endpoint) => segment_api::decode(endpoint, &delivery, &self.sources),
+            Route::Health => unreachable!("answered above"),
+        };
+        match decoded {
+            Ok(accepted) => match self.apply(accepted).await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, "delivery not stored; the sender will retry");
+                    error(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable".into())
+                }
+            },
+            Err(rejection) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(status = rejection.status(), reason = %rejection, "delivery rejected");
+                rejected(&rejection)
+            }
+        }
+    }
+
+    async fn apply(&self, accepted: Accepted) -> Result<Response<String>, AppError> {
+        match accepted {
+            Accepted::Events(events) => {
+                let ports = IngestPorts {
+                    rules: &self.rules,
+                    alias_key: &self.alias_key,
+                    store: &self.store,
+                    scheduler: &self.scheduler,
+                    publisher: &self.publisher,
+                };
+                for e in &events {
+                    let out = ingest(&ports, e).await?;
+                    tracing::debug!(shop = %e.shop, event = %e.id, kind = e.kind.name(), profile = ?out.profile, duplicate = !out.changed, "ingested");
+                }
+                self.stats.events.fetch_add(events.len() as u64, Ordering::Relaxed);
+                Ok(ok(Some(events.len()), None))
+            }
+            Accepted::EraseShop { shop } => {
+                self.store.erase_shop(&shop).await?;
+                tracing::info!(%shop, "shop erased");
+                Ok(ok(Some(0), None))
+            }
+            Accepted::Ignored { topic } => {
+                self.stats.ignored.fetch_add(1, Ordering::Relaxed);
+                Ok(ok(Some(0), Some(&topic)))
+            }
+            Accepted::Ping => Ok(ok(Some(0), None)),
+        }
+    }
+}
+
+fn rejected(r: &Rejection) -> Response<String> {
+    let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    // Signature failures say no more than that: no hint for a forger.
+    error(status, r.to_string())
+}

@@ -1,0 +1,212 @@
+//! The HTTP handlers every shell mounts, fed signed vendor fixtures.
+
+use std::sync::atomic::Ordering;
+
+use ::http::Request;
+use nudge_app::AliasKey;
+use nudge_app::http::{HttpService, HttpStats};
+use nudge_app::memory::{ManualClock, MemoryPublisher, MemoryScheduler, MemoryStore};
+use nudge_sources::signature::sign_base64_sha256;
+use nudge_sources::{Secret, ShopSources, SourcesConfig};
+
+use super::lifecycle::block_on;
+use super::*;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+const SECRET: &[u8] = b"test-secret";
+
+type Service = HttpService<MemoryStore, MemoryScheduler, MemoryPublisher, ManualClock>;
+
+fn service() -> Service {
+    let rules = rules(
+        r#"
+[[trigger]]
+id = "cart-abandoned"
+on = "checkout_started"
+delay = "10m"
+cancel_if = ["order_placed"]
+template = "t"
+"#,
+    );
+    HttpService {
+        rules,
+        alias_key: AliasKey::new(b"k"),
+        sources: SourcesConfig {
+            shopify_app_secrets: vec![Secret::new(SECRET.to_vec())],
+            shops: vec![ShopSources {
+                shop: "acme".into(),
+                woocommerce_secrets: vec![Secret::new(SECRET.to_vec())],
+                segment_write_keys: vec![Secret::new(b"wk".to_vec())],
+                ..ShopSources::default()
+            }],
+        },
+        store: MemoryStore::new(),
+        scheduler: MemoryScheduler::new(),
+        publisher: MemoryPublisher::default(),
+        clock: ManualClock::new(at(0)),
+        stats: HttpStats::default(),
+    }
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{path}")).unwrap()
+}
+
+fn shopify_request(topic: &str, event_id: &str, body: Vec<u8>) -> Request<Vec<u8>> {
+    Request::post("/webhooks/shopify")
+        .header("X-Shopify-Topic", topic)
+        .header("X-Shopify-Hmac-Sha256", sign_base64_sha256(&body, SECRET))
+        .header("X-Shopify-Shop-Domain", "acme.myshopify.com")
+        .header("X-Shopify-Event-Id", event_id)
+        .header("X-Shopify-Webhook-Id", format!("w-{event_id}"))
+        .body(body)
+        .unwrap()
+}
+
+fn checkout_body() -> Vec<u8> {
+    fixture("shopify/checkouts__create.json")
+}
+
+/// Shopify's sample order, placed through the sample checkout.
+fn order_body() -> Vec<u8> {
+    let mut order: serde_json::Value = serde_json::from_slice(&fixture("shopify/orders__create.json")).unwrap();
+    order["checkout_token"] = "123123123".into();
+    order["email"] = "someone-else@example.com".into(); // joined by token, not by address
+    order["customer"] = serde_json::Value::Null;
+    order.to_string().into_bytes()
+}
+
+fn send(s: &Service, req: &Request<Vec<u8>>) -> (u16, String) {
+    let r = block_on(s.handle(req));
+    (r.status().as_u16(), r.body().clone())
+}
+
+#[test]
+fn a_checkout_followed_by_its_order_records_the_purchase_on_that_profile() {
+    let s = service();
+    assert_eq!(send(&s, &shopify_request("checkouts/create", "e1", checkout_body())).0, 200);
+    assert_eq!(send(&s, &shopify_request("orders/create", "e2", order_body())).0, 200);
+    let profiles = s.store.profiles();
+    assert_eq!(profiles.len(), 1, "joined by checkout token: {profiles:#?}");
+    assert_eq!(profiles[0].orders.count, 1);
+    let decisions = s.publisher.decisions();
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0].reason, Some(Reason::Converted), "the pending reminder is cancelled");
+}
+
+#[test]
+fn an_order_followed_by_its_checkout_records_the_purchase_on_that_profile() {
+    let s = service();
+    assert_eq!(send(&s, &shopify_request("orders/create", "e2", order_body())).0, 200);
+    assert_eq!(send(&s, &shopify_request("checkouts/create", "e1", checkout_body())).0, 200);
+    let profiles = s.store.profiles();
+    assert_eq!(profiles.len(), 1, "joined by checkout token: {profiles:#?}");
+    assert_eq!(profiles[0].orders.count, 1);
+    let decisions = s.publisher.decisions();
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0].reason, Some(Reason::Converted), "a late checkout of a bought basket never reminds");
+    assert_eq!(s.scheduler.pending().len(), 0);
+}
+
+#[test]
+fn a_delivery_repeated_three_times_is_applied_once() {
+    let s = service();
+    for _ in 0..3 {
+        assert_eq!(send(&s, &shopify_request("checkouts/create", "e1", checkout_body())).0, 200);
+    }
+    assert_eq!(s.scheduler.creates.load(Ordering::Relaxed), 1);
+    assert_eq!(s.store.profiles()[0].version, 1);
+}
+
+#[test]
+fn the_woocommerce_ping_gets_200_and_changes_nothing() {
+    let s = service();
+    let ping = Request::post("/webhooks/woocommerce")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(b"webhook_id=17".to_vec())
+        .unwrap();
+    assert_eq!(send(&s, &ping).0, 200);
+    assert_eq!(s.store.profile_count(), 0);
+    assert_eq!(s.store.alias_count(), 0);
+}
+
+#[test]
+fn bad_deliveries_get_4xx_and_store_nothing() {
+    let s = service();
+    let mut tampered = shopify_request("checkouts/create", "e1", checkout_body());
+    tampered.body_mut()[10] ^= 1;
+    assert_eq!(send(&s, &tampered).0, 401);
+
+    let malformed = shopify_request("checkouts/create", "e2", b"{\"token\": ".to_vec());
+    assert_eq!(send(&s, &malformed).0, 400);
+
+    let oversized = shopify_request("checkouts/create", "e3", vec![b' '; 3 * 1024 * 1024]);
+    assert_eq!(send(&s, &oversized).0, 413);
+
+    let unknown_key = Request::post("/v1/track")
+        .header("Authorization", "Basic bm9wZTo=")
+        .body(br#"{"userId":"u","event":"Product Viewed","timestamp":"2026-01-01T00:00:00Z"}"#.to_vec())
+        .unwrap();
+    let (status, body) = send(&s, &unknown_key);
+    assert_eq!(status, 401);
+    assert!(body.contains("unknown write key"), "{body}");
+
+    assert_eq!(send(&s, &Request::get("/webhooks/shopify").body(vec![]).unwrap()).0, 405);
+    assert_eq!(send(&s, &Request::post("/nope").body(vec![]).unwrap()).0, 404);
+
+    assert_eq!(s.store.profile_count(), 0);
+    assert_eq!(s.store.alias_count(), 0);
+    assert_eq!(s.stats.rejected.load(Ordering::Relaxed), 4);
+}
+
+#[test]
+fn unknown_shopify_topics_are_acknowledged_and_counted_as_ignored() {
+    let s = service();
+    let (status, body) = send(&s, &shopify_request("products/update", "e1", fixture("shopify/products__update.json")));
+    assert_eq!(status, 200);
+    assert!(body.contains("\"ignored\":\"products/update\""), "{body}");
+    assert_eq!(s.stats.ignored.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn customers_redact_erases_the_person_and_shop_redact_the_shop() {
+    let s = service();
+    let mut customer: serde_json::Value = serde_json::from_slice(&fixture("shopify/customers__create.json")).unwrap();
+    customer["id"] = 1.into();
+    send(&s, &shopify_request("customers/create", "c1", customer.to_string().into_bytes()));
+    customer["id"] = 2.into();
+    customer["email"] = "two@example.com".into();
+    send(&s, &shopify_request("customers/create", "c2", customer.to_string().into_bytes()));
+    assert_eq!(s.store.profile_count(), 2);
+
+    let redact = serde_json::json!({"shop_id": 1, "shop_domain": "acme.myshopify.com", "customer": {"id": 1, "email": "john@example.com"}, "orders_to_redact": []});
+    assert_eq!(send(&s, &shopify_request("customers/redact", "r1", redact.to_string().into_bytes())).0, 200);
+    assert_eq!(s.store.profile_count(), 1);
+    assert!(s.store.profiles().iter().all(|p| p.email.as_deref() == Some("two@example.com")));
+
+    let shop = serde_json::json!({"shop_id": 1, "shop_domain": "acme.myshopify.com"});
+    assert_eq!(send(&s, &shopify_request("shop/redact", "r2", shop.to_string().into_bytes())).0, 200);
+    assert_eq!(s.store.profile_count(), 0);
+    assert_eq!(s.store.alias_count(), 0);
+}
+
+#[test]
+fn segment_batches_are_ingested_with_the_write_key() {
+    let s = service();
+    let batch = serde_json::json!({"batch": [
+        {"type": "identify", "userId": "u1", "messageId": "m1", "timestamp": "2026-10-06T14:00:00Z",
+         "traits": {"email": "u1@example.com", "email_marketing_consent": "subscribed"}},
+        {"type": "track", "event": "Checkout Started", "userId": "u1", "messageId": "m2", "timestamp": "2026-10-06T14:01:00Z",
+         "properties": {"checkout_id": "chk-9", "value": 30}}
+    ], "writeKey": "wk"});
+    let req = Request::post("/v1/batch").body(batch.to_string().into_bytes()).unwrap();
+    let (status, body) = send(&s, &req);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"events\":3"), "{body}");
+    assert_eq!(s.scheduler.pending().len(), 1);
+}
+
+#[test]
+fn healthz_answers() {
+    assert_eq!(send(&service(), &Request::get("/healthz").body(vec![]).unwrap()).0, 200);
+}
