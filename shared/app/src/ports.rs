@@ -153,6 +153,16 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
 
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("publisher unavailable: {0}")]
 pub struct PublishError(pub String);

@@ -6,6 +6,7 @@ mod http;
 mod lifecycle;
 mod policies;
 mod properties;
+mod segment_client;
 
 use jiff::Timestamp;
 use nudge_app::{AliasKey, Replay};
