@@ -3,17 +3,22 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test bench fmt lint check-rust clean
+.PHONY: demo test bench fuzz fmt lint check-rust clean
 
 ## demo: replay the example scenarios and show who gets which email and why
 demo: check-rust
 	$(CARGO) run --quiet -p nudge -- demo --examples examples
 
-## test: formatting, lints and every test in the workspace
+## test: formatting, lints, every test in the workspace, and a short fuzz run
 test: check-rust
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 	$(CARGO) test --workspace
+	bash scripts/fuzz.sh 10
+
+## fuzz: every decoder under libFuzzer for 5 minutes each
+fuzz: check-rust
+	bash scripts/fuzz.sh 300
 
 ## bench: replay throughput on a generated 1M-line log (see README)
 bench: check-rust

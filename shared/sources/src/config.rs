@@ -82,7 +82,26 @@ pub struct SourcesConfig {
     pub shops: Vec<ShopSources>,
 }
 
+/// A config file problem, located.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
 impl SourcesConfig {
+    /// Many shops from a TOML file (`shopify_app_secrets = [...]` and
+    /// `[[shop]]` tables); errors name the file and line.
+    pub fn parse(src: &str, file: &str) -> Result<SourcesConfig, ConfigError> {
+        toml::from_str(src).map_err(|e| ConfigError {
+            file: file.to_owned(),
+            line: e.span().map_or(0, |s| src[..s.start.min(src.len())].matches('\n').count() + 1),
+            message: e.message().trim().to_owned(),
+        })
+    }
+
     /// The single-shop case from environment variables (see [`env`]).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> SourcesConfig {
         let read = |name: &str| get(name).filter(|v| !v.is_empty()).map(Secret::from);
@@ -172,6 +191,14 @@ mod tests {
         assert_eq!(c.woocommerce(Some("anything")).map(|(s, _)| s), Some("acme"));
         assert_eq!(c.shop_for_write_key("wk"), Some("acme"));
         assert_eq!(c.shop_for_write_key("nope"), None);
+    }
+
+        #[test]
+    fn config_file_errors_name_the_line_and_never_echo_secrets() {
+        let e = SourcesConfig::parse("shopify_app_secrets = [\"s3cret\"]\n[[shop]]\nshop = \"a\"\nwrite_keys = [\"k\"]\n", "shops.toml").unwrap_err();
+        assert_eq!((e.file.as_str(), e.line), ("shops.toml", 4));
+        assert!(e.message.contains("unknown field `write_keys`"), "{e}");
+        assert!(!e.to_string().contains("s3cret"));
     }
 
     #[test]
