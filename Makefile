@@ -37,7 +37,8 @@ check-rust:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
-	@command -v python3 >/dev/null || { echo "python3 not found: install it (e.g. apt-get install python3)"; exit 1; }
+		@command -v python3 >/dev/null || { echo "python3 not found: install it (e.g. apt-get install python3 python3-venv)"; exit 1; }
+	@python3 -c "import venv, ensurepip" 2>/dev/null || { echo "python3 lacks venv/ensurepip: apt-get install python3-venv"; exit 1; }
 
 clean:
 	$(CARGO) clean

@@ -193,9 +193,13 @@ mod tests {
         assert_eq!(c.shop_for_write_key("nope"), None);
     }
 
-        #[test]
+    #[test]
     fn config_file_errors_name_the_line_and_never_echo_secrets() {
-        let e = SourcesConfig::parse("shopify_app_secrets = [\"s3cret\"]\n[[shop]]\nshop = \"a\"\nwrite_keys = [\"k\"]\n", "shops.toml").unwrap_err();
+        let e = SourcesConfig::parse(
+            "shopify_app_secrets = [\"s3cret\"]\n[[shop]]\nshop = \"a\"\nwrite_keys = [\"k\"]\n",
+            "shops.toml",
+        )
+        .unwrap_err();
         assert_eq!((e.file.as_str(), e.line), ("shops.toml", 4));
         assert!(e.message.contains("unknown field `write_keys`"), "{e}");
         assert!(!e.to_string().contains("s3cret"));

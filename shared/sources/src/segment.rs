@@ -9,7 +9,7 @@ use nudge_core::event::{MessageRef, OptInLevel};
 use nudge_core::{Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product};
 use serde::Deserialize;
 
-use crate::serde_util::{amount, id_value};
+use crate::serde_util::{amount, id_value, quantity};
 
 /// One Segment message as sent to `/v1/track`, `/v1/identify`, ... or found
 /// in a batch or an exported JSONL log.
@@ -313,10 +313,6 @@ impl SegmentMessage {
     fn message_ref(&mut self) -> MessageRef {
         MessageRef { trigger: self.properties.trigger.take(), episode: self.properties.episode }
     }
-}
-
-fn quantity(q: Option<f64>) -> u32 {
-    q.filter(|q| q.is_finite() && *q >= 1.0).map_or(1, |q| q.min(f64::from(u32::MAX)) as u32)
 }
 
 #[cfg(test)]

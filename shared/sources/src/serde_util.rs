@@ -56,3 +56,8 @@ pub(crate) fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::
     }
     d.deserialize_any(V)
 }
+
+/// A line quantity: whole, at least 1 (absent, zero or nonsense counts as 1).
+pub(crate) fn quantity(q: Option<f64>) -> u32 {
+    q.filter(|q| q.is_finite() && *q >= 1.0).map_or(1, |q| q.min(f64::from(u32::MAX)) as u32)
+}

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::SourcesConfig;
 use crate::delivery::{Accepted, Delivery, Rejection, json_error};
-use crate::serde_util::{amount, id_value};
+use crate::serde_util::{amount, id_value, quantity};
 use crate::signature::verify_base64_sha256;
 
 pub const TOPIC: &str = "x-shopify-topic";
@@ -269,10 +269,7 @@ fn lines(items: Vec<LineItem>) -> Vec<Line> {
             variant_id: l.variant_id,
             title: l.title,
             variant_title: l.variant_title,
-            quantity: l
-                .quantity
-                .filter(|q| q.is_finite() && *q >= 1.0)
-                .map_or(1, |q| q.min(f64::from(u32::MAX)) as u32),
+            quantity: quantity(l.quantity),
             price: l.price.unwrap_or(0.0),
         })
         .collect()

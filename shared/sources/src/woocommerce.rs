@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::config::SourcesConfig;
 use crate::delivery::{Accepted, Delivery, Rejection, json_error};
-use crate::serde_util::{amount, id_value};
+use crate::serde_util::{amount, id_value, quantity};
 use crate::signature::verify_woocommerce;
 
 pub const SIGNATURE: &str = "x-wc-webhook-signature";
@@ -151,10 +151,7 @@ fn lines(items: &[LineItem]) -> Vec<Line> {
             variant_id: l.variation_id.clone().filter(|v| v != "0"),
             title: l.name.clone(),
             variant_title: None,
-            quantity: l
-                .quantity
-                .filter(|q| q.is_finite() && *q >= 1.0)
-                .map_or(1, |q| q.min(f64::from(u32::MAX)) as u32),
+            quantity: quantity(l.quantity),
             price: l.price.unwrap_or(0.0),
         })
         .collect()

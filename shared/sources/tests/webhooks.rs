@@ -224,7 +224,8 @@ fn wc(topic: &str, body: &[u8]) -> Result<Accepted, Rejection> {
     woocommerce::decode(&Delivery { headers: &h, body, received_at: now() }, &config())
 }
 
-const WC_TOPICS: [(&str, &str); 5] = [
+const WC_TOPICS: [(&str, &str); 6] = [
+    ("product.updated", "woocommerce/product-variation.retrieve.json"),
     ("order.created", "woocommerce/order.retrieve.json"),
     ("order.updated", "woocommerce/order.update.json"),
     ("customer.updated", "woocommerce/customer.retrieve.json"),
