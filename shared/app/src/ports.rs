@@ -31,8 +31,10 @@ pub struct Change<T> {
     pub value: T,
 }
 
-/// Attempts of load → change → conditional save before giving up.
-pub const MAX_SAVE_ATTEMPTS: u32 = 16;
+/// Attempts of load → change → conditional save before giving up. Each
+/// conflict means another writer's save landed, so with up to this many
+/// writers racing on one profile every one of them gets through.
+pub const MAX_SAVE_ATTEMPTS: u32 = 64;
 
 pub trait ProfileStore: Send + Sync {
     /// The profile linked to the first of these aliases that has one, and

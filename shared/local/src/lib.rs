@@ -1,0 +1,203 @@
+//! nudge-local: adapters for running nudge on one machine.
+//!
+//! [`SqliteStore`] implements the `ProfileStore` port on an embedded SQLite
+//! database (WAL, `synchronous = FULL`: a save that returned is on disk) with
+//! the same optimistic-concurrency semantics as the DynamoDB adapter: a save
+//! names the version it read and fails with `Conflict` if the row moved.
+
+use std::future::{Future, ready};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use nudge_app::identity::Alias;
+use nudge_app::ports::{ProfileStore, Resolved, Saved, StoreError};
+use nudge_core::Profile;
+use rusqlite::{Connection, OptionalExtension, params};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS profiles (
+    shop    TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    doc     TEXT NOT NULL,
+    PRIMARY KEY (shop, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aliases (
+    key     TEXT PRIMARY KEY,
+    shop    TEXT NOT NULL,
+    profile TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliases_by_profile ON aliases (shop, profile);
+";
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    /// Saves refused because the row moved since it was read (a metric, and
+    /// proof in tests that concurrency was really exercised).
+    pub conflicts: AtomicU64,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path).map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
+        conn.pragma_update(None, "busy_timeout", 5_000).map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(SqliteStore { conn: Mutex::new(conn), conflicts: AtomicU64::new(0) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn profile_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = self.conn().query_row("SELECT count(*) FROM profiles", [], |r| r.get(0)).map_err(unavailable)?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    pub fn alias_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = self.conn().query_row("SELECT count(*) FROM aliases", [], |r| r.get(0)).map_err(unavailable)?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    fn resolve_now(&self, shop: &str, aliases: &[Alias]) -> Result<Resolved, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT profile FROM aliases WHERE key = ?1").map_err(unavailable)?;
+        let mut out = Resolved::default();
+        for a in aliases {
+            let found: Option<String> = stmt.query_row([a.key(shop)], |r| r.get(0)).optional().map_err(unavailable)?;
+            match found {
+                Some(p) if out.profile.is_none() => out.profile = Some(p),
+                Some(p) => {
+                    if out.profile.as_deref() != Some(p.as_str()) && !out.others.contains(&p) {
+                        out.others.push(p);
+                    }
+                }
+                None => out.unlinked.push(a.clone()),
+            }
+        }
+        Ok(out)
+    }
+
+    fn link_now(&self, shop: &str, aliases: &[Alias], profile: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(unavailable)?;
+        for a in aliases {
+            tx.execute(
+                "INSERT INTO aliases (key, shop, profile) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET profile = excluded.profile",
+                params![a.key(shop), shop, profile],
+            )
+            .map_err(unavailable)?;
+        }
+        tx.commit().map_err(unavailable)
+    }
+
+    fn load_now(&self, shop: &str, id: &str) -> Result<Option<Profile>, StoreError> {
+        let row: Option<(i64, String)> = self
+            .conn()
+            .prepare_cached("SELECT version, doc FROM profiles WHERE shop = ?1 AND id = ?2")
+            .and_then(|mut s| s.query_row([shop, id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(unavailable)?;
+        row.map(|(version, doc)| {
+            let mut p: Profile =
+                serde_json::from_str(&doc).map_err(|e| unavailable(format!("corrupt profile document: {e}")))?;
+            p.version = u64::try_from(version).unwrap_or(0);
+            Ok(p)
+        })
+        .transpose()
+    }
+
+    fn save_now(&self, profile: &mut Profile, expected: Option<u64>) -> Result<Saved, StoreError> {
+        let next = expected.map_or(1, |v| v + 1);
+        let mut doc = profile.clone();
+        doc.version = next;
+        let json = serde_json::to_string(&doc).map_err(unavailable)?;
+        let conn = self.conn();
+        let changed = match expected {
+            None => conn.execute(
+                "INSERT INTO profiles (shop, id, version, doc) VALUES (?1, ?2, 1, ?3) ON CONFLICT DO NOTHING",
+                params![profile.shop, profile.id, json],
+            ),
+            Some(v) => conn.execute(
+                "UPDATE profiles SET version = ?1, doc = ?2 WHERE shop = ?3 AND id = ?4 AND version = ?5",
+                params![next as i64, json, profile.shop, profile.id, v as i64],
+            ),
+        }
+        .map_err(unavailable)?;
+        if changed == 1 {
+            profile.version = next;
+            Ok(Saved::Ok)
+        } else {
+            self.conflicts.fetch_add(1, Ordering::Relaxed);
+            Ok(Saved::Conflict)
+        }
+    }
+
+    fn erase_now(&self, shop: &str, id: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(unavailable)?;
+        tx.execute("DELETE FROM profiles WHERE shop = ?1 AND id = ?2", [shop, id]).map_err(unavailable)?;
+        tx.execute("DELETE FROM aliases WHERE shop = ?1 AND profile = ?2", [shop, id]).map_err(unavailable)?;
+        tx.commit().map_err(unavailable)
+    }
+
+    fn erase_shop_now(&self, shop: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(unavailable)?;
+        tx.execute("DELETE FROM profiles WHERE shop = ?1", [shop]).map_err(unavailable)?;
+        tx.execute("DELETE FROM aliases WHERE shop = ?1", [shop]).map_err(unavailable)?;
+        tx.commit().map_err(unavailable)
+    }
+
+    fn merge_into_now(&self, shop: &str, from: &str, into: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(unavailable)?;
+        tx.execute("UPDATE aliases SET profile = ?1 WHERE shop = ?2 AND profile = ?3", [into, shop, from])
+            .map_err(unavailable)?;
+        tx.execute("DELETE FROM profiles WHERE shop = ?1 AND id = ?2", [shop, from]).map_err(unavailable)?;
+        tx.commit().map_err(unavailable)
+    }
+}
+
+// SQLite calls are short and local; they run in place. The server moves
+// them off its async workers where that matters.
+impl ProfileStore for SqliteStore {
+    fn resolve(&self, shop: &str, aliases: &[Alias]) -> impl Future<Output = Result<Resolved, StoreError>> + Send {
+        ready(self.resolve_now(shop, aliases))
+    }
+    fn link(
+        &self,
+        shop: &str,
+        aliases: &[Alias],
+        profile: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ready(self.link_now(shop, aliases, profile))
+    }
+    fn load(&self, shop: &str, id: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
+        ready(self.load_now(shop, id))
+    }
+    fn save(
+        &self,
+        profile: &mut Profile,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send {
+        ready(self.save_now(profile, expected))
+    }
+    fn erase(&self, shop: &str, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ready(self.erase_now(shop, id))
+    }
+    fn erase_shop(&self, shop: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ready(self.erase_shop_now(shop))
+    }
+    fn merge_into(&self, shop: &str, from: &str, into: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ready(self.merge_into_now(shop, from, into))
+    }
+}

@@ -1,0 +1,121 @@
+//! The SQLite profile store: real database files, real threads.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use nudge_app::identity::{Alias, AliasKind};
+use nudge_app::memory::{MemoryPublisher, MemoryScheduler};
+use nudge_app::ports::{ProfileStore, Saved};
+use nudge_app::{AliasKey, IngestPorts, ingest};
+use nudge_core::{Event, EventKind, Identity, Product, Profile, Triggers};
+use nudge_local::SqliteStore;
+
+/// SQLite calls complete in place: one poll finishes the future.
+fn run<F: Future>(f: F) -> F::Output {
+    match pin!(f).as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the SQLite adapter never waits"),
+    }
+}
+
+fn db(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nudge-sqlite-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("nudge.db")
+}
+
+#[test]
+fn a_save_names_the_version_it_read_and_a_stale_one_conflicts() {
+    let store = SqliteStore::open(&db("versions")).unwrap();
+    let mut p = Profile::new("shop", "p1");
+    assert_eq!(run(store.save(&mut p, None)).unwrap(), Saved::Ok);
+    assert_eq!(p.version, 1);
+    assert_eq!(run(store.save(&mut Profile::new("shop", "p1"), None)).unwrap(), Saved::Conflict, "already exists");
+    let mut a = run(store.load("shop", "p1")).unwrap().unwrap();
+    let mut b = a.clone();
+    a.first_name = Some("A".into());
+    assert_eq!(run(store.save(&mut a, Some(1))).unwrap(), Saved::Ok);
+    b.first_name = Some("B".into());
+    assert_eq!(run(store.save(&mut b, Some(1))).unwrap(), Saved::Conflict, "b read version 1, which moved");
+    let stored = run(store.load("shop", "p1")).unwrap().unwrap();
+    assert_eq!((stored.version, stored.first_name.as_deref()), (2, Some("A")));
+}
+
+#[test]
+fn profiles_and_aliases_survive_reopening() {
+    let path = db("reopen");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        run(store.save(&mut Profile::new("shop", "p1"), None)).unwrap();
+        run(store.link("shop", &[Alias { kind: AliasKind::Customer, value: "7".into() }], "p1")).unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let r = run(store.resolve("shop", &[Alias { kind: AliasKind::Customer, value: "7".into() }])).unwrap();
+    assert_eq!(r.profile.as_deref(), Some("p1"));
+    assert!(run(store.load("shop", "p1")).unwrap().is_some());
+}
+
+#[test]
+fn fifty_concurrent_deliveries_to_one_profile_lose_no_update() {
+    let rules = Arc::new(Triggers::parse("", "none.toml", None).unwrap());
+    let store = Arc::new(SqliteStore::open(&db("concurrency")).unwrap());
+    let key = Arc::new(AliasKey::new(b"k"));
+    let threads: Vec<_> = (0..50)
+        .map(|i| {
+            let (rules, store, key) = (rules.clone(), store.clone(), key.clone());
+            std::thread::spawn(move || {
+                let scheduler = MemoryScheduler::new();
+                let publisher = MemoryPublisher::default();
+                let ports = IngestPorts {
+                    rules: &rules,
+                    alias_key: &key,
+                    store: &*store,
+                    scheduler: &scheduler,
+                    publisher: &publisher,
+                };
+                let event = Event {
+                    id: format!("e{i}"),
+                    shop: "shop".into(),
+                    occurred_at: jiff::Timestamp::from_second(1_800_000_000 + i).unwrap(),
+                    identity: Identity { customer_id: Some("c1".into()), ..Identity::default() },
+                    kind: EventKind::ProductViewed {
+                        product: Product { id: format!("p{}", i % 3), ..Product::default() },
+                    },
+                };
+                run(ingest(&ports, &event)).unwrap();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(store.profile_count().unwrap(), 1);
+    let r = run(store.resolve("shop", &[Alias { kind: AliasKind::Customer, value: "c1".into() }])).unwrap();
+    let p = run(store.load("shop", &r.profile.unwrap())).unwrap().unwrap();
+    let views = p.activity.iter().find(|a| a.kind == "product_viewed").unwrap();
+    assert_eq!(views.total, 50, "every delivery counted exactly once");
+    assert_eq!(p.version, 50, "one committed write per delivery");
+    assert!(store.conflicts.load(std::sync::atomic::Ordering::Relaxed) > 0, "writers really collided and retried");
+}
+
+#[test]
+fn erase_merge_and_shop_erase_remove_exactly_what_they_name() {
+    let store = SqliteStore::open(&db("erase")).unwrap();
+    let alias = |v: &str| Alias { kind: AliasKind::Anonymous, value: v.into() };
+    for (shop, id) in [("s1", "a"), ("s1", "b"), ("s2", "c")] {
+        run(store.save(&mut Profile::new(shop, id), None)).unwrap();
+        run(store.link(shop, &[alias(id)], id)).unwrap();
+    }
+    run(store.merge_into("s1", "b", "a")).unwrap();
+    assert!(run(store.load("s1", "b")).unwrap().is_none());
+    assert_eq!(run(store.resolve("s1", &[alias("b")])).unwrap().profile.as_deref(), Some("a"), "b's alias now names a");
+    run(store.erase("s1", "a")).unwrap();
+    assert_eq!(store.profile_count().unwrap(), 1);
+    assert_eq!(store.alias_count().unwrap(), 1, "only s2's alias is left");
+    run(store.erase_shop("s2")).unwrap();
+    assert_eq!((store.profile_count().unwrap(), store.alias_count().unwrap()), (0, 0));
+}
