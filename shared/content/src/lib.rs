@@ -1,1 +1,223 @@
-//! Email rendering lands with the content issue; this crate is a placeholder member of the workspace.
+//! nudge-content: the email a send decision turns into. Pure.
+//!
+//! A template is MJML (`<name>.mjml`) with Jinja syntax for data, and an
+//! optional plain-text twin (`<name>.txt`). MJML is compiled to HTML once, when
+//! the templates are loaded; each send only fills in the data. Undefined
+//! variables are errors naming the template, line and variable — an email
+//! never goes out as `Hello ,`.
+
+mod context;
+mod text;
+
+use std::collections::BTreeMap;
+
+use minijinja::{Environment, UndefinedBehavior};
+
+pub use context::{Cart, CartLine, EmailContext, Person, ProductCard, sample_context};
+pub use text::html_to_text;
+
+/// A template problem, located.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContentError {
+    #[error("{template}: MJML: {message}")]
+    Mjml { template: String, message: String },
+    #[error("{template}:{line}: {message}")]
+    Template { template: String, line: usize, message: String },
+    #[error("unknown template {0:?}")]
+    Unknown(String),
+}
+
+/// One template's sources, as read from a templates directory.
+#[derive(Debug, Clone)]
+pub struct TemplateSource {
+    pub name: String,
+    pub mjml: String,
+    pub text: Option<String>,
+}
+
+/// What a send puts in the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// Compiled templates, ready to render many times.
+pub struct Templates {
+    env: Environment<'static>,
+    has_text: BTreeMap<String, bool>,
+}
+
+impl Templates {
+    /// Compiles every template: MJML → HTML now, Jinja syntax checked now.
+    pub fn compile(sources: Vec<TemplateSource>) -> Result<Templates, ContentError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html") { minijinja::AutoEscape::Html } else { minijinja::AutoEscape::None }
+        });
+        let mut has_text = BTreeMap::new();
+        for src in sources {
+            let html = mjml_to_html(&src.name, &src.mjml)?;
+            env.add_template_owned(format!("{}.html", src.name), html).map_err(|e| located(&src.name, &e))?;
+            if let Some(t) = src.text {
+                env.add_template_owned(format!("{}.txt", src.name), t).map_err(|e| located(&src.name, &e))?;
+            }
+            has_text.insert(src.name.clone(), false);
+        }
+        for (name, flag) in has_text.iter_mut() {
+            *flag = env.get_template(&format!("{name}.txt")).is_ok();
+        }
+        Ok(Templates { env, has_text })
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.has_text.keys().cloned().collect()
+    }
+
+    /// Renders subject, HTML and text for one send.
+    pub fn render(&self, name: &str, subject: &str, ctx: &EmailContext) -> Result<Rendered, ContentError> {
+        let has_text = *self.has_text.get(name).ok_or_else(|| ContentError::Unknown(name.to_owned()))?;
+        let value = minijinja::Value::from(minijinja::value::Serde(ctx));
+        let html_name = format!("{name}.html");
+        let html = self
+            .env
+            .get_template(&html_name)
+            .and_then(|t| t.render(&value))
+            .map_err(|e| located(&format!("{name}.mjml"), &e))?;
+        let text = if has_text {
+            self.env
+                .get_template(&format!("{name}.txt"))
+                .and_then(|t| t.render(&value))
+                .map_err(|e| located(&format!("{name}.txt"), &e))?
+        } else {
+            html_to_text(&html)
+        };
+        let subject = self
+            .env
+            .render_str(subject, &value)
+            .map_err(|e| located(&format!("{name} subject"), &e))?
+            .trim()
+            .to_owned();
+        Ok(Rendered { subject, html, text })
+    }
+}
+
+fn mjml_to_html(name: &str, mjml: &str) -> Result<String, ContentError> {
+    let err = |message: String| ContentError::Mjml { template: format!("{name}.mjml"), message };
+    let parsed = mrml::parse(mjml).map_err(|e| err(e.to_string()))?;
+    // No web fonts: the email then loads nothing from third parties.
+    let opts = mrml::prelude::render::RenderOptions { fonts: Default::default(), ..Default::default() };
+    parsed.element.render(&opts).map_err(|e| err(e.to_string()))
+}
+
+fn located(template: &str, e: &minijinja::Error) -> ContentError {
+    let mut message = e.to_string();
+    // minijinja repeats the location; keep the first line, which names it.
+    if let Some(first) = message.lines().next() {
+        message = first.to_owned();
+    }
+    ContentError::Template { template: template.to_owned(), line: e.line().unwrap_or(0), message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(mjml: &str, text: Option<&str>) -> Templates {
+        Templates::compile(vec![TemplateSource { name: "t".into(), mjml: mjml.into(), text: text.map(Into::into) }])
+            .unwrap()
+    }
+
+    const HELLO: &str = "<mjml><mj-body><mj-section><mj-column><mj-text>Hello {{ person.first_name }}</mj-text></mj-column></mj-section></mj-body></mjml>";
+
+    #[test]
+    fn mjml_is_compiled_and_data_filled_in() {
+        let r = one(HELLO, None).render("t", "Hi {{ person.first_name }}", &sample_context()).unwrap();
+        assert_eq!(r.subject, "Hi Ada");
+        assert!(r.html.contains("Hello Ada") && r.html.contains("<html"), "{}", r.html);
+        assert!(r.text.contains("Hello Ada"), "text derived from HTML: {}", r.text);
+    }
+
+    #[test]
+    fn a_missing_variable_fails_naming_template_line_and_variable() {
+        let t = one(
+            "<mjml><mj-body><mj-section><mj-column>\n<mj-text>Hello {{ person.nickname }}</mj-text></mj-column></mj-section></mj-body></mjml>",
+            None,
+        );
+        let e = t.render("t", "s", &sample_context()).unwrap_err();
+        let ContentError::Template { template, message, .. } = &e else { panic!("{e}") };
+        assert_eq!(template, "t.mjml");
+        assert!(message.contains("undefined"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_variable_in_the_subject_fails_too() {
+        let e = one(HELLO, None).render("t", "Hi {{ coupon }}", &sample_context()).unwrap_err();
+        assert!(e.to_string().starts_with("t subject:"), "{e}");
+    }
+
+    #[test]
+    fn a_written_text_part_is_used_instead_of_the_derived_one() {
+        let r = one(HELLO, Some("Plain hello {{ person.first_name }}")).render("t", "s", &sample_context()).unwrap();
+        assert_eq!(r.text, "Plain hello Ada");
+    }
+
+    #[test]
+    fn data_is_html_escaped_in_the_html_part() {
+        let mut ctx = sample_context();
+        ctx.person.first_name = Some("<script>x</script>".into());
+        let r = one(HELLO, None).render("t", "s", &ctx).unwrap();
+        assert!(!r.html.contains("<script>x"), "{}", r.html);
+    }
+
+    #[test]
+    fn invalid_mjml_is_an_error_at_compile_time() {
+        let e =
+            Templates::compile(vec![TemplateSource { name: "bad".into(), mjml: "<mjml><mj-body>".into(), text: None }]);
+        assert!(matches!(e, Err(ContentError::Mjml { .. })), "{:?}", e.err());
+    }
+
+    #[test]
+    fn unknown_templates_are_reported() {
+        assert_eq!(one(HELLO, None).render("nope", "s", &sample_context()), Err(ContentError::Unknown("nope".into())));
+    }
+}
+
+#[cfg(test)]
+mod examples {
+    use super::*;
+
+    /// Every example template compiles and renders against the sample data
+    /// with no template syntax left over.
+    #[test]
+    fn example_templates_render_with_no_leftover_syntax() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/templates");
+        let mut sources = Vec::new();
+        for name in ["cart-reminder", "browse-reminder", "win-back"] {
+            let mjml = std::fs::read_to_string(format!("{dir}/{name}.mjml")).unwrap();
+            sources.push(TemplateSource { name: name.into(), mjml, text: None });
+        }
+        let t = Templates::compile(sources).unwrap();
+        for name in t.names() {
+            let r = t.render(&name, "Hi {{ person.first_name }}", &sample_context()).unwrap();
+            for leftover in ["{{", "}}", "{%", "%}"] {
+                assert!(!r.html.contains(leftover), "{name}: {leftover} in html");
+                assert!(!r.text.contains(leftover), "{name}: {leftover} in text");
+            }
+            assert!(r.text.contains("https://shop.example/unsubscribe?t=demo"), "{name}: unsubscribe link: {}", r.text);
+            assert!(!r.text.trim().is_empty());
+        }
+        let cart = t.render("cart-reminder", "s", &sample_context()).unwrap();
+        assert!(cart.html.contains("Trail Runner") && cart.html.contains("$113.00"));
+        assert!(
+            cart.html.contains("You might also like") && cart.html.contains("Rain Shell"),
+            "conditional sections kept"
+        );
+        let mut no_recs = sample_context();
+        no_recs.recommendations.clear();
+        let cart = t.render("cart-reminder", "s", &no_recs).unwrap();
+        assert!(!cart.html.contains("You might also like"), "conditional section dropped when empty");
+    }
+}
