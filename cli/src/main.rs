@@ -5,6 +5,7 @@ mod demo;
 mod logs;
 mod replay_cmd;
 mod simulate;
+mod templates;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
         #[arg(long)]
         templates: Option<PathBuf>,
     },
+    /// Render a template for a sample profile: subject, HTML and text.
+    Preview(templates::PreviewArgs),
     /// Generate a seeded log of realistic shoppers (Segment JSON Lines).
     Simulate(simulate::SimulateArgs),
     /// Replay the example scenarios and show who gets which email and why.
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::run(args),
         Command::Check { file, templates } => replay_cmd::check(&file, templates.as_deref()),
         Command::Simulate(args) => simulate::run(args),
+        Command::Preview(args) => templates::preview(args),
         Command::Demo { examples } => demo::run(&examples),
     };
     match result {

@@ -71,6 +71,16 @@ pub fn load_rules(file: &Path, templates: Option<&Path>) -> Result<Triggers> {
 
 pub fn check(file: &Path, templates: Option<&Path>) -> Result<ExitCode> {
     let rules = load_rules(file, templates)?;
+    if let Some(dir) = templates {
+        let compiled = crate::templates::load(dir)?;
+        let problems = nudge_content::check_rules(&compiled, &rules);
+        if !problems.is_empty() {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            anyhow::bail!("{} template problem(s): nothing would render for these", problems.len());
+        }
+    }
     println!("{}: {} trigger(s), rules version {}", file.display(), rules.triggers.len(), rules.version);
     let p = &rules.policy;
     let mut policy =
@@ -103,7 +113,12 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         return parse_only(&args);
     }
     let rules = load_rules(&args.triggers, args.templates.as_deref())?;
+    let templates = args.templates.as_deref().map(crate::templates::load).transpose()?;
     let mut replay = Replay::new(&rules, AliasKey::new(b"nudge-replay"));
+    if templates.is_some() {
+        replay.record_messages();
+    }
+    let mut renders = RenderCheck::default();
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(BufWriter::with_capacity(
             1 << 16,
@@ -156,6 +171,9 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
                     replay.push(e, p.arrived, &mut sink).context("replay failed")?;
                 }
             }
+            if let Some(t) = &templates {
+                renders.check(t, &rules, replay.take_sent());
+            }
             match bad_line {
                 Some(e) if args.skip_invalid => {
                     if invalid < 5 {
@@ -172,6 +190,9 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         }
     }
     replay.finish(&mut sink).context("replay failed")?;
+    if let Some(t) = &templates {
+        renders.check(t, &rules, replay.take_sent());
+    }
     if let Some(e) = write_error {
         return Err(e).context("cannot write decisions");
     }
@@ -187,11 +208,51 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     if invalid > 0 {
         eprintln!("{invalid} invalid line(s) skipped");
     }
+    if templates.is_some() {
+        eprintln!("rendered {} send(s), {} failed", renders.ok + renders.failed, renders.failed);
+    }
     eprintln!(
         "throughput: {lines} lines in {elapsed:.3} s = {:.0} lines/s (replay, 1 thread)",
         lines as f64 / elapsed.max(1e-9)
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(if renders.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Renders every send of a replay, to prove the templates work for the
+/// people they would really go to.
+#[derive(Default)]
+struct RenderCheck {
+    ok: u64,
+    failed: u64,
+}
+
+impl RenderCheck {
+    fn check(&mut self, templates: &nudge_content::Templates, rules: &Triggers, sent: Vec<nudge_app::ports::Outgoing>) {
+        for m in sent {
+            let Some(trigger) = rules.get(&m.check.trigger) else { continue };
+            let offer = trigger.variant(&m.variant).and_then(|v| v.offer.as_deref());
+            let ctx = nudge_content::EmailContext::from_profile(
+                &m.profile,
+                &trigger.id,
+                &m.variant,
+                offer,
+                crate::templates::PREVIEW_UNSUBSCRIBE_URL,
+            );
+            let name = nudge_content::template_name(trigger, &m.variant);
+            match templates.render(name, nudge_content::subject_template(trigger, &m.variant), &ctx) {
+                Ok(_) => self.ok += 1,
+                Err(e) => {
+                    if self.failed < 5 {
+                        eprintln!(
+                            "render failed for profile {} ({} episode {}): {e}",
+                            m.profile.id, m.check.trigger, m.check.episode
+                        );
+                    }
+                    self.failed += 1;
+                }
+            }
+        }
+    }
 }
 
 fn parse_only(args: &ReplayArgs) -> Result<ExitCode> {

@@ -136,3 +136,58 @@ fn demo_shows_who_gets_what_and_why() {
     let edsger: Vec<&str> = stdout.lines().filter(|l| l.contains("Edsger")).collect();
     assert_eq!(edsger.len(), 1, "three deliveries, one decision: {stdout}");
 }
+
+#[test]
+fn preview_renders_subject_html_and_text_for_a_profile() {
+    let out_dir = std::env::temp_dir().join(format!("nudge-preview-{}", std::process::id()));
+    let out = nudge(&[
+        "preview",
+        "--template",
+        "cart-reminder",
+        "--profile",
+        "examples/profiles/cart-abandoner.json",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("Subject: You left something behind"), "{stdout}");
+    assert!(stdout.contains("Trail Runner") && stdout.contains("$113.00"), "{stdout}");
+    let html = std::fs::read_to_string(out_dir.join("cart-reminder.html")).unwrap();
+    assert!(html.contains("<html") && !html.contains("{{"));
+}
+
+#[test]
+fn check_with_templates_catches_a_missing_variable_before_anything_is_sent() {
+    let dir = std::env::temp_dir().join(format!("nudge-tpl-missing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["cart-reminder", "browse-reminder", "win-back"] {
+        std::fs::copy(repo().join(format!("examples/templates/{name}.mjml")), dir.join(format!("{name}.mjml")))
+            .unwrap();
+    }
+    std::fs::write(
+        dir.join("win-back.mjml"),
+        "<mjml><mj-body><mj-section><mj-column>\n<mj-text>Hi {{ person.nickname }}</mj-text></mj-column></mj-section></mj-body></mjml>",
+    )
+    .unwrap();
+    let out = nudge(&["check", "examples/triggers.toml", "--templates", dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("trigger win-back variant default: win-back.mjml:"), "{stderr}");
+    assert!(stderr.contains("undefined"), "{stderr}");
+}
+
+#[test]
+fn replay_with_templates_renders_every_send() {
+    let out = nudge(&[
+        "replay",
+        "--triggers",
+        "examples/triggers.toml",
+        "--templates",
+        "examples/templates",
+        "examples/events/cart-abandoned.jsonl",
+        "examples/events/browse-abandoned.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("rendered 2 send(s), 0 failed"), "{}", text(&out.stderr));
+}

@@ -315,6 +315,10 @@ impl MemoryMailer {
     pub fn sent(&self) -> Vec<Outgoing> {
         lock(&self.sent).clone()
     }
+    /// Removes and returns the messages recorded so far.
+    pub fn take_sent(&self) -> Vec<Outgoing> {
+        std::mem::take(&mut *lock(&self.sent))
+    }
 }
 
 impl Mailer for MemoryMailer {

@@ -51,6 +51,16 @@ impl<'r> Replay<'r> {
         }
     }
 
+    /// Keeps every message that would have been sent, for `take_sent`
+    /// (e.g. to render each one).
+    pub fn record_messages(&mut self) {
+        self.mailer = MemoryMailer::recording();
+    }
+
+    pub fn take_sent(&self) -> Vec<crate::ports::Outgoing> {
+        self.mailer.take_sent()
+    }
+
     /// Feeds one event that arrived at `arrived`: first every check due by
     /// then runs, then the event is ingested.
     pub fn push(&mut self, event: &Event, arrived: Timestamp, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {

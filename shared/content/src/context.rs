@@ -6,6 +6,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EmailContext {
     pub shop: String,
+    /// The person's first name, or "there" when unknown, so a subject such
+    /// as "Still deciding, {{ first_name }}?" always reads well.
+    pub first_name: String,
     pub person: Person,
     pub trigger: String,
     pub variant: String,
@@ -50,6 +53,8 @@ pub struct ProductCard {
     pub id: String,
     pub title: Option<String>,
 }
+
+pub const FIRST_NAME_FALLBACK: &str = "there";
 
 /// `12.5` in `USD` → `$12.50`; unknown currencies keep their code.
 pub fn money(amount: f64, currency: Option<&str>) -> String {
@@ -96,6 +101,7 @@ impl EmailContext {
             p.products.iter().max_by_key(|v| v.last()).map(|v| ProductCard { id: v.id.to_string(), title: None });
         EmailContext {
             shop: p.shop.clone(),
+            first_name: p.first_name.clone().unwrap_or_else(|| FIRST_NAME_FALLBACK.to_owned()),
             person: Person { first_name: p.first_name.clone(), segments: Vec::new() },
             trigger: trigger.to_owned(),
             variant: variant.to_owned(),
@@ -113,6 +119,7 @@ impl EmailContext {
 pub fn sample_context() -> EmailContext {
     EmailContext {
         shop: "demo-shop".into(),
+        first_name: "Ada".into(),
         person: Person { first_name: Some("Ada".into()), segments: vec!["new_visitor".into()] },
         trigger: "cart-abandoned".into(),
         variant: "a".into(),

@@ -54,6 +54,17 @@ impl Templates {
     pub fn compile(sources: Vec<TemplateSource>) -> Result<Templates, ContentError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // An absent value printed as-is would read "none" in the email:
+        // templates must test optional values (`{% if cart %}`, `x or "…"`).
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::UndefinedError,
+                    "printing an absent value (none); guard it with `if` or `or`",
+                ));
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         env.set_auto_escape_callback(|name| {
             if name.ends_with(".html") { minijinja::AutoEscape::Html } else { minijinja::AutoEscape::None }
         });
@@ -153,6 +164,17 @@ mod tests {
     }
 
     #[test]
+    fn printing_an_absent_value_fails_instead_of_writing_none() {
+        let mut ctx = sample_context();
+        ctx.person.first_name = None;
+        let e = one(HELLO, None).render("t", "s", &ctx).unwrap_err();
+        assert!(e.to_string().contains("absent value"), "{e}");
+        let guarded = "<mjml><mj-body><mj-section><mj-column><mj-text>Hello {{ person.first_name or first_name }}</mj-text></mj-column></mj-section></mj-body></mjml>";
+        ctx.first_name = "there".into();
+        assert!(one(guarded, None).render("t", "s", &ctx).unwrap().text.contains("Hello there"));
+    }
+
+    #[test]
     fn a_missing_variable_in_the_subject_fails_too() {
         let e = one(HELLO, None).render("t", "Hi {{ coupon }}", &sample_context()).unwrap_err();
         assert!(e.to_string().starts_with("t subject:"), "{e}");
@@ -220,4 +242,38 @@ mod examples {
         let cart = t.render("cart-reminder", "s", &no_recs).unwrap();
         assert!(!cart.html.contains("You might also like"), "conditional section dropped when empty");
     }
+}
+
+/// The subject template for a send: the variant's, else the trigger's, else
+/// a plain default.
+pub fn subject_template<'t>(trigger: &'t nudge_core::Trigger, variant: &str) -> &'t str {
+    trigger
+        .variant(variant)
+        .and_then(|v| v.subject.as_deref())
+        .or(trigger.subject.as_deref())
+        .unwrap_or("A note from {{ shop }}")
+}
+
+/// The template a send uses: the variant's, else the trigger's.
+pub fn template_name<'t>(trigger: &'t nudge_core::Trigger, variant: &str) -> &'t str {
+    trigger.variant(variant).and_then(|v| v.template.as_deref()).unwrap_or(&trigger.template)
+}
+
+/// Renders every trigger × variant of the rules against the sample data:
+/// what `nudge check --templates` runs, so a template problem is found
+/// before anything is sent. Returns every problem.
+pub fn check_rules(templates: &Templates, rules: &nudge_core::Triggers) -> Vec<String> {
+    let mut problems = Vec::new();
+    for t in &rules.triggers {
+        for v in &t.variants {
+            let mut ctx = sample_context();
+            ctx.trigger = t.id.clone();
+            ctx.variant = v.id.clone();
+            ctx.offer = v.offer.clone().or(ctx.offer);
+            if let Err(e) = templates.render(template_name(t, &v.id), subject_template(t, &v.id), &ctx) {
+                problems.push(format!("trigger {} variant {}: {e}", t.id, v.id));
+            }
+        }
+    }
+    problems
 }

@@ -33,6 +33,7 @@ pub fn html_to_text(html: &str) -> String {
             "br" | "p" | "div" | "tr" | "h1" | "h2" | "h3" | "li" | "table" if tag.starts_with('/') || name == "br" => {
                 out.push('\n')
             }
+            "td" | "th" if tag.starts_with('/') => out.push_str("   "),
             "a" if !tag.starts_with('/') => {
                 href = tag.split("href=\"").nth(1).and_then(|h| h.split('"').next()).map(str::to_owned);
             }
@@ -79,6 +80,6 @@ mod tests {
     #[test]
     fn markup_becomes_readable_text_with_links_spelled_out() {
         let html = "<html><head><style>p{}</style></head><body><!-- x --><p>Hello&nbsp;Ada</p><p><a href=\"https://s.example/r\">Resume checkout</a></p><table><tr><td>Shoe</td><td>$1</td></tr></table></body></html>";
-        assert_eq!(html_to_text(html), "Hello Ada\nResume checkout (https://s.example/r)\nShoe$1");
+        assert_eq!(html_to_text(html), "Hello Ada\nResume checkout (https://s.example/r)\nShoe $1");
     }
 }

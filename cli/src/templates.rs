@@ -1,0 +1,89 @@
+//! Reading a templates directory, and `nudge preview`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use nudge_content::{EmailContext, TemplateSource, Templates, subject_template, template_name};
+use nudge_core::Profile;
+
+use crate::replay_cmd::load_rules;
+
+/// The unsubscribe link shown in previews and replays, where no signing key
+/// is configured.
+pub const PREVIEW_UNSUBSCRIBE_URL: &str = "https://example.invalid/unsubscribe?t=preview";
+
+/// Loads `<name>.mjml` (and `<name>.txt` when present) from `dir`.
+pub fn load(dir: &Path) -> Result<Templates> {
+    let mut sources = Vec::new();
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read templates directory {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "mjml") {
+            continue;
+        }
+        let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else { continue };
+        let mjml = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let txt = path.with_extension("txt");
+        let text = txt
+            .exists()
+            .then(|| std::fs::read_to_string(&txt))
+            .transpose()
+            .with_context(|| format!("cannot read {}", txt.display()))?;
+        sources.push(TemplateSource { name, mjml, text });
+    }
+    sources.sort_by(|a, b| a.name.cmp(&b.name));
+    Templates::compile(sources).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
+}
+
+#[derive(clap::Args)]
+pub struct PreviewArgs {
+    /// Template to render (a name in the templates directory).
+    #[arg(long)]
+    pub template: String,
+    /// A profile as JSON (the document nudge stores).
+    #[arg(long)]
+    pub profile: PathBuf,
+    /// Trigger whose subject and offer to use (default: the first using the template).
+    #[arg(long)]
+    pub trigger: Option<String>,
+    #[arg(long)]
+    pub variant: Option<String>,
+    #[arg(long, default_value = "examples/templates")]
+    pub templates: PathBuf,
+    #[arg(long, default_value = "examples/triggers.toml")]
+    pub triggers: PathBuf,
+    /// Write <template>.html and <template>.txt here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn preview(args: PreviewArgs) -> Result<ExitCode> {
+    let templates = load(&args.templates)?;
+    let rules = load_rules(&args.triggers, Some(&args.templates))?;
+    let json =
+        std::fs::read_to_string(&args.profile).with_context(|| format!("cannot read {}", args.profile.display()))?;
+    let profile: Profile =
+        serde_json::from_str(&json).with_context(|| format!("{}: not a profile", args.profile.display()))?;
+    let trigger = match &args.trigger {
+        Some(id) => rules.get(id).with_context(|| format!("unknown trigger {id:?}"))?,
+        None => match rules.triggers.iter().find(|t| t.template == args.template) {
+            Some(t) => t,
+            None => bail!("no trigger uses template {:?}; name one with --trigger", args.template),
+        },
+    };
+    let variant = args.variant.clone().unwrap_or_else(|| trigger.variants[0].id.clone());
+    let offer = trigger.variant(&variant).and_then(|v| v.offer.as_deref());
+    let ctx = EmailContext::from_profile(&profile, &trigger.id, &variant, offer, PREVIEW_UNSUBSCRIBE_URL);
+    let name = if args.variant.is_some() { template_name(trigger, &variant) } else { &args.template };
+    let r = templates.render(name, subject_template(trigger, &variant), &ctx).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("Subject: {}\n\n{}", r.subject, r.text);
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        std::fs::write(out.join(format!("{name}.html")), &r.html)?;
+        std::fs::write(out.join(format!("{name}.txt")), &r.text)?;
+        eprintln!("wrote {}/{name}.html and .txt", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
