@@ -20,10 +20,11 @@ test: check-rust
 fuzz: check-rust
 	bash scripts/fuzz.sh 300
 
-## bench: replay throughput on a generated 1M-line log (see README)
+## bench: replay throughput on a generated 1M-line log, and email renders/s (see README)
 bench: check-rust
 	$(CARGO) build --release -p nudge
 	python3 scripts/bench_replay.py
+	$(CARGO) run --release --quiet -p nudge-content --example render_bench
 
 ## fmt: format the code
 fmt: check-rust
