@@ -24,9 +24,13 @@ pub struct ReplayArgs {
     /// Write decisions here (JSON Lines) instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Check that every template the rules name exists in this directory.
+    /// Render every send with the templates in this directory (and check
+    /// that every template the rules name exists there).
     #[arg(long)]
     pub templates: Option<PathBuf>,
+    /// Product catalogue (JSON feed) used when rendering.
+    #[arg(long)]
+    pub catalogue: Option<PathBuf>,
     /// Shop that Segment messages belong to (they carry none themselves).
     #[arg(long, default_value = "default")]
     pub shop: String,
@@ -118,7 +122,10 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     if templates.is_some() {
         replay.record_messages();
     }
-    let mut renders = RenderCheck::default();
+    let mut renders = RenderCheck {
+        catalogue: crate::templates::load_catalogue(args.catalogue.as_deref())?,
+        ..RenderCheck::default()
+    };
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(BufWriter::with_capacity(
             1 << 16,
@@ -224,20 +231,20 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
 struct RenderCheck {
     ok: u64,
     failed: u64,
+    catalogue: nudge_content::Catalogue,
 }
 
 impl RenderCheck {
     fn check(&mut self, templates: &nudge_content::Templates, rules: &Triggers, sent: Vec<nudge_app::ports::Outgoing>) {
         for m in sent {
             let Some(trigger) = rules.get(&m.check.trigger) else { continue };
-            let offer = trigger.variant(&m.variant).and_then(|v| v.offer.as_deref());
-            let ctx = nudge_content::EmailContext::from_profile(
-                &m.profile,
-                &trigger.id,
-                &m.variant,
-                offer,
-                crate::templates::PREVIEW_UNSUBSCRIBE_URL,
-            );
+            let send = nudge_content::SendInfo {
+                trigger,
+                variant: &m.variant,
+                now: m.check.due,
+                unsubscribe_url: crate::templates::PREVIEW_UNSUBSCRIBE_URL,
+            };
+            let ctx = nudge_content::EmailContext::build(&m.profile, rules, &send, &self.catalogue);
             let name = nudge_content::template_name(trigger, &m.variant);
             match templates.render(name, nudge_content::subject_template(trigger, &m.variant), &ctx) {
                 Ok(_) => self.ok += 1,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use nudge_content::{EmailContext, TemplateSource, Templates, subject_template, template_name};
+use nudge_content::{Catalogue, EmailContext, SendInfo, TemplateSource, Templates, subject_template, template_name};
 use nudge_core::Profile;
 
 use crate::replay_cmd::load_rules;
@@ -54,9 +54,23 @@ pub struct PreviewArgs {
     pub templates: PathBuf,
     #[arg(long, default_value = "examples/triggers.toml")]
     pub triggers: PathBuf,
+    /// Product catalogue (JSON feed) for images, stock and recommendations.
+    #[arg(long, default_value = "examples/catalogue.json")]
+    pub catalogue: Option<PathBuf>,
     /// Write <template>.html and <template>.txt here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// A JSON product feed, or an empty catalogue.
+pub fn load_catalogue(path: Option<&Path>) -> Result<Catalogue> {
+    match path {
+        None => Ok(Catalogue::default()),
+        Some(p) => {
+            let json = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+            Catalogue::from_feed(&json).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+        }
+    }
 }
 
 pub fn preview(args: PreviewArgs) -> Result<ExitCode> {
@@ -74,8 +88,10 @@ pub fn preview(args: PreviewArgs) -> Result<ExitCode> {
         },
     };
     let variant = args.variant.clone().unwrap_or_else(|| trigger.variants[0].id.clone());
-    let offer = trigger.variant(&variant).and_then(|v| v.offer.as_deref());
-    let ctx = EmailContext::from_profile(&profile, &trigger.id, &variant, offer, PREVIEW_UNSUBSCRIBE_URL);
+    let catalogue = load_catalogue(args.catalogue.as_deref())?;
+    let send =
+        SendInfo { trigger, variant: &variant, now: jiff::Timestamp::now(), unsubscribe_url: PREVIEW_UNSUBSCRIBE_URL };
+    let ctx = EmailContext::build(&profile, &rules, &send, &catalogue);
     let name = if args.variant.is_some() { template_name(trigger, &variant) } else { &args.template };
     let r = templates.render(name, subject_template(trigger, &variant), &ctx).map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("Subject: {}\n\n{}", r.subject, r.text);

@@ -23,10 +23,23 @@ fn main() {
                 variant: Some("M / Blue".into()),
                 quantity: i,
                 price: format!("${i}9.00"),
+                image: Some(format!("https://cdn.example/p-{i}.jpg")),
+                url: Some(format!("https://shop.example/products/p-{i}")),
+                low_stock: (i == 2).then_some(2),
             })
             .collect();
     }
-    ctx.recommendations = (1..=4).map(|i| ProductCard { id: format!("r-{i}"), title: Some(format!("Pick {i}")) }).collect();
+    ctx.recommendations = (1..=4)
+        .map(|i| ProductCard {
+            id: format!("r-{i}"),
+            title: Some(format!("Pick {i}")),
+            url: Some(format!("https://shop.example/products/r-{i}")),
+            price: Some(format!("${i}5.00")),
+            rating: Some(4.5),
+            review_count: Some(10 * i),
+            ..ProductCard::default()
+        })
+        .collect();
 
     let n: u32 = std::env::var("BENCH_RENDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let mut rounds = Vec::new();

@@ -1,7 +1,10 @@
 //! The data a template sees. Built from the profile at send time.
 
-use nudge_core::Profile;
+use jiff::Timestamp;
+use nudge_core::{Profile, Trigger, Triggers};
 use serde::Serialize;
+
+use crate::catalogue::{Catalogue, CatalogueProduct};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EmailContext {
@@ -46,12 +49,23 @@ pub struct CartLine {
     pub variant: Option<String>,
     pub quantity: u32,
     pub price: String,
+    pub image: Option<String>,
+    pub url: Option<String>,
+    pub low_stock: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProductCard {
     pub id: String,
     pub title: Option<String>,
+    pub url: Option<String>,
+    pub image: Option<String>,
+    pub price: Option<String>,
+    /// Units left when few remain ("only 2 left").
+    pub low_stock: Option<i64>,
+    /// Social proof, when the catalogue has it.
+    pub rating: Option<f64>,
+    pub review_count: Option<u32>,
 }
 
 pub const FIRST_NAME_FALLBACK: &str = "there";
@@ -71,25 +85,56 @@ pub fn money(amount: f64, currency: Option<&str>) -> String {
     }
 }
 
+impl ProductCard {
+    fn from_catalogue(p: &CatalogueProduct) -> ProductCard {
+        ProductCard {
+            id: p.id.clone(),
+            title: Some(p.title.clone()),
+            url: p.url.clone(),
+            image: p.image.clone(),
+            price: p.price.map(|v| money(v, p.currency.as_deref())),
+            low_stock: p.low_stock(),
+            rating: p.rating,
+            review_count: p.review_count,
+        }
+    }
+}
+
+/// What the shell knows about the send beyond the profile.
+pub struct SendInfo<'a> {
+    pub trigger: &'a Trigger,
+    pub variant: &'a str,
+    pub now: Timestamp,
+    pub unsubscribe_url: &'a str,
+}
+
 impl EmailContext {
-    /// What a send of `trigger` / `variant` shows this person.
-    pub fn from_profile(
-        p: &Profile,
-        trigger: &str,
-        variant: &str,
-        offer: Option<&str>,
-        unsubscribe_url: &str,
-    ) -> EmailContext {
+    /// What a send shows this person: their cart (enriched from the
+    /// catalogue), the product they viewed last, recommendations (never
+    /// bought or out of stock), their segments and the offer for them.
+    pub fn build(p: &Profile, rules: &Triggers, send: &SendInfo<'_>, catalogue: &Catalogue) -> EmailContext {
+        let segments = rules.segments_of(p, send.now.as_second());
+        let offer = rules.offer_for(send.trigger, send.variant, &segments);
         let cart = p.basket.as_ref().map(|b| Cart {
             lines: b
                 .lines
                 .iter()
-                .map(|l| CartLine {
-                    product_id: l.product_id.clone(),
-                    title: l.title.clone().unwrap_or_else(|| l.product_id.clone()),
-                    variant: l.variant_title.clone(),
-                    quantity: l.quantity,
-                    price: money(l.price, b.currency.as_deref()),
+                .map(|l| {
+                    let known = catalogue.get(&l.product_id);
+                    CartLine {
+                        product_id: l.product_id.clone(),
+                        title: l
+                            .title
+                            .clone()
+                            .or(known.map(|k| k.title.clone()))
+                            .unwrap_or_else(|| l.product_id.clone()),
+                        variant: l.variant_title.clone(),
+                        quantity: l.quantity,
+                        price: money(l.price, b.currency.as_deref()),
+                        image: known.and_then(|k| k.image.clone()),
+                        url: known.and_then(|k| k.url.clone()),
+                        low_stock: known.and_then(CatalogueProduct::low_stock),
+                    }
                 })
                 .collect(),
             more_lines: b.more_lines,
@@ -97,19 +142,31 @@ impl EmailContext {
             currency: b.currency.clone(),
             recovery_url: b.recovery_url.clone(),
         });
-        let product =
-            p.products.iter().max_by_key(|v| v.last()).map(|v| ProductCard { id: v.id.to_string(), title: None });
+        let viewed = p.products.iter().max_by_key(|v| v.last());
+        let product = viewed.map(|v| {
+            catalogue.get(&v.id).map_or_else(
+                || ProductCard { id: v.id.to_string(), ..ProductCard::default() },
+                ProductCard::from_catalogue,
+            )
+        });
+        let in_cart: Vec<&str> = p.basket.iter().flat_map(|b| b.lines.iter().map(|l| l.product_id.as_str())).collect();
+        let mut seeds: Vec<&str> = in_cart.clone();
+        seeds.extend(p.products.iter().map(|v| v.id.as_str()));
+        let mut exclude: Vec<&str> = p.orders.bought.iter().map(String::as_str).collect();
+        exclude.extend(&in_cart);
+        let recommendations =
+            catalogue.recommend(&seeds, &exclude).into_iter().map(ProductCard::from_catalogue).collect();
         EmailContext {
             shop: p.shop.clone(),
             first_name: p.first_name.clone().unwrap_or_else(|| FIRST_NAME_FALLBACK.to_owned()),
-            person: Person { first_name: p.first_name.clone(), segments: Vec::new() },
-            trigger: trigger.to_owned(),
-            variant: variant.to_owned(),
+            person: Person { first_name: p.first_name.clone(), segments },
+            trigger: send.trigger.id.clone(),
+            variant: send.variant.to_owned(),
             cart,
             product,
-            recommendations: Vec::new(),
-            offer: offer.map(str::to_owned),
-            unsubscribe_url: unsubscribe_url.to_owned(),
+            recommendations,
+            offer,
+            unsubscribe_url: send.unsubscribe_url.to_owned(),
         }
     }
 }
@@ -131,13 +188,16 @@ pub fn sample_context() -> EmailContext {
                     variant: Some("42 / Blue".into()),
                     quantity: 1,
                     price: "$89.00".into(),
+                    image: Some("https://cdn.example/p-1.jpg".into()),
+                    url: Some("https://shop.example/products/trail-runner".into()),
+                    low_stock: Some(2),
                 },
                 CartLine {
                     product_id: "p-2".into(),
                     title: "Wool Socks".into(),
-                    variant: None,
                     quantity: 2,
                     price: "$12.00".into(),
+                    ..CartLine::default()
                 },
             ],
             more_lines: 0,
@@ -145,8 +205,17 @@ pub fn sample_context() -> EmailContext {
             currency: Some("USD".into()),
             recovery_url: Some("https://shop.example/checkouts/abc/recover?key=demo".into()),
         }),
-        product: Some(ProductCard { id: "p-1".into(), title: Some("Trail Runner".into()) }),
-        recommendations: vec![ProductCard { id: "p-3".into(), title: Some("Rain Shell".into()) }],
+        product: Some(ProductCard { id: "p-1".into(), title: Some("Trail Runner".into()), ..ProductCard::default() }),
+        recommendations: vec![ProductCard {
+            id: "p-3".into(),
+            title: Some("Rain Shell".into()),
+            url: Some("https://shop.example/products/rain-shell".into()),
+            image: Some("https://cdn.example/p-3.jpg".into()),
+            price: Some("$120.00".into()),
+            low_stock: None,
+            rating: Some(4.7),
+            review_count: Some(128),
+        }],
         offer: Some("WELCOME10".into()),
         unsubscribe_url: "https://shop.example/unsubscribe?t=demo".into(),
     }

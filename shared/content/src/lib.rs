@@ -6,6 +6,7 @@
 //! variables are errors naming the template, line and variable — an email
 //! never goes out as `Hello ,`.
 
+pub mod catalogue;
 mod context;
 mod text;
 
@@ -13,7 +14,8 @@ use std::collections::BTreeMap;
 
 use minijinja::{Environment, UndefinedBehavior};
 
-pub use context::{Cart, CartLine, EmailContext, Person, ProductCard, sample_context};
+pub use catalogue::{Catalogue, CatalogueProduct};
+pub use context::{Cart, CartLine, EmailContext, Person, ProductCard, SendInfo, money, sample_context};
 pub use text::html_to_text;
 
 /// A template problem, located.

@@ -78,8 +78,11 @@ impl Condition {
                 };
                 at_least.is_none_or(|min| n >= min) && at_most.is_none_or(|max| n <= max)
             }
-            Condition::InactiveFor(d) => now - p.last_active >= d.as_secs(),
-            Condition::FirstSeenWithin(d) => now - p.first_seen <= d.as_secs(),
+            // A profile with no storefront activity yet has been inactive forever.
+            Condition::InactiveFor(d) => now.saturating_sub(p.last_active) >= d.as_secs(),
+            Condition::FirstSeenWithin(d) => {
+                p.first_seen != Secs::MAX && now.saturating_sub(p.first_seen) <= d.as_secs()
+            }
             Condition::OrdersAtLeast(n) => p.orders.count >= *n,
             Condition::OrdersAtMost(n) => p.orders.count <= *n,
             Condition::CartValueAtLeast(v) => p.basket.as_ref().is_some_and(|b| b.value >= *v),
@@ -157,6 +160,21 @@ impl fmt::Display for Condition {
                     None => Ok(()),
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_conditions_on_a_profile_without_events_neither_panic_nor_invent_history() {
+        let p = Profile::new("shop", "p");
+        let d = Dur::from_secs(3_600);
+        for now in [i64::MIN / 2, 0, 1_800_000_000, i64::MAX / 2] {
+            assert!(Condition::InactiveFor(d).eval(&p, now), "never active counts as inactive");
+            assert!(!Condition::FirstSeenWithin(d).eval(&p, now), "never seen is not 'recently seen'");
         }
     }
 }

@@ -61,6 +61,9 @@ pub struct Triggers {
     pub policy: Policy,
     pub segments: BTreeMap<String, Condition>,
     pub custom_events: Vec<String>,
+    /// Offers by segment, in file order: the first segment the person is in
+    /// gives the email's offer (a variant's own `offer` wins over these).
+    pub offers: Vec<(String, String)>,
     pub triggers: Vec<Trigger>,
     /// Recent timestamps to keep per event kind (what count conditions need).
     ring_caps: Vec<(String, usize)>,
@@ -143,6 +146,20 @@ impl Triggers {
         Compiler { src, file, errors: Vec::new(), known_events: HashSet::new() }.compile(raw, templates)
     }
 
+    /// The named segments this person is in at `now`, in name order.
+    pub fn segments_of(&self, p: &crate::Profile, now: crate::time::Secs) -> Vec<String> {
+        self.segments.iter().filter(|(_, c)| c.eval(p, now)).map(|(n, _)| n.clone()).collect()
+    }
+
+    /// The offer for a send: the variant's own, else the first `[[offer]]`
+    /// whose segment the person is in.
+    pub fn offer_for(&self, trigger: &Trigger, variant: &str, segments: &[String]) -> Option<String> {
+        trigger
+            .variant(variant)
+            .and_then(|v| v.offer.clone())
+            .or_else(|| self.offers.iter().find(|(s, _)| segments.contains(s)).map(|(_, t)| t.clone()))
+    }
+
     pub fn get(&self, id: &str) -> Option<&Trigger> {
         self.triggers.iter().find(|t| t.id == id)
     }
@@ -219,8 +236,17 @@ struct RawRules {
     segments: BTreeMap<String, Spanned<RawCond>>,
     #[serde(default)]
     custom_events: Vec<Spanned<String>>,
+    #[serde(default, rename = "offer")]
+    offers: Vec<RawOffer>,
     #[serde(default, rename = "trigger")]
     triggers: Vec<Spanned<RawTrigger>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOffer {
+    segment: Spanned<String>,
+    text: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -338,6 +364,7 @@ impl Compiler<'_> {
         }
 
         let policy = self.policy(raw.policy);
+        let offers_raw = raw.offers;
 
         // Segments may refer to each other; resolve them in dependency order.
         let mut segments = BTreeMap::new();
@@ -367,6 +394,14 @@ impl Compiler<'_> {
             }
         }
 
+        let mut offers = Vec::new();
+        for o in offers_raw {
+            if segments.contains_key(o.segment.get_ref()) {
+                offers.push((o.segment.into_inner(), o.text));
+            } else {
+                self.err(o.segment.span(), "offer.segment", format!("unknown segment {:?}", o.segment.get_ref()));
+            }
+        }
         if !self.errors.is_empty() {
             self.errors.sort_by_key(|e| (e.line, e.column));
             return Err(RulesErrors(self.errors));
@@ -410,6 +445,7 @@ impl Compiler<'_> {
         Ok(Triggers {
             version: format!("{:08x}", stable_hash(&[self.src.as_bytes()]) >> 32),
             policy,
+            offers,
             segments,
             custom_events,
             triggers,
@@ -1027,6 +1063,18 @@ mod tests {
     fn syntax_errors_point_at_the_line() {
         let e = errors("[[trigger]]\nid = \"a\"\non = checkout_started\n");
         assert_eq!(e[0].line, 3);
+    }
+
+    #[test]
+    fn offers_follow_segments_in_file_order_and_variants_override_them() {
+        let src = "[segments]\nvip = { orders_at_least = 3 }\nany = { orders_at_least = 0 }\n[[offer]]\nsegment = \"vip\"\ntext = \"VIP20\"\n[[offer]]\nsegment = \"any\"\ntext = \"FREESHIP\"\n[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\nvariants = [{ id = \"x\", offer = \"X5\" }, { id = \"y\" }]\n";
+        let t = Triggers::parse(src, "t.toml", None).unwrap();
+        let tr = t.get("a").unwrap();
+        assert_eq!(t.offer_for(tr, "y", &["any".into(), "vip".into()]).as_deref(), Some("VIP20"));
+        assert_eq!(t.offer_for(tr, "y", &["any".into()]).as_deref(), Some("FREESHIP"));
+        assert_eq!(t.offer_for(tr, "x", &["vip".into()]).as_deref(), Some("X5"));
+        let e = errors("[[offer]]\nsegment = \"nope\"\ntext = \"x\"\n");
+        assert_eq!((e[0].line, e[0].field.as_str()), (2, "offer.segment"));
     }
 
     #[test]

@@ -218,7 +218,8 @@ proptest! {
         let mut p = Profile::new("shop", "p");
         for n in 0..300 {
             let t = g.below(4_000_000_000) as i64 - 1_000_000_000;
-            let e = random_event(&mut g, n, t);
+                        let e = random_event(&mut g, n, t);
+            let _ = rules.segments_of(&p, t);
             for eff in p.apply(&e, &rules).effects {
                 if let nudge_core::Effect::Schedule { check, .. } = eff {
                     p.conclude(&check, &rules, check.due);
