@@ -9,11 +9,13 @@ CARGO ?= cargo
 demo: check-rust
 	$(CARGO) run --quiet -p nudge -- demo --examples examples
 
-## test: formatting, lints, every test in the workspace, and a short fuzz run
+## test: formatting, lints, every test in the workspace, an email screenshot
+## in headless Chromium (test-artifacts/), and a short fuzz run
 test: check-rust
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
-	$(CARGO) test --workspace
+		$(CARGO) test --workspace
+	bash scripts/email_screenshot.sh
 	bash scripts/fuzz.sh 10
 
 ## fuzz: every decoder under libFuzzer for 5 minutes each
