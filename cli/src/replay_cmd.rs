@@ -31,6 +31,9 @@ pub struct ReplayArgs {
     /// Product catalogue (JSON feed) used when rendering.
     #[arg(long)]
     pub catalogue: Option<PathBuf>,
+    /// Write the attribution report (per trigger and variant) here as JSON.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
     /// Shop that Segment messages belong to (they carry none themselves).
     #[arg(long, default_value = "default")]
     pub shop: String,
@@ -209,6 +212,44 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         pb.finish_and_clear();
     }
     eprint!("{}", replay.summary());
+    let report = replay.attribution().report();
+    if !report.is_empty() {
+        eprintln!(
+            "{:<22} {:<8} {:>7} {:>6} {:>6} {:>9} {:>10} {:>15} {:>8} {:>7}",
+            "attribution",
+            "variant",
+            "sent",
+            "opened",
+            "clicked",
+            "converted",
+            "revenue",
+            "rate (95% CI)",
+            "lift",
+            "P(best)"
+        );
+        for row in &report {
+            let f = &row.figures;
+            eprintln!(
+                "{:<22} {:<8} {:>7} {:>6} {:>6} {:>9} {:>10.2} {:>5.1}% ({:.1}-{:.1}) {:>8} {:>7}",
+                row.trigger,
+                row.variant,
+                f.sent,
+                f.opened,
+                f.clicked,
+                f.converted,
+                f.revenue,
+                100.0 * row.conversion_rate,
+                100.0 * row.interval_95.0,
+                100.0 * row.interval_95.1,
+                row.lift.map_or("-".to_owned(), |l| format!("{:+.1}%", 100.0 * l)),
+                row.p_beats_holdout.map_or("-".to_owned(), |p| format!("{p:.3}")),
+            );
+        }
+    }
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     // Freeing a million profiles one by one takes longer than the process
     // exit that frees them all at once.
     std::mem::forget(replay);

@@ -2,6 +2,7 @@
 //! cases every shell runs (`ingest`, `run_check`, and `Replay` for
 //! backtesting). No AWS and no SQLite in here.
 
+pub mod attribution;
 pub mod http;
 pub mod identity;
 pub mod memory;

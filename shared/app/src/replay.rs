@@ -9,9 +9,10 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use jiff::Timestamp;
-use nudge_core::{Decision, Effect, Event, Outcome, Reason, Triggers};
+use nudge_core::{Decision, Effect, Event, EventKind, Outcome, Reason, Triggers};
 use serde::Serialize;
 
+use crate::attribution::{Attribution, DEFAULT_WINDOW};
 use crate::identity::AliasKey;
 use crate::memory::{ManualClock, MemoryMailer, MemoryPublisher, MemoryScheduler, MemoryStore};
 use crate::usecase::{AppError, CheckPorts, IngestPorts, ingest, run_check};
@@ -35,6 +36,7 @@ pub struct Replay<'r> {
     clock: ManualClock,
     publisher: MemoryPublisher,
     summary: Summary,
+    attribution: Attribution,
 }
 
 impl<'r> Replay<'r> {
@@ -48,6 +50,7 @@ impl<'r> Replay<'r> {
             clock: ManualClock::new(Timestamp::UNIX_EPOCH),
             publisher: MemoryPublisher::default(),
             summary: Summary::default(),
+            attribution: Attribution::new(DEFAULT_WINDOW),
         }
     }
 
@@ -75,6 +78,20 @@ impl<'r> Replay<'r> {
         };
         let ingested = now_or_never(ingest(&ports, event))?;
         self.summary.events += 1;
+        if let (Some(profile), true) = (&ingested.profile, ingested.changed) {
+            match &event.kind {
+                EventKind::OrderPlaced { order } => {
+                    self.attribution.order(profile, event.occurred_at.as_second(), order.value)
+                }
+                EventKind::EmailOpened { message } | EventKind::EmailClicked { message } => {
+                    if let Some(trigger) = &message.trigger {
+                        let clicked = matches!(event.kind, EventKind::EmailClicked { .. });
+                        self.attribution.engagement(profile, trigger, message.episode, clicked);
+                    }
+                }
+                _ => {}
+            }
+        }
         if !ingested.changed {
             self.summary.duplicates += 1;
         }
@@ -115,12 +132,18 @@ impl<'r> Replay<'r> {
     fn drain(&mut self, sink: &mut dyn FnMut(&Decision)) {
         for d in self.publisher.take_decisions() {
             self.summary.record(&d);
+            self.attribution.decision(&d);
             sink(&d);
         }
     }
 
     pub fn summary(&self) -> &Summary {
         &self.summary
+    }
+
+    /// Orders credited to triggers and variants so far.
+    pub fn attribution(&self) -> &Attribution {
+        &self.attribution
     }
 
     pub fn now(&self) -> Timestamp {

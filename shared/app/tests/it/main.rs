@@ -2,6 +2,7 @@
 //! checks through `run_check`, driven by the replay's virtual clock with the
 //! in-memory adapters. Each test is named after the rule it pins.
 
+mod attribution;
 mod http;
 mod lifecycle;
 mod policies;

@@ -1,0 +1,233 @@
+//! Attribution: which trigger and variant an order is credited to, and the
+//! per-variant figures a report shows (sent, opened, clicked, converted,
+//! revenue, conversion with a 95 % interval, lift over the holdout, and the
+//! probability of beating it).
+//!
+//! An order within the window (default 5 days) after a send — or after a
+//! holdout decision — is credited to that decision; the last one wins, and a
+//! decision is credited at most once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use nudge_core::hash::{mix, unit_interval};
+use nudge_core::{Decision, Dur, Outcome, Reason};
+use serde::Serialize;
+
+pub const DEFAULT_WINDOW: Dur = Dur::from_secs(5 * 86_400);
+
+#[derive(Debug, Clone)]
+struct Touch {
+    trigger: String,
+    variant: String,
+    at: i64,
+    holdout: bool,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct VariantFigures {
+    pub sent: u64,
+    pub opened: u64,
+    pub clicked: u64,
+    pub converted: u64,
+    pub revenue: f64,
+    /// Episodes of this variant held out (decided, not sent).
+    pub holdout: u64,
+    pub holdout_converted: u64,
+    pub holdout_revenue: f64,
+}
+
+#[derive(Debug)]
+pub struct Attribution {
+    window: i64,
+    last: HashMap<String, Touch>,
+    variants: HashMap<(String, String, u32), String>,
+    pub figures: BTreeMap<(String, String), VariantFigures>,
+}
+
+impl Attribution {
+    pub fn new(window: Dur) -> Attribution {
+        Attribution {
+            window: window.as_secs(),
+            last: HashMap::new(),
+            variants: HashMap::new(),
+            figures: BTreeMap::new(),
+        }
+    }
+
+    pub fn decision(&mut self, d: &Decision) {
+        let Some(variant) = &d.variant else { return };
+        let holdout = match (d.decision, d.reason) {
+            (Outcome::Send, _) => false,
+            (Outcome::Skip, Some(Reason::Holdout)) => true,
+            _ => return,
+        };
+        let f = self.figures.entry((d.trigger.clone(), variant.clone())).or_default();
+        if holdout {
+            f.holdout += 1;
+        } else {
+            f.sent += 1;
+        }
+        self.variants.insert((d.profile.clone(), d.trigger.clone(), d.episode), variant.clone());
+        let touch = Touch { trigger: d.trigger.clone(), variant: variant.clone(), at: d.at.as_second(), holdout };
+        self.last.insert(d.profile.clone(), touch);
+    }
+
+    /// An order by `profile` at `at` (unix seconds).
+    pub fn order(&mut self, profile: &str, at: i64, value: f64) {
+        let Some(t) = self.last.get(profile) else { return };
+        if at < t.at || at - t.at > self.window {
+            return;
+        }
+        let t = self.last.remove(profile).unwrap_or_else(|| unreachable!("found above"));
+        let f = self.figures.entry((t.trigger, t.variant)).or_default();
+        let value = if value.is_finite() { value } else { 0.0 };
+        if t.holdout {
+            f.holdout_converted += 1;
+            f.holdout_revenue += value;
+        } else {
+            f.converted += 1;
+            f.revenue += value;
+        }
+    }
+
+    /// An open or click on the message of (profile, trigger, episode).
+    pub fn engagement(&mut self, profile: &str, trigger: &str, episode: Option<u32>, clicked: bool) {
+        let variant = match episode {
+            Some(ep) => self.variants.get(&(profile.to_owned(), trigger.to_owned(), ep)).cloned(),
+            None => self.last.get(profile).filter(|t| t.trigger == trigger).map(|t| t.variant.clone()),
+        };
+        let Some(variant) = variant else { return };
+        let f = self.figures.entry((trigger.to_owned(), variant)).or_default();
+        if clicked {
+            f.clicked += 1;
+        } else {
+            f.opened += 1;
+        }
+    }
+
+    /// One row per trigger and variant, with the statistics.
+    pub fn report(&self) -> Vec<ReportRow> {
+        let mut control: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        for ((trigger, _), f) in &self.figures {
+            let c = control.entry(trigger).or_default();
+            c.0 += f.holdout;
+            c.1 += f.holdout_converted;
+        }
+        self.figures
+            .iter()
+            .map(|((trigger, variant), f)| {
+                let (hn, hc) = control.get(trigger.as_str()).copied().unwrap_or_default();
+                let rate = ratio(f.converted, f.sent);
+                let holdout_rate = (hn > 0).then(|| ratio(hc, hn));
+                ReportRow {
+                    trigger: trigger.clone(),
+                    variant: variant.clone(),
+                    figures: f.clone(),
+                    conversion_rate: rate,
+                    interval_95: wilson(f.converted, f.sent),
+                    holdout_rate,
+                    lift: holdout_rate.filter(|h| *h > 0.0).map(|h| (rate - h) / h),
+                    p_beats_holdout: (hn > 0 && f.sent > 0).then(|| p_beats(f.converted, f.sent, hc, hn)),
+                }
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportRow {
+    pub trigger: String,
+    pub variant: String,
+    #[serde(flatten)]
+    pub figures: VariantFigures,
+    pub conversion_rate: f64,
+    /// Wilson score interval for the conversion rate.
+    pub interval_95: (f64, f64),
+    /// Conversion of the trigger's holdout (all variants' held-out episodes).
+    pub holdout_rate: Option<f64>,
+    /// Relative lift of this variant's conversion over the holdout's.
+    pub lift: Option<f64>,
+    /// Probability that this variant converts better than the holdout:
+    /// Beta(1 + conversions, 1 + non-conversions) posteriors compared by
+    /// 20,000 seeded draws (the same figures on every run).
+    pub p_beats_holdout: Option<f64>,
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Wilson score interval at 95 %.
+pub fn wilson(successes: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let (z, n_f) = (1.959_963_984_540_054_f64, n as f64);
+    let p = successes as f64 / n_f;
+    let denom = 1.0 + z * z / n_f;
+    let centre = (p + z * z / (2.0 * n_f)) / denom;
+    let half = z * ((p * (1.0 - p) / n_f) + z * z / (4.0 * n_f * n_f)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// P(Beta(1+a, 1+n-a) > Beta(1+b, 1+m-b)) by seeded Monte Carlo.
+pub fn p_beats(a: u64, n: u64, b: u64, m: u64) -> f64 {
+    const DRAWS: u32 = 20_000;
+    let mut rng = Rng(0x5eed_0f_a77);
+    let mut wins = 0u32;
+    for _ in 0..DRAWS {
+        let x = rng.beta(1.0 + a as f64, 1.0 + (n - a.min(n)) as f64);
+        let y = rng.beta(1.0 + b as f64, 1.0 + (m - b.min(m)) as f64);
+        if x > y {
+            wins += 1;
+        }
+    }
+    f64::from(wins) / f64::from(DRAWS)
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        unit_interval(mix(self.0)).max(f64::MIN_POSITIVE)
+    }
+    fn normal(&mut self) -> f64 {
+        (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos()
+    }
+    /// Marsaglia–Tsang for shape ≥ 1 (all shapes here are ≥ 1).
+    fn gamma(&mut self, shape: f64) -> f64 {
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = (1.0 + c * x).powi(3);
+            if v > 0.0 && self.unit().ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+    fn beta(&mut self, a: f64, b: f64) -> f64 {
+        let x = self.gamma(a);
+        x / (x + self.gamma(b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_interval_matches_a_known_value() {
+        let (lo, hi) = wilson(10, 100);
+        assert!((lo - 0.0552).abs() < 0.0005 && (hi - 0.1744).abs() < 0.0005, "{lo} {hi}");
+    }
+
+    #[test]
+    fn p_beats_is_near_one_half_for_equal_groups_and_near_one_for_a_clear_winner() {
+        let even = p_beats(50, 1000, 50, 1000);
+        assert!((0.45..0.55).contains(&even), "{even}");
+        assert!(p_beats(200, 1000, 50, 1000) > 0.999);
+        assert_eq!(p_beats(30, 500, 20, 400), p_beats(30, 500, 20, 400), "deterministic");
+    }
+}
