@@ -173,7 +173,7 @@ pub fn wilson(successes: u64, n: u64) -> (f64, f64) {
 /// P(Beta(1+a, 1+n-a) > Beta(1+b, 1+m-b)) by seeded Monte Carlo.
 pub fn p_beats(a: u64, n: u64, b: u64, m: u64) -> f64 {
     const DRAWS: u32 = 20_000;
-    let mut rng = Rng(0x5eed_0f_a77);
+    let mut rng = Rng(0x0005_eed0_fa77);
     let mut wins = 0u32;
     for _ in 0..DRAWS {
         let x = rng.beta(1.0 + a as f64, 1.0 + (n - a.min(n)) as f64);
