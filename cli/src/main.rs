@@ -4,6 +4,7 @@
 mod demo;
 mod logs;
 mod replay_cmd;
+mod report;
 mod simulate;
 mod templates;
 
@@ -32,6 +33,9 @@ enum Command {
         #[arg(long)]
         templates: Option<PathBuf>,
     },
+    /// Attribution report from a decision log and an event log: per trigger
+    /// and variant sent, opened, clicked, converted, revenue, intervals, lift.
+    Report(report::ReportArgs),
     /// Render a template for a sample profile: subject, HTML and text.
     Preview(templates::PreviewArgs),
     /// Generate a seeded log of realistic shoppers (Segment JSON Lines).
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Check { file, templates } => replay_cmd::check(&file, templates.as_deref()),
         Command::Simulate(args) => simulate::run(args),
         Command::Preview(args) => templates::preview(args),
+        Command::Report(args) => report::run(args),
         Command::Demo { examples } => demo::run(&examples),
     };
     match result {

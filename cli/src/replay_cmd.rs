@@ -34,6 +34,9 @@ pub struct ReplayArgs {
     /// Write the attribution report (per trigger and variant) here as JSON.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Write the attribution report as a self-contained HTML page with charts.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
     /// Shop that Segment messages belong to (they carry none themselves).
     #[arg(long, default_value = "default")]
     pub shop: String,
@@ -137,7 +140,9 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
     };
     let mut write_error: Option<io::Error> = None;
+    let mut daily = crate::report::Daily::default();
     let mut sink = |d: &Decision| {
+        daily.record(d);
         if write_error.is_none() {
             let r = serde_json::to_writer(&mut out, d).map_err(io::Error::from).and_then(|()| out.write_all(b"\n"));
             if let Err(e) = r {
@@ -214,37 +219,10 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     eprint!("{}", replay.summary());
     let report = replay.attribution().report();
     if !report.is_empty() {
-        eprintln!(
-            "{:<22} {:<8} {:>7} {:>6} {:>6} {:>9} {:>10} {:>15} {:>8} {:>7}",
-            "attribution",
-            "variant",
-            "sent",
-            "opened",
-            "clicked",
-            "converted",
-            "revenue",
-            "rate (95% CI)",
-            "lift",
-            "P(best)"
-        );
-        for row in &report {
-            let f = &row.figures;
-            eprintln!(
-                "{:<22} {:<8} {:>7} {:>6} {:>6} {:>9} {:>10.2} {:>5.1}% ({:.1}-{:.1}) {:>8} {:>7}",
-                row.trigger,
-                row.variant,
-                f.sent,
-                f.opened,
-                f.clicked,
-                f.converted,
-                f.revenue,
-                100.0 * row.conversion_rate,
-                100.0 * row.interval_95.0,
-                100.0 * row.interval_95.1,
-                row.lift.map_or("-".to_owned(), |l| format!("{:+.1}%", 100.0 * l)),
-                row.p_beats_holdout.map_or("-".to_owned(), |p| format!("{p:.3}")),
-            );
-        }
+        crate::report::print_table(&mut io::stderr(), &report);
+    }
+    if let Some(path) = &args.html {
+        crate::report::write_html(path, &report, &daily)?;
     }
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;

@@ -191,3 +191,43 @@ fn replay_with_templates_renders_every_send() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("rendered 2 send(s), 0 failed"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn report_over_the_logs_matches_the_attribution_of_the_replay_and_writes_html() {
+    let log = tmp("report-sim.jsonl", &text(&nudge(&["simulate", "--events", "5000", "--seed", "3"]).stdout));
+    let dir = log.parent().unwrap().to_path_buf();
+    let (decisions, inline, html) =
+        (dir.join("report-dec.jsonl"), dir.join("report-inline.json"), dir.join("report.html"));
+    let out = nudge(&[
+        "replay",
+        "--triggers",
+        "examples/triggers.toml",
+        "--out",
+        decisions.to_str().unwrap(),
+        "--report",
+        inline.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let from_logs = dir.join("report-logs.json");
+    let out = nudge(&[
+        "report",
+        "--decisions",
+        decisions.to_str().unwrap(),
+        "--json",
+        from_logs.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let a: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&inline).unwrap()).unwrap();
+    let b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&from_logs).unwrap()).unwrap();
+    assert_eq!(a, b, "the same figures from the replay and from the logs");
+    assert!(a.as_array().is_some_and(|rows| rows.iter().any(|r| r["sent"].as_u64() > Some(0))));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<svg") && !page.contains("http://") && !page.contains("https://"),
+        "charts inline, nothing fetched"
+    );
+}

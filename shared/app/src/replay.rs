@@ -104,6 +104,19 @@ impl<'r> Replay<'r> {
         Ok(())
     }
 
+    /// Ingests an event only to learn whose it is (identity resolution and
+    /// merging as in production); no check runs. For reports over logs.
+    pub fn identify(&mut self, event: &Event) -> Result<Option<String>, AppError> {
+        let ports = IngestPorts {
+            rules: self.rules,
+            alias_key: &self.alias_key,
+            store: &self.store,
+            scheduler: &self.scheduler,
+            publisher: &self.publisher,
+        };
+        Ok(now_or_never(ingest(&ports, event))?.profile)
+    }
+
     /// Runs every remaining check, in time order, until none is pending.
     pub fn finish(&mut self, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
         while let Some(due) = self.scheduler.next_due() {
