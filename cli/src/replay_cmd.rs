@@ -31,6 +31,9 @@ pub struct ReplayArgs {
     /// Product catalogue (JSON feed) used when rendering.
     #[arg(long)]
     pub catalogue: Option<PathBuf>,
+    /// The shop's locale, for prices when rendering.
+    #[arg(long, default_value = "en-US")]
+    pub locale: String,
     /// Write the attribution report (per trigger and variant) here as JSON.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -130,6 +133,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     }
     let mut renders = RenderCheck {
         catalogue: crate::templates::load_catalogue(args.catalogue.as_deref())?,
+        locale: args.locale.clone(),
         ..RenderCheck::default()
     };
     let mut out: Box<dyn Write> = match &args.out {
@@ -251,6 +255,7 @@ struct RenderCheck {
     ok: u64,
     failed: u64,
     catalogue: nudge_content::Catalogue,
+    locale: String,
 }
 
 impl RenderCheck {
@@ -262,6 +267,7 @@ impl RenderCheck {
                 variant: &m.variant,
                 now: m.check.due,
                 unsubscribe_url: crate::templates::PREVIEW_UNSUBSCRIBE_URL,
+                locale: &self.locale,
             };
             let ctx = nudge_content::EmailContext::build(&m.profile, rules, &send, &self.catalogue);
             let name = nudge_content::template_name(trigger, &m.variant);

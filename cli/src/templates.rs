@@ -57,6 +57,9 @@ pub struct PreviewArgs {
     /// Product catalogue (JSON feed) for images, stock and recommendations.
     #[arg(long, default_value = "examples/catalogue.json")]
     pub catalogue: Option<PathBuf>,
+    /// The shop's locale, for prices.
+    #[arg(long, default_value = "en-US")]
+    pub locale: String,
     /// Write <template>.html and <template>.txt here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -89,8 +92,13 @@ pub fn preview(args: PreviewArgs) -> Result<ExitCode> {
     };
     let variant = args.variant.clone().unwrap_or_else(|| trigger.variants[0].id.clone());
     let catalogue = load_catalogue(args.catalogue.as_deref())?;
-    let send =
-        SendInfo { trigger, variant: &variant, now: jiff::Timestamp::now(), unsubscribe_url: PREVIEW_UNSUBSCRIBE_URL };
+    let send = SendInfo {
+        trigger,
+        variant: &variant,
+        now: jiff::Timestamp::now(),
+        unsubscribe_url: PREVIEW_UNSUBSCRIBE_URL,
+        locale: &args.locale,
+    };
     let ctx = EmailContext::build(&profile, &rules, &send, &catalogue);
     let name = if args.variant.is_some() { template_name(trigger, &variant) } else { &args.template };
     let r = templates.render(name, subject_template(trigger, &variant), &ctx).map_err(|e| anyhow::anyhow!("{e}"))?;

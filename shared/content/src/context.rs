@@ -70,29 +70,51 @@ pub struct ProductCard {
 
 pub const FIRST_NAME_FALLBACK: &str = "there";
 
-/// `12.5` in `USD` → `$12.50`; unknown currencies keep their code.
-pub fn money(amount: f64, currency: Option<&str>) -> String {
+/// An amount formatted for the shop's locale: `$1,234.50` (en), `1.234,50 €`
+/// (de, es, it, nl, pt), `1 234,50 €` (fr, sv, fi, nb, pl); currencies without
+/// a known symbol keep their code; yen and won have no decimals.
+pub fn money(amount: f64, currency: Option<&str>, locale: &str) -> String {
     let symbol = match currency {
-        Some("USD") | Some("CAD") | Some("AUD") => "$",
+        Some("USD") | Some("CAD") | Some("AUD") | Some("NZD") => "$",
         Some("EUR") => "€",
         Some("GBP") => "£",
         Some("JPY") => "¥",
-        _ => "",
+        Some(code) => code,
+        None => "",
     };
-    match (symbol, currency) {
-        ("", Some(code)) => format!("{amount:.2} {code}"),
-        _ => format!("{symbol}{amount:.2}"),
+    let decimals = if matches!(currency, Some("JPY") | Some("KRW")) { 0 } else { 2 };
+    let lang = locale.split(['-', '_']).next().unwrap_or("en").to_ascii_lowercase();
+    let (thousands, decimal, symbol_first) = match lang.as_str() {
+        "de" | "es" | "it" | "nl" | "pt" | "da" => (".", ",", false),
+        "fr" | "sv" | "fi" | "nb" | "no" | "pl" | "cs" => ("\u{a0}", ",", false),
+        _ => (",", ".", symbol.chars().all(|c| !c.is_ascii_alphabetic())),
+    };
+    let fixed = format!("{:.*}", decimals, amount.abs());
+    let (int, frac) = fixed.split_once('.').unwrap_or((&fixed, ""));
+    let mut grouped = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push_str(thousands);
+        }
+        grouped.push(ch);
+    }
+    let number = if frac.is_empty() { grouped } else { format!("{grouped}{decimal}{frac}") };
+    let sign = if amount < 0.0 { "-" } else { "" };
+    match (symbol, symbol_first) {
+        ("", _) => format!("{sign}{number}"),
+        (s, true) => format!("{sign}{s}{number}"),
+        (s, false) => format!("{sign}{number}\u{a0}{s}"),
     }
 }
 
 impl ProductCard {
-    fn from_catalogue(p: &CatalogueProduct) -> ProductCard {
+    fn from_catalogue(p: &CatalogueProduct, locale: &str) -> ProductCard {
         ProductCard {
             id: p.id.clone(),
             title: Some(p.title.clone()),
             url: p.url.clone(),
             image: p.image.clone(),
-            price: p.price.map(|v| money(v, p.currency.as_deref())),
+            price: p.price.map(|v| money(v, p.currency.as_deref(), locale)),
             low_stock: p.low_stock(),
             rating: p.rating,
             review_count: p.review_count,
@@ -106,6 +128,8 @@ pub struct SendInfo<'a> {
     pub variant: &'a str,
     pub now: Timestamp,
     pub unsubscribe_url: &'a str,
+    /// The shop's locale for prices (`en-US`, `de-DE`, ...).
+    pub locale: &'a str,
 }
 
 impl EmailContext {
@@ -130,7 +154,7 @@ impl EmailContext {
                             .unwrap_or_else(|| l.product_id.clone()),
                         variant: l.variant_title.clone(),
                         quantity: l.quantity,
-                        price: money(l.price, b.currency.as_deref()),
+                        price: money(l.price, b.currency.as_deref(), send.locale),
                         image: known.and_then(|k| k.image.clone()),
                         url: known.and_then(|k| k.url.clone()),
                         low_stock: known.and_then(CatalogueProduct::low_stock),
@@ -138,7 +162,7 @@ impl EmailContext {
                 })
                 .collect(),
             more_lines: b.more_lines,
-            total: money(b.value, b.currency.as_deref()),
+            total: money(b.value, b.currency.as_deref(), send.locale),
             currency: b.currency.clone(),
             recovery_url: b.recovery_url.clone(),
         });
@@ -146,7 +170,7 @@ impl EmailContext {
         let product = viewed.map(|v| {
             catalogue.get(&v.id).map_or_else(
                 || ProductCard { id: v.id.to_string(), ..ProductCard::default() },
-                ProductCard::from_catalogue,
+                |c| ProductCard::from_catalogue(c, send.locale),
             )
         });
         let in_cart: Vec<&str> = p.basket.iter().flat_map(|b| b.lines.iter().map(|l| l.product_id.as_str())).collect();
@@ -154,8 +178,11 @@ impl EmailContext {
         seeds.extend(p.products.iter().map(|v| v.id.as_str()));
         let mut exclude: Vec<&str> = p.orders.bought.iter().map(String::as_str).collect();
         exclude.extend(&in_cart);
-        let recommendations =
-            catalogue.recommend(&seeds, &exclude).into_iter().map(ProductCard::from_catalogue).collect();
+        let recommendations = catalogue
+            .recommend(&seeds, &exclude)
+            .into_iter()
+            .map(|c| ProductCard::from_catalogue(c, send.locale))
+            .collect();
         EmailContext {
             shop: p.shop.clone(),
             first_name: p.first_name.clone().unwrap_or_else(|| FIRST_NAME_FALLBACK.to_owned()),
@@ -227,8 +254,11 @@ mod tests {
 
     #[test]
     fn money_uses_the_symbol_when_known() {
-        assert_eq!(money(12.5, Some("USD")), "$12.50");
-        assert_eq!(money(3.0, Some("CHF")), "3.00 CHF");
-        assert_eq!(money(3.0, None), "3.00");
+        assert_eq!(money(1234.5, Some("USD"), "en-US"), "$1,234.50");
+        assert_eq!(money(1234.5, Some("EUR"), "de-DE"), "1.234,50\u{a0}€");
+        assert_eq!(money(1234.5, Some("EUR"), "fr-FR"), "1\u{a0}234,50\u{a0}€");
+        assert_eq!(money(3.0, Some("CHF"), "en"), "3.00\u{a0}CHF", "codes follow the number");
+        assert_eq!(money(1500.0, Some("JPY"), "ja-JP"), "¥1,500");
+        assert_eq!(money(3.0, None, "en-US"), "3.00");
     }
 }

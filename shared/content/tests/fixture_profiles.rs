@@ -90,7 +90,8 @@ fn every_example_template_renders_for_every_fixture_derived_profile() {
     for p in &profiles {
         for trigger in &rules.triggers {
             for v in &trigger.variants {
-                let send = SendInfo { trigger, variant: &v.id, now, unsubscribe_url: "https://u.example/x" };
+                let send =
+                    SendInfo { trigger, variant: &v.id, now, unsubscribe_url: "https://u.example/x", locale: "en-US" };
                 let ctx = EmailContext::build(p, &rules, &send, &catalogue);
                 let name = template_name(trigger, &v.id);
                 // The cart reminder is only ever sent to someone with a cart.
