@@ -1,4 +1,5 @@
-//! nudge-local: adapters for running nudge on one machine.
+//! nudge-local: adapters for running nudge on one machine: the SQLite profile
+//! store and the durable SQLite scheduler.
 //!
 //! [`SqliteStore`] implements the `ProfileStore` port on an embedded SQLite
 //! database (WAL, `synchronous = FULL`: a save that returned is on disk) with
@@ -10,9 +11,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use jiff::Timestamp;
 use nudge_app::identity::Alias;
-use nudge_app::ports::{ProfileStore, Resolved, Saved, StoreError};
-use nudge_core::Profile;
+use nudge_app::ports::{ProfileStore, Resolved, Saved, Scheduler, SchedulerError, StoreError};
+use nudge_core::{Check, Profile};
 use rusqlite::{Connection, OptionalExtension, params};
 
 const SCHEMA: &str = "
@@ -199,5 +201,110 @@ impl ProfileStore for SqliteStore {
     }
     fn merge_into(&self, shop: &str, from: &str, into: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
         ready(self.merge_into_now(shop, from, into))
+    }
+}
+
+/// The durable local scheduler: pending checks live in SQLite, so they
+/// survive a restart (overdue ones are simply due at once). The serve loop
+/// asks for due checks, runs them, and marks each done. A check delivered
+/// twice (a crash between running and marking) is harmless: the episode was
+/// claimed in the profile before any email, so the second run is `duplicate`.
+pub struct SqliteScheduler {
+    conn: Mutex<Connection>,
+}
+
+const CHECKS: &str = "
+CREATE TABLE IF NOT EXISTS checks (
+    name    TEXT PRIMARY KEY,
+    due     INTEGER NOT NULL,
+    payload TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS checks_by_due ON checks (due);
+";
+
+impl SqliteScheduler {
+    pub fn open(path: &Path) -> Result<SqliteScheduler, SchedulerError> {
+        let err = |e: rusqlite::Error| SchedulerError(format!("sqlite: {e}"));
+        let conn = Connection::open(path).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        conn.pragma_update(None, "busy_timeout", 5_000).map_err(err)?;
+        conn.execute_batch(CHECKS).map_err(err)?;
+        Ok(SqliteScheduler { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks due at or before `now`, earliest first.
+    pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Check>, SchedulerError> {
+        self.select(
+            "SELECT payload FROM checks WHERE due <= ?1 ORDER BY due LIMIT ?2",
+            params![now.as_second(), limit as i64],
+        )
+    }
+
+    /// Every pending check, earliest first.
+    pub fn pending(&self) -> Result<Vec<Check>, SchedulerError> {
+        self.select("SELECT payload FROM checks ORDER BY due", [])
+    }
+
+    /// When the earliest pending check is due.
+    pub fn next_due(&self) -> Result<Option<Timestamp>, SchedulerError> {
+        let due: Option<i64> = self
+            .conn()
+            .query_row("SELECT min(due) FROM checks", [], |r| r.get(0))
+            .map_err(|e| SchedulerError(format!("sqlite: {e}")))?;
+        Ok(due.and_then(|s| Timestamp::from_second(s).ok()))
+    }
+
+    /// Marks a check run: it will not be handed out again.
+    pub fn done(&self, check: &Check) -> Result<(), SchedulerError> {
+        self.delete(check)
+    }
+
+    fn delete(&self, check: &Check) -> Result<(), SchedulerError> {
+        self.conn()
+            .execute("DELETE FROM checks WHERE name = ?1", [check.name()])
+            .map(|_| ())
+            .map_err(|e| SchedulerError(format!("sqlite: {e}")))
+    }
+
+    fn select<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<Check>, SchedulerError> {
+        let err = |e: rusqlite::Error| SchedulerError(format!("sqlite: {e}"));
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(sql).map_err(err)?;
+        let rows = stmt.query_map(p, |r| r.get::<_, String>(0)).map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let payload = row.map_err(err)?;
+            // A row that no longer parses is reported, not dropped silently.
+            let check =
+                serde_json::from_str(&payload).map_err(|e| SchedulerError(format!("stored check unreadable: {e}")))?;
+            out.push(check);
+        }
+        Ok(out)
+    }
+}
+
+impl Scheduler for SqliteScheduler {
+    /// Idempotent by the check's deterministic name.
+    fn schedule(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        let result = serde_json::to_string(check).map_err(|e| SchedulerError(e.to_string())).and_then(|payload| {
+            self.conn()
+                .execute(
+                    "INSERT INTO checks (name, due, payload) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+                    params![check.name(), check.due.as_second(), payload],
+                )
+                .map(|_| ())
+                .map_err(|e| SchedulerError(format!("sqlite: {e}")))
+        });
+        ready(result)
+    }
+
+    /// Withdrawing an unknown check is not an error.
+    fn cancel(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        ready(self.delete(check))
     }
 }

@@ -1,0 +1,129 @@
+//! The durable local scheduler: restarts, idempotence, at-most-once sends.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use jiff::Timestamp;
+use nudge_app::memory::{ManualClock, MemoryMailer, MemoryPublisher};
+use nudge_app::ports::Scheduler;
+use nudge_app::{AliasKey, CheckPorts, IngestPorts, ingest, run_check};
+use nudge_core::event::OptInLevel;
+use nudge_core::{Basket, Check, ConsentState, ConsentUpdate, Event, EventKind, Identity, Outcome, Reason, Triggers};
+use nudge_local::{SqliteScheduler, SqliteStore};
+
+fn run<F: Future>(f: F) -> F::Output {
+    match pin!(f).as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the SQLite adapters never wait"),
+    }
+}
+
+fn db(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nudge-sched-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("nudge.db")
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn check(episode: u32, due: &str) -> Check {
+    Check { shop: "s".into(), profile: "p".into(), trigger: "cart".into(), episode, due: at(due) }
+}
+
+#[test]
+fn pending_checks_survive_a_restart_and_come_due_in_order() {
+    let path = db("restart");
+    {
+        let s = SqliteScheduler::open(&path).unwrap();
+        run(s.schedule(&check(2, "2026-10-06T15:00:00Z"))).unwrap();
+        run(s.schedule(&check(1, "2026-10-06T14:10:00Z"))).unwrap();
+    }
+    let s = SqliteScheduler::open(&path).unwrap();
+    assert_eq!(s.next_due().unwrap(), Some(at("2026-10-06T14:10:00Z")));
+    assert!(s.due(at("2026-10-06T14:00:00Z"), 10).unwrap().is_empty());
+    let overdue = s.due(at("2026-10-07T00:00:00Z"), 10).unwrap();
+    assert_eq!(
+        overdue.iter().map(|c| c.episode).collect::<Vec<_>>(),
+        vec![1, 2],
+        "overdue checks fire at start-up, earliest first"
+    );
+    s.done(&overdue[0]).unwrap();
+    assert_eq!(s.pending().unwrap().len(), 1);
+}
+
+#[test]
+fn scheduling_is_idempotent_by_name_and_cancelling_an_unknown_check_is_fine() {
+    let s = SqliteScheduler::open(&db("idempotent")).unwrap();
+    let c = check(1, "2026-10-06T14:10:00Z");
+    run(s.schedule(&c)).unwrap();
+    run(s.schedule(&c)).unwrap();
+    assert_eq!(s.pending().unwrap().len(), 1);
+    run(s.cancel(&c)).unwrap();
+    run(s.cancel(&c)).unwrap();
+    assert!(s.pending().unwrap().is_empty());
+}
+
+#[test]
+fn a_check_run_twice_after_a_crash_sends_one_email() {
+    let path = db("at-most-once");
+    let rules = Triggers::parse(
+        "[[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ndelay = \"10m\"\ntemplate = \"t\"\n",
+        "t.toml",
+        None,
+    )
+    .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let scheduler = SqliteScheduler::open(&path).unwrap();
+    let publisher = MemoryPublisher::default();
+    let key = AliasKey::new(b"k");
+    let identity =
+        Identity { customer_id: Some("c1".into()), email: Some("c1@example.com".into()), ..Identity::default() };
+    let events = [
+        EventKind::ConsentChanged {
+            consent: ConsentUpdate {
+                state: ConsentState::Subscribed,
+                opt_in_level: Some(OptInLevel::SingleOptIn),
+                updated_at: None,
+                source: None,
+            },
+        },
+        EventKind::CheckoutStarted { basket: Basket { token: Some("chk".into()), value: 10.0, ..Basket::default() } },
+    ];
+    let ports =
+        IngestPorts { rules: &rules, alias_key: &key, store: &store, scheduler: &scheduler, publisher: &publisher };
+    for (i, kind) in events.into_iter().enumerate() {
+        let e = Event {
+            id: format!("e{i}"),
+            shop: "s".into(),
+            occurred_at: at("2026-10-06T14:00:00Z"),
+            identity: identity.clone(),
+            kind,
+        };
+        run(ingest(&ports, &e)).unwrap();
+    }
+    let due = scheduler.due(at("2026-10-06T14:10:00Z"), 10).unwrap();
+    assert_eq!(due.len(), 1);
+    let mailer = MemoryMailer::recording();
+    let clock = ManualClock::new(at("2026-10-06T14:10:00Z"));
+    let check_ports = CheckPorts {
+        rules: &rules,
+        store: &store,
+        scheduler: &scheduler,
+        mailer: &mailer,
+        clock: &clock,
+        publisher: &publisher,
+    };
+    let first = run(run_check(&check_ports, &due[0])).unwrap();
+    // Crash before `done`: after the restart the same check is due again.
+    let again = SqliteScheduler::open(&path).unwrap().due(at("2026-10-06T14:11:00Z"), 10).unwrap();
+    assert_eq!(again, due);
+    let second = run(run_check(&check_ports, &again[0])).unwrap();
+    assert_eq!(first.decision.decision, Outcome::Send);
+    assert_eq!(second.decision.reason, Some(Reason::Duplicate));
+    assert_eq!(mailer.sent().len(), 1, "marketing mail is at most once per episode");
+}
