@@ -11,5 +11,5 @@ pub mod replay;
 pub mod usecase;
 
 pub use identity::{Alias, AliasKey, AliasKind};
-pub use replay::{Replay, Summary};
+pub use replay::{Replay, Summary, now_or_never};
 pub use usecase::{AppError, CheckPorts, Checked, IngestPorts, Ingested, ingest, run_check};

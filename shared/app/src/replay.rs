@@ -17,13 +17,13 @@ use crate::identity::AliasKey;
 use crate::memory::{ManualClock, MemoryMailer, MemoryPublisher, MemoryScheduler, MemoryStore};
 use crate::usecase::{AppError, CheckPorts, IngestPorts, ingest, run_check};
 
-/// Runs a future whose adapters are all in memory. They never wait, so one
-/// poll completes it.
-fn now_or_never<F: Future>(f: F) -> F::Output {
+/// Runs a future whose adapters never wait (in memory, or embedded SQLite):
+/// one poll completes it. Pending would be a programming error.
+pub fn now_or_never<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
     match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => v,
-        Poll::Pending => unreachable!("in-memory adapters complete without waiting"),
+        Poll::Pending => unreachable!("these adapters complete without waiting"),
     }
 }
 

@@ -1,9 +1,6 @@
 //! The durable local scheduler: restarts, idempotence, at-most-once sends.
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use jiff::Timestamp;
 use nudge_app::memory::{ManualClock, MemoryMailer, MemoryPublisher};
@@ -13,12 +10,7 @@ use nudge_core::event::OptInLevel;
 use nudge_core::{Basket, Check, ConsentState, ConsentUpdate, Event, EventKind, Identity, Outcome, Reason, Triggers};
 use nudge_local::{SqliteScheduler, SqliteStore};
 
-fn run<F: Future>(f: F) -> F::Output {
-    match pin!(f).as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("the SQLite adapters never wait"),
-    }
-}
+use nudge_app::now_or_never as run;
 
 fn db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nudge-sched-{}-{name}", std::process::id()));

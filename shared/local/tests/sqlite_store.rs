@@ -1,10 +1,7 @@
 //! The SQLite profile store: real database files, real threads.
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use nudge_app::identity::{Alias, AliasKind};
 use nudge_app::memory::{MemoryPublisher, MemoryScheduler};
@@ -13,13 +10,7 @@ use nudge_app::{AliasKey, IngestPorts, ingest};
 use nudge_core::{Event, EventKind, Identity, Product, Profile, Triggers};
 use nudge_local::SqliteStore;
 
-/// SQLite calls complete in place: one poll finishes the future.
-fn run<F: Future>(f: F) -> F::Output {
-    match pin!(f).as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("the SQLite adapter never waits"),
-    }
-}
+use nudge_app::now_or_never as run;
 
 fn db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nudge-sqlite-{}-{name}", std::process::id()));

@@ -402,10 +402,4 @@ fn erase_requested_deletes_the_profile_and_its_pending_check() {
     assert!(sends(&ds).is_empty(), "{ds:#?}");
 }
 
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    match f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => panic!("in-memory adapters never wait"),
-    }
-}
+pub use nudge_app::now_or_never as block_on;
