@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::identity::AliasKey;
 use crate::ports::{Clock, ProfileStore, Publisher, Scheduler};
+use crate::unsubscribe::{UnsubscribeKey, unsubscribe};
 use crate::usecase::{AppError, IngestPorts, ingest};
 
 /// Everything the ingest endpoints need, built once per process.
@@ -29,6 +30,9 @@ pub struct HttpService<S, Sch, P, C> {
     pub publisher: P,
     pub clock: C,
     pub stats: HttpStats,
+    /// Signs and checks one-click unsubscribe links; without it the
+    /// `/unsubscribe` routes answer 404.
+    pub unsubscribe_key: Option<UnsubscribeKey>,
 }
 
 /// Counters for metrics and tests.
@@ -75,6 +79,7 @@ enum Route {
     SegmentWebhook,
     Tracking(Endpoint),
     Health,
+    Unsubscribe,
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, StatusCode> {
@@ -83,10 +88,12 @@ fn route(method: &Method, path: &str) -> Result<Route, StatusCode> {
         "/webhooks/woocommerce" => Route::WooCommerce,
         "/webhooks/segment" => Route::SegmentWebhook,
         "/healthz" => Route::Health,
+        "/unsubscribe" => Route::Unsubscribe,
         p => Route::Tracking(Endpoint::from_path(p).ok_or(StatusCode::NOT_FOUND)?),
     };
     let allowed = match r {
         Route::Health => method == Method::GET || method == Method::HEAD,
+        Route::Unsubscribe => method == Method::GET || method == Method::POST,
         _ => method == Method::POST,
     };
     if allowed { Ok(r) } else { Err(StatusCode::METHOD_NOT_ALLOWED) }
@@ -107,6 +114,9 @@ where
         if let Route::Health = route {
             return ok(None, None);
         }
+        if let Route::Unsubscribe = route {
+            return self.unsubscribe(req).await;
+        }
         self.stats.deliveries.fetch_add(1, Ordering::Relaxed);
         let delivery = Delivery { headers: req.headers(), body: req.body().as_ref(), received_at: self.clock.now() };
         let decoded = match route {
@@ -114,7 +124,7 @@ where
             Route::WooCommerce => woocommerce::decode(&delivery, &self.sources),
             Route::SegmentWebhook => segment_api::decode_webhook(&delivery, &self.sources),
             Route::Tracking(endpoint) => segment_api::decode(endpoint, &delivery, &self.sources),
-            Route::Health => unreachable!("answered above"),
+            Route::Health | Route::Unsubscribe => unreachable!("answered above"),
         };
         match decoded {
             Ok(accepted) => match self.apply(accepted).await {
@@ -145,6 +155,7 @@ where
                 };
                 for e in &events {
                     let out = ingest(&ports, e).await?;
+                    self.publisher.event(e).await?;
                     tracing::debug!(shop = %e.shop, event = %e.id, kind = e.kind.name(), profile = ?out.profile, duplicate = !out.changed, "ingested");
                 }
                 self.stats.events.fetch_add(events.len() as u64, Ordering::Relaxed);
@@ -162,6 +173,64 @@ where
             Accepted::Ping => Ok(ok(Some(0), None)),
         }
     }
+}
+
+impl<S, Sch, P, C> HttpService<S, Sch, P, C>
+where
+    S: ProfileStore,
+    Sch: Scheduler,
+    P: Publisher,
+    C: Clock,
+{
+    /// `GET /unsubscribe?…` shows a confirmation page and changes nothing;
+    /// `POST` (RFC 8058 one-click, `List-Unsubscribe=One-Click`, or the
+    /// page's button) records the refusal and answers 200 — never a redirect.
+    async fn unsubscribe<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<String> {
+        let Some(key) = &self.unsubscribe_key else {
+            return error(StatusCode::NOT_FOUND, "not found".into());
+        };
+        let now = self.clock.now();
+        let query = req.uri().query().unwrap_or("");
+        let target = match key.verify(query, now) {
+            Ok(t) => t,
+            Err(e) => {
+                let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+                return page(status, "This link does not work", &e.to_string());
+            }
+        };
+        if req.method() == Method::GET {
+            let form = format!(
+                "<form method=\"post\" action=\"/unsubscribe?{}\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form>",
+                html_escape(query)
+            );
+            return page(StatusCode::OK, "Unsubscribe from these emails?", &form);
+        }
+        match unsubscribe(&self.store, &self.rules, &target, now).await {
+            Ok(_) => {
+                tracing::info!(shop = %target.shop, profile = %target.profile, "unsubscribed");
+                page(StatusCode::OK, "You are unsubscribed", "You will not get these emails any more.")
+            }
+            Err(e) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "unsubscribe not stored");
+                page(StatusCode::INTERNAL_SERVER_ERROR, "Please try again", "We could not record this just now.")
+            }
+        }
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response<String> {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title></head><body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto\"><h1>{title}</h1><p>{body}</p></body></html>"
+    );
+    let mut r = Response::new(html);
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
+    r
 }
 
 fn rejected(r: &Rejection) -> Response<String> {

@@ -8,6 +8,7 @@ pub mod identity;
 pub mod memory;
 pub mod ports;
 pub mod replay;
+pub mod unsubscribe;
 pub mod usecase;
 
 pub use identity::{Alias, AliasKey, AliasKind};

@@ -174,4 +174,10 @@ pub trait Publisher: Send + Sync {
     fn decision(&self, decision: &Decision) -> impl Future<Output = Result<(), PublishError>> + Send;
     /// Everything held about a person, for a data request.
     fn export(&self, profile: &Profile) -> impl Future<Output = Result<(), PublishError>> + Send;
+
+    /// An accepted event, after it was stored (an event log for later
+    /// replays). Nothing by default.
+    fn event(&self, _event: &nudge_core::Event) -> impl Future<Output = Result<(), PublishError>> + Send {
+        std::future::ready(Ok(()))
+    }
 }

@@ -8,6 +8,7 @@
 
 pub mod catalogue;
 mod context;
+pub mod mime;
 mod text;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,8 @@ pub enum ContentError {
     Template { template: String, line: usize, message: String },
     #[error("unknown template {0:?}")]
     Unknown(String),
+    #[error("message: {0}")]
+    Message(String),
 }
 
 /// One template's sources, as read from a templates directory.

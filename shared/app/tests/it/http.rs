@@ -45,6 +45,7 @@ template = "t"
         publisher: MemoryPublisher::default(),
         clock: ManualClock::new(at(0)),
         stats: HttpStats::default(),
+        unsubscribe_key: None,
     }
 }
 
@@ -209,4 +210,62 @@ fn segment_batches_are_ingested_with_the_write_key() {
 #[test]
 fn healthz_answers() {
     assert_eq!(send(&service(), &Request::get("/healthz").body(vec![]).unwrap()).0, 200);
+}
+
+#[test]
+fn one_click_unsubscribe_stops_every_later_email_and_bad_links_change_nothing() {
+    use nudge_app::unsubscribe::UnsubscribeKey;
+    let mut s = service();
+    s.unsubscribe_key = Some(UnsubscribeKey::new(b"unsub-key"));
+    // A subscribed shopper, known to the store.
+    let batch = serde_json::json!({"batch": [
+        {"type": "identify", "userId": "u1", "messageId": "m1", "timestamp": "2026-10-06T14:00:00Z",
+         "traits": {"email": "u1@example.com", "email_marketing_consent": "subscribed"}}], "writeKey": "wk"});
+    assert_eq!(send(&s, &Request::post("/v1/batch").body(batch.to_string().into_bytes()).unwrap()).0, 200);
+    let profile = s.store.profiles()[0].clone();
+    let key = UnsubscribeKey::new(b"unsub-key");
+    let query = key.query("acme", &profile.id, at(0));
+
+    let get = Request::get(format!("/unsubscribe?{query}")).body(vec![]).unwrap();
+    let (status, body) = send(&s, &get);
+    assert_eq!(status, 200);
+    assert!(body.contains("<form method=\"post\""), "{body}");
+    assert_eq!(s.store.profiles()[0].consent.state, ConsentState::Subscribed, "a GET changes nothing");
+
+    let forged = UnsubscribeKey::new(b"other").query("acme", &profile.id, at(0));
+    let post = |q: &str| {
+        Request::post(format!("/unsubscribe?{q}"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(b"List-Unsubscribe=One-Click".to_vec())
+            .unwrap()
+    };
+    assert_eq!(send(&s, &post(&forged)).0, 401);
+    let expired = key.query("acme", &profile.id, at(-400 * DAY));
+    assert_eq!(send(&s, &post(&expired)).0, 400);
+    assert_eq!(s.store.profiles()[0].consent.state, ConsentState::Subscribed, "bad links change nothing");
+
+    let r = block_on(s.handle(&post(&query)));
+    assert_eq!(r.status().as_u16(), 200, "one-click answers 200");
+    assert!(r.headers().get("location").is_none(), "never a redirect");
+    assert_eq!(s.store.profiles()[0].consent.state, ConsentState::Unsubscribed);
+
+    // A later checkout is decided `no_consent`, not sent.
+    let checkout = serde_json::json!({"batch": [
+        {"type": "track", "event": "Checkout Started", "userId": "u1", "messageId": "m2", "timestamp": "2026-10-06T15:00:00Z",
+         "properties": {"checkout_id": "chk-1", "value": 20}}], "writeKey": "wk"});
+    send(&s, &Request::post("/v1/batch").body(checkout.to_string().into_bytes()).unwrap());
+    let check = s.scheduler.pending().pop().expect("armed");
+    s.clock.set(check.due);
+    let mailer = nudge_app::memory::MemoryMailer::recording();
+    let ports = nudge_app::CheckPorts {
+        rules: &s.rules,
+        store: &s.store,
+        scheduler: &s.scheduler,
+        mailer: &mailer,
+        clock: &s.clock,
+        publisher: &s.publisher,
+    };
+    let d = block_on(nudge_app::run_check(&ports, &check)).unwrap().decision;
+    assert_eq!(d.reason, Some(Reason::NoConsent));
+    assert!(mailer.sent().is_empty());
 }

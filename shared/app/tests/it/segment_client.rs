@@ -73,6 +73,7 @@ fn the_official_segment_python_library_works_against_the_tracking_api() {
         publisher: MemoryPublisher::default(),
         clock: SystemClock,
         stats: HttpStats::default(),
+        unsubscribe_key: None,
     });
     let rt = tokio::runtime::Runtime::new().unwrap();
     let addr = serve(&rt, svc.clone());

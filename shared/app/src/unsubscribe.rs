@@ -1,0 +1,199 @@
+//! One-click unsubscribe (RFC 8058): signed links, and the use case that
+//! records the refusal. A link names the shop and profile (never an address)
+//! and an expiry, signed with HMAC-SHA256.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use jiff::Timestamp;
+use nudge_core::{ConsentState, ConsentUpdate, Event, EventKind, Identity, Triggers};
+use sha2::Sha256;
+
+use crate::ports::{Change, ProfileStore, StoreError};
+
+/// How long an unsubscribe link works.
+pub const LINK_LIFETIME_SECS: i64 = 365 * 86_400;
+
+#[derive(Clone)]
+pub struct UnsubscribeKey(Hmac<Sha256>);
+
+impl std::fmt::Debug for UnsubscribeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UnsubscribeKey(..)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("the unsubscribe link is malformed")]
+    Malformed,
+    #[error("the unsubscribe link was not issued by this shop")]
+    Forged,
+    #[error("the unsubscribe link has expired")]
+    Expired,
+}
+
+impl LinkError {
+    pub fn status(self) -> u16 {
+        match self {
+            LinkError::Malformed | LinkError::Expired => 400,
+            LinkError::Forged => 401,
+        }
+    }
+}
+
+/// What a valid link names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTarget {
+    pub shop: String,
+    pub profile: String,
+}
+
+impl UnsubscribeKey {
+    pub fn new(secret: impl AsRef<[u8]>) -> UnsubscribeKey {
+        UnsubscribeKey(
+            Hmac::<Sha256>::new_from_slice(secret.as_ref())
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
+        )
+    }
+
+    fn sign(&self, shop: &str, profile: &str, expires: i64) -> Vec<u8> {
+        let mut mac = self.0.clone();
+        mac.update(format!("{shop}\n{profile}\n{expires}").as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The query string of a link: `s=…&p=…&e=…&t=…`.
+    pub fn query(&self, shop: &str, profile: &str, now: Timestamp) -> String {
+        let expires = now.as_second() + LINK_LIFETIME_SECS;
+        let t = URL_SAFE_NO_PAD.encode(self.sign(shop, profile, expires));
+        format!("s={}&p={}&e={expires}&t={t}", encode(shop), encode(profile))
+    }
+
+    /// Checks a link's query string (constant-time signature comparison).
+    pub fn verify(&self, query: &str, now: Timestamp) -> Result<LinkTarget, LinkError> {
+        let (mut shop, mut profile, mut expires, mut token) = (None, None, None, None);
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').ok_or(LinkError::Malformed)?;
+            let v = decode(v).ok_or(LinkError::Malformed)?;
+            match k {
+                "s" => shop = Some(v),
+                "p" => profile = Some(v),
+                "e" => expires = v.parse::<i64>().ok(),
+                "t" => token = URL_SAFE_NO_PAD.decode(v.as_bytes()).ok(),
+                _ => {}
+            }
+        }
+        let (Some(shop), Some(profile), Some(expires), Some(token)) = (shop, profile, expires, token) else {
+            return Err(LinkError::Malformed);
+        };
+        let mut mac = self.0.clone();
+        mac.update(format!("{shop}\n{profile}\n{expires}").as_bytes());
+        mac.verify_slice(&token).map_err(|_| LinkError::Forged)?;
+        if now.as_second() > expires {
+            return Err(LinkError::Expired);
+        }
+        Ok(LinkTarget { shop, profile })
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Records the refusal on the profile: consent becomes `unsubscribed`, so
+/// every later check skips with `no_consent`. Returns false when the profile
+/// no longer exists (already erased: nothing to do).
+pub async fn unsubscribe<S: ProfileStore>(
+    store: &S,
+    rules: &Triggers,
+    target: &LinkTarget,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let event = Event {
+        id: format!("unsubscribe:{}:{}", target.profile, now.as_second()),
+        shop: target.shop.clone(),
+        occurred_at: now,
+        identity: Identity::default(),
+        kind: EventKind::ConsentChanged {
+            consent: ConsentUpdate {
+                state: ConsentState::Unsubscribed,
+                opt_in_level: None,
+                updated_at: Some(now),
+                source: Some("unsubscribe_link".into()),
+            },
+        },
+    };
+    let done = store
+        .update(&target.shop, &target.profile, false, |p| {
+            let applied = p.apply(&event, rules);
+            Change { changed: applied.changed, value: () }
+        })
+        .await?;
+    Ok(done.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-10-06T14:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_signed_link_verifies_and_names_shop_and_profile() {
+        let k = UnsubscribeKey::new("k");
+        let q = k.query("acme.myshopify.com", "p1", now());
+        assert_eq!(k.verify(&q, now()), Ok(LinkTarget { shop: "acme.myshopify.com".into(), profile: "p1".into() }));
+    }
+
+    #[test]
+    fn a_forged_or_altered_link_is_refused() {
+        let k = UnsubscribeKey::new("k");
+        let q = k.query("acme", "p1", now());
+        assert_eq!(UnsubscribeKey::new("other").verify(&q, now()), Err(LinkError::Forged));
+        assert_eq!(k.verify(&q.replace("p=p1", "p=p2"), now()), Err(LinkError::Forged));
+        assert_eq!(k.verify("s=acme&p=p1", now()), Err(LinkError::Malformed));
+    }
+
+    #[test]
+    fn an_expired_link_is_refused() {
+        let k = UnsubscribeKey::new("k");
+        let q = k.query("acme", "p1", now());
+        let later = Timestamp::from_second(now().as_second() + LINK_LIFETIME_SECS + 1).unwrap();
+        assert_eq!(k.verify(&q, later), Err(LinkError::Expired));
+    }
+}
