@@ -2,7 +2,7 @@
 //! an HTML part and the RFC 8058 one-click unsubscribe headers. The local
 //! outbox writes these bytes; SES sends them as Raw content.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use jiff::Timestamp;
 use lettre::Message;
@@ -36,7 +36,7 @@ pub fn build_message(r: &Rendered, env: &Envelope<'_>) -> Result<Vec<u8>, Conten
         .to(to)
         .subject(r.subject.clone())
         .message_id(Some(format!("<{}@{domain}>", env.message_id)))
-        .date(SystemTime::from(date))
+        .date(date)
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("List-Unsubscribe"),
             format!("<{}>", env.unsubscribe_url),
