@@ -5,6 +5,7 @@ mod demo;
 mod logs;
 mod replay_cmd;
 mod report;
+mod serve;
 mod simulate;
 mod templates;
 
@@ -36,6 +37,9 @@ enum Command {
     /// Attribution report from a decision log and an event log: per trigger
     /// and variant sent, opened, clicked, converted, revenue, intervals, lift.
     Report(report::ReportArgs),
+    /// Run the whole pipeline on this machine: webhooks and tracking API in,
+    /// SQLite profiles, durable checks, .eml outbox, decision and event logs.
+    Serve(serve::ServeArgs),
     /// Render a template for a sample profile: subject, HTML and text.
     Preview(templates::PreviewArgs),
     /// Generate a seeded log of realistic shoppers (Segment JSON Lines).
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Preview(args) => templates::preview(args),
         Command::Report(args) => report::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Demo { examples } => demo::run(&examples),
     };
     match result {

@@ -1,0 +1,319 @@
+//! `nudge serve`: the whole pipeline on one machine. The same HTTP handlers
+//! as the Lambda functions, an embedded SQLite store, a durable scheduler
+//! in SQLite, and an outbox of RFC 5322 `.eml` files.
+
+use std::fs::{File, OpenOptions};
+use std::future::{Future, ready};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::Body;
+use nudge_app::http::{HttpService, HttpStats};
+use nudge_app::ports::{Clock, MailError, Mailer, Outgoing, PublishError, Publisher, SystemClock};
+use nudge_app::unsubscribe::UnsubscribeKey;
+use nudge_app::{AliasKey, CheckPorts, run_check};
+use nudge_content::mime::{Envelope, build_message};
+use nudge_content::{Catalogue, EmailContext, SendInfo, Templates, subject_template, template_name};
+use nudge_core::{Decision, Event, Profile, Triggers};
+use nudge_local::{SqliteScheduler, SqliteStore};
+use nudge_sources::SourcesConfig;
+use serde::Deserialize;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The configuration file (see examples/nudge.toml).
+    #[arg(long, default_value = "nudge.toml")]
+    pub config: PathBuf,
+    /// Address to listen on (overrides the config; default 127.0.0.1:8787).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory (overrides the config; default ./nudge-data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+/// `nudge.toml`. Paths are relative to the file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeConfig {
+    triggers: PathBuf,
+    templates: PathBuf,
+    catalogue: Option<PathBuf>,
+    listen: Option<String>,
+    data: Option<PathBuf>,
+    /// Sender, e.g. "Demo Shop <shop@example.com>".
+    from: String,
+    /// Where unsubscribe links point (this server as the world sees it).
+    public_url: Option<String>,
+    #[serde(default = "en_us")]
+    locale: String,
+    /// Shop secrets and write keys; without it, the NUDGE_* variables.
+    sources: Option<SourcesConfig>,
+}
+
+fn en_us() -> String {
+    "en-US".into()
+}
+
+type Service = HttpService<SqliteStore, SqliteScheduler, FilePublisher, SystemClock>;
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("cannot read {} (try --config examples/nudge.toml)", args.config.display()))?;
+    let cfg: ServeConfig = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        anyhow::anyhow!("{}:{line}: {}", args.config.display(), e.message().trim())
+    })?;
+    let base = args.config.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let rel = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let rules = crate::replay_cmd::load_rules(&rel(&cfg.triggers), Some(&rel(&cfg.templates)))?;
+    let templates = crate::templates::load(&rel(&cfg.templates))?;
+    let problems = nudge_content::check_rules(&templates, &rules);
+    anyhow::ensure!(problems.is_empty(), "template problems:\n{}", problems.join("\n"));
+    let catalogue = crate::templates::load_catalogue(cfg.catalogue.as_ref().map(|p| rel(p)).as_deref())?;
+    let data = args.data.or(cfg.data.map(|d| rel(&d))).unwrap_or_else(|| PathBuf::from("nudge-data"));
+    let listen = args.listen.or(cfg.listen).unwrap_or_else(|| "127.0.0.1:8787".into());
+    std::fs::create_dir_all(data.join("outbox")).with_context(|| format!("cannot create {}", data.display()))?;
+    std::fs::create_dir_all(data.join("exports"))?;
+    let (alias_key, unsubscribe_key) = keys(&data)?;
+    let sources = cfg.sources.unwrap_or_else(|| SourcesConfig::from_env(|k| std::env::var(k).ok()));
+    let db = data.join("nudge.db");
+    let store = SqliteStore::open(&db).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let scheduler = SqliteScheduler::open(&db).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let publisher = FilePublisher::open(&data)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let listener =
+        rt.block_on(tokio::net::TcpListener::bind(&listen)).with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let public_url = cfg.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let mailer = Outbox {
+        dir: data.join("outbox"),
+        rules: rules.clone(),
+        templates,
+        catalogue,
+        from: cfg.from,
+        public_url,
+        locale: cfg.locale,
+        unsubscribe_key: UnsubscribeKey::new(&unsubscribe_key),
+    };
+    let svc = Arc::new(HttpService {
+        rules,
+        alias_key: AliasKey::new(&alias_key),
+        sources,
+        store,
+        scheduler,
+        publisher,
+        clock: SystemClock,
+        stats: HttpStats::default(),
+        unsubscribe_key: Some(UnsubscribeKey::new(&unsubscribe_key)),
+    });
+    println!("nudge serve: listening on http://{addr} (data in {})", data.display());
+    std::io::stdout().flush()?;
+
+    let app = {
+        let svc = svc.clone();
+        Router::new().fallback(move |req: axum::extract::Request| {
+            let svc = svc.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                match axum::body::to_bytes(body, 4 * 1024 * 1024).await {
+                    Ok(bytes) => svc.handle(&http::Request::from_parts(parts, bytes)).await.map(Body::from),
+                    Err(_) => http::Response::builder()
+                        .status(413)
+                        .body(Body::from("body too large or cut off"))
+                        .unwrap_or_default(),
+                }
+            }
+        })
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let checks = rt.spawn(check_loop(svc.clone(), Arc::new(mailer), stop_rx));
+    rt.block_on(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
+        let result = server.await;
+        let _ = stop_tx.send(true);
+        let _ = checks.await;
+        result
+    })?;
+    eprintln!("nudge serve: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let term = async move {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Runs due checks every half second (overdue ones at start-up), marking
+/// each done once decided.
+async fn check_loop(svc: Arc<Service>, mailer: Arc<Outbox>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let due = svc.scheduler.due(svc.clock.now(), 100);
+        match due {
+            Ok(checks) => {
+                for check in checks {
+                    let ports = CheckPorts {
+                        rules: &svc.rules,
+                        store: &svc.store,
+                        scheduler: &svc.scheduler,
+                        mailer: &*mailer,
+                        clock: &svc.clock,
+                        publisher: &svc.publisher,
+                    };
+                    match run_check(&ports, &check).await {
+                        Ok(_) => {
+                            if let Err(e) = svc.scheduler.done(&check) {
+                                tracing::error!(error = %e, "check ran but could not be marked done; it will be a duplicate");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, trigger = %check.trigger, "check failed; retried next round")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read due checks"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The alias and unsubscribe keys: from NUDGE_ALIAS_KEY /
+/// NUDGE_UNSUBSCRIBE_KEY, else generated once and kept in DATA/keys.
+fn keys(data: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
+    let from_env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).map(String::into_bytes);
+    let path = data.join("keys");
+    let stored = match std::fs::read(&path) {
+        Ok(b) if b.len() == 64 => b,
+        _ => {
+            let mut b = vec![0u8; 64];
+            std::io::Read::read_exact(
+                &mut File::open("/dev/urandom").context("no /dev/urandom for key generation")?,
+                &mut b,
+            )?;
+            std::fs::write(&path, &b).with_context(|| format!("cannot write {}", path.display()))?;
+            b
+        }
+    };
+    Ok((
+        from_env("NUDGE_ALIAS_KEY").unwrap_or_else(|| stored[..32].to_vec()),
+        from_env("NUDGE_UNSUBSCRIBE_KEY").unwrap_or_else(|| stored[32..].to_vec()),
+    ))
+}
+
+/// Appends decisions to DATA/decisions.jsonl and accepted events to
+/// DATA/events.jsonl (replayable with `nudge replay`); writes data exports
+/// to DATA/exports/.
+pub struct FilePublisher {
+    decisions: Mutex<File>,
+    events: Mutex<File>,
+    exports: PathBuf,
+}
+
+impl FilePublisher {
+    fn open(data: &Path) -> Result<FilePublisher> {
+        let append = |name: &str| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(data.join(name))
+                .with_context(|| format!("cannot open {name}"))
+        };
+        Ok(FilePublisher {
+            decisions: Mutex::new(append("decisions.jsonl")?),
+            events: Mutex::new(append("events.jsonl")?),
+            exports: data.join("exports"),
+        })
+    }
+
+    fn line<T: serde::Serialize>(file: &Mutex<File>, value: &T) -> Result<(), PublishError> {
+        let mut text = serde_json::to_string(value).map_err(|e| PublishError(e.to_string()))?;
+        text.push('\n');
+        let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+        f.write_all(text.as_bytes()).map_err(|e| PublishError(format!("log write failed: {e}")))
+    }
+}
+
+impl Publisher for FilePublisher {
+    fn decision(&self, d: &Decision) -> impl Future<Output = Result<(), PublishError>> + Send {
+        ready(Self::line(&self.decisions, d))
+    }
+    fn export(&self, p: &Profile) -> impl Future<Output = Result<(), PublishError>> + Send {
+        let path = self.exports.join(format!("{}-{}.json", p.shop, p.id));
+        ready(
+            serde_json::to_vec_pretty(p)
+                .map_err(|e| PublishError(e.to_string()))
+                .and_then(|b| std::fs::write(&path, b).map_err(|e| PublishError(format!("export failed: {e}")))),
+        )
+    }
+    fn event(&self, e: &Event) -> impl Future<Output = Result<(), PublishError>> + Send {
+        ready(Self::line(&self.events, e))
+    }
+}
+
+/// Renders and writes each message as an `.eml` file.
+pub struct Outbox {
+    dir: PathBuf,
+    rules: Triggers,
+    templates: Templates,
+    catalogue: Catalogue,
+    from: String,
+    public_url: String,
+    locale: String,
+    unsubscribe_key: UnsubscribeKey,
+}
+
+impl Outbox {
+    fn write(&self, m: &Outgoing) -> Result<String, MailError> {
+        let trigger = self
+            .rules
+            .get(&m.check.trigger)
+            .ok_or_else(|| MailError::Rejected("trigger no longer in the rules".into()))?;
+        let to = m.profile.email.as_deref().ok_or_else(|| MailError::Rejected("no address".into()))?;
+        let now = jiff::Timestamp::now();
+        let unsubscribe_url = format!(
+            "{}/unsubscribe?{}",
+            self.public_url.trim_end_matches('/'),
+            self.unsubscribe_key.query(&m.profile.shop, &m.profile.id, now)
+        );
+        let send =
+            SendInfo { trigger, variant: &m.variant, now, unsubscribe_url: &unsubscribe_url, locale: &self.locale };
+        let ctx = EmailContext::build(&m.profile, &self.rules, &send, &self.catalogue);
+        let rendered = self
+            .templates
+            .render(template_name(trigger, &m.variant), subject_template(trigger, &m.variant), &ctx)
+            .map_err(|e| MailError::Rejected(e.to_string()))?;
+        let id = format!("{}-{}", m.check.name(), m.variant);
+        let bytes = build_message(
+            &rendered,
+            &Envelope { from: &self.from, to, message_id: &id, unsubscribe_url: &unsubscribe_url, date: now },
+        )
+        .map_err(|e| MailError::Rejected(e.to_string()))?;
+        let path = self.dir.join(format!("{id}.eml"));
+        std::fs::write(&path, bytes).map_err(|e| MailError::Unavailable(format!("outbox write failed: {e}")))?;
+        Ok(id)
+    }
+}
+
+impl Mailer for Outbox {
+    fn send(&self, m: &Outgoing) -> impl Future<Output = Result<String, MailError>> + Send {
+        ready(self.write(m))
+    }
+}

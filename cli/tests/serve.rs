@@ -1,0 +1,189 @@
+//! `nudge serve` end to end: a real process on a random port, signed
+//! deliveries over real HTTP, a kill in the middle of the delay.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nudge_sources::signature::sign_base64_sha256;
+
+const SECRET: &str = "test-shopify-secret";
+const SHOP: &str = "acme.myshopify.com";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn setup(name: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("nudge-serve-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = "[[trigger]]\nid = \"cart-abandoned\"\non = \"checkout_started\"\ndelay = \"4s\"\ncancel_if = [\"order_placed\"]\ntemplate = \"cart-reminder\"\n";
+    std::fs::write(dir.join("triggers.toml"), rules).unwrap();
+    let config = format!(
+        "triggers = \"triggers.toml\"\ntemplates = \"{}\"\nfrom = \"Acme <shop@example.com>\"\n",
+        repo().join("examples/templates").display()
+    );
+    std::fs::write(dir.join("nudge.toml"), config).unwrap();
+    (dir.join("nudge.toml"), dir.join("data"))
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(config: &Path, data: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .arg("--data")
+        .arg(data)
+        .env("NUDGE_SHOPIFY_SECRET", SECRET)
+        .env("NUDGE_SEGMENT_WRITE_KEY", "wk")
+        .env("NUDGE_SHOP", SHOP)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).expect(&line).to_owned();
+    Server { child, addr }
+}
+
+/// A plain HTTP/1.1 POST over a real socket; returns the status code.
+fn post(addr: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req =
+        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+fn shopify(addr: &str, topic: &str, event_id: &str, body: &[u8]) -> u16 {
+    post(
+        addr,
+        "/webhooks/shopify",
+        &[
+            ("Content-Type", "application/json".into()),
+            ("X-Shopify-Topic", topic.into()),
+            ("X-Shopify-Shop-Domain", SHOP.into()),
+            ("X-Shopify-Event-Id", event_id.into()),
+            ("X-Shopify-Hmac-Sha256", sign_base64_sha256(body, SECRET.as_bytes())),
+        ],
+        body,
+    )
+}
+
+fn consent_then_checkout(addr: &str) {
+    let identify = br#"{"batch":[{"type":"identify","userId":"u1","messageId":"id-1","traits":{"email":"example@email.com","first_name":"Ada","email_marketing_consent":"subscribed"}}],"writeKey":"wk"}"#;
+    assert_eq!(post(addr, "/v1/batch", &[("Content-Type", "application/json".into())], identify), 200);
+    let checkout = std::fs::read(repo().join("../shared/fixtures/shopify/checkouts__create.json")).unwrap();
+    for _ in 0..3 {
+        assert_eq!(shopify(addr, "checkouts/create", "evt-checkout-1", &checkout), 200, "delivered three times");
+    }
+}
+
+fn emails(data: &Path) -> Vec<String> {
+    std::fs::read_dir(data.join("outbox"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| std::fs::read_to_string(e.path()).unwrap()).collect())
+        .unwrap_or_default()
+}
+
+fn wait_for(data: &Path, n: usize, secs: u64) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let e = emails(data);
+        if e.len() >= n || Instant::now() > deadline {
+            return e;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_abandoned_checkout_gets_one_eml_reminder_even_across_a_crash_mid_delay() {
+    let (config, data) = setup("crash");
+    let server = start(&config, &data);
+    consent_then_checkout(&server.addr);
+    drop(server); // killed (SIGKILL) during the 4 s delay
+    assert!(emails(&data).is_empty(), "nothing sent before the delay");
+    let server = start(&config, &data);
+    let sent = wait_for(&data, 1, 15);
+    std::thread::sleep(Duration::from_secs(2)); // would a second one come?
+    let sent_after = emails(&data);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent_after.len(), 1, "exactly one reminder");
+    let eml = &sent_after[0];
+    for header in [
+        "List-Unsubscribe: <http://",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "To: example@email.com",
+        "multipart/alternative",
+    ] {
+        assert!(eml.contains(header), "{header} missing in:\n{eml}");
+    }
+    assert!(eml.contains("text/plain") && eml.contains("text/html"));
+    let decisions = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
+    assert_eq!(decisions.lines().filter(|l| l.contains("\"decision\":\"send\"")).count(), 1, "{decisions}");
+    assert!(!decisions.contains("example@email.com"), "no address in the decision log");
+    drop(server);
+}
+
+#[test]
+fn a_purchase_inside_the_delay_sends_nothing_and_logs_converted() {
+    let (config, data) = setup("converted");
+    let server = start(&config, &data);
+    consent_then_checkout(&server.addr);
+    let mut order: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo().join("../shared/fixtures/shopify/orders__create.json")).unwrap())
+            .unwrap();
+    order["checkout_token"] = "123123123".into();
+    assert_eq!(shopify(&server.addr, "orders/create", "evt-order-1", order.to_string().as_bytes()), 200);
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(emails(&data).is_empty());
+    let decisions = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
+    assert!(decisions.contains("\"reason\":\"converted\""), "{decisions}");
+    let events = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    assert!(events.lines().count() >= 4, "accepted events are logged for replay");
+}
+
+#[test]
+fn bad_deliveries_over_real_http_get_4xx() {
+    let (config, data) = setup("bad");
+    let server = start(&config, &data);
+    let body = br#"{"token":"x"}"#;
+    let wrong = post(
+        &server.addr,
+        "/webhooks/shopify",
+        &[
+            ("X-Shopify-Topic", "checkouts/create".into()),
+            ("X-Shopify-Shop-Domain", SHOP.into()),
+            ("X-Shopify-Event-Id", "e".into()),
+            ("X-Shopify-Hmac-Sha256", sign_base64_sha256(body, b"wrong")),
+        ],
+        body,
+    );
+    assert_eq!(wrong, 401);
+    assert_eq!(shopify(&server.addr, "checkouts/create", "e2", b"{not json"), 400);
+    assert_eq!(post(&server.addr, "/v1/track", &[("Authorization", "Basic bm9wZTo=".into())], b"{}"), 401);
+    let events = std::fs::read_to_string(data.join("events.jsonl")).unwrap_or_default();
+    assert!(events.is_empty(), "nothing stored");
+}
