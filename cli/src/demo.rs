@@ -11,6 +11,192 @@ use nudge_core::{Decision, Outcome};
 use crate::logs::{Format, LogReader};
 use crate::replay_cmd::load_rules;
 
+/// The live demo: starts `nudge serve` on a temporary data directory and
+/// drives five shoppers over real HTTP with correctly signed webhooks.
+pub fn live(examples: &Path) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let dir = std::env::temp_dir().join(format!("nudge-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let abs = |p: &str| {
+        std::fs::canonicalize(examples.join(p)).with_context(|| format!("missing {}", examples.join(p).display()))
+    };
+    let config = format!(
+        "triggers = {:?}\ntemplates = {:?}\ncatalogue = {:?}\nfrom = \"Demo Shop <shop@example.com>\"\n",
+        abs("demo-triggers.toml")?,
+        abs("templates")?,
+        abs("catalogue.json")?
+    );
+    std::fs::write(dir.join("nudge.toml"), config)?;
+    let data = dir.join("data");
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(dir.join("nudge.toml"))
+        .arg("--data")
+        .arg(&data)
+        .env("NUDGE_SHOPIFY_SECRET", DEMO_SECRET)
+        .env("NUDGE_SEGMENT_WRITE_KEY", DEMO_WRITE_KEY)
+        .env("NUDGE_SHOP", DEMO_SHOP)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot start nudge serve")?;
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().context("no stdout")?), &mut first)?;
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .context("serve did not start")?
+        .to_owned();
+    let result = drive(&addr).and_then(|()| wait_and_print(&data, started));
+    let _ = child.kill();
+    let _ = child.wait();
+    result?;
+    println!(
+        "\nThe emails are in {}/outbox (.eml files); decisions in {}/decisions.jsonl.",
+        data.display(),
+        data.display()
+    );
+    println!("Run it yourself: nudge serve --config examples/nudge.toml");
+    Ok(ExitCode::SUCCESS)
+}
+
+const DEMO_SECRET: &str = "demo-shopify-secret";
+const DEMO_WRITE_KEY: &str = "demo-write-key";
+const DEMO_SHOP: &str = "demo-shop.myshopify.com";
+const SHOPPERS: [(&str, &str, &str); 5] = [
+    ("u-ada", "Ada", "abandons checkout"),
+    ("u-grace", "Grace", "buys inside the delay"),
+    ("u-alan", "Alan", "views one product 3 times"),
+    ("u-barbara", "Barbara", "has not consented"),
+    ("u-edsger", "Edsger", "webhooks delivered 3 times"),
+];
+
+fn http_post(addr: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> Result<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    Ok(resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0))
+}
+
+fn drive(addr: &str) -> Result<()> {
+    // A checkout as Shopify sends it (the fields nudge reads).
+    let checkout_sample = serde_json::json!({
+        "currency": "USD", "total_price": "113.00", "completed_at": null,
+        "abandoned_checkout_url": "https://demo-shop.myshopify.com/checkouts/recover",
+        "line_items": [
+            { "product_id": "prod-1", "variant_id": "v-1", "title": "Trail Runner", "variant_title": "42 / Blue", "quantity": 1, "price": "89.00" },
+            { "product_id": "prod-2", "variant_id": "v-2", "title": "Wool Socks", "quantity": 2, "price": "12.00" }
+        ]
+    });
+    let shopify = |topic: &str, id: &str, body: &serde_json::Value| -> Result<u16> {
+        let bytes = body.to_string().into_bytes();
+        let signature = nudge_sources::signature::sign_base64_sha256(&bytes, DEMO_SECRET.as_bytes());
+        http_post(
+            addr,
+            "/webhooks/shopify",
+            &[
+                ("X-Shopify-Topic", topic.into()),
+                ("X-Shopify-Shop-Domain", DEMO_SHOP.into()),
+                ("X-Shopify-Event-Id", id.into()),
+                ("X-Shopify-Hmac-Sha256", signature),
+            ],
+            &bytes,
+        )
+    };
+    let segment = |messages: serde_json::Value| -> Result<u16> {
+        let body = serde_json::json!({ "batch": messages, "writeKey": DEMO_WRITE_KEY }).to_string();
+        http_post(addr, "/v1/batch", &[], body.as_bytes())
+    };
+    for (user, name, _) in SHOPPERS {
+        let consent = if user == "u-barbara" { "not_subscribed" } else { "subscribed" };
+        let email = format!("{}@example.com", name.to_lowercase());
+        let code =
+            segment(serde_json::json!([{ "type": "identify", "userId": user, "messageId": format!("{user}-identify"),
+            "traits": { "email": email, "first_name": name, "email_marketing_consent": consent } }]))?;
+        anyhow::ensure!(code == 200, "identify for {name} answered {code}");
+        if user == "u-alan" {
+            let views: Vec<serde_json::Value> = (0..3)
+                .map(|i| serde_json::json!({ "type": "track", "event": "Product Viewed", "userId": user, "messageId": format!("{user}-view-{i}"),
+                    "properties": { "product_id": "prod-12", "category": "bags", "name": "Leather Weekender" } }))
+                .collect();
+            anyhow::ensure!(segment(serde_json::Value::Array(views))? == 200, "views refused");
+            continue;
+        }
+        let mut checkout = checkout_sample.clone();
+        checkout["token"] = format!("chk-{user}").into();
+        checkout["cart_token"] = format!("cart-{user}").into();
+        checkout["email"] = email.clone().into();
+        checkout["customer"] = serde_json::Value::Null;
+        let deliveries = if user == "u-edsger" { 3 } else { 1 };
+        for _ in 0..deliveries {
+            let code = shopify("checkouts/create", &format!("{user}-checkout"), &checkout)?;
+            anyhow::ensure!(code == 200, "checkout for {name} answered {code}");
+        }
+        if user == "u-grace" {
+            let order = serde_json::json!({ "id": 1001, "email": email, "checkout_token": format!("chk-{user}"), "total_price": "120.00", "currency": "USD", "line_items": [] });
+            anyhow::ensure!(shopify("orders/create", &format!("{user}-order"), &order)? == 200, "order refused");
+        }
+    }
+    Ok(())
+}
+
+fn wait_and_print(data: &Path, started: std::time::Instant) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let decisions = loop {
+        let text = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap_or_default();
+        let finals: Vec<Decision> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Decision>(l).ok())
+            .filter(|d| d.decision != Outcome::Defer)
+            .collect();
+        if finals.len() >= SHOPPERS.len() || std::time::Instant::now() > deadline {
+            break finals;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let who = |profile: &str| {
+        SHOPPERS
+            .iter()
+            .find(|(user, _, _)| {
+                nudge_app::identity::new_profile_id(
+                    DEMO_SHOP,
+                    &nudge_app::Alias { kind: nudge_app::AliasKind::Customer, value: (*user).into() },
+                ) == profile
+            })
+            .map_or(("?", "?"), |(_, name, story)| (*name, *story))
+    };
+    println!("{:<9} {:<28} {:<17} {:<8} {:<12} variant", "who", "story", "trigger", "decision", "reason");
+    for d in &decisions {
+        let (name, story) = who(&d.profile);
+        let decision = if d.decision == Outcome::Send { "SEND" } else { "skip" };
+        println!(
+            "{name:<9} {story:<28} {:<17} {decision:<8} {:<12} {}",
+            d.trigger,
+            d.reason.map_or("-", |r| r.as_str()),
+            d.variant.as_deref().unwrap_or("-")
+        );
+    }
+    let emails = std::fs::read_dir(data.join("outbox")).map(|d| d.count()).unwrap_or(0);
+    println!(
+        "\n{emails} email(s) written in {:.1} s, every decision above logged with its reason.",
+        started.elapsed().as_secs_f64()
+    );
+    anyhow::ensure!(decisions.len() >= SHOPPERS.len(), "only {} decisions arrived in time", decisions.len());
+    Ok(())
+}
+
 pub fn run(examples: &Path) -> Result<ExitCode> {
     let rules = load_rules(&examples.join("triggers.toml"), None)?;
     let dir = examples.join("events");

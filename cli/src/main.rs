@@ -44,11 +44,15 @@ enum Command {
     Preview(templates::PreviewArgs),
     /// Generate a seeded log of realistic shoppers (Segment JSON Lines).
     Simulate(simulate::SimulateArgs),
-    /// Replay the example scenarios and show who gets which email and why.
+    /// Start the local stack, drive five shoppers over real HTTP, and show
+    /// who got which email and why (`--replay`: backtest the example logs).
     Demo {
-        /// The examples directory (triggers.toml and events/).
+        /// The examples directory (triggers.toml, templates/, events/).
         #[arg(long, default_value = "examples")]
         examples: PathBuf,
+        /// Replay examples/events instead of running the live stack.
+        #[arg(long)]
+        replay: bool,
     },
 }
 
@@ -61,7 +65,8 @@ fn main() -> ExitCode {
         Command::Preview(args) => templates::preview(args),
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
-        Command::Demo { examples } => demo::run(&examples),
+        Command::Demo { examples, replay: true } => demo::run(&examples),
+        Command::Demo { examples, replay: false } => demo::live(&examples),
     };
     match result {
         Ok(code) => code,

@@ -126,8 +126,24 @@ fn simulate_is_deterministic_for_a_seed_and_replays_cleanly() {
 }
 
 #[test]
-fn demo_shows_who_gets_what_and_why() {
+fn the_live_demo_drives_five_shoppers_over_http_and_explains_each_decision() {
     let out = nudge(&["demo"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let line = |who: &str| {
+        stdout.lines().find(|l| l.starts_with(who)).unwrap_or_else(|| panic!("{who} missing: {stdout}")).to_owned()
+    };
+    assert!(line("Ada").contains("SEND"), "{stdout}");
+    assert!(line("Grace").contains("converted"));
+    assert!(line("Alan").contains("browse-abandoned") && line("Alan").contains("SEND"));
+    assert!(line("Barbara").contains("no_consent"));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("Edsger")).count(), 1, "three deliveries, one decision");
+    assert!(stdout.contains("3 email(s) written"), "{stdout}");
+}
+
+#[test]
+fn demo_replay_shows_who_gets_what_and_why() {
+    let out = nudge(&["demo", "--replay"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     for expected in ["converted", "no_consent", "SEND"] {
