@@ -13,8 +13,9 @@ demo: check-rust
 ## in headless Chromium (test-artifacts/), and a short fuzz run
 test: check-rust
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
-		$(CARGO) test --workspace
+		$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+	bash scripts/ensure_chromium.sh
+	$(CARGO) test --workspace
 	bash scripts/email_screenshot.sh
 	bash scripts/fuzz.sh 10
 

@@ -4,13 +4,7 @@
 # screenshot in test-artifacts/ and fails if the picture is blank.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "chromium is missing: apt-get install chromium"; exit 1
-  fi
-fi
+bash scripts/ensure_chromium.sh
 out=test-artifacts
 mkdir -p "$out"
 cargo run --quiet -p nudge -- preview --template cart-reminder \

@@ -60,7 +60,7 @@ fn en_us() -> String {
     "en-US".into()
 }
 
-type Service = HttpService<SqliteStore, SqliteScheduler, FilePublisher, SystemClock>;
+pub type Service = HttpService<SqliteStore, SqliteScheduler, FilePublisher, SystemClock>;
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&args.config)
@@ -117,19 +117,36 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
 
     let app = {
         let svc = svc.clone();
-        Router::new().fallback(move |req: axum::extract::Request| {
-            let svc = svc.clone();
-            async move {
-                let (parts, body) = req.into_parts();
-                match axum::body::to_bytes(body, 4 * 1024 * 1024).await {
-                    Ok(bytes) => svc.handle(&http::Request::from_parts(parts, bytes)).await.map(Body::from),
-                    Err(_) => http::Response::builder()
-                        .status(413)
-                        .body(Body::from("body too large or cut off"))
-                        .unwrap_or_default(),
+        let (dash_svc, dash_data, file_data) = (svc.clone(), data.clone(), data.clone());
+        Router::new()
+            .route(
+                "/",
+                axum::routing::get(move |uri: http::Uri| {
+                    let (svc, data) = (dash_svc.clone(), dash_data.clone());
+                    let q = crate::dashboard::search_term(uri.query().unwrap_or(""));
+                    async move { axum::response::Html(crate::dashboard::page(&svc, &data, q.as_deref())) }
+                }),
+            )
+            .route(
+                "/outbox/{name}",
+                axum::routing::get(move |axum::extract::Path(name): axum::extract::Path<String>| {
+                    let data = file_data.clone();
+                    async move { crate::dashboard::outbox_file(&data, &name) }
+                }),
+            )
+            .fallback(move |req: axum::extract::Request| {
+                let svc = svc.clone();
+                async move {
+                    let (parts, body) = req.into_parts();
+                    match axum::body::to_bytes(body, 4 * 1024 * 1024).await {
+                        Ok(bytes) => svc.handle(&http::Request::from_parts(parts, bytes)).await.map(Body::from),
+                        Err(_) => http::Response::builder()
+                            .status(413)
+                            .body(Body::from("body too large or cut off"))
+                            .unwrap_or_default(),
+                    }
                 }
-            }
-        })
+            })
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let checks = rt.spawn(check_loop(svc.clone(), Arc::new(mailer), stop_rx));
@@ -308,6 +325,8 @@ impl Outbox {
         .map_err(|e| MailError::Rejected(e.to_string()))?;
         let path = self.dir.join(format!("{id}.eml"));
         std::fs::write(&path, bytes).map_err(|e| MailError::Unavailable(format!("outbox write failed: {e}")))?;
+        // The dashboard shows each email as it renders.
+        let _ = std::fs::write(self.dir.join(format!("{id}.html")), &rendered.html);
         Ok(id)
     }
 }

@@ -103,7 +103,12 @@ fn consent_then_checkout(addr: &str) {
 
 fn emails(data: &Path) -> Vec<String> {
     std::fs::read_dir(data.join("outbox"))
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| std::fs::read_to_string(e.path()).unwrap()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -144,7 +149,42 @@ fn an_abandoned_checkout_gets_one_eml_reminder_even_across_a_crash_mid_delay() {
     let decisions = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
     assert_eq!(decisions.lines().filter(|l| l.contains("\"decision\":\"send\"")).count(), 1, "{decisions}");
     assert!(!decisions.contains("example@email.com"), "no address in the decision log");
+    dashboard_shows_the_scenario(&server.addr);
     drop(server);
+}
+
+/// The dashboard in headless Chromium: the DOM it renders shows the
+/// profile, the decision with its reason and the email preview; a
+/// screenshot is kept in test-artifacts/.
+fn dashboard_shows_the_scenario(addr: &str) {
+    let profile_dir = std::env::temp_dir().join(format!("nudge-chromium-{}", std::process::id()));
+    let chromium = |extra: &[&str]| {
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1200,1600",
+            ])
+            .arg(format!("--user-data-dir={}", profile_dir.display()))
+            .args(extra)
+            .arg(format!("http://{addr}/"))
+            .output()
+            .expect("chromium (installed by make test via scripts/ensure_chromium.sh)")
+    };
+    let dom = String::from_utf8_lossy(&chromium(&["--dump-dom"]).stdout).into_owned();
+    assert!(dom.contains("example@email.com"), "profile listed: {dom}");
+    assert!(dom.contains("cart-abandoned") && dom.contains("class=\"send\""), "decision listed");
+    assert!(dom.contains("<iframe src=\"/outbox/"), "email preview shown");
+    let artifacts = repo().join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("dashboard.png");
+    chromium(&[&format!("--screenshot={}", shot.display()), "--hide-scrollbars"]);
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "screenshot kept");
 }
 
 #[test]

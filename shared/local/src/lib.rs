@@ -59,6 +59,26 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Up to `limit` profiles, newest version first (the dashboard's list).
+    pub fn profiles(&self, limit: usize) -> Result<Vec<Profile>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT doc, version FROM profiles ORDER BY version DESC LIMIT ?1")
+            .map_err(unavailable)?;
+        let rows = stmt
+            .query_map([limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(unavailable)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, version) = row.map_err(unavailable)?;
+            let mut p: Profile =
+                serde_json::from_str(&doc).map_err(|e| unavailable(format!("corrupt profile document: {e}")))?;
+            p.version = u64::try_from(version).unwrap_or(0);
+            out.push(p);
+        }
+        Ok(out)
+    }
+
     pub fn profile_count(&self) -> Result<usize, StoreError> {
         let n: i64 = self.conn().query_row("SELECT count(*) FROM profiles", [], |r| r.get(0)).map_err(unavailable)?;
         Ok(usize::try_from(n).unwrap_or(0))
