@@ -146,6 +146,13 @@ fn an_abandoned_checkout_gets_one_eml_reminder_even_across_a_crash_mid_delay() {
         assert!(eml.contains(header), "{header} missing in:\n{eml}");
     }
     assert!(eml.contains("text/plain") && eml.contains("text/html"));
+    // And it parses back as a real message with both parts.
+    let parsed = mail_parser::MessageParser::default().parse(eml.as_bytes()).expect("RFC 5322 message");
+    assert!(parsed.body_text(0).is_some_and(|t| t.contains("Return to my cart")), "text part");
+    assert!(parsed.body_html(0).is_some_and(|h| h.contains("<html")), "HTML part");
+    assert!(parsed.header_raw("List-Unsubscribe").is_some_and(|v| v.contains("/unsubscribe?")));
+    assert_eq!(parsed.header_raw("List-Unsubscribe-Post").map(str::trim), Some("List-Unsubscribe=One-Click"));
+    assert!(parsed.subject().is_some_and(|s| !s.is_empty()));
     let decisions = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
     assert_eq!(decisions.lines().filter(|l| l.contains("\"decision\":\"send\"")).count(), 1, "{decisions}");
     assert!(!decisions.contains("example@email.com"), "no address in the decision log");
