@@ -217,6 +217,49 @@ impl Rng {
 mod tests {
     use super::*;
 
+    fn decision(profile: &str, variant: &str, episode: u32, outcome: Outcome, reason: Option<Reason>) -> Decision {
+        Decision {
+            at: "2026-10-06T14:00:00Z".parse().unwrap(),
+            shop: "s".into(),
+            profile: profile.into(),
+            trigger: "cart".into(),
+            episode,
+            decision: outcome,
+            reason,
+            variant: Some(variant.into()),
+            until: None,
+            rules: "r".into(),
+            consent: nudge_core::ConsentState::Subscribed,
+        }
+    }
+
+    #[test]
+    fn opens_and_clicks_are_counted_for_the_variant_that_was_sent() {
+        let mut a = Attribution::new(DEFAULT_WINDOW);
+        a.decision(&decision("p1", "a", 1, Outcome::Send, None));
+        a.decision(&decision("p2", "b", 1, Outcome::Send, None));
+        a.engagement("p1", "cart", Some(1), false);
+        a.engagement("p1", "cart", Some(1), true);
+        a.engagement("p2", "cart", None, false);
+        a.engagement("p3", "cart", Some(1), true); // nothing was sent to p3
+        let f = |v: &str| a.figures[&("cart".to_owned(), v.to_owned())].clone();
+        assert_eq!((f("a").opened, f("a").clicked), (1, 1));
+        assert_eq!((f("b").opened, f("b").clicked), (1, 0));
+    }
+
+    #[test]
+    fn an_order_is_credited_once_and_only_inside_the_window() {
+        let mut a = Attribution::new(DEFAULT_WINDOW);
+        let t0 = decision("p1", "a", 1, Outcome::Send, None).at.as_second();
+        a.decision(&decision("p1", "a", 1, Outcome::Send, None));
+        a.order("p1", t0 + 86_400, 30.0);
+        a.order("p1", t0 + 2 * 86_400, 40.0); // the decision was already credited
+        a.decision(&decision("p2", "a", 1, Outcome::Skip, Some(Reason::Holdout)));
+        a.order("p2", t0 + 6 * 86_400, 50.0); // outside the 5-day window
+        let f = &a.figures[&("cart".to_owned(), "a".to_owned())];
+        assert_eq!((f.converted, f.revenue, f.holdout, f.holdout_converted), (1, 30.0, 1, 0));
+    }
+
     #[test]
     fn wilson_interval_matches_a_known_value() {
         let (lo, hi) = wilson(10, 100);
