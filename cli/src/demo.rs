@@ -188,7 +188,9 @@ fn wait_and_print(data: &Path, started: std::time::Instant) -> Result<()> {
             d.variant.as_deref().unwrap_or("-")
         );
     }
-    let emails = std::fs::read_dir(data.join("outbox")).map(|d| d.count()).unwrap_or(0);
+    let emails = std::fs::read_dir(data.join("outbox"))
+        .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count())
+        .unwrap_or(0);
     println!(
         "\n{emails} email(s) written in {:.1} s, every decision above logged with its reason.",
         started.elapsed().as_secs_f64()
