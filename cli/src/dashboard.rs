@@ -6,13 +6,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use axum::response::{Html, IntoResponse, Response};
+use nudge_app::http::html_escape;
 use nudge_core::Decision;
 
 use crate::serve::Service;
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 pub fn page(svc: &Service, data: &Path, query: Option<&str>) -> String {
     let q = query.unwrap_or("").trim().to_lowercase();
@@ -26,7 +23,7 @@ pub fn page(svc: &Service, data: &Path, query: Option<&str>) -> String {
     let _ = write!(
         h,
         "<form method=\"get\" action=\"/\"><input name=\"q\" placeholder=\"search profiles (email, name, id)\" value=\"{}\" size=\"40\"> <button>Search</button></form>",
-        esc(&q)
+        html_escape(&q)
     );
 
     h.push_str("<h2>Profiles</h2><table><tr><th>profile</th><th>name</th><th>email</th><th>consent</th><th>orders</th><th>cart</th></tr>");
@@ -45,9 +42,9 @@ pub fn page(svc: &Service, data: &Path, query: Option<&str>) -> String {
         let _ = write!(
             h,
             "<tr class=\"profile\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&p.id),
-            esc(p.first_name.as_deref().unwrap_or("")),
-            esc(p.email.as_deref().unwrap_or("")),
+            html_escape(&p.id),
+            html_escape(p.first_name.as_deref().unwrap_or("")),
+            html_escape(p.email.as_deref().unwrap_or("")),
             p.consent.state.as_str(),
             p.orders.count,
             p.basket.as_ref().map_or(String::new(), |b| format!(
@@ -65,9 +62,9 @@ pub fn page(svc: &Service, data: &Path, query: Option<&str>) -> String {
             h,
             "<tr class=\"pending\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             c.due,
-            esc(&c.trigger),
+            html_escape(&c.trigger),
             c.episode,
-            esc(&c.profile)
+            html_escape(&c.profile)
         );
     }
     h.push_str("</table><h2>Decisions</h2><table><tr><th>at</th><th>trigger</th><th>profile</th><th>decision</th><th>reason</th><th>variant</th></tr>");
@@ -79,10 +76,10 @@ pub fn page(svc: &Service, data: &Path, query: Option<&str>) -> String {
             h,
             "<tr class=\"decision\"><td>{}</td><td>{}</td><td>{}</td><td class=\"{kind}\">{kind}</td><td>{}</td><td>{}</td></tr>",
             d.at,
-            esc(&d.trigger),
-            esc(&d.profile),
+            html_escape(&d.trigger),
+            html_escape(&d.profile),
             d.reason.map_or("", |r| r.as_str()),
-            esc(d.variant.as_deref().unwrap_or("")),
+            html_escape(d.variant.as_deref().unwrap_or("")),
         );
     }
     h.push_str("</table><h2>Sent emails</h2>");
@@ -100,8 +97,8 @@ pub fn page(svc: &Service, data: &Path, query: Option<&str>) -> String {
         let _ = write!(
             h,
             "<div class=\"email\"><p><a href=\"/outbox/{0}.eml\">{0}.eml</a></p><iframe src=\"/outbox/{1}\" title=\"{0}\"></iframe></div>",
-            esc(eml),
-            esc(name)
+            html_escape(eml),
+            html_escape(name)
         );
     }
     h.push_str("</body></html>");
@@ -110,27 +107,7 @@ pub fn page(svc: &Service, data: &Path, query: Option<&str>) -> String {
 
 /// The `q` parameter of a query string, decoded.
 pub fn search_term(query: &str) -> Option<String> {
-    let raw = query.split('&').find_map(|p| p.strip_prefix("q="))?;
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    query.split('&').find_map(|p| p.strip_prefix("q=")).and_then(nudge_app::unsubscribe::percent_decode)
 }
 
 /// A file from the outbox (the `.eml`, or its HTML preview).

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 use nudge_app::attribution::{Attribution, ReportRow};
+use nudge_app::http::html_escape;
 use nudge_app::{AliasKey, Replay};
 use nudge_core::{Decision, Dur, EventKind, Outcome, Triggers};
 
@@ -171,10 +172,6 @@ pub fn print_table(out: &mut dyn std::io::Write, rows: &[ReportRow]) {
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// A self-contained page: a table, conversion by variant with 95 % interval
 /// whiskers, and decisions by reason per day as stacked bars.
 pub fn write_html(path: &Path, rows: &[ReportRow], daily: &Daily) -> Result<()> {
@@ -190,8 +187,8 @@ pub fn write_html(path: &Path, rows: &[ReportRow], daily: &Daily) -> Result<()> 
         let _ = write!(
             h,
             "<tr><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.1}% ({:.1}–{:.1})</td><td>{} ({} conv.)</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.trigger),
-            esc(&r.variant),
+            html_escape(&r.trigger),
+            html_escape(&r.variant),
             f.sent,
             f.opened,
             f.clicked,
@@ -222,8 +219,8 @@ pub fn write_html(path: &Path, rows: &[ReportRow], daily: &Daily) -> Result<()> 
             "<text x=\"0\" y=\"{:.0}\" font-size=\"12\">{} / {}</text><rect x=\"220\" y=\"{y:.0}\" width=\"{:.1}\" height=\"16\" fill=\"#1f6feb\"><title>{:.2}%</title></rect>\
              <line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.0}\" y2=\"{:.0}\" stroke=\"#1f2933\" stroke-width=\"2\"/>",
             y + 13.0,
-            esc(&r.trigger),
-            esc(&r.variant),
+            html_escape(&r.trigger),
+            html_escape(&r.variant),
             x(r.conversion_rate) - 220.0,
             100.0 * r.conversion_rate,
             x(r.interval_95.0),
@@ -268,7 +265,8 @@ pub fn write_html(path: &Path, rows: &[ReportRow], daily: &Daily) -> Result<()> 
     }
     h.push_str("</svg><p>");
     for (k, reason) in reasons.iter().enumerate() {
-        let _ = write!(h, "<span style=\"color:{}\">■</span> {} &nbsp; ", palette[k % palette.len()], esc(reason));
+        let _ =
+            write!(h, "<span style=\"color:{}\">■</span> {} &nbsp; ", palette[k % palette.len()], html_escape(reason));
     }
     h.push_str(
         "</p><p>Conversion: orders within the attribution window after a send (or a holdout decision), last decision wins. \

@@ -173,15 +173,7 @@ where
             Accepted::Ping => Ok(ok(Some(0), None)),
         }
     }
-}
 
-impl<S, Sch, P, C> HttpService<S, Sch, P, C>
-where
-    S: ProfileStore,
-    Sch: Scheduler,
-    P: Publisher,
-    C: Clock,
-{
     /// `GET /unsubscribe?…` shows a confirmation page and changes nothing;
     /// `POST` (RFC 8058 one-click, `List-Unsubscribe=One-Click`, or the
     /// page's button) records the refusal and answers 200 — never a redirect.
@@ -219,7 +211,8 @@ where
     }
 }
 
-fn html_escape(s: &str) -> String {
+/// Escapes text for HTML content and attribute values.
+pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -75,7 +75,7 @@ impl UnsubscribeKey {
         let (mut shop, mut profile, mut expires, mut token) = (None, None, None, None);
         for pair in query.split('&') {
             let (k, v) = pair.split_once('=').ok_or(LinkError::Malformed)?;
-            let v = decode(v).ok_or(LinkError::Malformed)?;
+            let v = percent_decode(v).ok_or(LinkError::Malformed)?;
             match k {
                 "s" => shop = Some(v),
                 "p" => profile = Some(v),
@@ -109,7 +109,8 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-fn decode(s: &str) -> Option<String> {
+/// Decodes a `application/x-www-form-urlencoded` value (`%XX`, `+`).
+pub fn percent_decode(s: &str) -> Option<String> {
     let mut out = Vec::with_capacity(s.len());
     let b = s.as_bytes();
     let mut i = 0;
