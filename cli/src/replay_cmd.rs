@@ -59,27 +59,8 @@ pub struct ReplayArgs {
 }
 
 /// Template names available in a directory (`<name>.mjml`).
-pub fn template_names(dir: &Path) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read templates directory {}", dir.display()))? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "mjml") {
-            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                names.push(stem.to_owned());
-            }
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
 pub fn load_rules(file: &Path, templates: Option<&Path>) -> Result<Triggers> {
-    let src = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let names = templates.map(template_names).transpose()?;
-    Triggers::parse(&src, &file.display().to_string(), names.as_deref()).map_err(|e| {
-        let n = e.0.len();
-        anyhow::anyhow!("{e}\n{n} problem{} in {}", if n == 1 { "" } else { "s" }, file.display())
-    })
+    Ok(nudge_app::bundle::load_rules(file, templates)?)
 }
 
 pub fn check(file: &Path, templates: Option<&Path>) -> Result<ExitCode> {

@@ -16,10 +16,10 @@ use axum::body::Body;
 use nudge_app::http::{HttpService, HttpStats};
 use nudge_app::ports::{Clock, MailError, Mailer, Outgoing, PublishError, Publisher, SystemClock};
 use nudge_app::unsubscribe::UnsubscribeKey;
+use nudge_app::bundle::Bundle;
+use nudge_app::compose::{Composer, Guarded, Sandbox};
 use nudge_app::{AliasKey, CheckPorts, run_check};
-use nudge_content::mime::{Envelope, build_message};
-use nudge_content::{Catalogue, EmailContext, SendInfo, Templates, subject_template, template_name};
-use nudge_core::{Decision, Event, Profile, Triggers};
+use nudge_core::{Decision, Event, Profile};
 use nudge_local::{SqliteScheduler, SqliteStore};
 use nudge_sources::SourcesConfig;
 use serde::Deserialize;
@@ -54,6 +54,9 @@ struct ServeConfig {
     locale: String,
     /// Shop secrets and write keys; without it, the NUDGE_* variables.
     sources: Option<SourcesConfig>,
+    /// Sandbox mode (staging): mail only to these addresses or `@domains`;
+    /// every other send is decided and logged but withheld (`sandbox`).
+    sandbox: Option<Vec<String>>,
 }
 
 fn en_us() -> String {
@@ -71,11 +74,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     })?;
     let base = args.config.parent().unwrap_or(Path::new(".")).to_path_buf();
     let rel = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
-    let rules = crate::replay_cmd::load_rules(&rel(&cfg.triggers), Some(&rel(&cfg.templates)))?;
-    let templates = crate::templates::load(&rel(&cfg.templates))?;
-    let problems = nudge_content::check_rules(&templates, &rules);
-    anyhow::ensure!(problems.is_empty(), "template problems:\n{}", problems.join("\n"));
-    let catalogue = crate::templates::load_catalogue(cfg.catalogue.as_ref().map(|p| rel(p)).as_deref())?;
+    let Bundle { rules, templates, catalogue } =
+        Bundle::load(&rel(&cfg.triggers), &rel(&cfg.templates), cfg.catalogue.as_ref().map(|p| rel(p)).as_deref())?;
     let data = args.data.or(cfg.data.map(|d| rel(&d))).unwrap_or_else(|| PathBuf::from("nudge-data"));
     let listen = args.listen.or(cfg.listen).unwrap_or_else(|| "127.0.0.1:8787".into());
     std::fs::create_dir_all(data.join("outbox")).with_context(|| format!("cannot create {}", data.display()))?;
@@ -91,8 +91,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         rt.block_on(tokio::net::TcpListener::bind(&listen)).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let public_url = cfg.public_url.unwrap_or_else(|| format!("http://{addr}"));
-    let mailer = Outbox {
-        dir: data.join("outbox"),
+    let composer = Composer {
         rules: rules.clone(),
         templates,
         catalogue,
@@ -101,6 +100,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         locale: cfg.locale,
         unsubscribe_key: UnsubscribeKey::new(&unsubscribe_key),
     };
+    let sandbox = cfg.sandbox.map(|list| Sandbox::parse(&list.join(",")));
+    if let Some(s) = &sandbox {
+        println!("nudge serve: sandbox mode: mail only to the allowlist ({s:?}); the rest is decided `sandbox`");
+    }
+    let mailer = Guarded { inner: Outbox { dir: data.join("outbox"), composer }, sandbox };
     let svc = Arc::new(HttpService {
         rules,
         alias_key: AliasKey::new(&alias_key),
@@ -177,7 +181,7 @@ async fn shutdown_signal() {
 
 /// Runs due checks every half second (overdue ones at start-up), marking
 /// each done once decided.
-async fn check_loop(svc: Arc<Service>, mailer: Arc<Outbox>, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn check_loop(svc: Arc<Service>, mailer: Arc<Guarded<Outbox>>, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         let due = svc.scheduler.due(svc.clock.now(), 100);
         match due {
@@ -286,48 +290,21 @@ impl Publisher for FilePublisher {
 }
 
 /// Renders and writes each message as an `.eml` file.
+/// The local mailer: each message as an RFC 5322 `.eml` file in
+/// `DATA/outbox/`, beside an `.html` preview for the dashboard.
 pub struct Outbox {
     dir: PathBuf,
-    rules: Triggers,
-    templates: Templates,
-    catalogue: Catalogue,
-    from: String,
-    public_url: String,
-    locale: String,
-    unsubscribe_key: UnsubscribeKey,
+    composer: Composer,
 }
 
 impl Outbox {
     fn write(&self, m: &Outgoing) -> Result<String, MailError> {
-        let trigger = self
-            .rules
-            .get(&m.check.trigger)
-            .ok_or_else(|| MailError::Rejected("trigger no longer in the rules".into()))?;
-        let to = m.profile.email.as_deref().ok_or_else(|| MailError::Rejected("no address".into()))?;
-        let now = jiff::Timestamp::now();
-        let unsubscribe_url = format!(
-            "{}/unsubscribe?{}",
-            self.public_url.trim_end_matches('/'),
-            self.unsubscribe_key.query(&m.profile.shop, &m.profile.id, now)
-        );
-        let send =
-            SendInfo { trigger, variant: &m.variant, now, unsubscribe_url: &unsubscribe_url, locale: &self.locale };
-        let ctx = EmailContext::build(&m.profile, &self.rules, &send, &self.catalogue);
-        let rendered = self
-            .templates
-            .render(template_name(trigger, &m.variant), subject_template(trigger, &m.variant), &ctx)
-            .map_err(|e| MailError::Rejected(e.to_string()))?;
-        let id = format!("{}-{}", m.check.name(), m.variant);
-        let bytes = build_message(
-            &rendered,
-            &Envelope { from: &self.from, to, message_id: &id, unsubscribe_url: &unsubscribe_url, date: now },
-        )
-        .map_err(|e| MailError::Rejected(e.to_string()))?;
-        let path = self.dir.join(format!("{id}.eml"));
-        std::fs::write(&path, bytes).map_err(|e| MailError::Unavailable(format!("outbox write failed: {e}")))?;
+        let c = self.composer.compose(m, jiff::Timestamp::now())?;
+        let path = self.dir.join(format!("{}.eml", c.id));
+        std::fs::write(&path, &c.bytes).map_err(|e| MailError::Unavailable(format!("outbox write failed: {e}")))?;
         // The dashboard shows each email as it renders.
-        let _ = std::fs::write(self.dir.join(format!("{id}.html")), &rendered.html);
-        Ok(id)
+        let _ = std::fs::write(self.dir.join(format!("{}.html", c.id)), &c.html);
+        Ok(c.id)
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use nudge_content::{Catalogue, EmailContext, SendInfo, TemplateSource, Templates, subject_template, template_name};
+use nudge_content::{Catalogue, EmailContext, SendInfo, Templates, subject_template, template_name};
 use nudge_core::Profile;
 
 use crate::replay_cmd::load_rules;
@@ -15,26 +15,7 @@ pub const PREVIEW_UNSUBSCRIBE_URL: &str = "https://example.invalid/unsubscribe?t
 
 /// Loads `<name>.mjml` (and `<name>.txt` when present) from `dir`.
 pub fn load(dir: &Path) -> Result<Templates> {
-    let mut sources = Vec::new();
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("cannot read templates directory {}", dir.display()))?;
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_none_or(|e| e != "mjml") {
-            continue;
-        }
-        let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else { continue };
-        let mjml = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let txt = path.with_extension("txt");
-        let text = txt
-            .exists()
-            .then(|| std::fs::read_to_string(&txt))
-            .transpose()
-            .with_context(|| format!("cannot read {}", txt.display()))?;
-        sources.push(TemplateSource { name, mjml, text });
-    }
-    sources.sort_by(|a, b| a.name.cmp(&b.name));
-    Templates::compile(sources).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
+    Ok(nudge_app::bundle::load_templates(dir)?)
 }
 
 #[derive(clap::Args)]
@@ -67,13 +48,7 @@ pub struct PreviewArgs {
 
 /// A JSON product feed, or an empty catalogue.
 pub fn load_catalogue(path: Option<&Path>) -> Result<Catalogue> {
-    match path {
-        None => Ok(Catalogue::default()),
-        Some(p) => {
-            let json = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-            Catalogue::from_feed(&json).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
-        }
-    }
+    Ok(nudge_app::bundle::load_catalogue(path)?)
 }
 
 pub fn preview(args: PreviewArgs) -> Result<ExitCode> {

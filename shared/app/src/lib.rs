@@ -3,6 +3,8 @@
 //! backtesting). No AWS and no SQLite in here.
 
 pub mod attribution;
+pub mod bundle;
+pub mod compose;
 pub mod http;
 pub mod identity;
 pub mod memory;

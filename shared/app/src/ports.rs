@@ -144,6 +144,9 @@ pub enum MailError {
     /// Still failing after the adapter's own retries.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Sandbox mode and the address is not on the allowlist: withheld.
+    #[error("withheld by the sandbox allowlist")]
+    Sandboxed,
 }
 
 pub trait Mailer: Send + Sync {

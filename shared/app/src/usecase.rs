@@ -179,9 +179,10 @@ where
             Ok(id) => message_id = Some(id),
             // The episode is claimed: a failed send is recorded, never retried
             // into a second email.
-            Err(MailError::Rejected(_) | MailError::Unavailable(_)) => {
+            Err(e) => {
                 decision.decision = Outcome::Skip;
-                decision.reason = Some(Reason::MailFailed);
+                decision.reason = Some(if matches!(e, MailError::Sandboxed) { Reason::Sandbox } else { Reason::MailFailed });
+                tracing::warn!(check = %check.name(), error = %e, "send not made");
             }
         }
     }

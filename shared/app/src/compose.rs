@@ -1,0 +1,130 @@
+//! Turning a decided send into the bytes of one email, the same in every
+//! shell: the local outbox writes them to a `.eml` file, SES sends them as
+//! Raw content. Also the sandbox guard for staging stacks.
+
+use std::future::Future;
+
+use jiff::Timestamp;
+use nudge_content::mime::{Envelope, build_message};
+use nudge_content::{Catalogue, EmailContext, SendInfo, Templates, subject_template, template_name};
+use nudge_core::Triggers;
+
+use crate::ports::{MailError, Mailer, Outgoing};
+use crate::unsubscribe::UnsubscribeKey;
+
+/// Everything needed to render a send.
+pub struct Composer {
+    pub rules: Triggers,
+    pub templates: Templates,
+    pub catalogue: Catalogue,
+    /// Sender, e.g. `Demo Shop <shop@example.com>`.
+    pub from: String,
+    /// Where unsubscribe links point: the unsubscribe endpoint's base URL.
+    pub public_url: String,
+    pub locale: String,
+    pub unsubscribe_key: UnsubscribeKey,
+}
+
+/// One rendered message.
+pub struct Composed {
+    /// Unique per episode and variant; also the local part of Message-ID.
+    pub id: String,
+    pub to: String,
+    pub subject: String,
+    pub html: String,
+    /// The complete RFC 5322 message.
+    pub bytes: Vec<u8>,
+}
+
+impl Composer {
+    /// Renders `m` as of `now`. A template that fails to render, or a
+    /// profile without an address, is a permanent rejection.
+    pub fn compose(&self, m: &Outgoing, now: Timestamp) -> Result<Composed, MailError> {
+        let trigger = self
+            .rules
+            .get(&m.check.trigger)
+            .ok_or_else(|| MailError::Rejected("trigger no longer in the rules".into()))?;
+        let to = m.profile.email.as_deref().ok_or_else(|| MailError::Rejected("no address".into()))?;
+        let unsubscribe_url = format!(
+            "{}/unsubscribe?{}",
+            self.public_url.trim_end_matches('/'),
+            self.unsubscribe_key.query(&m.profile.shop, &m.profile.id, now)
+        );
+        let send =
+            SendInfo { trigger, variant: &m.variant, now, unsubscribe_url: &unsubscribe_url, locale: &self.locale };
+        let ctx = EmailContext::build(&m.profile, &self.rules, &send, &self.catalogue);
+        let rendered = self
+            .templates
+            .render(template_name(trigger, &m.variant), subject_template(trigger, &m.variant), &ctx)
+            .map_err(|e| MailError::Rejected(e.to_string()))?;
+        let id = format!("{}-{}", m.check.name(), m.variant);
+        let bytes = build_message(
+            &rendered,
+            &Envelope { from: &self.from, to, message_id: &id, unsubscribe_url: &unsubscribe_url, date: now },
+        )
+        .map_err(|e| MailError::Rejected(e.to_string()))?;
+        Ok(Composed { id, to: to.to_owned(), subject: rendered.subject, html: rendered.html, bytes })
+    }
+}
+
+/// Sandbox mode: mail goes only to allowlisted addresses (`ada@example.com`)
+/// or domains (`@example.com`); every other send is decided and logged as in
+/// production but withheld, with reason `sandbox`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    allow: Vec<String>,
+}
+
+impl Sandbox {
+    /// A comma- or whitespace-separated allowlist. An empty list allows
+    /// nobody (a sandbox that sends nothing), never everybody.
+    pub fn parse(list: &str) -> Sandbox {
+        let allow = list
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        Sandbox { allow }
+    }
+
+    pub fn allows(&self, address: &str) -> bool {
+        let a = address.trim().to_ascii_lowercase();
+        self.allow.iter().any(|entry| if entry.starts_with('@') { a.ends_with(entry.as_str()) } else { *entry == a })
+    }
+}
+
+/// A mailer behind an optional sandbox.
+pub struct Guarded<M> {
+    pub inner: M,
+    pub sandbox: Option<Sandbox>,
+}
+
+impl<M: Mailer> Mailer for Guarded<M> {
+    fn send(&self, m: &Outgoing) -> impl Future<Output = Result<String, MailError>> + Send {
+        let withheld = match (&self.sandbox, m.profile.email.as_deref()) {
+            (Some(s), Some(addr)) => !s.allows(addr),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        async move { if withheld { Err(MailError::Sandboxed) } else { self.inner.send(m).await } }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_allows_listed_addresses_and_domains_only() {
+        let s = Sandbox::parse("qa@shop.test, @staff.example.com");
+        assert!(s.allows("QA@shop.test"));
+        assert!(s.allows("ada@staff.example.com"));
+        assert!(!s.allows("ada@example.com"));
+        assert!(!s.allows("qa@shop.test.evil"));
+    }
+
+    #[test]
+    fn an_empty_sandbox_allows_nobody() {
+        assert!(!Sandbox::parse(" , ").allows("ada@example.com"));
+    }
+}
