@@ -41,6 +41,20 @@ pub trait ProfileStore: Send + Sync {
     /// the aliases not yet linked.
     fn resolve(&self, shop: &str, aliases: &[Alias]) -> impl Future<Output = Result<Resolved, StoreError>> + Send;
 
+    /// `resolve`, and in the same round trip the profile `candidate` (the id
+    /// a new profile for these aliases would get): `Some(None)` means it is
+    /// known not to exist. Stores where a round trip is cheap keep this
+    /// default, which loads nothing ahead.
+    fn resolve_with(
+        &self,
+        shop: &str,
+        aliases: &[Alias],
+        candidate: &str,
+    ) -> impl Future<Output = Result<(Resolved, Option<Option<Profile>>), StoreError>> + Send {
+        let _ = candidate;
+        async move { Ok((self.resolve(shop, aliases).await?, None)) }
+    }
+
     /// Points these aliases at a profile.
     fn link(&self, shop: &str, aliases: &[Alias], profile: &str)
     -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -75,6 +89,23 @@ pub trait ProfileStore: Send + Sync {
         shop: &str,
         id: &str,
         create: bool,
+        f: F,
+    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
+    where
+        T: Send,
+        F: FnMut(&mut Profile) -> Change<T> + Send,
+    {
+        self.update_from(shop, id, create, None, f)
+    }
+
+    /// `update`, with the first attempt starting from `preloaded` (what
+    /// `resolve_with` read) instead of a fresh load.
+    fn update_from<T, F>(
+        &self,
+        shop: &str,
+        id: &str,
+        create: bool,
+        preloaded: Option<Option<Profile>>,
         mut f: F,
     ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
     where
@@ -82,8 +113,13 @@ pub trait ProfileStore: Send + Sync {
         F: FnMut(&mut Profile) -> Change<T> + Send,
     {
         async move {
+            let mut preloaded = preloaded;
             for _ in 0..MAX_SAVE_ATTEMPTS {
-                let (mut profile, expected) = match self.load(shop, id).await? {
+                let current = match preloaded.take() {
+                    Some(p) => p,
+                    None => self.load(shop, id).await?,
+                };
+                let (mut profile, expected) = match current {
                     Some(p) => {
                         let v = p.version;
                         (p, Some(v))

@@ -61,31 +61,58 @@ where
     let Some(first) = aliases.first() else {
         return Ok(Ingested::default());
     };
-    let resolved = ports.store.resolve(&event.shop, &aliases).await?;
-    let id = resolved.profile.clone().unwrap_or_else(|| new_profile_id(&event.shop, first));
-    let rules = ports.rules;
+    let candidate = new_profile_id(&event.shop, first);
+    let (resolved, preloaded) = ports.store.resolve_with(&event.shop, &aliases, &candidate).await?;
+    let id = resolved.profile.clone().unwrap_or_else(|| candidate.clone());
+    // What was read ahead is only good for the profile it was read for, and
+    // only while no merge changes it first.
+    let preloaded = preloaded.filter(|_| id == candidate && resolved.others.is_empty());
     for other in &resolved.others {
         merge(ports, &event.shop, other, &id).await?;
     }
-    let (changed, effects, snapshot) = ports
+    let (changed, effects) =
+        fold_into(ports, &id, true, preloaded, event, &resolved.unlinked).await?.unwrap_or_default();
+    Ok(Ingested { profile: Some(id), changed, effects })
+}
+
+/// Folds `event` into profile `id`, links `unlinked` aliases to it when it
+/// changed, then carries out the effects (an erase last undoes the link).
+/// `None`: no such profile and `create` was false.
+async fn fold_into<S, Sch, P>(
+    ports: &IngestPorts<'_, S, Sch, P>,
+    id: &str,
+    create: bool,
+    preloaded: Option<Option<nudge_core::Profile>>,
+    event: &Event,
+    unlinked: &[crate::identity::Alias],
+) -> Result<Option<(bool, Vec<Effect>)>, AppError>
+where
+    S: ProfileStore,
+    Sch: Scheduler,
+    P: Publisher,
+{
+    let rules = ports.rules;
+    let Some((changed, effects, snapshot)) = ports
         .store
-        .update(&event.shop, &id, true, |p| {
+        .update_from(&event.shop, id, create, preloaded, |p| {
             let applied = p.apply(event, rules);
             let wants_export = applied.effects.iter().any(|e| matches!(e, Effect::Export));
             let snapshot = wants_export.then(|| p.clone());
             Change { changed: applied.changed, value: (applied.changed, applied.effects, snapshot) }
         })
         .await?
-        .unwrap_or_default();
-    if changed && !resolved.unlinked.is_empty() {
-        ports.store.link(&event.shop, &resolved.unlinked, &id).await?;
+    else {
+        return Ok(None);
+    };
+    if changed && !unlinked.is_empty() {
+        ports.store.link(&event.shop, unlinked, id).await?;
     }
     for effect in &effects {
         match effect {
             Effect::Schedule { check, .. } => ports.scheduler.schedule(check).await?,
             Effect::Cancel(check) => ports.scheduler.cancel(check).await?,
             Effect::Decided(d) => ports.publisher.decision(d).await?,
-            Effect::Erase => ports.store.erase(&event.shop, &id).await?,
+            Effect::Erase => ports.store.erase(&event.shop, id).await?,
             Effect::Export => {
                 if let Some(p) = &snapshot {
                     ports.publisher.export(p).await?;
@@ -93,7 +120,20 @@ where
             }
         }
     }
-    Ok(Ingested { profile: Some(id), changed, effects })
+    Ok(Some((changed, effects)))
+}
+
+/// Folds an event about a person already known by profile id (SES feedback
+/// joined through its message, for instance): no alias resolution, and a
+/// profile that no longer exists is left alone. Returns whether anything
+/// changed (false for a duplicate or an erased profile).
+pub async fn ingest_for<S, Sch, P>(ports: &IngestPorts<'_, S, Sch, P>, profile: &str, event: &Event) -> Result<bool, AppError>
+where
+    S: ProfileStore,
+    Sch: Scheduler,
+    P: Publisher,
+{
+    Ok(fold_into(ports, profile, false, None, event, &[]).await?.is_some_and(|(changed, _)| changed))
 }
 
 /// Folds profile `from` into `into` (the same person seen under two
@@ -193,4 +233,42 @@ where
         }
     }
     Ok(Checked { decision, message_id })
+}
+
+/// What a reconcile sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Overdue checks found and run.
+    pub run: u32,
+    /// Of those, the ones that sent an email.
+    pub sent: u32,
+}
+
+/// The fallback path for checks the scheduler never delivered (deleted,
+/// dead-lettered, never created): every pending check of these profiles
+/// that is overdue by more than `grace` is run now. Running a check the
+/// scheduler did deliver is harmless: its episode is already decided.
+pub async fn reconcile<S, Sch, M, C, P>(
+    ports: &CheckPorts<'_, S, Sch, M, C, P>,
+    profiles: &[nudge_core::Profile],
+    grace: jiff::SignedDuration,
+) -> Result<Reconciled, AppError>
+where
+    S: ProfileStore,
+    Sch: Scheduler,
+    M: Mailer,
+    C: Clock,
+    P: Publisher,
+{
+    let cutoff = ports.clock.now().saturating_sub(grace).unwrap_or(jiff::Timestamp::MIN);
+    let mut out = Reconciled::default();
+    for p in profiles {
+        for check in p.pending_checks().into_iter().filter(|c| c.due <= cutoff) {
+            let checked = run_check(ports, &check).await?;
+            out.run += 1;
+            out.sent += u32::from(checked.message_id.is_some());
+            tracing::info!(check = %check.name(), outcome = ?checked.decision.decision, "reconciled an overdue check");
+        }
+    }
+    Ok(out)
 }

@@ -14,6 +14,7 @@ pub type Text = compact_str::CompactString;
 /// Recent timestamps, oldest first; short rings live inline for the same reason.
 pub type Ring = smallvec::SmallVec<[Secs; 4]>;
 
+use jiff::Timestamp;
 use crate::decide::{Check, Decision, Outcome, Reason};
 use crate::event::{
     Basket, ConsentState, Event, EventKind, Line, MAX_TEXT_LEN, MAX_URL_LEN, OptInLevel, bounded_key, bounded_text,
@@ -648,6 +649,21 @@ impl Profile {
         st.pending = Some(Pending { episode, started: t, due, scheduled: due, token });
         let check = self.check(&trigger.id, episode, due);
         effects.push(Effect::Schedule { check, first: true });
+    }
+
+    /// The outstanding scheduler request of every pending episode: what a
+    /// reconcile sweep re-drives and what an erase withdraws.
+    pub fn pending_checks(&self) -> Vec<Check> {
+        self.triggers
+            .iter()
+            .filter_map(|st| st.pending.as_ref().map(|p| self.check(&st.trigger, p.episode, p.scheduled)))
+            .collect()
+    }
+
+    /// When the earliest outstanding check is due (what a reconcile index
+    /// sorts on); `None` with nothing pending.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.triggers.iter().filter_map(|st| st.pending.as_ref().map(|p| p.scheduled)).min().map(ts)
     }
 
     pub(crate) fn check(&self, trigger: &str, episode: u32, due: Secs) -> Check {

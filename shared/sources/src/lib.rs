@@ -6,6 +6,7 @@ pub mod delivery;
 pub mod segment;
 pub mod segment_api;
 mod serde_util;
+pub mod ses;
 pub mod shopify;
 pub mod signature;
 pub mod woocommerce;

@@ -1,0 +1,191 @@
+//! SES v2 event publishing → nudge events. The `ses-events` function gets
+//! these through EventBridge (the SES event is the envelope's `detail`);
+//! a bare SES event (SNS / Firehose destinations) parses the same.
+//!
+//! Recipients' addresses in the event are never read into the result: the
+//! message id joins the feedback back to a profile.
+
+use jiff::Timestamp;
+use nudge_core::EventKind;
+use nudge_core::event::MessageRef;
+use serde::Deserialize;
+
+/// What SES reported about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SesFeedback {
+    pub message_id: String,
+    pub kind: Feedback,
+    /// When it happened (the event's own time, else the send time).
+    pub at: Timestamp,
+    /// `mail.tags`, first value of each.
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feedback {
+    Bounce { permanent: bool },
+    Complaint,
+    Open,
+    Click,
+    Delivery,
+    /// Send, Reject, DeliveryDelay, Rendering Failure, Subscription: counted,
+    /// not folded into a profile.
+    Other(String),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("not an SES event: {0}")]
+pub struct SesError(String);
+
+#[derive(Deserialize)]
+struct Raw {
+    #[serde(rename = "eventType", alias = "notificationType")]
+    event_type: String,
+    mail: Mail,
+    #[serde(default)]
+    bounce: Option<Stamped<BounceBody>>,
+    #[serde(default)]
+    complaint: Option<Stamped<Empty>>,
+    #[serde(default)]
+    open: Option<Stamped<Empty>>,
+    #[serde(default)]
+    click: Option<Stamped<Empty>>,
+    #[serde(default)]
+    delivery: Option<Stamped<Empty>>,
+}
+
+#[derive(Deserialize)]
+struct Mail {
+    #[serde(rename = "messageId")]
+    message_id: String,
+    timestamp: Timestamp,
+    #[serde(default)]
+    tags: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct Stamped<T> {
+    #[serde(default)]
+    timestamp: Option<Timestamp>,
+    #[serde(flatten)]
+    body: T,
+}
+
+#[derive(Deserialize)]
+struct BounceBody {
+    #[serde(rename = "bounceType")]
+    bounce_type: String,
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+/// Parses an EventBridge envelope (`{"detail-type": …, "detail": {…}}`) or
+/// a bare SES event.
+pub fn parse(body: &[u8]) -> Result<SesFeedback, SesError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| SesError(e.to_string()))?;
+    let detail = match value.get("detail") {
+        Some(d) if value.get("detail-type").is_some() => d.clone(),
+        _ => value,
+    };
+    let raw: Raw = serde_json::from_value(detail).map_err(|e| SesError(e.to_string()))?;
+    let own = |s: &Option<Stamped<Empty>>| s.as_ref().and_then(|s| s.timestamp);
+    let (kind, at) = match raw.event_type.as_str() {
+        "Bounce" => {
+            let b = raw.bounce.as_ref().ok_or_else(|| SesError("Bounce without `bounce`".into()))?;
+            (Feedback::Bounce { permanent: b.body.bounce_type == "Permanent" }, b.timestamp)
+        }
+        "Complaint" => (Feedback::Complaint, own(&raw.complaint)),
+        "Open" => (Feedback::Open, own(&raw.open)),
+        "Click" => (Feedback::Click, own(&raw.click)),
+        "Delivery" => (Feedback::Delivery, own(&raw.delivery)),
+        other => (Feedback::Other(other.to_owned()), None),
+    };
+    let tags = raw.mail.tags.into_iter().filter_map(|(k, v)| v.into_iter().next().map(|v| (k, v))).collect();
+    Ok(SesFeedback { message_id: raw.mail.message_id, kind, at: at.unwrap_or(raw.mail.timestamp), tags })
+}
+
+impl SesFeedback {
+    /// A stable id for dedupe: SES may publish an event more than once.
+    pub fn event_id(&self) -> String {
+        format!("ses:{}:{}:{}", self.message_id, self.kind.name(), self.at.as_millisecond())
+    }
+
+    /// The profile event this feedback is, for the message of `message`.
+    pub fn event_kind(&self, message: MessageRef) -> Option<EventKind> {
+        Some(match self.kind {
+            Feedback::Bounce { permanent } => EventKind::EmailBounced { permanent },
+            Feedback::Complaint => EventKind::EmailComplained {},
+            Feedback::Open => EventKind::EmailOpened { message },
+            Feedback::Click => EventKind::EmailClicked { message },
+            Feedback::Delivery | Feedback::Other(_) => return None,
+        })
+    }
+
+    pub fn tag(&self, name: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl Feedback {
+    pub fn name(&self) -> &str {
+        match self {
+            Feedback::Bounce { .. } => "bounce",
+            Feedback::Complaint => "complaint",
+            Feedback::Open => "open",
+            Feedback::Click => "click",
+            Feedback::Delivery => "delivery",
+            Feedback::Other(s) => s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/../../../shared/fixtures/aws/ses/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn a_published_permanent_bounce_is_a_suppressing_bounce_with_its_own_time() {
+        let f = parse(&fixture("ses.event-publishing.bounce.json")).unwrap();
+        assert_eq!(f.kind, Feedback::Bounce { permanent: true });
+        assert_eq!(f.message_id, "EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000");
+        assert_eq!(f.at, "2017-08-05T00:41:02.669Z".parse::<Timestamp>().unwrap());
+        assert!(matches!(f.event_kind(MessageRef::default()), Some(EventKind::EmailBounced { permanent: true })));
+    }
+
+    #[test]
+    fn every_published_fixture_parses_and_maps_to_the_expected_kind() {
+        for (file, kind) in [
+            ("complaint", "complaint"),
+            ("open", "open"),
+            ("click", "click"),
+            ("delivery", "delivery"),
+            ("send", "Send"),
+            ("reject", "Reject"),
+            ("delivery_delay", "DeliveryDelay"),
+        ] {
+            let f = parse(&fixture(&format!("ses.event-publishing.{file}.json"))).unwrap();
+            assert_eq!(f.kind.name(), kind, "{file}");
+        }
+    }
+
+    #[test]
+    fn an_eventbridge_envelope_is_unwrapped() {
+        let detail: serde_json::Value = serde_json::from_slice(&fixture("ses.event-publishing.open.json")).unwrap();
+        let env = serde_json::json!({"detail-type": "Email Opened", "source": "aws.ses", "detail": detail});
+        let f = parse(env.to_string().as_bytes()).unwrap();
+        assert_eq!(f.kind, Feedback::Open);
+    }
+
+    #[test]
+    fn something_else_is_an_error_not_a_panic() {
+        assert!(parse(b"{}").is_err());
+        assert!(parse(b"not json").is_err());
+        assert!(parse(br#"{"eventType":"Bounce","mail":{"messageId":"m","timestamp":"2017-08-05T00:41:02Z"}}"#).is_err());
+    }
+}
