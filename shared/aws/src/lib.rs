@@ -1,1 +1,17 @@
-//! AWS adapters land with the AWS shell issue; this crate is a placeholder member of the workspace.
+//! nudge-aws: the AWS shell. DynamoDB ([`dynamo::DynamoStore`]), EventBridge
+//! Scheduler ([`schedule::EventBridgeScheduler`]), SES v2
+//! ([`ses::SesMailer`]) and EventBridge ([`publish::EventBridgePublisher`])
+//! adapters for the ports of nudge-app; the typed settings every function
+//! reads; and the handlers the Lambda binaries in `functions/` run.
+
+pub mod dynamo;
+pub mod lambda;
+pub mod metrics;
+pub mod publish;
+pub mod schedule;
+pub mod secrets;
+pub mod ses;
+pub mod settings;
+
+pub use lambda_http;
+pub use lambda_runtime;

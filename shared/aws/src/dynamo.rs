@@ -1,0 +1,679 @@
+//! The ProfileStore port on the single DynamoDB table of DESIGN.md.
+//!
+//! | item    | pk                              | sk           |
+//! |---------|---------------------------------|--------------|
+//! | profile | `P#<shop>#<profile>`            | `PROFILE`    |
+//! | alias   | `A#<shop>#<kind>#<value>`       | `ALIAS`      |
+//! | message | `M#<ses message id>`            | `MESSAGE`    |
+//! | stats   | `S#<shop>#<trigger>#<variant>`  | `D#<date>`   |
+//!
+//! Every item carries `shop` (so `shop/redact` finds them all), and items
+//! belonging to one person carry `owner` = the profile's pk: the `by-owner`
+//! index lists them for an erase or a merge. A profile with pending checks
+//! carries `due_bucket` / `next_due`, which the sparse `by-due` index sorts
+//! for the reconcile sweep. Item ↔ struct mapping is serde_dynamo; writes
+//! to a profile are conditional on `version`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
+use jiff::{SignedDuration, Timestamp};
+use nudge_app::identity::Alias;
+use nudge_app::ports::{ProfileStore, Resolved, Saved, StoreError};
+use nudge_core::Profile;
+use nudge_core::hash::stable_hash;
+use serde::{Deserialize, Serialize};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
+
+pub const PROFILE_SK: &str = "PROFILE";
+pub const ALIAS_SK: &str = "ALIAS";
+pub const MESSAGE_SK: &str = "MESSAGE";
+/// Index of a person's items: partition `owner`, sort `pk`, keys only.
+pub const BY_OWNER: &str = "by-owner";
+/// Sparse index of profiles with pending checks: partition `due_bucket`,
+/// sort `next_due` (epoch seconds), keys only.
+pub const BY_DUE: &str = "by-due";
+/// `due_bucket` spreads the index over this many partitions.
+pub const DUE_BUCKETS: u64 = 8;
+
+/// Requests made, by kind: the figures behind "DynamoDB requests per event".
+#[derive(Debug, Default)]
+pub struct Usage {
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+    pub conflicts: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    retention: SignedDuration,
+    pub usage: Arc<Usage>,
+}
+
+/// The profile item as stored.
+#[derive(Serialize, Deserialize)]
+struct ProfileItem {
+    pk: String,
+    sk: String,
+    #[serde(default)]
+    version: Option<u64>,
+    #[serde(default)]
+    ttl: Option<i64>,
+    #[serde(default)]
+    doc: Option<Profile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AliasItem {
+    pk: String,
+    sk: String,
+    shop: String,
+    owner: String,
+    profile: String,
+}
+
+/// What the mailer records for each SES message, so that SES feedback
+/// (which names only the message id) finds its way back to the profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub message_id: String,
+    pub shop: String,
+    pub profile: String,
+    pub trigger: String,
+    pub variant: String,
+    pub episode: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MessageItem {
+    pk: String,
+    sk: String,
+    shop: String,
+    owner: String,
+    ttl: i64,
+    #[serde(flatten)]
+    record: MessageRecord,
+}
+
+fn profile_pk(shop: &str, id: &str) -> String {
+    format!("P#{shop}#{id}")
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn unavailable<E: std::error::Error>(what: &str, e: E) -> StoreError {
+    StoreError::Unavailable(format!("dynamodb {what}: {}", DisplayErrorContext(e)))
+}
+
+fn corrupt(e: serde_dynamo::Error) -> StoreError {
+    StoreError::Unavailable(format!("dynamodb: unreadable item: {e}"))
+}
+
+/// The `by-due` bucket of a profile: stable, so an update moves the entry
+/// within one partition.
+fn due_bucket(shop: &str, id: &str) -> String {
+    format!("DUE#{}", stable_hash(&[shop.as_bytes(), id.as_bytes()]) % DUE_BUCKETS)
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>, retention: SignedDuration) -> DynamoStore {
+        DynamoStore { client, table: table.into(), retention, usage: Arc::default() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn read(&self) {
+        self.usage.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn wrote(&self) {
+        self.usage.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn expiry(&self) -> i64 {
+        Timestamp::now().saturating_add(self.retention).map_or(i64::MAX, |t| t.as_second())
+    }
+
+    /// A profile item read back; `None` when absent, a stub, or expired but
+    /// not yet removed by TTL (TTL deletion lags by up to two days).
+    fn profile_of(item: HashMap<String, AttributeValue>) -> Result<Option<Profile>, StoreError> {
+        let item: ProfileItem = from_item(item).map_err(corrupt)?;
+        if item.ttl.is_some_and(|t| t <= Timestamp::now().as_second()) {
+            return Ok(None);
+        }
+        Ok(item.doc.map(|mut p| {
+            p.version = item.version.unwrap_or(0);
+            p
+        }))
+    }
+
+    /// BatchGetItem of `keys` (≤ 100), retrying unprocessed keys.
+    async fn batch_get(
+        &self,
+        keys: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut out = Vec::new();
+        let mut pending = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(|e| unavailable("batch get", e))?;
+        for attempt in 0..8 {
+            self.read();
+            let resp = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, pending.clone())
+                .send()
+                .await
+                .map_err(|e| unavailable("batch get", e))?;
+            if let Some(items) = resp.responses().and_then(|r| r.get(&self.table)) {
+                out.extend(items.iter().cloned());
+            }
+            match resp.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                Some(rest) if !rest.keys().is_empty() => pending = rest.clone(),
+                _ => return Ok(out),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+        }
+        Err(StoreError::Unavailable("dynamodb batch get: keys still unprocessed after 8 attempts".into()))
+    }
+
+    /// BatchWriteItem in chunks of 25, retrying unprocessed items.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                if attempt == 8 {
+                    return Err(StoreError::Unavailable("dynamodb batch write: items unprocessed after 8 attempts".into()));
+                }
+                self.wrote();
+                let resp = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("batch write", e))?;
+                pending = resp.unprocessed_items().and_then(|u| u.get(&self.table)).cloned().unwrap_or_default();
+                if !pending.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+                }
+                attempt += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_request(k: HashMap<String, AttributeValue>) -> Result<WriteRequest, StoreError> {
+        let d = DeleteRequest::builder().set_key(Some(k)).build().map_err(|e| unavailable("delete", e))?;
+        Ok(WriteRequest::builder().delete_request(d).build())
+    }
+
+    fn put_request(item: HashMap<String, AttributeValue>) -> Result<WriteRequest, StoreError> {
+        let p = PutRequest::builder().set_item(Some(item)).build().map_err(|e| unavailable("put", e))?;
+        Ok(WriteRequest::builder().put_request(p).build())
+    }
+
+    fn alias_item(shop: &str, alias: &Alias, profile: &str) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        to_item(AliasItem {
+            pk: alias.key(shop),
+            sk: ALIAS_SK.into(),
+            shop: shop.into(),
+            owner: profile_pk(shop, profile),
+            profile: profile.into(),
+        })
+        .map_err(corrupt)
+    }
+
+    /// Keys (pk, sk) of every item owned by a profile.
+    async fn owned(&self, shop: &str, id: &str) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            self.read();
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_OWNER)
+                .key_condition_expression("#o = :o")
+                .expression_attribute_names("#o", "owner")
+                .expression_attribute_values(":o", s(profile_pk(shop, id)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable("query by-owner", e))?;
+            for item in resp.items() {
+                if let (Some(pk), Some(sk)) = (item.get("pk"), item.get("sk")) {
+                    out.push(HashMap::from([("pk".to_owned(), pk.clone()), ("sk".to_owned(), sk.clone())]));
+                }
+            }
+            start = resp.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Records an SES message for the feedback join (expires with retention).
+    pub async fn record_message(&self, m: &MessageRecord) -> Result<(), StoreError> {
+        let item = to_item(MessageItem {
+            pk: format!("M#{}", m.message_id),
+            sk: MESSAGE_SK.into(),
+            shop: m.shop.clone(),
+            owner: profile_pk(&m.shop, &m.profile),
+            ttl: self.expiry(),
+            record: m.clone(),
+        })
+        .map_err(corrupt)?;
+        self.wrote();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| unavailable("put message", e))?;
+        Ok(())
+    }
+
+    /// The message record of an SES message id.
+    pub async fn message(&self, message_id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        self.read();
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("M#{message_id}"), MESSAGE_SK)))
+            .send()
+            .await
+            .map_err(|e| unavailable("get message", e))?;
+        let Some(item) = resp.item else { return Ok(None) };
+        let item: MessageItem = from_item(item).map_err(corrupt)?;
+        Ok(Some(item.record))
+    }
+
+    /// Adds to the per-day counters of one trigger variant (atomic `ADD`).
+    pub async fn count(
+        &self,
+        shop: &str,
+        trigger: &str,
+        variant: &str,
+        day: jiff::civil::Date,
+        counts: &[(&str, i64)],
+    ) -> Result<(), StoreError> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let mut names = HashMap::from([("#shop".to_owned(), "shop".to_owned())]);
+        let mut values = HashMap::from([(":shop".to_owned(), s(shop))]);
+        let mut adds = Vec::new();
+        for (i, (field, by)) in counts.iter().enumerate() {
+            names.insert(format!("#c{i}"), (*field).to_owned());
+            values.insert(format!(":c{i}"), n(by));
+            adds.push(format!("#c{i} :c{i}"));
+        }
+        self.wrote();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("S#{shop}#{trigger}#{variant}"), &format!("D#{day}"))))
+            .update_expression(format!("SET #shop = :shop ADD {}", adds.join(", ")))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| unavailable("update stats", e))?;
+        Ok(())
+    }
+
+    /// The counters of one trigger variant on one day.
+    pub async fn stats(
+        &self,
+        shop: &str,
+        trigger: &str,
+        variant: &str,
+        day: jiff::civil::Date,
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        self.read();
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("S#{shop}#{trigger}#{variant}"), &format!("D#{day}"))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("get stats", e))?;
+        Ok(resp
+            .item
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.as_n().ok()?.parse().ok()?)))
+            .collect())
+    }
+
+    /// Profiles whose earliest pending check was due at or before `cutoff`
+    /// (the `by-due` index, every bucket).
+    pub async fn overdue(&self, cutoff: Timestamp) -> Result<Vec<Profile>, StoreError> {
+        let mut keys = Vec::new();
+        for bucket in 0..DUE_BUCKETS {
+            let mut start = None;
+            loop {
+                self.read();
+                let resp = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(BY_DUE)
+                    .key_condition_expression("#b = :b AND #d <= :d")
+                    .expression_attribute_names("#b", "due_bucket")
+                    .expression_attribute_names("#d", "next_due")
+                    .expression_attribute_values(":b", s(format!("DUE#{bucket}")))
+                    .expression_attribute_values(":d", n(cutoff.as_second()))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("query by-due", e))?;
+                for item in resp.items() {
+                    if let Some(pk) = item.get("pk") {
+                        keys.push(HashMap::from([("pk".to_owned(), pk.clone()), ("sk".to_owned(), s(PROFILE_SK))]));
+                    }
+                }
+                start = resp.last_evaluated_key().cloned();
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for chunk in keys.chunks(100) {
+            for item in self.batch_get(chunk.to_vec()).await? {
+                out.extend(Self::profile_of(item)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every item of a table page by page; for tests and audits.
+    pub async fn scan_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable("scan", e))?;
+            for item in resp.items() {
+                let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                out.push((get("pk"), get("sk")));
+            }
+            start = resp.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn resolve_keys(
+        &self,
+        shop: &str,
+        aliases: &[Alias],
+        candidate: Option<&str>,
+    ) -> Result<(Resolved, Option<Option<Profile>>), StoreError> {
+        let mut keys: Vec<HashMap<String, AttributeValue>> = Vec::new();
+        for a in aliases {
+            let k = key(a.key(shop), ALIAS_SK);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let candidate_pk = candidate.map(|c| profile_pk(shop, c));
+        if let Some(pk) = &candidate_pk {
+            keys.push(key(pk.clone(), PROFILE_SK));
+        }
+        let mut linked: HashMap<String, String> = HashMap::new();
+        let mut preloaded = candidate.map(|_| None);
+        for item in self.batch_get(keys).await? {
+            let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if Some(&pk) == candidate_pk.as_ref() {
+                preloaded = Some(Self::profile_of(item)?);
+            } else {
+                let a: AliasItem = from_item(item).map_err(corrupt)?;
+                linked.insert(a.pk, a.profile);
+            }
+        }
+        let mut out = Resolved::default();
+        for a in aliases {
+            match linked.get(&a.key(shop)) {
+                Some(p) if out.profile.is_none() => out.profile = Some(p.clone()),
+                Some(p) => {
+                    if out.profile.as_ref() != Some(p) && !out.others.contains(p) {
+                        out.others.push(p.clone());
+                    }
+                }
+                None => out.unlinked.push(a.clone()),
+            }
+        }
+        Ok((out, preloaded))
+    }
+}
+
+impl ProfileStore for DynamoStore {
+    async fn resolve(&self, shop: &str, aliases: &[Alias]) -> Result<Resolved, StoreError> {
+        if aliases.is_empty() {
+            return Ok(Resolved::default());
+        }
+        Ok(self.resolve_keys(shop, aliases, None).await?.0)
+    }
+
+    /// One BatchGetItem for the aliases and the candidate profile together.
+    async fn resolve_with(
+        &self,
+        shop: &str,
+        aliases: &[Alias],
+        candidate: &str,
+    ) -> Result<(Resolved, Option<Option<Profile>>), StoreError> {
+        self.resolve_keys(shop, aliases, Some(candidate)).await
+    }
+
+    async fn link(&self, shop: &str, aliases: &[Alias], profile: &str) -> Result<(), StoreError> {
+        let requests =
+            aliases.iter().map(|a| Self::put_request(Self::alias_item(shop, a, profile)?)).collect::<Result<_, _>>()?;
+        self.batch_write(requests).await
+    }
+
+    async fn load(&self, shop: &str, id: &str) -> Result<Option<Profile>, StoreError> {
+        self.read();
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(profile_pk(shop, id), PROFILE_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("get profile", e))?;
+        resp.item.map(Self::profile_of).transpose().map(Option::flatten)
+    }
+
+    /// One UpdateItem, conditional on the version read (or on there being
+    /// no live profile yet). Attributes the profile does not own (none
+    /// today) would survive, unlike with a PutItem.
+    async fn save(&self, profile: &mut Profile, expected: Option<u64>) -> Result<Saved, StoreError> {
+        let next = expected.map_or(1, |v| v + 1);
+        let now = Timestamp::now().as_second();
+        let pk = profile_pk(&profile.shop, &profile.id);
+        let mut set = vec!["#doc = :doc", "#v = :next", "#shop = :shop", "#ttl = :ttl", "#owner = :owner"];
+        let names = HashMap::from([
+            ("#doc".to_owned(), "doc".to_owned()),
+            ("#v".to_owned(), "version".to_owned()),
+            ("#shop".to_owned(), "shop".to_owned()),
+            ("#ttl".to_owned(), "ttl".to_owned()),
+            ("#owner".to_owned(), "owner".to_owned()),
+            ("#bucket".to_owned(), "due_bucket".to_owned()),
+            ("#due".to_owned(), "next_due".to_owned()),
+        ]);
+        let doc = {
+            let mut d = profile.clone();
+            d.version = next;
+            to_attribute_value(&d).map_err(corrupt)?
+        };
+        let mut values = HashMap::from([
+            (":doc".to_owned(), doc),
+            (":next".to_owned(), n(next)),
+            (":shop".to_owned(), s(profile.shop.as_str())),
+            (":ttl".to_owned(), n(self.expiry())),
+            (":owner".to_owned(), s(pk.clone())),
+        ]);
+        let remove = match profile.next_due() {
+            Some(due) => {
+                set.extend(["#bucket = :bucket", "#due = :due"]);
+                values.insert(":bucket".into(), s(due_bucket(&profile.shop, &profile.id)));
+                values.insert(":due".into(), n(due.as_second()));
+                ""
+            }
+            None => " REMOVE #bucket, #due",
+        };
+        let condition = match expected {
+            None => {
+                values.insert(":now".into(), n(now));
+                "attribute_not_exists(#v) OR #ttl <= :now"
+            }
+            Some(v) => {
+                values.insert(":expected".into(), n(v));
+                "#v = :expected"
+            }
+        };
+        self.wrote();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, PROFILE_SK)))
+            .update_expression(format!("SET {}{remove}", set.join(", ")))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                profile.version = next;
+                Ok(Saved::Ok)
+            }
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                self.usage.conflicts.fetch_add(1, Ordering::Relaxed);
+                Ok(Saved::Conflict)
+            }
+            Err(e) => Err(unavailable("update profile", e)),
+        }
+    }
+
+    /// Deletes the profile and everything it owns (aliases, message records).
+    async fn erase(&self, shop: &str, id: &str) -> Result<(), StoreError> {
+        let mut keys = self.owned(shop, id).await?;
+        // The index is eventually consistent: name the profile itself too.
+        let own = key(profile_pk(shop, id), PROFILE_SK);
+        if !keys.contains(&own) {
+            keys.push(own);
+        }
+        let requests = keys.into_iter().map(Self::delete_request).collect::<Result<_, _>>()?;
+        self.batch_write(requests).await
+    }
+
+    /// Deletes every item of a shop: a Scan filtered on `shop` (rare: Shopify
+    /// sends `shop/redact` 48 hours after an uninstall).
+    async fn erase_shop(&self, shop: &str) -> Result<(), StoreError> {
+        let mut start = None;
+        loop {
+            self.read();
+            let resp = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#shop = :shop")
+                .projection_expression("pk, sk")
+                .expression_attribute_names("#shop", "shop")
+                .expression_attribute_values(":shop", s(shop))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable("scan shop", e))?;
+            let requests = resp.items().iter().cloned().map(Self::delete_request).collect::<Result<_, _>>()?;
+            self.batch_write(requests).await?;
+            start = resp.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Re-points `from`'s aliases and message records at `into`, then
+    /// deletes `from`.
+    async fn merge_into(&self, shop: &str, from: &str, into: &str) -> Result<(), StoreError> {
+        let owned = self.owned(shop, from).await?;
+        let mut alias_keys = Vec::new();
+        for k in &owned {
+            let (Some(pk), Some(sk)) = (k.get("pk").and_then(|v| v.as_s().ok()), k.get("sk").and_then(|v| v.as_s().ok()))
+            else {
+                continue;
+            };
+            match sk.as_str() {
+                ALIAS_SK => alias_keys.push(k.clone()),
+                MESSAGE_SK => {
+                    self.wrote();
+                    self.client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(k.clone()))
+                        .update_expression("SET #o = :o, #p = :p")
+                        .condition_expression("attribute_exists(pk)")
+                        .expression_attribute_names("#o", "owner")
+                        .expression_attribute_names("#p", "profile")
+                        .expression_attribute_values(":o", s(profile_pk(shop, into)))
+                        .expression_attribute_values(":p", s(into))
+                        .send()
+                        .await
+                        .map_err(|e| unavailable(&format!("re-point {pk}"), e))?;
+                }
+                _ => {}
+            }
+        }
+        let mut requests = Vec::new();
+        for chunk in alias_keys.chunks(100) {
+            for item in self.batch_get(chunk.to_vec()).await? {
+                let mut a: AliasItem = from_item(item).map_err(corrupt)?;
+                a.owner = profile_pk(shop, into);
+                a.profile = into.to_owned();
+                requests.push(Self::put_request(to_item(a).map_err(corrupt)?)?);
+            }
+        }
+        requests.push(Self::delete_request(key(profile_pk(shop, from), PROFILE_SK))?);
+        self.batch_write(requests).await
+    }
+}

@@ -1,0 +1,307 @@
+//! What each Lambda function runs: init (typed settings, secrets, SDK
+//! clients built once) and a handler per function. The functions' `main.rs`
+//! only wire these to the runtime; the tests call the same handlers against
+//! the AWS emulator.
+
+use std::sync::atomic::Ordering;
+
+use aws_config::SdkConfig;
+use jiff::Timestamp;
+use lambda_http::{Body, Request, Response};
+use nudge_app::bundle::{Bundle, load_rules};
+use nudge_app::compose::{Composer, Guarded, Sandbox};
+use nudge_app::http::{HttpService, HttpStats};
+use nudge_app::ports::{Clock, StoreError, SystemClock};
+use nudge_app::unsubscribe::UnsubscribeKey;
+use nudge_app::{AliasKey, AppError, CheckPorts, IngestPorts, ingest_for, reconcile, run_check};
+use nudge_core::decide::Outcome;
+use nudge_core::event::MessageRef;
+use nudge_core::{Check, Event, Identity, Triggers};
+use nudge_sources::SourcesConfig;
+use nudge_sources::ses::{self, Feedback};
+
+use crate::dynamo::DynamoStore;
+use crate::metrics;
+use crate::publish::EventBridgePublisher;
+use crate::schedule::EventBridgeScheduler;
+use crate::secrets::{Secrets, SecretsError};
+use crate::ses::SesMailer;
+use crate::settings::{ALIAS_KEY, SHOP, Settings, SettingsError, UNSUBSCRIBE_KEY};
+
+/// A failed invocation, reported to Lambda as retryable (our side: the
+/// event is redelivered) or not (bad input: retrying cannot help).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct HandlerError {
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> lambda_runtime::Diagnostic {
+        let kind = if e.retryable { "nudge.Retryable" } else { "nudge.BadInput" };
+        lambda_runtime::Diagnostic { error_type: kind.into(), error_message: e.message }
+    }
+}
+
+impl From<AppError> for HandlerError {
+    fn from(e: AppError) -> HandlerError {
+        metrics::error("app");
+        HandlerError { retryable: e.is_retryable(), message: e.to_string() }
+    }
+}
+
+impl From<StoreError> for HandlerError {
+    fn from(e: StoreError) -> HandlerError {
+        AppError::from(e).into()
+    }
+}
+
+fn bad_input(message: String) -> HandlerError {
+    metrics::count(metrics::DELIVERIES_REJECTED, 1);
+    HandlerError { retryable: false, message }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("{0}")]
+    Rules(String),
+}
+
+/// JSON logs for CloudWatch, level from `RUST_LOG` (default info).
+pub fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// The shared part of every function: settings, secrets, clients, rules.
+pub struct Stack {
+    pub settings: Settings,
+    pub rules: Triggers,
+    pub store: DynamoStore,
+    pub scheduler: EventBridgeScheduler,
+    pub publisher: EventBridgePublisher,
+    pub alias_key: AliasKey,
+    pub unsubscribe_key: UnsubscribeKey,
+    sources: SourcesConfig,
+    sdk: SdkConfig,
+}
+
+impl Stack {
+    /// From the process environment and the default AWS credential chain.
+    pub async fn from_env() -> Result<Stack, InitError> {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Stack::new(sdk, |k| std::env::var(k).ok()).await
+    }
+
+    /// From `get` (an environment) and an SDK configuration.
+    pub async fn new(sdk: SdkConfig, get: impl Fn(&str) -> Option<String>) -> Result<Stack, InitError> {
+        let settings = Settings::from_env(&get)?;
+        let secrets = match &settings.secrets_path {
+            Some(path) => Secrets::from_ssm(&aws_sdk_ssm::Client::new(&sdk), path).await?,
+            None => Secrets::from_env(&get),
+        };
+        let rules = load_rules(&settings.rules_dir.join("triggers.toml"), Some(&settings.rules_dir.join("templates")))
+            .map_err(|e| InitError::Rules(e.0))?;
+        let sources = SourcesConfig::from_env(|k| if k == SHOP { get(k) } else { secrets.get(k) });
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table, settings.retention);
+        let scheduler = EventBridgeScheduler::new(aws_sdk_scheduler::Client::new(&sdk), settings.schedule.clone());
+        let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), settings.event_bus.clone());
+        Ok(Stack {
+            alias_key: AliasKey::new(secrets.require(ALIAS_KEY)?),
+            unsubscribe_key: UnsubscribeKey::new(secrets.require(UNSUBSCRIBE_KEY)?),
+            settings,
+            rules,
+            store,
+            scheduler,
+            publisher,
+            sources,
+            sdk,
+        })
+    }
+
+    fn ingest_ports(&self) -> IngestPorts<'_, DynamoStore, EventBridgeScheduler, EventBridgePublisher> {
+        IngestPorts {
+            rules: &self.rules,
+            alias_key: &self.alias_key,
+            store: &self.store,
+            scheduler: &self.scheduler,
+            publisher: &self.publisher,
+        }
+    }
+}
+
+pub type Http = HttpService<DynamoStore, EventBridgeScheduler, EventBridgePublisher, SystemClock>;
+
+/// The webhook, track and unsubscribe functions: the nudge-app HTTP
+/// handlers behind a function URL, limited to this function's paths.
+pub struct HttpFunction {
+    service: Http,
+    paths: &'static [&'static str],
+}
+
+impl HttpFunction {
+    pub fn new(stack: Stack, paths: &'static [&'static str]) -> HttpFunction {
+        let service = HttpService {
+            rules: stack.rules,
+            alias_key: stack.alias_key,
+            sources: stack.sources,
+            store: stack.store,
+            scheduler: stack.scheduler,
+            publisher: stack.publisher,
+            clock: SystemClock,
+            stats: HttpStats::default(),
+            unsubscribe_key: Some(stack.unsubscribe_key),
+        };
+        HttpFunction { service, paths }
+    }
+
+    pub fn service(&self) -> &Http {
+        &self.service
+    }
+
+    /// Answers one request. Never fails: every outcome is an HTTP status.
+    pub async fn handle(&self, req: Request) -> Result<Response<Body>, std::convert::Infallible> {
+        let path = req.uri().path().trim_end_matches('/');
+        let allowed = path == "/healthz" || self.paths.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
+        let (parts, body) = req.into_parts();
+        let bytes: &[u8] = body.as_ref();
+        let stats = &self.service.stats;
+        let before = (stats.events.load(Ordering::Relaxed), stats.rejected.load(Ordering::Relaxed));
+        let resp = if allowed {
+            self.service.handle(&http::Request::from_parts(parts, bytes)).await
+        } else {
+            let mut r = Response::new("{\"ok\":false,\"error\":\"not found\"}".to_owned());
+            *r.status_mut() = http::StatusCode::NOT_FOUND;
+            r
+        };
+        metrics::count(metrics::EVENTS_INGESTED, stats.events.load(Ordering::Relaxed) - before.0);
+        metrics::count(metrics::DELIVERIES_REJECTED, stats.rejected.load(Ordering::Relaxed) - before.1);
+        if resp.status().is_server_error() {
+            metrics::error("http");
+        }
+        let (parts, text) = resp.into_parts();
+        Ok(Response::from_parts(parts, Body::Text(text)))
+    }
+}
+
+/// The check and reconcile functions: the stack plus the SES mailer.
+pub struct CheckFunction {
+    pub stack: Stack,
+    pub mailer: Guarded<SesMailer>,
+}
+
+impl CheckFunction {
+    pub fn new(stack: Stack) -> Result<CheckFunction, InitError> {
+        let dir = &stack.settings.rules_dir;
+        let catalogue = dir.join("catalogue.json");
+        let bundle = Bundle::load(
+            &dir.join("triggers.toml"),
+            &dir.join("templates"),
+            catalogue.exists().then_some(catalogue.as_path()),
+        )
+        .map_err(|e| InitError::Rules(e.0))?;
+        let mail = &stack.settings.mail;
+        let composer = Composer {
+            rules: bundle.rules,
+            templates: bundle.templates,
+            catalogue: bundle.catalogue,
+            from: mail.from.clone(),
+            public_url: mail.public_url.clone(),
+            locale: mail.locale.clone(),
+            unsubscribe_key: stack.unsubscribe_key.clone(),
+        };
+        let ses = SesMailer::new(
+            aws_sdk_sesv2::Client::new(&stack.sdk),
+            composer,
+            mail.configuration_set.clone(),
+            stack.store.clone(),
+        );
+        let sandbox = stack.settings.sandbox.as_deref().map(Sandbox::parse);
+        Ok(CheckFunction { mailer: Guarded { inner: ses, sandbox }, stack })
+    }
+
+    fn ports(&self) -> CheckPorts<'_, DynamoStore, EventBridgeScheduler, Guarded<SesMailer>, SystemClock, EventBridgePublisher> {
+        CheckPorts {
+            rules: &self.stack.rules,
+            store: &self.stack.store,
+            scheduler: &self.stack.scheduler,
+            mailer: &self.mailer,
+            clock: &SystemClock,
+            publisher: &self.stack.publisher,
+        }
+    }
+
+    /// The Scheduler target: the input is the Check JSON, verbatim.
+    pub async fn check(&self, payload: serde_json::Value) -> Result<serde_json::Value, HandlerError> {
+        let check: Check =
+            serde_json::from_value(payload).map_err(|e| bad_input(format!("not a check: {e}")))?;
+        let checked = run_check(&self.ports(), &check).await?;
+        metrics::count(metrics::CHECKS_RUN, 1);
+        if let (Outcome::Send, Some(_)) = (checked.decision.decision, &checked.message_id) {
+            let variant = checked.decision.variant.as_deref().unwrap_or("");
+            let day = jiff::tz::TimeZone::UTC.to_datetime(Timestamp::now()).date();
+            if let Err(e) = self.stack.store.count(&check.shop, &check.trigger, variant, day, &[("sent", 1)]).await {
+                metrics::error("stats");
+                tracing::error!(error = %e, "send counter not updated");
+            }
+        }
+        Ok(serde_json::json!({
+            "check": check.name(),
+            "decision": checked.decision.decision,
+            "reason": checked.decision.reason,
+            "message_id": checked.message_id,
+        }))
+    }
+
+    /// The periodic sweep: runs checks overdue by more than the grace period.
+    pub async fn reconcile(&self) -> Result<serde_json::Value, HandlerError> {
+        let grace = self.stack.settings.reconcile_grace;
+        let cutoff = SystemClock.now().saturating_sub(grace).unwrap_or(Timestamp::MIN);
+        let profiles = self.stack.store.overdue(cutoff).await?;
+        let done = reconcile(&self.ports(), &profiles, grace).await?;
+        metrics::count(metrics::CHECKS_RUN, u64::from(done.run));
+        Ok(serde_json::json!({ "profiles": profiles.len(), "run": done.run, "sent": done.sent }))
+    }
+}
+
+/// The ses-events function: SES feedback via EventBridge, joined back to
+/// the profile through the message record.
+pub async fn ses_event(stack: &Stack, payload: serde_json::Value) -> Result<serde_json::Value, HandlerError> {
+    let body = serde_json::to_vec(&payload).map_err(|e| bad_input(e.to_string()))?;
+    let feedback = ses::parse(&body).map_err(|e| bad_input(e.to_string()))?;
+    metrics::emit(metrics::FEEDBACK, 1.0, Some(("Kind", feedback.kind.name())));
+    let Some(record) = stack.store.message(&feedback.message_id).await? else {
+        // Mail nudge did not send (or whose record expired): nothing to join.
+        tracing::info!(message = %feedback.message_id, kind = feedback.kind.name(), "SES feedback for an unknown message");
+        return Ok(serde_json::json!({ "joined": false }));
+    };
+    let field = match feedback.kind {
+        Feedback::Delivery => Some("delivered"),
+        Feedback::Open => Some("opened"),
+        Feedback::Click => Some("clicked"),
+        Feedback::Bounce { .. } => Some("bounced"),
+        Feedback::Complaint => Some("complained"),
+        Feedback::Other(_) => None,
+    };
+    if let Some(field) = field {
+        let day = jiff::tz::TimeZone::UTC.to_datetime(feedback.at).date();
+        stack.store.count(&record.shop, &record.trigger, &record.variant, day, &[(field, 1)]).await?;
+    }
+    let message = MessageRef { trigger: Some(record.trigger.clone()), episode: Some(record.episode) };
+    let mut changed = false;
+    if let Some(kind) = feedback.event_kind(message) {
+        let event = Event {
+            id: feedback.event_id(),
+            shop: record.shop.clone(),
+            occurred_at: feedback.at,
+            identity: Identity::default(),
+            kind,
+        };
+        changed = ingest_for(&stack.ingest_ports(), &record.profile, &event).await?;
+    }
+    Ok(serde_json::json!({ "joined": true, "kind": feedback.kind.name(), "changed": changed }))
+}

@@ -1,0 +1,141 @@
+//! The Mailer port on SES v2 `SendEmail`: the message is built once by the
+//! shared [`Composer`] (the same bytes the local outbox writes, with both
+//! List-Unsubscribe headers) and sent as Raw content, with the configuration
+//! set and `EmailTags` (shop, trigger, variant, episode) that come back in
+//! SES events. Throttling (`TooManyRequestsException`) and transient
+//! failures are retried with backoff; permanent rejections are returned as
+//! such and end as a decision, never retried.
+
+use std::time::Duration;
+
+use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::error::{DisplayErrorContext, SdkError};
+use aws_sdk_sesv2::operation::send_email::SendEmailError;
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
+use jiff::Timestamp;
+use nudge_app::compose::Composer;
+use nudge_app::ports::{MailError, Mailer, Outgoing};
+
+use crate::dynamo::{DynamoStore, MessageRecord};
+use crate::metrics;
+
+/// Attempts per message when SES throttles or fails transiently.
+pub const SEND_ATTEMPTS: u32 = 5;
+
+pub struct SesMailer {
+    client: Client,
+    composer: Composer,
+    configuration_set: String,
+    /// Where the message record for the feedback join goes.
+    store: DynamoStore,
+    /// First backoff; doubles per attempt.
+    pub backoff: Duration,
+}
+
+/// An `EmailTags` value: ASCII letters, digits, `_` and `-` only, ≤ 256.
+pub fn tag_value(v: &str) -> String {
+    let mut out: String =
+        v.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).take(256).collect();
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+fn permanent(e: &SendEmailError) -> bool {
+    e.is_message_rejected()
+        || e.is_mail_from_domain_not_verified_exception()
+        || e.is_bad_request_exception()
+        || e.is_not_found_exception()
+        || e.is_account_suspended_exception()
+        || e.is_sending_paused_exception()
+}
+
+impl SesMailer {
+    pub fn new(client: Client, composer: Composer, configuration_set: String, store: DynamoStore) -> SesMailer {
+        SesMailer { client, composer, configuration_set, store, backoff: Duration::from_millis(100) }
+    }
+
+    async fn send_once(&self, m: &Outgoing, to: &str, bytes: &[u8]) -> Result<String, SdkError<SendEmailError>> {
+        let tags = [
+            ("shop", m.check.shop.as_str()),
+            ("trigger", m.check.trigger.as_str()),
+            ("variant", m.variant.as_str()),
+            ("episode", &m.check.episode.to_string()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| MessageTag::builder().name(k).value(tag_value(v)).build().ok())
+        .collect();
+        let raw = RawMessage::builder().data(Blob::new(bytes)).build().map_err(SdkError::construction_failure)?;
+        let resp = self
+            .client
+            .send_email()
+            .from_email_address(&self.composer.from)
+            .destination(Destination::builder().to_addresses(to).build())
+            .content(EmailContent::builder().raw(raw).build())
+            .configuration_set_name(&self.configuration_set)
+            .set_email_tags(Some(tags))
+            .send()
+            .await?;
+        Ok(resp.message_id().unwrap_or_default().to_owned())
+    }
+}
+
+impl Mailer for SesMailer {
+    async fn send(&self, m: &Outgoing) -> Result<String, MailError> {
+        let composed = self.composer.compose(m, Timestamp::now())?;
+        let mut wait = self.backoff;
+        let mut last = String::new();
+        for attempt in 1..=SEND_ATTEMPTS {
+            match self.send_once(m, &composed.to, &composed.bytes).await {
+                Ok(id) => {
+                    let record = MessageRecord {
+                        message_id: id.clone(),
+                        shop: m.check.shop.clone(),
+                        profile: m.check.profile.clone(),
+                        trigger: m.check.trigger.clone(),
+                        variant: m.variant.clone(),
+                        episode: m.check.episode,
+                    };
+                    // The mail is out: a lost record costs the feedback join
+                    // for this message, never a second email. It is counted.
+                    if let Err(e) = self.store.record_message(&record).await {
+                        metrics::error("message_record");
+                        tracing::error!(error = %e, message = %id, "SES message sent but its record was not stored");
+                    }
+                    return Ok(id);
+                }
+                Err(e) => {
+                    let service = e.as_service_error();
+                    if service.is_some_and(permanent) {
+                        // The error text can quote the address: keep only its kind.
+                        let kind = service.and_then(|s| s.meta().code()).unwrap_or("rejected").to_owned();
+                        return Err(MailError::Rejected(format!("SES: {kind}")));
+                    }
+                    let throttled = service.is_some_and(|s| s.is_too_many_requests_exception());
+                    last = if throttled { "throttled".into() } else { DisplayErrorContext(&e).to_string() };
+                    tracing::warn!(attempt, throttled, "SES send failed; backing off");
+                    if attempt < SEND_ATTEMPTS {
+                        tokio::time::sleep(wait).await;
+                        wait *= 2;
+                    }
+                }
+            }
+        }
+        Err(MailError::Unavailable(format!("SES after {SEND_ATTEMPTS} attempts: {last}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_values_keep_only_what_ses_allows() {
+        assert_eq!(tag_value("acme.myshopify.com"), "acme_myshopify_com");
+        assert_eq!(tag_value("cart-abandoned"), "cart-abandoned");
+        assert_eq!(tag_value(""), "_");
+        assert_eq!(tag_value(&"x".repeat(300)).len(), 256);
+    }
+}
