@@ -15,4 +15,6 @@ pub mod usecase;
 
 pub use identity::{Alias, AliasKey, AliasKind};
 pub use replay::{Replay, Summary, now_or_never};
-pub use usecase::{AppError, CheckPorts, Checked, IngestPorts, Ingested, Reconciled, ingest, ingest_for, reconcile, run_check};
+pub use usecase::{
+    AppError, CheckPorts, Checked, IngestPorts, Ingested, Reconciled, ingest, ingest_for, reconcile, run_check,
+};

@@ -260,11 +260,11 @@ impl MemoryScheduler {
         loop {
             let Reverse((due, _, check)) = q.heap.peek()?;
             let (due, key) = (*due, (!q.cancelled.is_empty()).then(|| cancel_key(check)));
-            if let Some(key) = key {
-                if q.cancelled.remove(&key) {
-                    q.heap.pop();
-                    continue;
-                }
+            if let Some(key) = key
+                && q.cancelled.remove(&key)
+            {
+                q.heap.pop();
+                continue;
             }
             return Timestamp::from_second(due).ok();
         }

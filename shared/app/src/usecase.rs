@@ -127,7 +127,11 @@ where
 /// joined through its message, for instance): no alias resolution, and a
 /// profile that no longer exists is left alone. Returns whether anything
 /// changed (false for a duplicate or an erased profile).
-pub async fn ingest_for<S, Sch, P>(ports: &IngestPorts<'_, S, Sch, P>, profile: &str, event: &Event) -> Result<bool, AppError>
+pub async fn ingest_for<S, Sch, P>(
+    ports: &IngestPorts<'_, S, Sch, P>,
+    profile: &str,
+    event: &Event,
+) -> Result<bool, AppError>
 where
     S: ProfileStore,
     Sch: Scheduler,
@@ -221,7 +225,8 @@ where
             // into a second email.
             Err(e) => {
                 decision.decision = Outcome::Skip;
-                decision.reason = Some(if matches!(e, MailError::Sandboxed) { Reason::Sandbox } else { Reason::MailFailed });
+                decision.reason =
+                    Some(if matches!(e, MailError::Sandboxed) { Reason::Sandbox } else { Reason::MailFailed });
                 tracing::warn!(check = %check.name(), error = %e, "send not made");
             }
         }

@@ -94,7 +94,6 @@ pub struct MessageRecord {
 struct MessageItem {
     pk: String,
     sk: String,
-    shop: String,
     owner: String,
     ttl: i64,
     #[serde(flatten)]
@@ -175,7 +174,11 @@ impl DynamoStore {
         keys: Vec<HashMap<String, AttributeValue>>,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
         let mut out = Vec::new();
-        let mut pending = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(|e| unavailable("batch get", e))?;
+        let mut pending = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| unavailable("batch get", e))?;
         for attempt in 0..8 {
             self.read();
             let resp = self
@@ -204,7 +207,9 @@ impl DynamoStore {
             let mut attempt = 0;
             while !pending.is_empty() {
                 if attempt == 8 {
-                    return Err(StoreError::Unavailable("dynamodb batch write: items unprocessed after 8 attempts".into()));
+                    return Err(StoreError::Unavailable(
+                        "dynamodb batch write: items unprocessed after 8 attempts".into(),
+                    ));
                 }
                 self.wrote();
                 let resp = self
@@ -280,7 +285,6 @@ impl DynamoStore {
         let item = to_item(MessageItem {
             pk: format!("M#{}", m.message_id),
             sk: MESSAGE_SK.into(),
-            shop: m.shop.clone(),
             owner: profile_pk(&m.shop, &m.profile),
             ttl: self.expiry(),
             record: m.clone(),
@@ -639,7 +643,8 @@ impl ProfileStore for DynamoStore {
         let owned = self.owned(shop, from).await?;
         let mut alias_keys = Vec::new();
         for k in &owned {
-            let (Some(pk), Some(sk)) = (k.get("pk").and_then(|v| v.as_s().ok()), k.get("sk").and_then(|v| v.as_s().ok()))
+            let (Some(pk), Some(sk)) =
+                (k.get("pk").and_then(|v| v.as_s().ok()), k.get("sk").and_then(|v| v.as_s().ok()))
             else {
                 continue;
             };
@@ -676,4 +681,62 @@ impl ProfileStore for DynamoStore {
         requests.push(Self::delete_request(key(profile_pk(shop, from), PROFILE_SK))?);
         self.batch_write(requests).await
     }
+}
+
+/// Creates the table of DESIGN.md with both indexes and TTL on `ttl`: for
+/// tests and local emulators. Production stacks create it from
+/// infra/sam or infra/terraform, with the same keys and indexes.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+        ScalarAttributeType, TimeToLiveSpecification,
+    };
+    let attr = |name: &str, t: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(t)
+            .build()
+            .map_err(|e| unavailable("schema", e))
+    };
+    let key_el = |name: &str, t: KeyType| {
+        KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(|e| unavailable("schema", e))
+    };
+    let index = |name: &str, hash: &str, range: &str| -> Result<GlobalSecondaryIndex, StoreError> {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key_el(hash, KeyType::Hash)?)
+            .key_schema(key_el(range, KeyType::Range)?)
+            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+            .build()
+            .map_err(|e| unavailable("schema", e))
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk", ScalarAttributeType::S)?)
+        .attribute_definitions(attr("sk", ScalarAttributeType::S)?)
+        .attribute_definitions(attr("owner", ScalarAttributeType::S)?)
+        .attribute_definitions(attr("due_bucket", ScalarAttributeType::S)?)
+        .attribute_definitions(attr("next_due", ScalarAttributeType::N)?)
+        .key_schema(key_el("pk", KeyType::Hash)?)
+        .key_schema(key_el("sk", KeyType::Range)?)
+        .global_secondary_indexes(index(BY_OWNER, "owner", "pk")?)
+        .global_secondary_indexes(index(BY_DUE, "due_bucket", "next_due")?)
+        .send()
+        .await
+        .map_err(|e| unavailable("create table", e))?;
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name("ttl")
+        .enabled(true)
+        .build()
+        .map_err(|e| unavailable("ttl", e))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map_err(|e| unavailable("update ttl", e))?;
+    Ok(())
 }

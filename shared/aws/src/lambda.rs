@@ -224,7 +224,9 @@ impl CheckFunction {
         Ok(CheckFunction { mailer: Guarded { inner: ses, sandbox }, stack })
     }
 
-    fn ports(&self) -> CheckPorts<'_, DynamoStore, EventBridgeScheduler, Guarded<SesMailer>, SystemClock, EventBridgePublisher> {
+    fn ports(
+        &self,
+    ) -> CheckPorts<'_, DynamoStore, EventBridgeScheduler, Guarded<SesMailer>, SystemClock, EventBridgePublisher> {
         CheckPorts {
             rules: &self.stack.rules,
             store: &self.stack.store,
@@ -237,8 +239,7 @@ impl CheckFunction {
 
     /// The Scheduler target: the input is the Check JSON, verbatim.
     pub async fn check(&self, payload: serde_json::Value) -> Result<serde_json::Value, HandlerError> {
-        let check: Check =
-            serde_json::from_value(payload).map_err(|e| bad_input(format!("not a check: {e}")))?;
+        let check: Check = serde_json::from_value(payload).map_err(|e| bad_input(format!("not a check: {e}")))?;
         let checked = run_check(&self.ports(), &check).await?;
         metrics::count(metrics::CHECKS_RUN, 1);
         if let (Outcome::Send, Some(_)) = (checked.decision.decision, &checked.message_id) {

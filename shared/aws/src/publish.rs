@@ -28,8 +28,12 @@ impl EventBridgePublisher {
 
     async fn put(&self, detail_type: &str, detail: String) -> Result<(), PublishError> {
         let Some((client, bus)) = &self.bus else { return Ok(()) };
-        let entry =
-            PutEventsRequestEntry::builder().event_bus_name(bus).source(SOURCE).detail_type(detail_type).detail(detail).build();
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(bus)
+            .source(SOURCE)
+            .detail_type(detail_type)
+            .detail(detail)
+            .build();
         let resp = client
             .put_events()
             .entries(entry)

@@ -32,7 +32,8 @@ impl std::fmt::Debug for Secrets {
 impl Secrets {
     /// Every secret of [`SETTINGS`] found in the environment.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Secrets {
-        let values = SETTINGS.iter().filter(|s| s.secret).filter_map(|s| Some((s.name.to_owned(), get(s.name)?))).collect();
+        let values =
+            SETTINGS.iter().filter(|s| s.secret).filter_map(|s| Some((s.name.to_owned(), get(s.name)?))).collect();
         Secrets { values, from: "environment".into() }
     }
 

@@ -49,7 +49,11 @@ pub const UNSUBSCRIBE_KEY: &str = "NUDGE_UNSUBSCRIBE_KEY";
 /// Every setting, in the order the README documents them.
 pub const SETTINGS: &[Setting] = &[
     env(TABLE, true, "DynamoDB table name"),
-    env(RULES_DIR, false, "directory holding triggers.toml, templates/ and catalogue.json (default: examples beside the binary)"),
+    env(
+        RULES_DIR,
+        false,
+        "directory holding triggers.toml, templates/ and catalogue.json (default: examples beside the binary)",
+    ),
     env(SHOP, false, "the shop's domain when only one is served (WooCommerce and Segment deliveries)"),
     env(SCHEDULE_GROUP, true, "EventBridge Scheduler group for check schedules"),
     env(CHECK_FUNCTION_ARN, true, "ARN of the check function (the schedules' target)"),
@@ -67,7 +71,11 @@ pub const SETTINGS: &[Setting] = &[
     env(RECONCILE_GRACE_MINUTES, false, "reconcile runs checks overdue by more than this (default 15)"),
     env(SECRETS_PATH, false, "SSM Parameter Store path holding the secrets below as SecureString parameters"),
     secret(nudge_sources::config::env::SHOPIFY_SECRET, false, "Shopify app client secret (webhook HMAC key)"),
-    secret(nudge_sources::config::env::SHOPIFY_SECRET_PREVIOUS, false, "the previous Shopify secret, during a rotation"),
+    secret(
+        nudge_sources::config::env::SHOPIFY_SECRET_PREVIOUS,
+        false,
+        "the previous Shopify secret, during a rotation",
+    ),
     secret(nudge_sources::config::env::WOOCOMMERCE_SECRET, false, "WooCommerce webhook secret"),
     secret(nudge_sources::config::env::SEGMENT_WRITE_KEY, false, "write key accepted by the track endpoint"),
     secret(nudge_sources::config::env::SEGMENT_WEBHOOK_SECRET, false, "Segment webhook destination shared secret"),
@@ -123,7 +131,9 @@ impl Settings {
         let opt = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let req = |name: &'static str| opt(name).ok_or(SettingsError::Missing(name));
         fn number<T: std::str::FromStr>(name: &'static str, v: Option<String>, default: T) -> Result<T, SettingsError> {
-            v.map_or(Ok(default), |v| v.parse().map_err(|_| SettingsError::Invalid(name, format!("not a number: {v:?}"))))
+            v.map_or(Ok(default), |v| {
+                v.parse().map_err(|_| SettingsError::Invalid(name, format!("not a number: {v:?}")))
+            })
         }
         let max_retries: i32 = number(SCHEDULE_MAX_RETRIES, opt(SCHEDULE_MAX_RETRIES), 10)?;
         if !(0..=185).contains(&max_retries) {

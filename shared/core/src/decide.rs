@@ -192,19 +192,19 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
         return skip(Reason::Outranked);
     }
     let state = p.state(&trigger.id);
-    if let (Some(cool), Some(last)) = (trigger.cooldown, state.and_then(|s| s.last_sent)) {
-        if now - last < cool.as_secs() {
-            return skip(Reason::Cooldown);
-        }
+    if let (Some(cool), Some(last)) = (trigger.cooldown, state.and_then(|s| s.last_sent))
+        && now - last < cool.as_secs()
+    {
+        return skip(Reason::Cooldown);
     }
     let capped = |max: Option<u32>, window: Secs| max.is_some_and(|m| p.sends_since(now - window) >= m as usize);
     if capped(rules.policy.max_per_day, DAY) || capped(rules.policy.max_per_week, 7 * DAY) {
         return skip(Reason::FrequencyCap);
     }
-    if let Some(q) = &rules.policy.quiet_hours {
-        if let Some(end) = quiet_until(q, now) {
-            return (Outcome::Defer, Some(Reason::QuietHours), None, Some(end));
-        }
+    if let Some(q) = &rules.policy.quiet_hours
+        && let Some(end) = quiet_until(q, now)
+    {
+        return (Outcome::Defer, Some(Reason::QuietHours), None, Some(end));
     }
     let variant = assign_variant(&check.shop, &check.profile, trigger, check.episode).to_owned();
     if in_holdout(&check.shop, &check.profile, trigger, check.episode) {

@@ -14,7 +14,6 @@ pub type Text = compact_str::CompactString;
 /// Recent timestamps, oldest first; short rings live inline for the same reason.
 pub type Ring = smallvec::SmallVec<[Secs; 4]>;
 
-use jiff::Timestamp;
 use crate::decide::{Check, Decision, Outcome, Reason};
 use crate::event::{
     Basket, ConsentState, Event, EventKind, Line, MAX_TEXT_LEN, MAX_URL_LEN, OptInLevel, bounded_key, bounded_text,
@@ -22,6 +21,7 @@ use crate::event::{
 use crate::hash::stable_hash;
 use crate::rules::{Arm, SENDS_KEPT, Trigger, Triggers};
 use crate::time::{Secs, secs, ts};
+use jiff::Timestamp;
 
 /// Event-id fingerprints kept for dedupe. A person rarely produces more than a
 /// few dozen events within Shopify's 4-hour retry window.
@@ -574,10 +574,10 @@ impl Profile {
                 }
 
                 // 2. activity pushes back checks that wait for quiet.
-                if let (Some(quiet), true) = (trigger.after_inactive, e.kind.is_shopper_activity()) {
-                    if let Some(p) = &mut self.triggers[i].pending {
-                        p.due = p.due.max(self.last_active + quiet.as_secs());
-                    }
+                if let (Some(quiet), true) = (trigger.after_inactive, e.kind.is_shopper_activity())
+                    && let Some(p) = &mut self.triggers[i].pending
+                {
+                    p.due = p.due.max(self.last_active + quiet.as_secs());
                 }
             }
 

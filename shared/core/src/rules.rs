@@ -457,14 +457,14 @@ impl Compiler<'_> {
 
     fn policy(&mut self, raw: RawPolicy) -> Policy {
         for (name, cap) in [("policy.max_per_day", &raw.max_per_day), ("policy.max_per_week", &raw.max_per_week)] {
-            if let Some(c) = cap {
-                if *c.get_ref() as usize > SENDS_KEPT {
-                    self.err(
-                        c.span(),
-                        name,
-                        format!("at most {SENDS_KEPT}: profiles remember the last {SENDS_KEPT} sends"),
-                    );
-                }
+            if let Some(c) = cap
+                && *c.get_ref() as usize > SENDS_KEPT
+            {
+                self.err(
+                    c.span(),
+                    name,
+                    format!("at most {SENDS_KEPT}: profiles remember the last {SENDS_KEPT} sends"),
+                );
             }
         }
         let quiet_hours = raw.quiet_hours.and_then(|q| {
@@ -647,11 +647,11 @@ impl Compiler<'_> {
     }
 
     fn template_ref(&mut self, t: &Spanned<String>, field: &str, templates: Option<&[String]>) {
-        if let Some(known) = templates {
-            if !known.iter().any(|k| k == t.get_ref()) {
-                let list = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
-                self.err(t.span(), field, format!("unknown template {:?} (templates found: {list})", t.get_ref()));
-            }
+        if let Some(known) = templates
+            && !known.iter().any(|k| k == t.get_ref())
+        {
+            let list = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+            self.err(t.span(), field, format!("unknown template {:?} (templates found: {list})", t.get_ref()));
         }
     }
 

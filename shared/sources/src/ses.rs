@@ -23,7 +23,9 @@ pub struct SesFeedback {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Feedback {
-    Bounce { permanent: bool },
+    Bounce {
+        permanent: bool,
+    },
     Complaint,
     Open,
     Click,
@@ -186,6 +188,8 @@ mod tests {
     fn something_else_is_an_error_not_a_panic() {
         assert!(parse(b"{}").is_err());
         assert!(parse(b"not json").is_err());
-        assert!(parse(br#"{"eventType":"Bounce","mail":{"messageId":"m","timestamp":"2017-08-05T00:41:02Z"}}"#).is_err());
+        assert!(
+            parse(br#"{"eventType":"Bounce","mail":{"messageId":"m","timestamp":"2017-08-05T00:41:02Z"}}"#).is_err()
+        );
     }
 }

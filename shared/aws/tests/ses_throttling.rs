@@ -1,0 +1,126 @@
+//! SES throttling and permanent rejections. moto never throttles, so these
+//! paths are covered with aws-smithy-mocks: the SDK client is real, its
+//! responses are scripted per request.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::operation::send_email::{SendEmailError, SendEmailOutput};
+use aws_sdk_sesv2::types::error::{MessageRejected, TooManyRequestsException};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use jiff::{SignedDuration, Timestamp};
+use nudge_app::bundle::Bundle;
+use nudge_app::compose::Composer;
+use nudge_app::ports::{MailError, Mailer, Outgoing};
+use nudge_app::unsubscribe::UnsubscribeKey;
+use nudge_aws::dynamo::DynamoStore;
+use nudge_aws::ses::{SEND_ATTEMPTS, SesMailer};
+use nudge_core::{Check, Profile};
+
+fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn outgoing() -> Outgoing {
+    let profile: Profile =
+        serde_json::from_slice(&std::fs::read(repo().join("examples/profiles/cart-abandoner.json")).unwrap()).unwrap();
+    let check = Check {
+        shop: profile.shop.clone(),
+        profile: profile.id.clone(),
+        trigger: "cart-abandoned".into(),
+        episode: 1,
+        due: Timestamp::now(),
+    };
+    Outgoing { check, variant: "a".into(), profile }
+}
+
+fn throttled() -> SendEmailError {
+    SendEmailError::TooManyRequestsException(
+        TooManyRequestsException::builder().message("Maximum sending rate exceeded.").build(),
+    )
+}
+
+fn mailer(ses_rules: &[&Rule], put: &Rule) -> SesMailer {
+    let ex = repo().join("examples");
+    let b = Bundle::load(&ex.join("triggers.toml"), &ex.join("templates"), Some(&ex.join("catalogue.json"))).unwrap();
+    let composer = Composer {
+        rules: b.rules,
+        templates: b.templates,
+        catalogue: b.catalogue,
+        from: "Acme <shop@example.com>".into(),
+        public_url: "https://u.example".into(),
+        locale: "en-US".into(),
+        unsubscribe_key: UnsubscribeKey::new("k"),
+    };
+    let ses: Client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses_rules);
+    let ddb: aws_sdk_dynamodb::Client = mock_client!(aws_sdk_dynamodb, [put]);
+    let mut m =
+        SesMailer::new(ses, composer, "nudge".into(), DynamoStore::new(ddb, "t", SignedDuration::from_hours(24)));
+    m.backoff = Duration::from_millis(1);
+    m
+}
+
+fn put_ok() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build())
+}
+
+#[tokio::test]
+async fn throttling_is_retried_with_backoff_until_ses_accepts() {
+    let send = mock!(Client::send_email)
+        .sequence()
+        .error(throttled)
+        .times(2)
+        .output(|| SendEmailOutput::builder().message_id("m-1").build())
+        .build();
+    let put = put_ok();
+    let id = mailer(&[&send], &put).send(&outgoing()).await.unwrap();
+    assert_eq!(id, "m-1");
+    assert_eq!(send.num_calls(), 3, "two throttled attempts, then the accepted one");
+    assert_eq!(put.num_calls(), 1, "the message record for the feedback join");
+}
+
+#[tokio::test]
+async fn throttling_that_never_ends_gives_up_after_the_attempt_budget() {
+    let send = mock!(Client::send_email).then_error(throttled);
+    let put = put_ok();
+    let err = mailer(&[&send], &put).send(&outgoing()).await.unwrap_err();
+    assert!(matches!(err, MailError::Unavailable(_)), "{err}");
+    assert_eq!(send.num_calls(), SEND_ATTEMPTS as usize);
+    assert_eq!(put.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_permanent_rejection_is_not_retried_and_does_not_quote_the_address() {
+    let send = mock!(Client::send_email).then_error(|| {
+        SendEmailError::MessageRejected(
+            MessageRejected::builder().message("Email address is not verified: ada@example.com").build(),
+        )
+    });
+    let put = put_ok();
+    let err = mailer(&[&send], &put).send(&outgoing()).await.unwrap_err();
+    assert!(matches!(err, MailError::Rejected(_)), "{err}");
+    assert_eq!(send.num_calls(), 1);
+    assert!(!err.to_string().contains('@'), "{err}");
+}
+
+#[tokio::test]
+async fn the_raw_message_carries_both_unsubscribe_headers_and_the_episode_tags() {
+    let send = mock!(Client::send_email)
+        .match_requests(|r| {
+            let raw =
+                r.content().and_then(|c| c.raw()).map(|r| String::from_utf8_lossy(r.data().as_ref()).into_owned());
+            let tags: Vec<_> = r.email_tags().iter().map(|t| (t.name(), t.value())).collect();
+            raw.is_some_and(|m| {
+                m.contains("List-Unsubscribe: <https://u.example/unsubscribe?")
+                    && m.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+            }) && r.configuration_set_name() == Some("nudge")
+                && tags.contains(&("trigger", "cart-abandoned"))
+                && tags.contains(&("variant", "a"))
+                && tags.contains(&("episode", "1"))
+                && tags.iter().any(|(k, v)| *k == "shop" && !v.contains('.'))
+        })
+        .then_output(|| SendEmailOutput::builder().message_id("m-2").build());
+    let put = put_ok();
+    assert_eq!(mailer(&[&send], &put).send(&outgoing()).await.unwrap(), "m-2");
+}
