@@ -195,6 +195,7 @@ pub struct CheckFunction {
 }
 
 impl CheckFunction {
+    /// Fails (naming the setting) without the mail settings.
     pub fn new(stack: Stack) -> Result<CheckFunction, InitError> {
         let dir = &stack.settings.rules_dir;
         let catalogue = dir.join("catalogue.json");
@@ -204,7 +205,7 @@ impl CheckFunction {
             catalogue.exists().then_some(catalogue.as_path()),
         )
         .map_err(|e| InitError::Rules(e.0))?;
-        let mail = &stack.settings.mail;
+        let mail = &stack.settings.mail()?;
         let composer = Composer {
             rules: bundle.rules,
             templates: bundle.templates,

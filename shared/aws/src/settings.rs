@@ -13,16 +13,27 @@ pub struct Setting {
     /// Read from SSM Parameter Store (`NUDGE_SECRETS_PATH` + name) in
     /// production; a plain environment value is accepted for local runs.
     pub secret: bool,
-    pub required: bool,
+    pub need: Need,
     pub doc: &'static str,
 }
 
-const fn env(name: &'static str, required: bool, doc: &'static str) -> Setting {
-    Setting { name, secret: false, required, doc }
+/// Which functions cannot start without a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Every function.
+    All,
+    /// The functions that send mail: `check` and `reconcile`.
+    Mail,
+    /// None: optional, with a default or off when unset.
+    Optional,
 }
 
-const fn secret(name: &'static str, required: bool, doc: &'static str) -> Setting {
-    Setting { name, secret: true, required, doc }
+const fn env(name: &'static str, need: Need, doc: &'static str) -> Setting {
+    Setting { name, secret: false, need, doc }
+}
+
+const fn secret(name: &'static str, need: Need, doc: &'static str) -> Setting {
+    Setting { name, secret: true, need, doc }
 }
 
 pub const TABLE: &str = "NUDGE_TABLE";
@@ -46,41 +57,52 @@ pub const SECRETS_PATH: &str = "NUDGE_SECRETS_PATH";
 pub const ALIAS_KEY: &str = "NUDGE_ALIAS_KEY";
 pub const UNSUBSCRIBE_KEY: &str = "NUDGE_UNSUBSCRIBE_KEY";
 
+/// Where the rules layer puts triggers.toml, templates/ and catalogue.json.
+pub const DEFAULT_RULES_DIR: &str = "/opt/rules";
+
 /// Every setting, in the order the README documents them.
 pub const SETTINGS: &[Setting] = &[
-    env(TABLE, true, "DynamoDB table name"),
+    env(TABLE, Need::All, "DynamoDB table name"),
     env(
         RULES_DIR,
-        false,
-        "directory holding triggers.toml, templates/ and catalogue.json (default: examples beside the binary)",
+        Need::Optional,
+        "directory holding triggers.toml, templates/ and catalogue.json (the rules layer: /opt/rules)",
     ),
-    env(SHOP, false, "the shop's domain when only one is served (WooCommerce and Segment deliveries)"),
-    env(SCHEDULE_GROUP, true, "EventBridge Scheduler group for check schedules"),
-    env(CHECK_FUNCTION_ARN, true, "ARN of the check function (the schedules' target)"),
-    env(SCHEDULER_ROLE_ARN, true, "role EventBridge Scheduler assumes to invoke the check function"),
-    env(SCHEDULE_DLQ_ARN, true, "SQS queue for checks the scheduler could not deliver"),
-    env(SCHEDULE_MAX_RETRIES, false, "scheduler retry attempts before the dead-letter queue (default 10)"),
-    env(SCHEDULE_MAX_AGE_SECONDS, false, "how long the scheduler keeps retrying a check (default 3600)"),
-    env(SES_CONFIGURATION_SET, true, "SES v2 configuration set (event publishing to EventBridge)"),
-    env(FROM, true, "sender, e.g. `Shop <hello@shop.example>` (a verified SES identity)"),
-    env(PUBLIC_URL, true, "base URL of the unsubscribe endpoint, used in List-Unsubscribe links"),
-    env(LOCALE, false, "locale for prices in emails (default en-US)"),
-    env(EVENT_BUS, false, "EventBridge bus for decisions and data exports (off when unset)"),
-    env(SANDBOX_ALLOWLIST, false, "staging: mail only to these addresses / @domains; the rest is decided `sandbox`"),
-    env(RETENTION_DAYS, false, "profiles idle this long expire through DynamoDB TTL (default 400)"),
-    env(RECONCILE_GRACE_MINUTES, false, "reconcile runs checks overdue by more than this (default 15)"),
-    env(SECRETS_PATH, false, "SSM Parameter Store path holding the secrets below as SecureString parameters"),
-    secret(nudge_sources::config::env::SHOPIFY_SECRET, false, "Shopify app client secret (webhook HMAC key)"),
+    env(SHOP, Need::Optional, "the shop's domain when only one is served (WooCommerce and Segment deliveries)"),
+    env(SCHEDULE_GROUP, Need::All, "EventBridge Scheduler group for check schedules"),
+    env(CHECK_FUNCTION_ARN, Need::All, "ARN of the check function (the schedules' target)"),
+    env(SCHEDULER_ROLE_ARN, Need::All, "role EventBridge Scheduler assumes to invoke the check function"),
+    env(SCHEDULE_DLQ_ARN, Need::All, "SQS queue for checks the scheduler could not deliver"),
+    env(SCHEDULE_MAX_RETRIES, Need::Optional, "scheduler retry attempts before the dead-letter queue (default 10)"),
+    env(SCHEDULE_MAX_AGE_SECONDS, Need::Optional, "how long the scheduler keeps retrying a check (default 3600)"),
+    env(SES_CONFIGURATION_SET, Need::Mail, "SES v2 configuration set (event publishing to EventBridge)"),
+    env(FROM, Need::Mail, "sender, e.g. `Shop <hello@shop.example>` (a verified SES identity)"),
+    env(PUBLIC_URL, Need::Mail, "base URL of the unsubscribe endpoint, used in List-Unsubscribe links"),
+    env(LOCALE, Need::Optional, "locale for prices in emails (default en-US)"),
+    env(EVENT_BUS, Need::Optional, "EventBridge bus for decisions and data exports (off when unset)"),
+    env(
+        SANDBOX_ALLOWLIST,
+        Need::Optional,
+        "staging: mail only to these addresses / @domains; the rest is decided `sandbox`",
+    ),
+    env(RETENTION_DAYS, Need::Optional, "profiles idle this long expire through DynamoDB TTL (default 400)"),
+    env(RECONCILE_GRACE_MINUTES, Need::Optional, "reconcile runs checks overdue by more than this (default 15)"),
+    env(SECRETS_PATH, Need::Optional, "SSM Parameter Store path holding the secrets below as SecureString parameters"),
+    secret(nudge_sources::config::env::SHOPIFY_SECRET, Need::Optional, "Shopify app client secret (webhook HMAC key)"),
     secret(
         nudge_sources::config::env::SHOPIFY_SECRET_PREVIOUS,
-        false,
+        Need::Optional,
         "the previous Shopify secret, during a rotation",
     ),
-    secret(nudge_sources::config::env::WOOCOMMERCE_SECRET, false, "WooCommerce webhook secret"),
-    secret(nudge_sources::config::env::SEGMENT_WRITE_KEY, false, "write key accepted by the track endpoint"),
-    secret(nudge_sources::config::env::SEGMENT_WEBHOOK_SECRET, false, "Segment webhook destination shared secret"),
-    secret(ALIAS_KEY, true, "key of the HMAC that turns email addresses into alias keys"),
-    secret(UNSUBSCRIBE_KEY, true, "key that signs unsubscribe links"),
+    secret(nudge_sources::config::env::WOOCOMMERCE_SECRET, Need::Optional, "WooCommerce webhook secret"),
+    secret(nudge_sources::config::env::SEGMENT_WRITE_KEY, Need::Optional, "write key accepted by the track endpoint"),
+    secret(
+        nudge_sources::config::env::SEGMENT_WEBHOOK_SECRET,
+        Need::Optional,
+        "Segment webhook destination shared secret",
+    ),
+    secret(ALIAS_KEY, Need::All, "key of the HMAC that turns email addresses into alias keys"),
+    secret(UNSUBSCRIBE_KEY, Need::All, "key that signs unsubscribe links"),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -98,7 +120,8 @@ pub struct Settings {
     pub table: String,
     pub rules_dir: PathBuf,
     pub schedule: ScheduleSettings,
-    pub mail: MailSettings,
+    mail: [Option<String>; 3],
+    pub locale: String,
     pub event_bus: Option<String>,
     pub sandbox: Option<String>,
     pub retention: SignedDuration,
@@ -116,6 +139,7 @@ pub struct ScheduleSettings {
     pub max_age_seconds: i32,
 }
 
+/// What the mail-sending functions need on top.
 #[derive(Debug, Clone)]
 pub struct MailSettings {
     pub configuration_set: String,
@@ -148,10 +172,7 @@ impl Settings {
         if retention_days < 1 || grace < 1 {
             return Err(SettingsError::Invalid(RETENTION_DAYS, "retention and grace must be positive".into()));
         }
-        let rules_dir = opt(RULES_DIR).map(PathBuf::from).unwrap_or_else(|| {
-            let root = get("LAMBDA_TASK_ROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-            root.join("examples")
-        });
+        let rules_dir = opt(RULES_DIR).map_or_else(|| PathBuf::from(DEFAULT_RULES_DIR), PathBuf::from);
         Ok(Settings {
             table: req(TABLE)?,
             rules_dir,
@@ -163,17 +184,26 @@ impl Settings {
                 max_retries,
                 max_age_seconds,
             },
-            mail: MailSettings {
-                configuration_set: req(SES_CONFIGURATION_SET)?,
-                from: req(FROM)?,
-                public_url: req(PUBLIC_URL)?,
-                locale: opt(LOCALE).unwrap_or_else(|| "en-US".into()),
-            },
+            mail: [opt(SES_CONFIGURATION_SET), opt(FROM), opt(PUBLIC_URL)],
+            locale: opt(LOCALE).unwrap_or_else(|| "en-US".into()),
             event_bus: opt(EVENT_BUS),
             sandbox: opt(SANDBOX_ALLOWLIST),
             retention: SignedDuration::from_hours(24 * retention_days),
             reconcile_grace: SignedDuration::from_mins(grace),
             secrets_path: opt(SECRETS_PATH),
+        })
+    }
+}
+
+impl Settings {
+    /// The mail settings; an error names the first one missing.
+    pub fn mail(&self) -> Result<MailSettings, SettingsError> {
+        let [cs, from, url] = &self.mail;
+        Ok(MailSettings {
+            configuration_set: cs.clone().ok_or(SettingsError::Missing(SES_CONFIGURATION_SET))?,
+            from: from.clone().ok_or(SettingsError::Missing(FROM))?,
+            public_url: url.clone().ok_or(SettingsError::Missing(PUBLIC_URL))?,
+            locale: self.locale.clone(),
         })
     }
 }
@@ -185,7 +215,11 @@ mod tests {
     use super::*;
 
     fn base() -> HashMap<&'static str, String> {
-        SETTINGS.iter().filter(|s| s.required && !s.secret).map(|s| (s.name, format!("v-{}", s.name))).collect()
+        SETTINGS
+            .iter()
+            .filter(|s| s.need != Need::Optional && !s.secret)
+            .map(|s| (s.name, format!("v-{}", s.name)))
+            .collect()
     }
 
     #[test]
@@ -194,17 +228,20 @@ mod tests {
         let s = Settings::from_env(|k| m.get(k).cloned()).unwrap();
         assert_eq!(s.table, "v-NUDGE_TABLE");
         assert_eq!(s.schedule.max_retries, 10);
-        assert_eq!(s.mail.locale, "en-US");
+        assert_eq!(s.mail().unwrap().locale, "en-US");
         assert_eq!(s.retention, SignedDuration::from_hours(24 * 400));
         assert!(s.event_bus.is_none() && s.sandbox.is_none());
     }
 
     #[test]
     fn a_missing_required_setting_is_named() {
-        for req in SETTINGS.iter().filter(|s| s.required && !s.secret) {
+        for req in SETTINGS.iter().filter(|s| s.need != Need::Optional && !s.secret) {
             let mut m = base();
             m.remove(req.name);
-            let err = Settings::from_env(|k| m.get(k).cloned()).unwrap_err();
+            let err = match Settings::from_env(|k| m.get(k).cloned()) {
+                Err(e) => e,
+                Ok(s) => s.mail().unwrap_err(),
+            };
             assert_eq!(err, SettingsError::Missing(req.name));
         }
     }
