@@ -1,0 +1,161 @@
+# One nudge Lambda function: its log group with retention, its own role with
+# exactly the statements given, the function (arm64, provided.al2023, the
+# rules layer), and a public function URL when asked for.
+
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.90, < 7.0"
+    }
+  }
+}
+
+variable "name" {
+  description = "Function name: <stack>-<function>."
+  type        = string
+}
+
+variable "zip" {
+  description = "The bootstrap.zip built by cargo lambda."
+  type        = string
+}
+
+variable "memory" {
+  type = number
+}
+
+variable "timeout" {
+  type = number
+}
+
+variable "reserved" {
+  description = "Reserved concurrency; -1 for none."
+  type        = number
+}
+
+variable "url" {
+  description = "Give the function a public URL (the request is authenticated by its signature or token)."
+  type        = bool
+}
+
+variable "dead_letter_arn" {
+  description = "SQS queue for failed asynchronous invocations; empty for synchronous functions."
+  type        = string
+}
+
+variable "statements" {
+  description = "IAM policy statements: everything the function may do beyond writing its logs and traces."
+  type        = any
+}
+
+variable "environment" {
+  type = map(string)
+}
+
+variable "layers" {
+  type = list(string)
+}
+
+variable "log_retention_days" {
+  type = number
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  #checkov:skip=CKV_AWS_158:Log lines carry ids and reasons, never addresses; CloudWatch Logs' default encryption is enough.
+  #checkov:skip=CKV_AWS_338:Retention is a variable (default 30 days): debugging logs, not an audit trail.
+  name              = "/aws/lambda/${var.name}"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_iam_role" "this" {
+  name = var.name
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "lambda.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+}
+
+resource "aws_iam_role_policy" "this" {
+  name = "nudge"
+  role = aws_iam_role.this.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [
+        { Effect = "Allow", Action = ["logs:CreateLogStream", "logs:PutLogEvents"], Resource = "${aws_cloudwatch_log_group.this.arn}:*" },
+        { Effect = "Allow", Action = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], Resource = "*" },
+      ],
+      [for s in [{ Effect = "Allow", Action = ["sqs:SendMessage"], Resource = var.dead_letter_arn }] : s if var.dead_letter_arn != ""],
+      var.statements,
+    )
+  })
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:nudge talks only to AWS APIs over their public endpoints; a VPC would add NAT cost and cold-start time for no reachable private resource.
+  #checkov:skip=CKV_AWS_173:The environment holds no secrets (they are read from SSM at init), so the default encryption is enough.
+  #checkov:skip=CKV_AWS_272:Code signing is left to the deploying organisation's pipeline.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is set on the SES-facing functions (check, ses-events, reconcile); ingest endpoints must absorb storefront bursts.
+  #checkov:skip=CKV_AWS_116:Asynchronous functions get the dead-letter queue; the function-URL ones are synchronous, so the caller sees a failure and retries.
+  function_name = var.name
+  role          = aws_iam_role.this.arn
+  runtime       = "provided.al2023"
+  architectures = ["arm64"]
+  handler       = "bootstrap"
+  filename      = var.zip
+  memory_size   = var.memory
+  timeout       = var.timeout
+  layers        = var.layers
+
+  source_code_hash               = filebase64sha256(var.zip)
+  reserved_concurrent_executions = var.reserved
+
+  environment {
+    variables = var.environment
+  }
+  tracing_config {
+    mode = "Active"
+  }
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.this.name
+  }
+  dynamic "dead_letter_config" {
+    for_each = var.dead_letter_arn == "" ? [] : [var.dead_letter_arn]
+    content {
+      target_arn = dead_letter_config.value
+    }
+  }
+  depends_on = [aws_iam_role_policy.this]
+}
+
+resource "aws_lambda_function_url" "this" {
+  #checkov:skip=CKV_AWS_258:Storefronts and mail clients call these without AWS credentials; every request is authenticated by its HMAC signature, write key or signed unsubscribe token.
+  count              = var.url ? 1 : 0
+  function_name      = aws_lambda_function.this.function_name
+  authorization_type = "NONE"
+}
+
+resource "aws_lambda_permission" "url" {
+  #checkov:skip=CKV_AWS_301:The public function URL is the point (webhooks, tracking, one-click unsubscribe); each request is authenticated by its signature, write key or signed token.
+  count                  = var.url ? 1 : 0
+  statement_id           = "FunctionUrlAllowPublicAccess"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = aws_lambda_function.this.function_name
+  principal              = "*"
+  function_url_auth_type = "NONE"
+}
+
+output "function_name" {
+  value = aws_lambda_function.this.function_name
+}
+
+output "arn" {
+  value = aws_lambda_function.this.arn
+}
+
+output "url" {
+  value = var.url ? aws_lambda_function_url.this[0].function_url : ""
+}
