@@ -2,22 +2,67 @@
 # what they need first.
 SHELL := /bin/bash
 CARGO ?= cargo
+# Python tools installed by scripts/ensure_python_tools.sh when the system lacks them.
+export PATH := $(CURDIR)/.venv-tools/bin:$(PATH)
+FUNCTIONS := shopify-webhook woocommerce-webhook track check ses-events unsubscribe reconcile
+RULES ?= examples
 
-.PHONY: demo test bench fuzz fmt lint check-rust clean
+.PHONY: demo test bench fuzz fmt lint check-rust clean build-lambdas rules-layer deploy-sam deploy-tf watch infra-check ensure-cargo-lambda
 
 ## demo: replay the example scenarios and show who gets which email and why
 demo: check-rust
 	$(CARGO) run --quiet -p nudge -- demo --examples examples
 
-## test: formatting, lints, every test in the workspace, an email screenshot
-## in headless Chromium (test-artifacts/), and a short fuzz run
+## test: formatting, lints, every test in the workspace (the AWS shell against
+## moto), the infrastructure checks, an email screenshot in headless Chromium
+## (test-artifacts/), and a short fuzz run
 test: check-rust
 	$(CARGO) fmt --all -- --check
-		$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 	bash scripts/ensure_chromium.sh
+	bash scripts/ensure_python_tools.sh
 	$(CARGO) test --workspace
+	python3 scripts/check_infra.py
 	bash scripts/email_screenshot.sh
 	bash scripts/fuzz.sh 10
+
+## infra-check: cfn-lint, sam-translator, terraform fmt/validate, checkov, SAM = Terraform, one settings list
+infra-check: check-rust
+	bash scripts/ensure_python_tools.sh
+	python3 scripts/check_infra.py
+
+ensure-cargo-lambda:
+	@command -v cargo-lambda >/dev/null || python3 -m pip install --quiet cargo-lambda || { python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet cargo-lambda; }
+
+## build-lambdas: the seven functions for arm64 → target/lambda/<function>/bootstrap.zip
+build-lambdas: check-rust ensure-cargo-lambda
+	$(CARGO) lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
+
+## rules-layer: triggers.toml, templates/ and catalogue.json from RULES (default examples) → target/rules-layer.zip
+rules-layer: check-rust
+	$(CARGO) run --quiet -p nudge -- check $(RULES)/triggers.toml --templates $(RULES)/templates
+	rm -rf target/rules-layer && mkdir -p target/rules-layer/rules
+	cp -r $(RULES)/triggers.toml $(RULES)/templates target/rules-layer/rules/
+	if [ -f $(RULES)/catalogue.json ]; then cp $(RULES)/catalogue.json target/rules-layer/rules/; fi
+	rm -f target/rules-layer.zip && cd target/rules-layer && python3 -m zipfile -c ../rules-layer.zip rules
+
+## deploy-sam: build with SAM (rust-cargolambda) and deploy, asking for the parameters the first time
+deploy-sam: rules-layer ensure-cargo-lambda
+	command -v sam >/dev/null || python3 -m pip install --quiet aws-sam-cli
+	cd infra/sam && sam build --beta-features && sam deploy --guided
+
+## deploy-tf: deploy infra/terraform/example with the zips from build-lambdas and rules-layer
+deploy-tf: build-lambdas rules-layer
+	cd infra/terraform/example && terraform init && terraform apply
+
+## watch: emulate the Lambda runtime locally (settings from [workspace.metadata.lambda.watch.env])
+watch: ensure-cargo-lambda
+	$(CARGO) lambda watch --invoke-address 127.0.0.1 --invoke-port 9001
+
+## invoke-<function>: send events/<function>.*.json to `make watch` (e.g. make invoke-check)
+invoke-%: ensure-cargo-lambda
+	@for f in events/$*.*json events/$*.json; do [ -f "$$f" ] || continue; echo "== $$f"; \
+	  $(CARGO) lambda invoke $* --invoke-address 127.0.0.1 --invoke-port 9001 --data-file "$$f" || exit 1; echo; done
 
 ## fuzz: every decoder under libFuzzer for 5 minutes each
 fuzz: check-rust
@@ -41,7 +86,7 @@ check-rust:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
-		@command -v python3 >/dev/null || { echo "python3 not found: install it (e.g. apt-get install python3 python3-venv)"; exit 1; }
+	@command -v python3 >/dev/null || { echo "python3 not found: install it (e.g. apt-get install python3 python3-venv)"; exit 1; }
 	@python3 -c "import venv, ensurepip" 2>/dev/null || { echo "python3 lacks venv/ensurepip: apt-get install python3-venv"; exit 1; }
 
 clean:

@@ -25,6 +25,24 @@ variable "shop_domain" {
   default = ""
 }
 
+variable "public_url" {
+  description = "Base URL of the unsubscribe endpoint; empty uses the unsubscribe function URL."
+  type        = string
+  default     = ""
+}
+
+variable "lambda_dir" {
+  description = "Where `make build-lambdas` put <function>/bootstrap.zip."
+  type        = string
+  default     = "../../../target/lambda"
+}
+
+variable "rules_layer_zip" {
+  description = "The zip from `make rules-layer`."
+  type        = string
+  default     = "../../../target/rules-layer.zip"
+}
+
 provider "aws" {
   region = var.region
 }
@@ -35,8 +53,9 @@ module "nudge" {
   from_address    = var.from_address
   shop_domain     = var.shop_domain
   secrets_path    = "/nudge/prod"
-  lambda_dir      = "${path.root}/../../../target/lambda"
-  rules_layer_zip = "${path.root}/../../../target/rules-layer.zip"
+  public_url      = var.public_url
+  lambda_dir      = var.lambda_dir
+  rules_layer_zip = var.rules_layer_zip
 }
 
 output "shopify_webhook_url" {

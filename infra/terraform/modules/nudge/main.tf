@@ -11,7 +11,10 @@ locals {
   account   = data.aws_caller_identity.current.account_id
   prefix    = "arn:${local.partition}"
 
+  # Built from names (known at plan time) rather than read back after apply.
   check_function_arn = "${local.prefix}:lambda:${local.region}:${local.account}:function:${var.name}-check"
+  scheduler_role_arn = "${local.prefix}:iam::${local.account}:role/${var.name}-scheduler"
+  checks_dlq_arn     = "${local.prefix}:sqs:${local.region}:${local.account}:${var.name}-checks-dlq"
   schedules_arn      = "${local.prefix}:scheduler:${local.region}:${local.account}:schedule/${aws_scheduler_schedule_group.checks.name}/*"
   ssm_path_arn       = "${local.prefix}:ssm:${local.region}:${local.account}:parameter${var.secrets_path}"
   ses_arns = [
@@ -67,8 +70,8 @@ locals {
     NUDGE_SHOP                     = var.shop_domain
     NUDGE_SCHEDULE_GROUP           = aws_scheduler_schedule_group.checks.name
     NUDGE_CHECK_FUNCTION_ARN       = local.check_function_arn
-    NUDGE_SCHEDULER_ROLE_ARN       = aws_iam_role.scheduler.arn
-    NUDGE_SCHEDULE_DLQ_ARN         = aws_sqs_queue.checks_dlq.arn
+    NUDGE_SCHEDULER_ROLE_ARN       = local.scheduler_role_arn
+    NUDGE_SCHEDULE_DLQ_ARN         = local.checks_dlq_arn
     NUDGE_SCHEDULE_MAX_RETRIES     = tostring(var.schedule_max_retries)
     NUDGE_SCHEDULE_MAX_AGE_SECONDS = tostring(var.schedule_max_age_seconds)
     NUDGE_SES_CONFIGURATION_SET    = aws_sesv2_configuration_set.mail.configuration_set_name

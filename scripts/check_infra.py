@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""The infrastructure checks of `make test`, without an AWS account.
+
+1. cfn-lint on the SAM template; the template also translates with
+   aws-sam-translator (offline: code paths replaced as `sam package` would).
+2. terraform init (offline, from the provider mirror - fails loudly if there
+   is none), fmt -check and validate.
+3. checkov on both: no failed check (waivers are inline, with reasons).
+4. The two stacks describe the same thing: functions, environment variable
+   names per function, table keys and indexes, alarms. Terraform's side is
+   read from a real `terraform plan` (for_each expanded), with the provider's
+   STS calls answered by moto.
+5. One list of settings: shared/aws/src/settings.rs against SAM, Terraform,
+   the cargo-lambda metadata and the README.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.request
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAM = ROOT / "infra/sam/template.yaml"
+TF = ROOT / "infra/terraform"
+FAILURES = []
+
+
+def step(title):
+    print(f"\n== {title}", flush=True)
+
+
+def run(cmd, **kw):
+    print("$", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def expect(cond, message):
+    if not cond:
+        FAILURES.append(message)
+        print("FAIL:", message, flush=True)
+
+
+def settings():
+    out = subprocess.run(
+        ["cargo", "run", "--quiet", "-p", "nudge-aws", "--example", "settings"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def sam_template():
+    from samtranslator.yaml_helper import yaml_parse
+    return yaml_parse(SAM.read_text())
+
+
+def check_sam():
+    step("cfn-lint")
+    run(["cfn-lint", str(SAM)])
+    step("aws-sam-translator")
+    from samtranslator.translator.transform import transform
+
+    class OfflinePolicies:
+        """Managed-policy names without calling IAM (there is no account)."""
+
+        def load(self):
+            return {}
+
+    tpl = sam_template()
+    tpl["Globals"]["Function"]["CodeUri"] = "s3://nudge-artifacts/functions.zip"
+    for r in tpl["Resources"].values():
+        if r["Type"] == "AWS::Serverless::LayerVersion":
+            r["Properties"]["ContentUri"] = "s3://nudge-artifacts/rules-layer.zip"
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    out = transform(tpl, {}, OfflinePolicies())
+    print(f"translated: {len(out['Resources'])} CloudFormation resources")
+
+
+def provider_mirror():
+    candidates = [os.environ.get("TF_PLUGIN_DIR", ""), "/opt/tf-plugins",
+                  str(Path.home() / ".terraform.d/plugins"), "/usr/share/terraform/plugins",
+                  "/usr/local/share/terraform/plugins"]
+    for c in candidates:
+        if c and (Path(c) / "registry.terraform.io/hashicorp/aws/5.100.0").is_dir():
+            return c
+    for found in Path("/").glob("*/*/registry.terraform.io/hashicorp/aws/5.100.0"):
+        return str(found.parents[3])
+    sys.exit("FAIL: no filesystem mirror of hashicorp/aws 5.100.0 found (set TF_PLUGIN_DIR): "
+             "terraform init cannot run offline, so the Terraform checks cannot pass")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def check_terraform(work):
+    step("terraform fmt / init / validate")
+    run(["terraform", "fmt", "-check", "-recursive", str(TF)])
+    shutil.copytree(TF, work / "terraform", ignore=shutil.ignore_patterns(".terraform*"))
+    example = work / "terraform/example"
+    run(["terraform", "init", "-backend=false", "-input=false", f"-plugin-dir={provider_mirror()}"], cwd=example)
+    run(["terraform", "validate"], cwd=example)
+    return example
+
+
+def plan_json(example, work):
+    """A real plan: data sources answered by moto (STS), placeholder zips."""
+    step("terraform plan (provider pointed at moto for STS)")
+    lambda_dir = work / "lambda"
+    names = ["shopify-webhook", "woocommerce-webhook", "track", "check", "ses-events", "unsubscribe", "reconcile"]
+    for n in names:
+        (lambda_dir / n).mkdir(parents=True)
+        with zipfile.ZipFile(lambda_dir / n / "bootstrap.zip", "w") as z:
+            z.writestr("bootstrap", "placeholder")
+    layer = work / "rules-layer.zip"
+    with zipfile.ZipFile(layer, "w") as z:
+        z.writestr("rules/triggers.toml", "")
+    port = free_port()
+    moto = subprocess.Popen([sys.executable, str(ROOT / "scripts/moto_serial.py"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/data.json", timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    sys.exit("FAIL: moto did not start")
+                time.sleep(0.2)
+        (example / "override.tf").write_text(f'''provider "aws" {{
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  endpoints {{
+    sts = "http://127.0.0.1:{port}"
+  }}
+}}
+''')
+        env = dict(os.environ, AWS_EC2_METADATA_DISABLED="true")
+        run(["terraform", "plan", "-input=false", "-refresh=false", "-out=plan.bin",
+             "-var", "from_address=Acme <shop@example.com>", "-var", f"lambda_dir={lambda_dir}",
+             # A given unsubscribe base keeps the mail functions' environment known at plan time.
+             "-var", "public_url=https://unsubscribe.example",
+             "-var", f"rules_layer_zip={layer}"], cwd=example, env=env, stdout=subprocess.DEVNULL)
+        out = subprocess.run(["terraform", "show", "-json", "plan.bin"], cwd=example, check=True,
+                             capture_output=True, text=True).stdout
+        return json.loads(out)
+    finally:
+        moto.kill()
+        moto.wait()
+
+
+def check_checkov(work):
+    step("checkov")
+    for args in (["-f", str(SAM), "--framework", "cloudformation"], ["-d", str(TF), "--framework", "terraform"]):
+        out = subprocess.run(["checkov", *args, "--skip-download", "--compact", "--quiet", "-o", "json"],
+                             capture_output=True, text=True)
+        reports = json.loads(out.stdout or "[]")
+        reports = reports if isinstance(reports, list) else [reports]
+        for r in reports:
+            s = r.get("summary", {})
+            print(f"{r.get('check_type')}: passed {s.get('passed')}, failed {s.get('failed')}, skipped {s.get('skipped')}")
+            expect(s.get("failed", 1) == 0, f"checkov {r.get('check_type')}: {s.get('failed')} failed check(s)")
+            for f in r.get("results", {}).get("failed_checks", []):
+                print("  failed:", f["check_id"], f["resource"])
+        expect(reports, f"checkov produced no report for {args}")
+
+
+# -- the two stacks, normalised -------------------------------------------------
+
+def sam_model(tpl):
+    res = tpl["Resources"]
+    glob_env = set(tpl["Globals"]["Function"]["Environment"]["Variables"])
+    logical_to_fn, functions = {}, {}
+    for lid, r in res.items():
+        if r["Type"] == "AWS::Serverless::Function":
+            name = r["Metadata"]["BuildProperties"]["Binary"]
+            logical_to_fn[lid] = name
+            own = set(r["Properties"].get("Environment", {}).get("Variables", {}))
+            functions[name] = glob_env | own
+    table = next(r["Properties"] for r in res.values() if r["Type"] == "AWS::DynamoDB::Table")
+    keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
+    indexes = {(g["IndexName"], tuple(k["AttributeName"] for k in g["KeySchema"]), g["Projection"]["ProjectionType"])
+               for g in table["GlobalSecondaryIndexes"]}
+    table_model = (keys["HASH"], keys["RANGE"], frozenset(indexes), table["TimeToLiveSpecification"]["AttributeName"],
+                   table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
+    alarms = set()
+    for r in res.values():
+        if r["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        p = r["Properties"]
+        if "Metrics" in p:
+            m = next(q["MetricStat"]["Metric"] for q in p["Metrics"] if "MetricStat" in q)
+            subject = logical_to_fn[m["Dimensions"][0]["Value"]["Ref"]]
+            alarms.add((m["Namespace"], m["MetricName"], subject, "anomaly"))
+            continue
+        subject = ""
+        for d in p.get("Dimensions", []):
+            v = d["Value"]
+            if "Ref" in v:
+                subject = logical_to_fn[v["Ref"]]
+            elif "Fn::GetAtt" in v:
+                subject = {"ChecksDeadLetterQueue": "checks", "FunctionsDeadLetterQueue": "functions"}[v["Fn::GetAtt"][0]]
+        alarms.add((p["Namespace"], p["MetricName"], subject, str(p["Threshold"])))
+    return functions, table_model, alarms
+
+
+def tf_model(plan):
+    changes = plan["resource_changes"]
+    functions = {}
+    table_model = None
+    alarms = set()
+    queues = {}
+    for c in changes:
+        if c["mode"] != "managed":
+            continue
+        after, unknown = c["change"]["after"] or {}, c["change"]["after_unknown"] or {}
+        if c["type"] == "aws_sqs_queue":
+            queues[after["name"]] = {"nudge-checks-dlq": "checks", "nudge-functions-dlq": "functions"}[after["name"]]
+    for c in changes:
+        if c["mode"] != "managed":
+            continue
+        after, unknown = c["change"]["after"] or {}, c["change"]["after_unknown"] or {}
+        if c["type"] == "aws_lambda_function":
+            name = after["function_name"].removeprefix("nudge-")
+            env = set((after.get("environment") or [{}])[0].get("variables") or {})
+            unk = (unknown.get("environment") or [{}])[0]
+            unk = unk.get("variables") if isinstance(unk, dict) else unk
+            expect(unk is not True, f"{name}: the plan hides the environment's names (wholly unknown map)")
+            if isinstance(unk, dict):
+                env |= set(k for k, v in unk.items() if v)
+            functions[name] = env
+        elif c["type"] == "aws_dynamodb_table":
+            idx = {(g["name"], (g["hash_key"], g["range_key"]), g["projection_type"]) for g in after["global_secondary_index"]}
+            table_model = (after["hash_key"], after["range_key"], frozenset(idx), after["ttl"][0]["attribute_name"],
+                           after["point_in_time_recovery"][0]["enabled"])
+        elif c["type"] == "aws_cloudwatch_metric_alarm":
+            if after.get("metric_query"):
+                m = next(q["metric"][0] for q in after["metric_query"] if q.get("metric"))
+                alarms.add((m["namespace"], m["metric_name"], m["dimensions"]["Function"].removeprefix("nudge-"), "anomaly"))
+                continue
+            dims = after.get("dimensions") or {}
+            subject = dims.get("FunctionName", "").removeprefix("nudge-") or queues.get(dims.get("QueueName", ""), "")
+            threshold = after["threshold"]
+            threshold = int(threshold) if float(threshold).is_integer() else threshold
+            alarms.add((after["namespace"], after["metric_name"], subject, str(threshold)))
+    return functions, table_model, alarms
+
+
+def compare(sam, tf):
+    step("SAM and Terraform describe the same stack")
+    (sf, st, sa), (tf_f, tt, ta) = sam, tf
+    expect(set(sf) == set(tf_f), f"functions differ: SAM {sorted(sf)} vs Terraform {sorted(tf_f)}")
+    for fn in sorted(set(sf) & set(tf_f)):
+        expect(sf[fn] == tf_f[fn], f"{fn}: environment differs: only SAM {sorted(sf[fn] - tf_f[fn])}, only Terraform {sorted(tf_f[fn] - sf[fn])}")
+    expect(st == tt, f"table differs:\n  SAM {st}\n  TF  {tt}")
+    expect(sa == ta, f"alarms differ: only SAM {sorted(sa - ta)}, only Terraform {sorted(ta - sa)}")
+    print(f"{len(sf)} functions, {len(sa)} alarms, table {st[0]}/{st[1]} with {len(st[2])} indexes: the same")
+    return sf
+
+
+def check_settings(listed, functions):
+    step("one list of settings")
+    plain = {s["name"] for s in listed if not s["secret"]}
+    secret = {s["name"] for s in listed if s["secret"]}
+    used = set().union(*functions.values())
+    expect(used == plain, f"stack env vs settings.rs: only in the stacks {sorted(used - plain)}, never set {sorted(plain - used)}")
+    expect(not (used & secret), f"secrets in plaintext environment: {sorted(used & secret)}")
+    for s in listed:
+        need = {"all": set(functions), "mail": {"check", "reconcile"}}.get(s["need"], set())
+        for fn in need:
+            if not s["secret"]:
+                expect(s["name"] in functions[fn], f"{fn} lacks {s['name']}, which it cannot start without")
+    readme = (ROOT / "README.md").read_text()
+    for s in listed:
+        expect(f"| `{s['name']}`" in readme, f"README's settings table lacks {s['name']}")
+    meta = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["metadata"]["lambda"]["watch"]["env"]
+    expect(set(meta) <= plain | secret, f"cargo-lambda metadata names unknown settings: {sorted(set(meta) - plain - secret)}")
+    required = {s["name"] for s in listed if s["need"] != "optional"}
+    expect(required <= set(meta), f"cargo-lambda metadata lacks required settings: {sorted(required - set(meta))}")
+    print(f"{len(plain)} settings, {len(secret)} secrets: SAM, Terraform, cargo-lambda metadata and README agree")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        check_sam()
+        example = check_terraform(work)
+        check_checkov(work)
+        sam = sam_model(sam_template())
+        tf = tf_model(plan_json(example, work))
+        functions = compare(sam, tf)
+        check_settings(settings(), functions)
+    if FAILURES:
+        print(f"\n{len(FAILURES)} infrastructure check(s) failed:")
+        for f in FAILURES:
+            print(" -", f)
+        sys.exit(1)
+    print("\ninfrastructure checks passed")
+
+
+if __name__ == "__main__":
+    main()
