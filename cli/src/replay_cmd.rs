@@ -49,6 +49,10 @@ pub struct ReplayArgs {
     /// Skip malformed lines (and report how many) instead of stopping.
     #[arg(long)]
     pub skip_invalid: bool,
+    /// Write what this log would cost on the AWS stack (DynamoDB and
+    /// Scheduler requests, modelled cost per 1M events) here as JSON.
+    #[arg(long)]
+    pub aws_usage: Option<PathBuf>,
     /// Only deserialize each line into the message type; decide nothing.
     /// The baseline of `make bench`.
     #[arg(long, hide = true)]
@@ -111,6 +115,9 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let mut replay = Replay::new(&rules, AliasKey::new(b"nudge-replay"));
     if templates.is_some() {
         replay.record_messages();
+    }
+    if args.aws_usage.is_some() {
+        crate::aws_usage::start(&replay);
     }
     let mut renders = RenderCheck {
         catalogue: crate::templates::load_catalogue(args.catalogue.as_deref())?,
@@ -198,6 +205,11 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     }
     out.flush().context("cannot write decisions")?;
     let elapsed = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.aws_usage {
+        let usage = crate::aws_usage::usage(&replay);
+        std::fs::write(path, serde_json::to_string_pretty(&usage)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }

@@ -70,6 +70,52 @@ pub struct MemoryStore {
     /// Counts of operations, for tests and the request-count benchmark.
     pub loads: AtomicU64,
     pub saves: AtomicU64,
+    /// What the same calls would cost on DynamoDB (see [`DynamoModel`]).
+    pub dynamo: DynamoModel,
+    /// The profile `resolve_with` read ahead, as the DynamoDB store does.
+    preloaded: Mutex<Option<(String, String)>>,
+}
+
+/// The requests and capacity units the DynamoDB store would use for the
+/// calls this store serves: one BatchGetItem per `resolve_with` (aliases and
+/// the candidate profile, 1 RRU each, strongly consistent), one GetItem per
+/// update of a profile not read ahead, one UpdateItem per changed profile
+/// (1 WRU per started KB of the item), one BatchWriteItem per 25 new aliases.
+/// Item sizes are measured only when `measure` is on (it serializes every
+/// saved profile).
+#[derive(Debug, Default)]
+pub struct DynamoModel {
+    pub measure: std::sync::atomic::AtomicBool,
+    pub read_requests: AtomicU64,
+    pub read_units: AtomicU64,
+    pub write_requests: AtomicU64,
+    pub write_units: AtomicU64,
+}
+
+/// Attributes a profile item carries besides the document (keys, version,
+/// ttl, owner, due index): about this many bytes.
+const ITEM_OVERHEAD: usize = 200;
+
+impl DynamoModel {
+    fn add(&self, c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn saved(&self, p: &Profile) {
+        if self.measure.load(Ordering::Relaxed) {
+            self.add(&self.write_requests, 1);
+            let bytes = serde_json::to_vec(p).map_or(0, |v| v.len()) + ITEM_OVERHEAD;
+            self.add(&self.write_units, bytes.div_ceil(1024) as u64);
+        }
+    }
+
+    fn loaded(&self, p: Option<&Profile>) {
+        if self.measure.load(Ordering::Relaxed) {
+            self.add(&self.read_requests, 1);
+            let bytes = p.map_or(0, |p| serde_json::to_vec(p).map_or(0, |v| v.len()) + ITEM_OVERHEAD);
+            self.add(&self.read_units, bytes.div_ceil(4096).max(1) as u64);
+        }
+    }
 }
 
 impl MemoryStore {
@@ -108,12 +154,36 @@ impl ProfileStore for MemoryStore {
         ready(Ok(out))
     }
 
+    fn resolve_with(
+        &self,
+        shop: &str,
+        aliases: &[Alias],
+        candidate: &str,
+    ) -> impl Future<Output = Result<(Resolved, Option<Option<Profile>>), StoreError>> + Send {
+        let resolved = self.resolve(shop, aliases);
+        let m = &self.dynamo;
+        if m.measure.load(Ordering::Relaxed) {
+            m.add(&m.read_requests, 1);
+            m.add(&m.read_units, aliases.len() as u64 + 1);
+        }
+        // In place, nothing needs reading ahead; remember what DynamoDB
+        // would have read, so that the update is not counted as a GetItem.
+        let exists = lock(&self.inner).profiles.contains_key(&profile_key(shop, candidate));
+        *lock(&self.preloaded) = Some((shop.to_owned(), candidate.to_owned()));
+        async move { Ok((resolved.await?, if exists { None } else { Some(None) })) }
+    }
+
     fn link(
         &self,
         shop: &str,
         aliases: &[Alias],
         profile: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let m = &self.dynamo;
+        if m.measure.load(Ordering::Relaxed) {
+            m.add(&m.write_requests, aliases.len().div_ceil(25) as u64);
+            m.add(&m.write_units, aliases.len() as u64);
+        }
         let mut inner = lock(&self.inner);
         for a in aliases {
             inner.aliases.insert(alias_key(shop, a), profile.into());
@@ -174,27 +244,34 @@ impl ProfileStore for MemoryStore {
     }
 
     /// In place: the lock already serialises writers, so there is nothing to
-    /// conflict with, and no copy of the profile is made.
-    fn update<T, F>(
+    /// conflict with, and no copy of the profile is made. (What was read
+    /// ahead is not needed here.)
+    fn update_from<T, F>(
         &self,
         shop: &str,
         id: &str,
         create: bool,
+        preloaded: Option<Option<Profile>>,
         mut f: F,
     ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
     where
         T: Send,
         F: FnMut(&mut Profile) -> Change<T> + Send,
     {
+        let read_ahead = preloaded.is_some() || lock(&self.preloaded).take().is_some_and(|(s, c)| s == shop && c == id);
         let mut inner = lock(&self.inner);
         self.loads.fetch_add(1, Ordering::Relaxed);
         let key = profile_key(shop, id);
+        if !read_ahead {
+            self.dynamo.loaded(inner.profiles.get(&key));
+        }
         let result = match inner.profiles.get_mut(&key) {
             Some(p) => {
                 let c = f(p);
                 if c.changed {
                     p.version += 1;
                     self.saves.fetch_add(1, Ordering::Relaxed);
+                    self.dynamo.saved(p);
                 }
                 Some(c.value)
             }
@@ -204,6 +281,7 @@ impl ProfileStore for MemoryStore {
                 if c.changed {
                     p.version = 1;
                     self.saves.fetch_add(1, Ordering::Relaxed);
+                    self.dynamo.saved(&p);
                     inner.profiles.insert(key, p);
                 }
                 Some(c.value)

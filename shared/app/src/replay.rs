@@ -137,6 +137,7 @@ impl<'r> Replay<'r> {
                 publisher: &self.publisher,
             };
             now_or_never(run_check(&ports, &check))?;
+            self.summary.checks_run += 1;
             self.drain(sink);
         }
         Ok(())
@@ -170,6 +171,8 @@ impl<'r> Replay<'r> {
 pub struct Summary {
     pub events: u64,
     pub duplicates: u64,
+    /// Scheduled checks that came due and ran (the check function's invocations).
+    pub checks_run: u64,
     pub triggers: BTreeMap<String, TriggerSummary>,
 }
 
