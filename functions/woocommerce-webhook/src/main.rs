@@ -1,19 +1,7 @@
 //! `woocommerce-webhook`: a function URL (HTTP API v2 payload) in front of the nudge-app
 //! HTTP handlers, limited to this function's paths.
 
-use std::sync::Arc;
-
-use nudge_aws::lambda::{HttpFunction, Stack, init_tracing};
-use nudge_aws::lambda_http::{self, service_fn};
-
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    init_tracing();
-    let stack = Stack::from_env().await?;
-    let function = Arc::new(HttpFunction::new(stack, &["/webhooks/woocommerce"]));
-    lambda_http::run(service_fn(move |req| {
-        let function = function.clone();
-        async move { function.handle(req).await }
-    }))
-    .await
+async fn main() -> Result<(), nudge_aws::lambda_http::Error> {
+    nudge_aws::lambda::run_http(&["/webhooks/woocommerce"]).await
 }

@@ -160,17 +160,17 @@ impl ProfileStore for MemoryStore {
         aliases: &[Alias],
         candidate: &str,
     ) -> impl Future<Output = Result<(Resolved, Option<Option<Profile>>), StoreError>> + Send {
-        let resolved = self.resolve(shop, aliases);
         let m = &self.dynamo;
         if m.measure.load(Ordering::Relaxed) {
             m.add(&m.read_requests, 1);
             m.add(&m.read_units, aliases.len() as u64 + 1);
+            // DynamoDB read the candidate in this round trip: its update
+            // costs no GetItem.
+            *lock(&self.preloaded) = Some((shop.to_owned(), candidate.to_owned()));
         }
-        // In place, nothing needs reading ahead; remember what DynamoDB
-        // would have read, so that the update is not counted as a GetItem.
-        let exists = lock(&self.inner).profiles.contains_key(&profile_key(shop, candidate));
-        *lock(&self.preloaded) = Some((shop.to_owned(), candidate.to_owned()));
-        async move { Ok((resolved.await?, if exists { None } else { Some(None) })) }
+        // In place, nothing needs reading ahead.
+        let resolved = self.resolve(shop, aliases);
+        async move { Ok((resolved.await?, None)) }
     }
 
     fn link(
@@ -244,25 +244,26 @@ impl ProfileStore for MemoryStore {
     }
 
     /// In place: the lock already serialises writers, so there is nothing to
-    /// conflict with, and no copy of the profile is made. (What was read
-    /// ahead is not needed here.)
+    /// conflict with, and no copy of the profile is made. (Nothing is ever
+    /// read ahead here; see `resolve_with`.)
     fn update_from<T, F>(
         &self,
         shop: &str,
         id: &str,
         create: bool,
-        preloaded: Option<Option<Profile>>,
+        _preloaded: Option<Option<Profile>>,
         mut f: F,
     ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
     where
         T: Send,
         F: FnMut(&mut Profile) -> Change<T> + Send,
     {
-        let read_ahead = preloaded.is_some() || lock(&self.preloaded).take().is_some_and(|(s, c)| s == shop && c == id);
         let mut inner = lock(&self.inner);
         self.loads.fetch_add(1, Ordering::Relaxed);
         let key = profile_key(shop, id);
-        if !read_ahead {
+        if self.dynamo.measure.load(Ordering::Relaxed)
+            && !lock(&self.preloaded).take().is_some_and(|(s, c)| s == shop && c == id)
+        {
             self.dynamo.loaded(inner.profiles.get(&key));
         }
         let result = match inner.profiles.get_mut(&key) {

@@ -112,6 +112,15 @@ fn n(v: impl std::fmt::Display) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// An item's primary key.
+type Key = HashMap<String, AttributeValue>;
+
+/// The primary key (pk, sk) of an item as read back.
+fn key_of(item: &Key) -> Option<Key> {
+    let (pk, sk) = (item.get("pk")?, item.get("sk")?);
+    Some(HashMap::from([("pk".to_owned(), pk.clone()), ("sk".to_owned(), sk.clone())]))
+}
+
 fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
@@ -251,7 +260,20 @@ impl DynamoStore {
     }
 
     /// Keys (pk, sk) of every item owned by a profile.
-    async fn owned(&self, shop: &str, id: &str) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+    async fn owned(&self, shop: &str, id: &str) -> Result<Vec<Key>, StoreError> {
+        self.query_keys(BY_OWNER, "#o = :o", &[("#o", "owner")], &[(":o", s(profile_pk(shop, id)))]).await
+    }
+
+    /// Keys of every item a (keys-only) index query returns, page by page.
+    async fn query_keys(
+        &self,
+        index: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Vec<Key>, StoreError> {
+        let names: HashMap<_, _> = names.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let values: HashMap<_, _> = values.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -260,19 +282,37 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(BY_OWNER)
-                .key_condition_expression("#o = :o")
-                .expression_attribute_names("#o", "owner")
-                .expression_attribute_values(":o", s(profile_pk(shop, id)))
+                .index_name(index)
+                .key_condition_expression(condition)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| unavailable("query by-owner", e))?;
-            for item in resp.items() {
-                if let (Some(pk), Some(sk)) = (item.get("pk"), item.get("sk")) {
-                    out.push(HashMap::from([("pk".to_owned(), pk.clone()), ("sk".to_owned(), sk.clone())]));
-                }
+                .map_err(|e| unavailable(&format!("query {index}"), e))?;
+            out.extend(resp.items().iter().filter_map(key_of));
+            start = resp.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(out);
             }
+        }
+    }
+
+    /// Keys of every item of the table, or of one shop's, page by page.
+    async fn scan_keys_of(&self, shop: Option<&str>) -> Result<Vec<Key>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            self.read();
+            let mut scan = self.client.scan().table_name(&self.table).projection_expression("pk, sk");
+            if let Some(shop) = shop {
+                scan = scan
+                    .filter_expression("#shop = :shop")
+                    .expression_attribute_names("#shop", "shop")
+                    .expression_attribute_values(":shop", s(shop));
+            }
+            let resp = scan.set_exclusive_start_key(start).send().await.map_err(|e| unavailable("scan", e))?;
+            out.extend(resp.items().iter().filter_map(key_of));
             start = resp.last_evaluated_key().cloned();
             if start.is_none() {
                 return Ok(out);
@@ -382,33 +422,9 @@ impl DynamoStore {
     pub async fn overdue(&self, cutoff: Timestamp) -> Result<Vec<Profile>, StoreError> {
         let mut keys = Vec::new();
         for bucket in 0..DUE_BUCKETS {
-            let mut start = None;
-            loop {
-                self.read();
-                let resp = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(BY_DUE)
-                    .key_condition_expression("#b = :b AND #d <= :d")
-                    .expression_attribute_names("#b", "due_bucket")
-                    .expression_attribute_names("#d", "next_due")
-                    .expression_attribute_values(":b", s(format!("DUE#{bucket}")))
-                    .expression_attribute_values(":d", n(cutoff.as_second()))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| unavailable("query by-due", e))?;
-                for item in resp.items() {
-                    if let Some(pk) = item.get("pk") {
-                        keys.push(HashMap::from([("pk".to_owned(), pk.clone()), ("sk".to_owned(), s(PROFILE_SK))]));
-                    }
-                }
-                start = resp.last_evaluated_key().cloned();
-                if start.is_none() {
-                    break;
-                }
-            }
+            let names = [("#b", "due_bucket"), ("#d", "next_due")];
+            let values = [(":b", s(format!("DUE#{bucket}"))), (":d", n(cutoff.as_second()))];
+            keys.extend(self.query_keys(BY_DUE, "#b = :b AND #d <= :d", &names, &values).await?);
         }
         let mut out = Vec::new();
         for chunk in keys.chunks(100) {
@@ -419,28 +435,10 @@ impl DynamoStore {
         Ok(out)
     }
 
-    /// Every item of a table page by page; for tests and audits.
+    /// (pk, sk) of every item of the table; for tests and audits.
     pub async fn scan_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let resp = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable("scan", e))?;
-            for item in resp.items() {
-                let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                out.push((get("pk"), get("sk")));
-            }
-            start = resp.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        let text = |k: &Key, name: &str| k.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        Ok(self.scan_keys_of(None).await?.iter().map(|k| (text(k, "pk"), text(k, "sk"))).collect())
     }
 
     async fn resolve_keys(
@@ -613,28 +611,9 @@ impl ProfileStore for DynamoStore {
     /// Deletes every item of a shop: a Scan filtered on `shop` (rare: Shopify
     /// sends `shop/redact` 48 hours after an uninstall).
     async fn erase_shop(&self, shop: &str) -> Result<(), StoreError> {
-        let mut start = None;
-        loop {
-            self.read();
-            let resp = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("#shop = :shop")
-                .projection_expression("pk, sk")
-                .expression_attribute_names("#shop", "shop")
-                .expression_attribute_values(":shop", s(shop))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable("scan shop", e))?;
-            let requests = resp.items().iter().cloned().map(Self::delete_request).collect::<Result<_, _>>()?;
-            self.batch_write(requests).await?;
-            start = resp.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(());
-            }
-        }
+        let keys = self.scan_keys_of(Some(shop)).await?;
+        let requests = keys.into_iter().map(Self::delete_request).collect::<Result<_, _>>()?;
+        self.batch_write(requests).await
     }
 
     /// Re-points `from`'s aliases and message records at `into`, then

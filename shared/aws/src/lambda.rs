@@ -166,7 +166,11 @@ impl HttpFunction {
     /// Answers one request. Never fails: every outcome is an HTTP status.
     pub async fn handle(&self, req: Request) -> Result<Response<Body>, std::convert::Infallible> {
         let path = req.uri().path().trim_end_matches('/');
-        let allowed = path == "/healthz" || self.paths.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
+        let allowed = path == "/healthz"
+            || self
+                .paths
+                .iter()
+                .any(|p| path.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')));
         let (parts, body) = req.into_parts();
         let bytes: &[u8] = body.as_ref();
         let stats = &self.service.stats;
@@ -186,6 +190,18 @@ impl HttpFunction {
         let (parts, text) = resp.into_parts();
         Ok(Response::from_parts(parts, Body::Text(text)))
     }
+}
+
+/// The whole life of an HTTP function: settings, clients and rules once,
+/// then every request of the runtime loop through [`HttpFunction::handle`].
+pub async fn run_http(paths: &'static [&'static str]) -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let function = std::sync::Arc::new(HttpFunction::new(Stack::from_env().await?, paths));
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        let function = function.clone();
+        async move { function.handle(req).await }
+    }))
+    .await
 }
 
 /// The check and reconcile functions: the stack plus the SES mailer.
@@ -273,8 +289,7 @@ impl CheckFunction {
 /// The ses-events function: SES feedback via EventBridge, joined back to
 /// the profile through the message record.
 pub async fn ses_event(stack: &Stack, payload: serde_json::Value) -> Result<serde_json::Value, HandlerError> {
-    let body = serde_json::to_vec(&payload).map_err(|e| bad_input(e.to_string()))?;
-    let feedback = ses::parse(&body).map_err(|e| bad_input(e.to_string()))?;
+    let feedback = ses::parse_value(payload).map_err(|e| bad_input(e.to_string()))?;
     metrics::emit(metrics::FEEDBACK, 1.0, Some(("Kind", feedback.kind.name())));
     let Some(record) = stack.store.message(&feedback.message_id).await? else {
         // Mail nudge did not send (or whose record expired): nothing to join.

@@ -209,6 +209,15 @@ impl World {
         self.store().load(SHOP, resolved.profile.as_deref()?).await.unwrap()
     }
 
+    /// A consenting shopper started checkout 20 minutes ago (so the 10-minute
+    /// check is due): the one check it armed.
+    async fn abandon(&self, f: &HttpFunction) -> Check {
+        assert_eq!(deliver(f, "checkouts/create", "evt-1", &checkout(mins(20))).await, 200);
+        let mut checks = self.profile().await.expect("the profile was stored").pending_checks();
+        assert_eq!(checks.len(), 1, "{checks:?}");
+        checks.remove(0)
+    }
+
     /// The target input of the schedule for `check`, as Scheduler would
     /// pass it to the check function.
     async fn scheduled_input(&self, check: &Check) -> Value {
@@ -311,8 +320,7 @@ async fn a_webhook_is_stored_and_its_check_scheduled_at_the_due_time_with_the_ch
 async fn the_check_sends_exactly_one_email_and_a_second_invocation_sends_none() {
     let w = World::new().await;
     let f = w.webhook().await;
-    assert_eq!(deliver(&f, "checkouts/create", "evt-1", &checkout(mins(20))).await, 200);
-    let check = w.profile().await.unwrap().pending_checks().remove(0);
+    let check = w.abandon(&f).await;
     let input = w.scheduled_input(&check).await;
     let c = w.checker().await;
     let first = c.check(input.clone()).await.unwrap();
@@ -377,8 +385,7 @@ async fn a_purchase_between_arming_and_the_check_sends_nothing_and_is_decided_co
     let w = World::with(&[("NUDGE_EVENT_BUS", "nudge")]).await;
     let queue = decisions_queue(&w).await;
     let f = w.webhook().await;
-    assert_eq!(deliver(&f, "checkouts/create", "evt-1", &checkout(mins(20))).await, 200);
-    let check = w.profile().await.unwrap().pending_checks().remove(0);
+    let check = w.abandon(&f).await;
     let input = w.scheduled_input(&check).await;
     assert_eq!(deliver(&f, "orders/create", "evt-2", &order(mins(15), 1001)).await, 200);
     // The order decides the episode at once and withdraws its schedule...
@@ -421,9 +428,8 @@ async fn ses_bounces_and_complaints_suppress_and_an_unsubscribe_stops_later_send
     for (kind, fixture_name) in [("bounce", "bounce"), ("complaint", "complaint"), ("unsubscribe", "")] {
         let w = World::new().await;
         let f = w.webhook().await;
-        assert_eq!(deliver(&f, "checkouts/create", "evt-1", &checkout(mins(20))).await, 200);
+        let first = w.abandon(&f).await;
         let c = w.checker().await;
-        let first = w.profile().await.unwrap().pending_checks().remove(0);
         let sent = c.check(w.scheduled_input(&first).await).await.unwrap();
         assert_eq!(sent["decision"], "send");
         if kind == "unsubscribe" {
@@ -467,8 +473,7 @@ async fn ses_bounces_and_complaints_suppress_and_an_unsubscribe_stops_later_send
 async fn customer_redact_leaves_no_item_of_the_person_and_shop_redact_none_of_the_shop() {
     let w = World::new().await;
     let f = w.webhook().await;
-    assert_eq!(deliver(&f, "checkouts/create", "evt-1", &checkout(mins(20))).await, 200);
-    let check = w.profile().await.unwrap().pending_checks().remove(0);
+    let check = w.abandon(&f).await;
     let out = w.checker().await.check(w.scheduled_input(&check).await).await.unwrap();
     assert_eq!(out["decision"], "send");
     let profile_id = check.profile.clone();
@@ -496,8 +501,7 @@ async fn customer_redact_leaves_no_item_of_the_person_and_shop_redact_none_of_th
 async fn reconcile_finds_and_runs_a_check_whose_schedule_was_deleted() {
     let w = World::with(&[("NUDGE_RECONCILE_GRACE_MINUTES", "5")]).await;
     let f = w.webhook().await;
-    assert_eq!(deliver(&f, "checkouts/create", "evt-1", &checkout(mins(20))).await, 200);
-    let check = w.profile().await.unwrap().pending_checks().remove(0);
+    let check = w.abandon(&f).await;
     aws_sdk_scheduler::Client::new(&w.sdk).delete_schedule().name(check.name()).group_name(GROUP).send().await.unwrap();
     let c = w.checker().await;
     let out = c.reconcile().await.unwrap();
@@ -544,8 +548,7 @@ async fn secrets_come_from_ssm_parameters_when_a_secrets_path_is_set() {
 async fn the_sandbox_decides_and_logs_but_mails_only_the_allowlist() {
     let w = World::with(&[("NUDGE_SANDBOX_ALLOWLIST", "qa@shop.test")]).await;
     let f = w.webhook().await;
-    assert_eq!(deliver(&f, "checkouts/create", "evt-1", &checkout(mins(20))).await, 200);
-    let check = w.profile().await.unwrap().pending_checks().remove(0);
+    let check = w.abandon(&f).await;
     let out = w.checker().await.check(w.scheduled_input(&check).await).await.unwrap();
     assert_eq!(out["decision"], "skip", "{out}");
     assert_eq!(out["reason"], "sandbox");

@@ -85,11 +85,13 @@ struct Empty {}
 /// Parses an EventBridge envelope (`{"detail-type": …, "detail": {…}}`) or
 /// a bare SES event.
 pub fn parse(body: &[u8]) -> Result<SesFeedback, SesError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| SesError(e.to_string()))?;
-    let detail = match value.get("detail") {
-        Some(d) if value.get("detail-type").is_some() => d.clone(),
-        _ => value,
-    };
+    parse_value(serde_json::from_slice(body).map_err(|e| SesError(e.to_string()))?)
+}
+
+/// [`parse`], for an event the Lambda runtime already decoded.
+pub fn parse_value(mut value: serde_json::Value) -> Result<SesFeedback, SesError> {
+    let enveloped = value.get("detail-type").is_some() && value.get("detail").is_some();
+    let detail = if enveloped { value["detail"].take() } else { value };
     let raw: Raw = serde_json::from_value(detail).map_err(|e| SesError(e.to_string()))?;
     let own = |s: &Option<Stamped<Empty>>| s.as_ref().and_then(|s| s.timestamp);
     let (kind, at) = match raw.event_type.as_str() {
