@@ -15,8 +15,8 @@ use nudge_core::{Check, Decision, Profile};
 
 use crate::identity::Alias;
 use crate::ports::{
-    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, Resolved, Saved, Scheduler,
-    SchedulerError, StoreError,
+    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, ReadAhead, Resolved, Saved,
+    Scheduler, SchedulerError, StoreError,
 };
 
 /// Maps here are keyed by a 128-bit fingerprint of the full key: at
@@ -158,19 +158,19 @@ impl ProfileStore for MemoryStore {
         &self,
         shop: &str,
         aliases: &[Alias],
-        candidate: &str,
-    ) -> impl Future<Output = Result<(Resolved, Option<Option<Profile>>), StoreError>> + Send {
+    ) -> impl Future<Output = Result<(Resolved, ReadAhead), StoreError>> + Send {
         let m = &self.dynamo;
         if m.measure.load(Ordering::Relaxed) {
             m.add(&m.read_requests, 1);
             m.add(&m.read_units, aliases.len() as u64 + 1);
             // DynamoDB read the candidate in this round trip: its update
             // costs no GetItem.
-            *lock(&self.preloaded) = Some((shop.to_owned(), candidate.to_owned()));
+            *lock(&self.preloaded) =
+                aliases.first().map(|a| (shop.to_owned(), crate::identity::new_profile_id(shop, a)));
         }
         // In place, nothing needs reading ahead.
         let resolved = self.resolve(shop, aliases);
-        async move { Ok((resolved.await?, None)) }
+        async move { Ok((resolved.await?, ReadAhead::Nothing)) }
     }
 
     fn link(
@@ -251,7 +251,7 @@ impl ProfileStore for MemoryStore {
         shop: &str,
         id: &str,
         create: bool,
-        _preloaded: Option<Option<Profile>>,
+        _preloaded: ReadAhead,
         mut f: F,
     ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
     where

@@ -41,18 +41,16 @@ pub trait ProfileStore: Send + Sync {
     /// the aliases not yet linked.
     fn resolve(&self, shop: &str, aliases: &[Alias]) -> impl Future<Output = Result<Resolved, StoreError>> + Send;
 
-    /// `resolve`, and in the same round trip the profile `candidate` (the id
-    /// a new profile for these aliases would get): `Some(None)` means it is
-    /// known not to exist. Stores where a round trip is cheap keep this
-    /// default, which loads nothing ahead.
+    /// `resolve`, and in the same round trip the profile a new person with
+    /// these aliases would get (`new_profile_id` of the first alias). Stores
+    /// where a round trip is cheap keep this default, which reads nothing
+    /// ahead.
     fn resolve_with(
         &self,
         shop: &str,
         aliases: &[Alias],
-        candidate: &str,
-    ) -> impl Future<Output = Result<(Resolved, Option<Option<Profile>>), StoreError>> + Send {
-        let _ = candidate;
-        async move { Ok((self.resolve(shop, aliases).await?, None)) }
+    ) -> impl Future<Output = Result<(Resolved, ReadAhead), StoreError>> + Send {
+        async move { Ok((self.resolve(shop, aliases).await?, ReadAhead::Nothing)) }
     }
 
     /// Points these aliases at a profile.
@@ -95,7 +93,7 @@ pub trait ProfileStore: Send + Sync {
         T: Send,
         F: FnMut(&mut Profile) -> Change<T> + Send,
     {
-        self.update_from(shop, id, create, None, f)
+        self.update_from(shop, id, create, ReadAhead::Nothing, f)
     }
 
     /// `update`, with the first attempt starting from `preloaded` (what
@@ -105,7 +103,7 @@ pub trait ProfileStore: Send + Sync {
         shop: &str,
         id: &str,
         create: bool,
-        preloaded: Option<Option<Profile>>,
+        preloaded: ReadAhead,
         mut f: F,
     ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
     where
@@ -115,9 +113,10 @@ pub trait ProfileStore: Send + Sync {
         async move {
             let mut preloaded = preloaded;
             for _ in 0..MAX_SAVE_ATTEMPTS {
-                let current = match preloaded.take() {
-                    Some(p) => p,
-                    None => self.load(shop, id).await?,
+                let current = match std::mem::replace(&mut preloaded, ReadAhead::Nothing) {
+                    ReadAhead::Found(p) => Some(*p),
+                    ReadAhead::Absent => None,
+                    ReadAhead::Nothing => self.load(shop, id).await?,
                 };
                 let (mut profile, expected) = match current {
                     Some(p) => {
@@ -137,6 +136,32 @@ pub trait ProfileStore: Send + Sync {
                 }
             }
             Err(StoreError::Contention(id.to_owned(), MAX_SAVE_ATTEMPTS))
+        }
+    }
+}
+
+/// What `resolve_with` read of the candidate profile. Boxed: a profile is
+/// most of a kilobyte inline, and this travels through every ingest future.
+#[derive(Debug, Default)]
+pub enum ReadAhead {
+    /// Not read: load it when needed.
+    #[default]
+    Nothing,
+    /// Read, and it does not exist.
+    Absent,
+    Found(Box<Profile>),
+}
+
+impl ReadAhead {
+    /// What was read ahead is only good for the profile it was read for,
+    /// and only while no merge changes that profile first.
+    pub fn usable_for(self, id: &str, resolved: &Resolved) -> ReadAhead {
+        match self {
+            _ if !resolved.others.is_empty() => ReadAhead::Nothing,
+            ReadAhead::Found(p) if p.id == id => ReadAhead::Found(p),
+            // Nobody linked: `id` is the new profile's, the one read.
+            ReadAhead::Absent if resolved.profile.is_none() => ReadAhead::Absent,
+            _ => ReadAhead::Nothing,
         }
     }
 }
@@ -218,5 +243,31 @@ pub trait Publisher: Send + Sync {
     /// replays). Nothing by default.
     fn event(&self, _event: &nudge_core::Event) -> impl Future<Output = Result<(), PublishError>> + Send {
         std::future::ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(id: &str) -> ReadAhead {
+        ReadAhead::Found(Box::new(Profile::new("s", id)))
+    }
+
+    #[test]
+    fn a_profile_read_ahead_is_used_only_for_the_profile_it_is_and_never_across_a_merge() {
+        let linked = Resolved { profile: Some("p1".into()), ..Resolved::default() };
+        assert!(matches!(found("p1").usable_for("p1", &linked), ReadAhead::Found(_)));
+        assert!(matches!(found("p2").usable_for("p1", &linked), ReadAhead::Nothing));
+        let merging = Resolved { profile: Some("p1".into()), others: vec!["p2".into()], ..Resolved::default() };
+        assert!(matches!(found("p1").usable_for("p1", &merging), ReadAhead::Nothing));
+    }
+
+    #[test]
+    fn an_absent_read_ahead_counts_only_when_nobody_is_linked_yet() {
+        let nobody = Resolved::default();
+        assert!(matches!(ReadAhead::Absent.usable_for("p-new", &nobody), ReadAhead::Absent));
+        let linked = Resolved { profile: Some("p1".into()), ..Resolved::default() };
+        assert!(matches!(ReadAhead::Absent.usable_for("p1", &linked), ReadAhead::Nothing));
     }
 }

@@ -61,12 +61,9 @@ where
     let Some(first) = aliases.first() else {
         return Ok(Ingested::default());
     };
-    let candidate = new_profile_id(&event.shop, first);
-    let (resolved, preloaded) = ports.store.resolve_with(&event.shop, &aliases, &candidate).await?;
-    let id = resolved.profile.clone().unwrap_or_else(|| candidate.clone());
-    // What was read ahead is only good for the profile it was read for, and
-    // only while no merge changes it first.
-    let preloaded = preloaded.filter(|_| id == candidate && resolved.others.is_empty());
+    let (resolved, read_ahead) = ports.store.resolve_with(&event.shop, &aliases).await?;
+    let id = resolved.profile.clone().unwrap_or_else(|| new_profile_id(&event.shop, first));
+    let preloaded = read_ahead.usable_for(&id, &resolved);
     for other in &resolved.others {
         merge(ports, &event.shop, other, &id).await?;
     }
@@ -82,7 +79,7 @@ async fn fold_into<S, Sch, P>(
     ports: &IngestPorts<'_, S, Sch, P>,
     id: &str,
     create: bool,
-    preloaded: Option<Option<nudge_core::Profile>>,
+    preloaded: crate::ports::ReadAhead,
     event: &Event,
     unlinked: &[crate::identity::Alias],
 ) -> Result<Option<(bool, Vec<Effect>)>, AppError>
@@ -137,7 +134,9 @@ where
     Sch: Scheduler,
     P: Publisher,
 {
-    Ok(fold_into(ports, profile, false, None, event, &[]).await?.is_some_and(|(changed, _)| changed))
+    Ok(fold_into(ports, profile, false, crate::ports::ReadAhead::Nothing, event, &[])
+        .await?
+        .is_some_and(|(changed, _)| changed))
 }
 
 /// Folds profile `from` into `into` (the same person seen under two

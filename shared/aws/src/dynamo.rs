@@ -22,8 +22,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
 use jiff::{SignedDuration, Timestamp};
-use nudge_app::identity::Alias;
-use nudge_app::ports::{ProfileStore, Resolved, Saved, StoreError};
+use nudge_app::identity::{Alias, new_profile_id};
+use nudge_app::ports::{ProfileStore, ReadAhead, Resolved, Saved, StoreError};
 use nudge_core::Profile;
 use nudge_core::hash::stable_hash;
 use serde::{Deserialize, Serialize};
@@ -446,7 +446,7 @@ impl DynamoStore {
         shop: &str,
         aliases: &[Alias],
         candidate: Option<&str>,
-    ) -> Result<(Resolved, Option<Option<Profile>>), StoreError> {
+    ) -> Result<(Resolved, ReadAhead), StoreError> {
         let mut keys: Vec<HashMap<String, AttributeValue>> = Vec::new();
         for a in aliases {
             let k = key(a.key(shop), ALIAS_SK);
@@ -459,11 +459,11 @@ impl DynamoStore {
             keys.push(key(pk.clone(), PROFILE_SK));
         }
         let mut linked: HashMap<String, String> = HashMap::new();
-        let mut preloaded = candidate.map(|_| None);
+        let mut preloaded = if candidate.is_some() { ReadAhead::Absent } else { ReadAhead::Nothing };
         for item in self.batch_get(keys).await? {
             let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             if Some(&pk) == candidate_pk.as_ref() {
-                preloaded = Some(Self::profile_of(item)?);
+                preloaded = Self::profile_of(item)?.map_or(ReadAhead::Absent, |p| ReadAhead::Found(Box::new(p)));
             } else {
                 let a: AliasItem = from_item(item).map_err(corrupt)?;
                 linked.insert(a.pk, a.profile);
@@ -494,13 +494,9 @@ impl ProfileStore for DynamoStore {
     }
 
     /// One BatchGetItem for the aliases and the candidate profile together.
-    async fn resolve_with(
-        &self,
-        shop: &str,
-        aliases: &[Alias],
-        candidate: &str,
-    ) -> Result<(Resolved, Option<Option<Profile>>), StoreError> {
-        self.resolve_keys(shop, aliases, Some(candidate)).await
+    async fn resolve_with(&self, shop: &str, aliases: &[Alias]) -> Result<(Resolved, ReadAhead), StoreError> {
+        let candidate = aliases.first().map(|a| new_profile_id(shop, a));
+        self.resolve_keys(shop, aliases, candidate.as_deref()).await
     }
 
     async fn link(&self, shop: &str, aliases: &[Alias], profile: &str) -> Result<(), StoreError> {
