@@ -17,7 +17,6 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -96,14 +95,6 @@ def provider_mirror():
              "terraform init cannot run offline, so the Terraform checks cannot pass")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def check_terraform(work):
     step("terraform fmt / init / validate")
     run(["terraform", "fmt", "-check", "-recursive", str(TF)])
@@ -126,10 +117,14 @@ def plan_json(example, work):
     layer = work / "rules-layer.zip"
     with zipfile.ZipFile(layer, "w") as z:
         z.writestr("rules/triggers.toml", "")
-    port = free_port()
-    moto = subprocess.Popen([sys.executable, str(ROOT / "scripts/moto_serial.py"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The server binds a free port itself and names it on its first line.
+    moto = subprocess.Popen([sys.executable, str(ROOT / "scripts/moto_serial.py"), "-H", "127.0.0.1", "-p", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
+        first = moto.stdout.readline().strip()
+        if not first.startswith("port "):
+            sys.exit(f"FAIL: moto did not start (is moto[server] installed?): {first!r}")
+        port = int(first.removeprefix("port "))
         deadline = time.time() + 30
         while True:
             try:
@@ -137,7 +132,7 @@ def plan_json(example, work):
                 break
             except OSError:
                 if time.time() > deadline:
-                    sys.exit("FAIL: moto did not start")
+                    sys.exit("FAIL: moto did not answer")
                 time.sleep(0.2)
         (example / "override.tf").write_text(f'''provider "aws" {{
   access_key                  = "test"

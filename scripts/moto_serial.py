@@ -6,16 +6,28 @@ all "succeed" and the item ends below 50 (measured with moto 5.2.1). Real
 DynamoDB serialises conditional writes per item, so the emulator tests run
 this single-threaded server to get the semantics the code relies on.
 
-Usage: python3 scripts/moto_serial.py -H 127.0.0.1 -p PORT
+The server binds the port itself (0 = any free port) and prints the one it
+holds as its first stdout line, `port N`. A caller that picked a "free" port
+and handed it over could race another caller doing the same and end up
+talking to someone else's server.
+
+Usage: python3 scripts/moto_serial.py [-H 127.0.0.1] [-p 0]
 """
 
 import argparse
+import os
+import sys
 
 from moto.server import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
 parser = argparse.ArgumentParser()
 parser.add_argument("-H", "--host", default="127.0.0.1")
-parser.add_argument("-p", "--port", type=int, required=True)
+parser.add_argument("-p", "--port", type=int, default=0)
 args = parser.parse_args()
-run_simple(args.host, args.port, DomainDispatcherApplication(create_backend_app), threaded=False)
+server = make_server(args.host, args.port, DomainDispatcherApplication(create_backend_app), threaded=False)
+print(f"port {server.socket.getsockname()[1]}", flush=True)
+# The caller stops reading stdout after that line: anything moto prints later
+# goes to stderr (its log) instead of a closed pipe.
+os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+server.serve_forever()

@@ -9,8 +9,8 @@
 //! never deletes (expiry is checked on read and tested with a past `ttl`).
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,6 +36,8 @@ const TABLE: &str = "nudge";
 struct Moto {
     child: Child,
     url: String,
+    /// moto's own request log and tracebacks, shown when a setup step fails.
+    log: tempfile::NamedTempFile,
 }
 
 impl Drop for Moto {
@@ -58,23 +60,43 @@ fn http_get(url: &str, path: &str) -> Option<(u16, String)> {
 
 impl Moto {
     fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         // Single-threaded: moto's threaded server does not make conditional
-        // writes atomic (see scripts/moto_serial.py); DynamoDB does.
-        let child = Command::new("python3")
+        // writes atomic (see scripts/moto_serial.py); DynamoDB does. The
+        // server binds a free port itself and names it on its first line, so
+        // two tests can never end up sharing one server.
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new("python3")
             .arg(repo().join("scripts/moto_serial.py"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .stdout(Stdio::piped())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .expect("python3 not found");
-        let moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
+        let mut first = String::new();
+        let read = BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut first);
+        let port = first.trim().strip_prefix("port ").and_then(|p| p.parse::<u16>().ok());
+        let Some(port) = port.filter(|_| read.is_ok()) else {
+            let _ = child.kill();
+            panic!("moto_serial.py did not name its port (is moto[server] installed?): {first:?}");
+        };
+        let moto = Moto { child, url: format!("http://127.0.0.1:{port}"), log };
         let deadline = Instant::now() + Duration::from_secs(30);
         while http_get(&moto.url, "/moto-api/data.json").is_none_or(|(s, _)| s != 200) {
-            assert!(Instant::now() < deadline, "moto_server did not come up on port {port}");
+            assert!(Instant::now() < deadline, "moto_server did not answer on port {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
         moto
+    }
+
+    /// The value of a setup call, or a panic naming the step, the error and
+    /// the end of moto's log.
+    fn ready<T, E: std::fmt::Debug>(&self, step: &str, r: Result<T, E>) -> T {
+        r.unwrap_or_else(|e| {
+            let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+            let tail: Vec<_> = log.lines().rev().take(40).collect();
+            let tail: Vec<_> = tail.into_iter().rev().collect();
+            panic!("setup step {step:?} failed: {e:?}\n--- moto log (end) ---\n{}", tail.join("\n"))
+        })
     }
 
     /// Raw MIME of every message SES accepted.
@@ -95,7 +117,11 @@ impl Moto {
             .endpoint_url(&self.url)
             .region(Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
-            .retry_config(aws_config::retry::RetryConfig::disabled())
+            // The SDK's standard retry, as in production: on a loaded 2-core
+            // machine moto's first call to a service (it imports that
+            // backend then) can fail transiently. Service errors the tests
+            // assert on (conditional failures, not found) are never retried.
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4))
             .load()
             .await
     }
@@ -154,11 +180,14 @@ impl World {
     async fn with(extra: &[(&str, &str)]) -> World {
         let moto = Moto::start();
         let sdk = moto.sdk().await;
-        create_table(&aws_sdk_dynamodb::Client::new(&sdk), TABLE).await.unwrap();
-        aws_sdk_scheduler::Client::new(&sdk).create_schedule_group().name(GROUP).send().await.unwrap();
+        moto.ready("create table", create_table(&aws_sdk_dynamodb::Client::new(&sdk), TABLE).await);
+        let group = aws_sdk_scheduler::Client::new(&sdk).create_schedule_group().name(GROUP).send().await;
+        moto.ready("create schedule group", group);
         let ses = aws_sdk_sesv2::Client::new(&sdk);
-        ses.create_email_identity().email_identity("shop@example.com").send().await.unwrap();
-        ses.create_configuration_set().configuration_set_name("nudge").send().await.unwrap();
+        let identity = ses.create_email_identity().email_identity("shop@example.com").send().await;
+        moto.ready("create email identity", identity);
+        let set = ses.create_configuration_set().configuration_set_name("nudge").send().await;
+        moto.ready("create configuration set", set);
         let rules = rules_dir();
         let mut env: HashMap<String, String> = [
             ("NUDGE_TABLE", TABLE),
