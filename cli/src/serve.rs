@@ -16,9 +16,9 @@ use axum::body::Body;
 use nudge_app::bundle::Bundle;
 use nudge_app::compose::{Composer, Guarded, Sandbox};
 use nudge_app::http::{HttpService, HttpStats};
-use nudge_app::ports::{Clock, MailError, Mailer, Outgoing, PublishError, Publisher, SystemClock};
+use nudge_app::ports::{CatalogueStore, Clock, MailError, Mailer, Outgoing, PublishError, Publisher, SystemClock};
 use nudge_app::unsubscribe::UnsubscribeKey;
-use nudge_app::{AliasKey, CheckPorts, run_check};
+use nudge_app::{AliasKey, Catalogues, CheckPorts, run_check};
 use nudge_core::{Decision, Event, Profile};
 use nudge_local::{SqliteScheduler, SqliteStore};
 use nudge_sources::SourcesConfig;
@@ -91,10 +91,15 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         rt.block_on(tokio::net::TcpListener::bind(&listen)).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let public_url = cfg.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    // The feed file, overlaid with the product webhooks stored so far.
+    let catalogues = Arc::new(Catalogues::new(catalogue));
+    for shop in store.catalogue_shops().map_err(|e| anyhow::anyhow!("{e}"))? {
+        catalogues.load(&shop, &rt.block_on(store.products(&shop)).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
     let composer = Composer {
         rules: rules.clone(),
         templates,
-        catalogue,
+        catalogues: catalogues.clone(),
         from: cfg.from,
         public_url,
         locale: cfg.locale,
@@ -115,6 +120,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         clock: SystemClock,
         stats: HttpStats::default(),
         unsubscribe_key: Some(UnsubscribeKey::new(&unsubscribe_key)),
+        catalogues: Some(catalogues),
     });
     println!("nudge serve: listening on http://{addr} (data in {})", data.display());
     std::io::stdout().flush()?;

@@ -3,20 +3,23 @@
 //! Raw content. Also the sandbox guard for staging stacks.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use nudge_content::mime::{Envelope, build_message};
 use nudge_content::{Catalogue, EmailContext, SendInfo, Templates, subject_template, template_name};
 use nudge_core::Triggers;
 
-use crate::ports::{MailError, Mailer, Outgoing};
+use crate::catalogue::Catalogues;
+use crate::ports::{CatalogueStore, MailError, Mailer, Outgoing};
 use crate::unsubscribe::UnsubscribeKey;
 
 /// Everything needed to render a send.
 pub struct Composer {
     pub rules: Triggers,
     pub templates: Templates,
-    pub catalogue: Catalogue,
+    /// Per shop: the feed file overlaid with product webhooks.
+    pub catalogues: Arc<Catalogues>,
     /// Sender, e.g. `Demo Shop <shop@example.com>`.
     pub from: String,
     /// Where unsubscribe links point: the unsubscribe endpoint's base URL.
@@ -37,9 +40,30 @@ pub struct Composed {
 }
 
 impl Composer {
-    /// Renders `m` as of `now`. A template that fails to render, or a
-    /// profile without an address, is a permanent rejection.
+    /// Renders `m` as of `now` with the catalogue this process holds for
+    /// the shop. A template that fails to render, or a profile without an
+    /// address, is a permanent rejection.
     pub fn compose(&self, m: &Outgoing, now: Timestamp) -> Result<Composed, MailError> {
+        self.compose_with(m, &self.catalogues.get(&m.profile.shop), now)
+    }
+
+    /// As [`Composer::compose`], with the shop's catalogue reloaded from
+    /// `store` first when this process's copy is too old.
+    pub async fn compose_current<S: CatalogueStore>(
+        &self,
+        store: &S,
+        m: &Outgoing,
+        now: Timestamp,
+    ) -> Result<Composed, MailError> {
+        let catalogue = self
+            .catalogues
+            .current(store, &m.profile.shop)
+            .await
+            .map_err(|e| MailError::Unavailable(format!("catalogue: {e}")))?;
+        self.compose_with(m, &catalogue, now)
+    }
+
+    fn compose_with(&self, m: &Outgoing, catalogue: &Catalogue, now: Timestamp) -> Result<Composed, MailError> {
         let trigger = self
             .rules
             .get(&m.check.trigger)
@@ -52,7 +76,7 @@ impl Composer {
         );
         let send =
             SendInfo { trigger, variant: &m.variant, now, unsubscribe_url: &unsubscribe_url, locale: &self.locale };
-        let ctx = EmailContext::build(&m.profile, &self.rules, &send, &self.catalogue);
+        let ctx = EmailContext::build(&m.profile, &self.rules, &send, catalogue);
         let rendered = self
             .templates
             .render(template_name(trigger, &m.variant), subject_template(trigger, &m.variant), &ctx)

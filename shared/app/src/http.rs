@@ -7,6 +7,7 @@
 //! every event it carried was stored; bad input is a 4xx and changes
 //! nothing; our own failures are 5xx so the sender retries.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{Method, Request, Response, StatusCode, header};
@@ -15,8 +16,9 @@ use nudge_sources::segment_api::{self, Endpoint};
 use nudge_sources::{Accepted, Delivery, Rejection, SourcesConfig, shopify, woocommerce};
 use serde::Serialize;
 
+use crate::catalogue::Catalogues;
 use crate::identity::AliasKey;
-use crate::ports::{Clock, ProfileStore, Publisher, Scheduler};
+use crate::ports::{CatalogueStore, Clock, ProfileStore, Publisher, Scheduler};
 use crate::unsubscribe::{UnsubscribeKey, unsubscribe};
 use crate::usecase::{AppError, IngestPorts, ingest};
 
@@ -33,6 +35,10 @@ pub struct HttpService<S, Sch, P, C> {
     /// Signs and checks one-click unsubscribe links; without it the
     /// `/unsubscribe` routes answer 404.
     pub unsubscribe_key: Option<UnsubscribeKey>,
+    /// The catalogue this process's mailer renders from, updated as product
+    /// webhooks are stored. `None` where the mailer runs elsewhere and
+    /// reloads from the store (Lambda).
+    pub catalogues: Option<Arc<Catalogues>>,
 }
 
 /// Counters for metrics and tests.
@@ -41,6 +47,8 @@ pub struct HttpStats {
     pub deliveries: AtomicU64,
     pub events: AtomicU64,
     pub ignored: AtomicU64,
+    /// Catalogue changes stored from product webhooks.
+    pub products: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,
 }
@@ -101,7 +109,7 @@ fn route(method: &Method, path: &str) -> Result<Route, StatusCode> {
 
 impl<S, Sch, P, C> HttpService<S, Sch, P, C>
 where
-    S: ProfileStore,
+    S: ProfileStore + CatalogueStore,
     Sch: Scheduler,
     P: Publisher,
     C: Clock,
@@ -164,6 +172,15 @@ where
             Accepted::EraseShop { shop } => {
                 self.store.erase_shop(&shop).await?;
                 tracing::info!(%shop, "shop erased");
+                Ok(ok(Some(0), None))
+            }
+            Accepted::Products { shop, changes } => {
+                self.store.put_products(&shop, &changes).await?;
+                if let Some(c) = &self.catalogues {
+                    c.apply(&shop, &changes);
+                }
+                tracing::info!(%shop, products = changes.len(), "catalogue updated");
+                self.stats.products.fetch_add(changes.len() as u64, Ordering::Relaxed);
                 Ok(ok(Some(0), None))
             }
             Accepted::Ignored { topic } => {

@@ -4,6 +4,7 @@
 
 pub mod attribution;
 pub mod bundle;
+pub mod catalogue;
 pub mod compose;
 pub mod http;
 pub mod identity;
@@ -13,6 +14,7 @@ pub mod replay;
 pub mod unsubscribe;
 pub mod usecase;
 
+pub use catalogue::Catalogues;
 pub use identity::{Alias, AliasKey, AliasKind};
 pub use replay::{Replay, Summary, now_or_never};
 pub use usecase::{

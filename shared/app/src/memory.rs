@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use jiff::Timestamp;
 use nudge_core::hash::stable_hash128;
 use nudge_core::profile::Text;
-use nudge_core::{Check, Decision, Profile};
+use nudge_core::{Check, Decision, ProductChange, Profile};
 
 use crate::identity::Alias;
 use crate::ports::{
-    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, ReadAhead, Resolved, Saved,
-    Scheduler, SchedulerError, StoreError,
+    CatalogueStore, Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, ReadAhead,
+    Resolved, Saved, Scheduler, SchedulerError, StoreError,
 };
 
 /// Maps here are keyed by a 128-bit fingerprint of the full key: at
@@ -60,6 +60,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct StoreInner {
     profiles: HashedMap<Profile>,
     aliases: HashedMap<Text>,
+    /// Per shop, the latest change per product id.
+    products: HashMap<String, std::collections::BTreeMap<String, ProductChange>>,
 }
 
 /// Profiles and aliases in a map, with the same version semantics as the
@@ -133,6 +135,26 @@ impl MemoryStore {
 
     pub fn alias_count(&self) -> usize {
         lock(&self.inner).aliases.len()
+    }
+}
+
+impl CatalogueStore for MemoryStore {
+    fn put_products(
+        &self,
+        shop: &str,
+        changes: &[ProductChange],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let mut inner = lock(&self.inner);
+        let products = inner.products.entry(shop.to_owned()).or_default();
+        for c in changes {
+            products.insert(c.id().to_owned(), c.clone());
+        }
+        ready(Ok(()))
+    }
+
+    fn products(&self, shop: &str) -> impl Future<Output = Result<Vec<ProductChange>, StoreError>> + Send {
+        let inner = lock(&self.inner);
+        ready(Ok(inner.products.get(shop).map(|m| m.values().cloned().collect()).unwrap_or_default()))
     }
 }
 
@@ -229,6 +251,7 @@ impl ProfileStore for MemoryStore {
             inner.profiles.values().filter(|p| p.shop == shop).map(|p| p.id.clone()).collect();
         inner.profiles.retain(|_, p| p.shop != shop);
         inner.aliases.retain(|_, p| !gone.contains(p.as_str()));
+        inner.products.remove(shop);
         ready(Ok(()))
     }
 

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use jiff::Timestamp;
-use nudge_core::{Check, Decision, Profile};
+use nudge_core::{Check, Decision, ProductChange, Profile};
 
 use crate::identity::Alias;
 
@@ -180,6 +180,19 @@ pub struct Resolved {
 #[derive(Debug, thiserror::Error)]
 #[error("scheduler unavailable: {0}")]
 pub struct SchedulerError(pub String);
+
+/// Product changes from the storefront's webhooks, kept per shop. A removal
+/// is kept too (a tombstone), so it also hides the feed file's copy.
+pub trait CatalogueStore: Send + Sync {
+    /// Records the changes; for each product only the latest counts.
+    fn put_products(
+        &self,
+        shop: &str,
+        changes: &[ProductChange],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The latest change recorded for each of the shop's products.
+    fn products(&self, shop: &str) -> impl Future<Output = Result<Vec<ProductChange>, StoreError>> + Send;
+}
 
 pub trait Scheduler: Send + Sync {
     /// Asks for `check` to run at `check.due`. Idempotent by `check.name()`.

@@ -6,6 +6,7 @@
 //! | alias   | `A#<shop>#<kind>#<value>`       | `ALIAS`      |
 //! | message | `M#<ses message id>`            | `MESSAGE`    |
 //! | stats   | `S#<shop>#<trigger>#<variant>`  | `D#<date>`   |
+//! | product | `C#<shop>`                      | `P#<id>`     |
 //!
 //! Every item carries `shop` (so `shop/redact` finds them all), and items
 //! belonging to one person carry `owner` = the profile's pk: the `by-owner`
@@ -23,9 +24,9 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
 use jiff::{SignedDuration, Timestamp};
 use nudge_app::identity::{Alias, new_profile_id};
-use nudge_app::ports::{ProfileStore, ReadAhead, Resolved, Saved, StoreError};
-use nudge_core::Profile;
+use nudge_app::ports::{CatalogueStore, ProfileStore, ReadAhead, Resolved, Saved, StoreError};
 use nudge_core::hash::stable_hash;
+use nudge_core::{CatalogueProduct, ProductChange, Profile};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
@@ -88,6 +89,17 @@ pub struct MessageRecord {
     pub trigger: String,
     pub variant: String,
     pub episode: u32,
+}
+
+/// A catalogue change from a product webhook; no `product` = deleted in
+/// the store (a tombstone that hides the feed file's copy).
+#[derive(Serialize, Deserialize)]
+struct ProductItem {
+    pk: String,
+    sk: String,
+    shop: String,
+    #[serde(default)]
+    product: Option<CatalogueProduct>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -482,6 +494,59 @@ impl DynamoStore {
             }
         }
         Ok((out, preloaded))
+    }
+}
+
+/// A shop's catalogue is one partition: a webhook's changes are one
+/// BatchWriteItem, the check function reads them back with one paginated
+/// Query (and caches them, see `nudge_app::Catalogues`).
+impl CatalogueStore for DynamoStore {
+    async fn put_products(&self, shop: &str, changes: &[ProductChange]) -> Result<(), StoreError> {
+        // One request per product id: a batch may not name a key twice.
+        let mut latest: HashMap<&str, &ProductChange> = HashMap::new();
+        for c in changes {
+            latest.insert(c.id(), c);
+        }
+        let requests = latest
+            .into_values()
+            .map(|c| {
+                let product = match c {
+                    ProductChange::Upsert(p) => Some(p.clone()),
+                    ProductChange::Remove { .. } => None,
+                };
+                let item =
+                    ProductItem { pk: format!("C#{shop}"), sk: format!("P#{}", c.id()), shop: shop.into(), product };
+                Self::put_request(to_item(item).map_err(corrupt)?)
+            })
+            .collect::<Result<_, _>>()?;
+        self.batch_write(requests).await
+    }
+
+    async fn products(&self, shop: &str) -> Result<Vec<ProductChange>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            self.read();
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("C#{shop}")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable("query catalogue", e))?;
+            for item in resp.items() {
+                let item: ProductItem = from_item(item.clone()).map_err(corrupt)?;
+                let id = item.sk.strip_prefix("P#").unwrap_or(&item.sk).to_owned();
+                out.push(item.product.map_or(ProductChange::Remove { id }, ProductChange::Upsert));
+            }
+            start = resp.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! only wire these to the runtime; the tests call the same handlers against
 //! the AWS emulator.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use aws_config::SdkConfig;
@@ -13,7 +14,7 @@ use nudge_app::compose::{Composer, Guarded, Sandbox};
 use nudge_app::http::{HttpService, HttpStats};
 use nudge_app::ports::{Clock, StoreError, SystemClock};
 use nudge_app::unsubscribe::UnsubscribeKey;
-use nudge_app::{AliasKey, AppError, CheckPorts, IngestPorts, ingest_for, reconcile, run_check};
+use nudge_app::{AliasKey, AppError, Catalogues, CheckPorts, IngestPorts, ingest_for, reconcile, run_check};
 use nudge_core::decide::Outcome;
 use nudge_core::event::MessageRef;
 use nudge_core::{Check, Event, Identity, Triggers};
@@ -155,6 +156,8 @@ impl HttpFunction {
             clock: SystemClock,
             stats: HttpStats::default(),
             unsubscribe_key: Some(stack.unsubscribe_key),
+            // The check function renders and reloads the catalogue itself.
+            catalogues: None,
         };
         HttpFunction { service, paths }
     }
@@ -204,6 +207,12 @@ pub async fn run_http(paths: &'static [&'static str]) -> Result<(), lambda_http:
     .await
 }
 
+/// How long the check function trusts its copy of a shop's product
+/// webhooks before reading them again: a product update reaches emails
+/// within this time, and a busy function reads the catalogue once a minute
+/// rather than once per send.
+pub const CATALOGUE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The check and reconcile functions: the stack plus the SES mailer.
 pub struct CheckFunction {
     pub stack: Stack,
@@ -225,7 +234,7 @@ impl CheckFunction {
         let composer = Composer {
             rules: bundle.rules,
             templates: bundle.templates,
-            catalogue: bundle.catalogue,
+            catalogues: Arc::new(Catalogues::reloading(bundle.catalogue, CATALOGUE_MAX_AGE)),
             from: mail.from.clone(),
             public_url: mail.public_url.clone(),
             locale: mail.locale.clone(),

@@ -84,7 +84,7 @@ impl SesMailer {
 
 impl Mailer for SesMailer {
     async fn send(&self, m: &Outgoing) -> Result<String, MailError> {
-        let composed = self.composer.compose(m, Timestamp::now())?;
+        let composed = self.composer.compose_current(&self.store, m, Timestamp::now()).await?;
         let mut wait = self.backoff;
         let mut last = String::new();
         for attempt in 1..=SEND_ATTEMPTS {

@@ -47,7 +47,7 @@ fn mailer(ses_rules: &[&Rule], put: &Rule) -> SesMailer {
     let composer = Composer {
         rules: b.rules,
         templates: b.templates,
-        catalogue: b.catalogue,
+        catalogues: std::sync::Arc::new(nudge_app::Catalogues::new(b.catalogue)),
         from: "Acme <shop@example.com>".into(),
         public_url: "https://u.example".into(),
         locale: "en-US".into(),

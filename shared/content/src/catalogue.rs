@@ -1,55 +1,16 @@
 //! The product catalogue emails draw on: titles, links, images, stock,
-//! ratings, and recommendations. Fed from a JSON feed file or from Shopify
-//! `products/create` / `products/update` payloads. Pure.
+//! ratings, and recommendations. Fed from a JSON feed file and kept current
+//! by the storefront's product webhooks (nudge-sources decodes them into
+//! `ProductChange`s). Pure.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use nudge_core::ProductChange;
 
-/// At or below this many units a product is flagged "only N left".
-pub const LOW_STOCK_AT: i64 = 3;
+pub use nudge_core::catalogue::{CatalogueProduct, LOW_STOCK_AT};
+
 /// Recommendations per email.
 pub const RECOMMENDATIONS: usize = 4;
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogueProduct {
-    pub id: String,
-    pub title: String,
-    #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub image: Option<String>,
-    #[serde(default)]
-    pub price: Option<f64>,
-    #[serde(default)]
-    pub currency: Option<String>,
-    #[serde(default)]
-    pub category: Option<String>,
-    /// Units in stock; `None` when not tracked.
-    #[serde(default)]
-    pub inventory: Option<i64>,
-    #[serde(default = "yes")]
-    pub available: bool,
-    #[serde(default)]
-    pub rating: Option<f64>,
-    #[serde(default)]
-    pub review_count: Option<u32>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl CatalogueProduct {
-    pub fn in_stock(&self) -> bool {
-        self.available && self.inventory.is_none_or(|n| n > 0)
-    }
-
-    pub fn low_stock(&self) -> Option<i64> {
-        self.inventory.filter(|n| *n > 0 && *n <= LOW_STOCK_AT)
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
@@ -75,49 +36,14 @@ impl Catalogue {
         self.products.insert(p.id.clone(), p);
     }
 
-    /// A Shopify `products/create` / `products/update` payload: stock summed
-    /// over variants, the lowest variant price, the first image.
-    pub fn upsert_shopify(&mut self, payload: &[u8], shop_url: &str) -> Result<(), FeedError> {
-        #[derive(Deserialize)]
-        struct Variant {
-            price: Option<String>,
-            inventory_quantity: Option<i64>,
+    /// Applies a product webhook's change.
+    pub fn apply(&mut self, change: &ProductChange) {
+        match change {
+            ProductChange::Upsert(p) => self.upsert(p.clone()),
+            ProductChange::Remove { id } => {
+                self.products.remove(id);
+            }
         }
-        #[derive(Deserialize)]
-        struct Image {
-            src: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct P {
-            id: serde_json::Value,
-            title: String,
-            handle: Option<String>,
-            product_type: Option<String>,
-            status: Option<String>,
-            #[serde(default)]
-            variants: Vec<Variant>,
-            image: Option<Image>,
-        }
-        let p: P = serde_json::from_slice(payload).map_err(|e| FeedError(e.to_string()))?;
-        let id = match &p.id {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let tracked: Vec<i64> = p.variants.iter().filter_map(|v| v.inventory_quantity).collect();
-        self.upsert(CatalogueProduct {
-            id,
-            title: p.title,
-            url: p.handle.map(|h| format!("{}/products/{h}", shop_url.trim_end_matches('/'))),
-            image: p.image.and_then(|i| i.src),
-            price: p.variants.iter().filter_map(|v| v.price.as_deref()?.parse::<f64>().ok()).reduce(f64::min),
-            currency: None,
-            category: p.product_type.filter(|t| !t.is_empty()),
-            inventory: (!tracked.is_empty()).then(|| tracked.iter().map(|n| (*n).max(0)).sum()),
-            available: p.status.as_deref().is_none_or(|s| s == "active"),
-            rating: None,
-            review_count: None,
-        });
-        Ok(())
     }
 
     pub fn get(&self, id: &str) -> Option<&CatalogueProduct> {
@@ -198,20 +124,13 @@ mod tests {
     }
 
     #[test]
-    fn shopify_product_payloads_feed_the_catalogue() {
-        let body = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/shopify/products__update.json"
-        ))
-        .unwrap();
-        let mut c = Catalogue::default();
-        c.upsert_shopify(&body, "https://shop.example").unwrap();
-        let p = c.get("788032119674292922").unwrap();
-        assert_eq!(p.title, "Example T-Shirt");
-        assert_eq!(p.inventory, Some(125), "75 + 50 over the variants");
-        assert_eq!(p.price, Some(19.99));
-        assert_eq!(p.url.as_deref(), Some("https://shop.example/products/example-t-shirt"));
-        assert!(p.in_stock());
+    fn a_removed_product_is_gone_and_an_upsert_replaces_the_whole_record() {
+        let mut c = catalogue();
+        c.apply(&ProductChange::Remove { id: "good".into() });
+        assert!(c.get("good").is_none());
+        c.apply(&ProductChange::Upsert(product("ok", "hats", Some(1), 1.0)));
+        assert_eq!(c.get("ok").unwrap().category.as_deref(), Some("hats"));
+        assert_eq!(c.len(), 5);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! input: the three shells (Lambda functions, `nudge serve`, `nudge replay`)
 //! run exactly this code.
 
+pub mod catalogue;
 pub mod condition;
 pub mod decide;
 pub mod event;
@@ -13,6 +14,7 @@ pub mod profile;
 pub mod rules;
 pub mod time;
 
+pub use catalogue::{CatalogueProduct, ProductChange};
 pub use decide::{Check, Decision, Outcome, Reason, assign_variant, decide, in_holdout};
 pub use event::{Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product};
 pub use profile::{Applied, Effect, Profile};

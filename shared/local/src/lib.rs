@@ -13,8 +13,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
 use nudge_app::identity::Alias;
-use nudge_app::ports::{ProfileStore, Resolved, Saved, Scheduler, SchedulerError, StoreError};
-use nudge_core::{Check, Profile};
+use nudge_app::ports::{CatalogueStore, ProfileStore, Resolved, Saved, Scheduler, SchedulerError, StoreError};
+use nudge_core::{Check, ProductChange, Profile};
 use rusqlite::{Connection, OptionalExtension, params};
 
 const SCHEMA: &str = "
@@ -31,6 +31,12 @@ CREATE TABLE IF NOT EXISTS aliases (
     profile TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS aliases_by_profile ON aliases (shop, profile);
+CREATE TABLE IF NOT EXISTS products (
+    shop    TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    doc     TEXT,            -- NULL: deleted in the store (hides the feed's copy)
+    PRIMARY KEY (shop, id)
+) WITHOUT ROWID;
 ";
 
 pub struct SqliteStore {
@@ -176,7 +182,52 @@ impl SqliteStore {
         let tx = conn.transaction().map_err(unavailable)?;
         tx.execute("DELETE FROM profiles WHERE shop = ?1", [shop]).map_err(unavailable)?;
         tx.execute("DELETE FROM aliases WHERE shop = ?1", [shop]).map_err(unavailable)?;
+        tx.execute("DELETE FROM products WHERE shop = ?1", [shop]).map_err(unavailable)?;
         tx.commit().map_err(unavailable)
+    }
+
+    fn put_products_now(&self, shop: &str, changes: &[ProductChange]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(unavailable)?;
+        for c in changes {
+            let doc = match c {
+                ProductChange::Upsert(p) => Some(serde_json::to_string(p).map_err(unavailable)?),
+                ProductChange::Remove { .. } => None,
+            };
+            tx.execute(
+                "INSERT INTO products (shop, id, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (shop, id) DO UPDATE SET doc = excluded.doc",
+                params![shop, c.id(), doc],
+            )
+            .map_err(unavailable)?;
+        }
+        tx.commit().map_err(unavailable)
+    }
+
+    fn products_now(&self, shop: &str) -> Result<Vec<ProductChange>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT id, doc FROM products WHERE shop = ?1").map_err(unavailable)?;
+        let rows = stmt
+            .query_map([shop], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))
+            .map_err(unavailable)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(match row.map_err(unavailable)? {
+                (id, None) => ProductChange::Remove { id },
+                (_, Some(doc)) => ProductChange::Upsert(
+                    serde_json::from_str(&doc).map_err(|e| unavailable(format!("corrupt product document: {e}")))?,
+                ),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Shops with stored product changes (loaded into the catalogue at start).
+    pub fn catalogue_shops(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT DISTINCT shop FROM products").map_err(unavailable)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(unavailable)?;
+        rows.collect::<Result<_, _>>().map_err(unavailable)
     }
 
     fn merge_into_now(&self, shop: &str, from: &str, into: &str) -> Result<(), StoreError> {
@@ -186,6 +237,19 @@ impl SqliteStore {
             .map_err(unavailable)?;
         tx.execute("DELETE FROM profiles WHERE shop = ?1 AND id = ?2", [shop, from]).map_err(unavailable)?;
         tx.commit().map_err(unavailable)
+    }
+}
+
+impl CatalogueStore for SqliteStore {
+    fn put_products(
+        &self,
+        shop: &str,
+        changes: &[ProductChange],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ready(self.put_products_now(shop, changes))
+    }
+    fn products(&self, shop: &str) -> impl Future<Output = Result<Vec<ProductChange>, StoreError>> + Send {
+        ready(self.products_now(shop))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use http::HeaderMap;
 use jiff::Timestamp;
-use nudge_core::Event;
+use nudge_core::{Event, ProductChange};
 
 /// A raw delivery: headers and body bytes exactly as received.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +26,8 @@ pub enum Accepted {
     Events(Vec<Event>),
     /// Everything a shop holds must go (Shopify `shop/redact`).
     EraseShop { shop: String },
+    /// Product webhooks: changes to the shop's catalogue, no person involved.
+    Products { shop: String, changes: Vec<ProductChange> },
     /// A valid delivery nudge has no use for; acknowledged so it is not retried.
     Ignored { topic: String },
     /// A source's set-up ping (WooCommerce); touches nothing.

@@ -7,7 +7,9 @@
 
 use jiff::Timestamp;
 use nudge_core::event::OptInLevel;
-use nudge_core::{Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order};
+use nudge_core::{
+    Basket, CatalogueProduct, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, ProductChange,
+};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -54,6 +56,14 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
         "customers_email_marketing_consent/update" => ctx.consent(parse(d.body)?),
         "customers/data_request" => ctx.compliance(parse(d.body)?, EventKind::DataRequested {}),
         "customers/redact" => ctx.compliance(parse(d.body)?, EventKind::EraseRequested {}),
+        "products/create" | "products/update" => {
+            let change = ProductChange::Upsert(product(parse(d.body)?, &ctx.shop)?);
+            Ok(Accepted::Products { shop: ctx.shop, changes: vec![change] })
+        }
+        "products/delete" => {
+            let id = parse::<Deleted>(d.body)?.id.ok_or_else(|| Rejection::Invalid("product without id".into()))?;
+            Ok(Accepted::Products { shop: ctx.shop, changes: vec![ProductChange::Remove { id }] })
+        }
         "shop/redact" => {
             parse::<serde::de::IgnoredAny>(d.body)?;
             Ok(Accepted::EraseShop { shop: ctx.shop })
@@ -71,6 +81,27 @@ fn parse_shop_domain(s: &str) -> Result<String, Rejection> {
     let s = s.trim().to_ascii_lowercase();
     let ok = !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
     if ok { Ok(s) } else { Err(Rejection::Invalid("X-Shopify-Shop-Domain is not a host name".into())) }
+}
+
+/// A `products/*` payload as the catalogue keeps it: stock summed over the
+/// tracked variants, the lowest variant price, the first image, the product
+/// page on the shop's domain. Drafts and archived products are unavailable.
+fn product(p: ShopifyProduct, shop: &str) -> Result<CatalogueProduct, Rejection> {
+    let id = p.id.ok_or_else(|| Rejection::Invalid("product without id".into()))?;
+    let tracked: Vec<i64> = p.variants.iter().filter_map(|v| v.inventory_quantity).collect();
+    Ok(CatalogueProduct {
+        id,
+        title: p.title.unwrap_or_default(),
+        url: p.handle.filter(|h| !h.is_empty()).map(|h| format!("https://{shop}/products/{h}")),
+        image: p.image.and_then(|i| i.src).or_else(|| p.images.into_iter().find_map(|i| i.src)),
+        price: p.variants.iter().filter_map(|v| v.price).reduce(f64::min),
+        currency: None,
+        category: p.product_type.filter(|t| !t.is_empty()),
+        inventory: (!tracked.is_empty()).then(|| tracked.iter().map(|n| (*n).max(0)).sum()),
+        available: p.status.as_deref().is_none_or(|s| s == "active"),
+        rating: None,
+        review_count: None,
+    })
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
@@ -389,4 +420,39 @@ struct LineItem {
     quantity: Option<f64>,
     #[serde(deserialize_with = "amount")]
     price: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Deleted {
+    #[serde(deserialize_with = "id_value")]
+    id: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ShopifyProduct {
+    #[serde(deserialize_with = "id_value")]
+    id: Option<String>,
+    title: Option<String>,
+    handle: Option<String>,
+    product_type: Option<String>,
+    status: Option<String>,
+    variants: Vec<ProductVariant>,
+    image: Option<ProductImage>,
+    images: Vec<ProductImage>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ProductVariant {
+    #[serde(deserialize_with = "amount")]
+    price: Option<f64>,
+    inventory_quantity: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ProductImage {
+    src: Option<String>,
 }

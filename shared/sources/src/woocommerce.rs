@@ -7,7 +7,7 @@
 
 use jiff::Timestamp;
 use jiff::civil::DateTime;
-use nudge_core::{Basket, Event, EventKind, Identity, Line, Order};
+use nudge_core::{Basket, CatalogueProduct, Event, EventKind, Identity, Line, Order, ProductChange};
 use serde::Deserialize;
 
 use crate::config::SourcesConfig;
@@ -116,7 +116,73 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
             let identity = Identity { customer_id: Some(id), ..Identity::default() };
             Ok(Accepted::Events(vec![event(identity, EventKind::EraseRequested {})]))
         }
+        ("product", "created" | "updated" | "restored") => {
+            let p: WooProduct = serde_json::from_slice(d.body).map_err(|e| json_error(&e))?;
+            // A variation (sent under product.updated too) is not a product
+            // of its own: carts and views name the parent.
+            if p.kind.as_deref() == Some("variation") || p.name.is_none() {
+                return Ok(Accepted::Ignored { topic: format!("{topic} (variation)") });
+            }
+            Ok(Accepted::Products { shop: shop.to_owned(), changes: vec![ProductChange::Upsert(p.into_catalogue(id))] })
+        }
+        ("product", "deleted") => {
+            Ok(Accepted::Products { shop: shop.to_owned(), changes: vec![ProductChange::Remove { id }] })
+        }
         _ => Ok(Accepted::Ignored { topic: topic.to_owned() }),
+    }
+}
+
+/// A `product.*` payload (the REST API's product resource) as the catalogue
+/// keeps it. Stock counts only where the shop manages it; a product that is
+/// not published, or is out of stock, is never recommended.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WooProduct {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    permalink: Option<String>,
+    status: Option<String>,
+    /// `""` for variable products (their price lives on the variations).
+    price: Option<String>,
+    manage_stock: Option<bool>,
+    stock_quantity: Option<i64>,
+    stock_status: Option<String>,
+    categories: Vec<WooTerm>,
+    images: Vec<WooImage>,
+    average_rating: Option<String>,
+    rating_count: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WooTerm {
+    name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WooImage {
+    src: Option<String>,
+}
+
+impl WooProduct {
+    fn into_catalogue(self, id: String) -> CatalogueProduct {
+        let rated = self.rating_count.filter(|n| *n > 0);
+        CatalogueProduct {
+            id,
+            title: self.name.unwrap_or_default(),
+            url: self.permalink.filter(|u| !u.is_empty()),
+            image: self.images.into_iter().find_map(|i| i.src),
+            price: self.price.and_then(|p| p.trim().parse().ok()),
+            currency: None,
+            category: self.categories.into_iter().find_map(|c| c.name),
+            inventory: self.stock_quantity.filter(|_| self.manage_stock == Some(true)),
+            available: self.status.as_deref().is_none_or(|s| s == "publish")
+                && self.stock_status.as_deref() != Some("outofstock"),
+            rating: rated.and(self.average_rating.and_then(|r| r.trim().parse().ok())),
+            review_count: rated,
+        }
     }
 }
 

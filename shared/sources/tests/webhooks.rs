@@ -4,7 +4,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use jiff::Timestamp;
-use nudge_core::{ConsentState, EventKind};
+use nudge_core::{ConsentState, EventKind, ProductChange};
 use nudge_sources::signature::sign_base64_sha256;
 use nudge_sources::{Accepted, Delivery, Rejection, Secret, ShopSources, SourcesConfig, shopify, woocommerce};
 
@@ -186,9 +186,66 @@ fn shopify_compliance_topics_become_data_and_erase_requests() {
 #[test]
 fn other_shopify_topics_are_acknowledged_and_ignored() {
     assert_eq!(
-        shopify("products/update", &fixture("shopify/products__update.json")),
-        Ok(Accepted::Ignored { topic: "products/update".into() })
+        shopify("inventory_levels/update", br#"{"inventory_item_id": 1}"#),
+        Ok(Accepted::Ignored { topic: "inventory_levels/update".into() })
     );
+}
+
+fn product_changes(a: Result<Accepted, Rejection>, shop: &str) -> Vec<ProductChange> {
+    match a {
+        Ok(Accepted::Products { shop: s, changes }) if s == shop => changes,
+        other => panic!("expected product changes for {shop}, got {other:?}"),
+    }
+}
+
+#[test]
+fn shopify_product_webhooks_become_catalogue_records_with_summed_stock_and_lowest_price() {
+    for topic in ["products/create", "products/update"] {
+        let changes =
+            product_changes(shopify(topic, &fixture("shopify/products__update.json")), "snowdevil.myshopify.com");
+        let [ProductChange::Upsert(p)] = changes.as_slice() else { panic!("{changes:?}") };
+        assert_eq!(p.id, "788032119674292922");
+        assert_eq!(p.title, "Example T-Shirt");
+        assert_eq!(p.inventory, Some(125), "75 + 50 over the variants");
+        assert_eq!(p.price, Some(19.99), "the cheaper variant");
+        assert_eq!(p.url.as_deref(), Some("https://snowdevil.myshopify.com/products/example-t-shirt"));
+        assert_eq!(p.category.as_deref(), Some("Shirts"));
+        assert!(p.in_stock());
+    }
+    let gone = product_changes(shopify("products/delete", br#"{"id": 788032119674292922}"#), "snowdevil.myshopify.com");
+    assert_eq!(gone, vec![ProductChange::Remove { id: "788032119674292922".into() }]);
+    assert_eq!(shopify("products/delete", b"{}").map_err(|e| e.status()), Err(400), "no id, nothing to delete");
+}
+
+#[test]
+fn woocommerce_product_webhooks_feed_the_catalogue_and_variations_are_not_products() {
+    let changes = product_changes(wc("product.updated", &fixture("woocommerce/product.retrieve.json")), "wc-store");
+    let [ProductChange::Upsert(p)] = changes.as_slice() else { panic!("{changes:?}") };
+    assert_eq!((p.id.as_str(), p.title.as_str()), ("794", "Premium Quality"));
+    assert_eq!(p.price, Some(21.99));
+    assert_eq!(p.category.as_deref(), Some("Clothing"));
+    assert_eq!(p.url.as_deref(), Some("https://example.com/product/premium-quality-19/"));
+    assert_eq!(p.inventory, None, "the shop does not manage its stock");
+    assert_eq!(p.rating, None, "no ratings yet: no stars shown");
+    assert!(p.in_stock());
+    let variable =
+        product_changes(wc("product.created", &fixture("woocommerce/product.create-variable.json")), "wc-store");
+    let [ProductChange::Upsert(v)] = variable.as_slice() else { panic!("{variable:?}") };
+    assert_eq!(v.price, None, "a variable product's price lives on its variations");
+    assert_eq!(
+        wc("product.updated", &fixture("woocommerce/product-variation.retrieve.json")),
+        Ok(Accepted::Ignored { topic: "product.updated (variation)".into() })
+    );
+    let mut sold_out: serde_json::Value =
+        serde_json::from_slice(&fixture("woocommerce/product.retrieve.json")).unwrap();
+    sold_out["manage_stock"] = true.into();
+    sold_out["stock_quantity"] = 0.into();
+    sold_out["stock_status"] = "outofstock".into();
+    let changes = product_changes(wc("product.updated", sold_out.to_string().as_bytes()), "wc-store");
+    let [ProductChange::Upsert(p)] = changes.as_slice() else { panic!("{changes:?}") };
+    assert!(!p.in_stock());
+    let gone = product_changes(wc("product.deleted", br#"{"id": 794}"#), "wc-store");
+    assert_eq!(gone, vec![ProductChange::Remove { id: "794".into() }]);
 }
 
 #[test]

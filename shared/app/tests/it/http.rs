@@ -1,11 +1,15 @@
 //! The HTTP handlers every shell mounts, fed signed vendor fixtures.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use ::http::Request;
-use nudge_app::AliasKey;
 use nudge_app::http::{HttpService, HttpStats};
 use nudge_app::memory::{ManualClock, MemoryPublisher, MemoryScheduler, MemoryStore};
+use nudge_app::ports::CatalogueStore;
+use nudge_app::{AliasKey, Catalogues};
+use nudge_content::Catalogue;
+use nudge_core::ProductChange;
 use nudge_sources::signature::sign_base64_sha256;
 use nudge_sources::{Secret, ShopSources, SourcesConfig};
 
@@ -46,6 +50,7 @@ template = "t"
         clock: ManualClock::new(at(0)),
         stats: HttpStats::default(),
         unsubscribe_key: None,
+        catalogues: Some(Arc::new(Catalogues::new(Catalogue::default()))),
     }
 }
 
@@ -163,10 +168,30 @@ fn bad_deliveries_get_4xx_and_store_nothing() {
 #[test]
 fn unknown_shopify_topics_are_acknowledged_and_counted_as_ignored() {
     let s = service();
-    let (status, body) = send(&s, &shopify_request("products/update", "e1", fixture("shopify/products__update.json")));
+    let (status, body) = send(&s, &shopify_request("inventory_levels/update", "e1", br#"{"available": 1}"#.to_vec()));
     assert_eq!(status, 200);
-    assert!(body.contains("\"ignored\":\"products/update\""), "{body}");
+    assert!(body.contains("\"ignored\":\"inventory_levels/update\""), "{body}");
     assert_eq!(s.stats.ignored.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn product_webhooks_are_stored_and_reach_the_catalogue_emails_render_from() {
+    let s = service();
+    let (status, _) = send(&s, &shopify_request("products/update", "e1", fixture("shopify/products__update.json")));
+    assert_eq!(status, 200);
+    let stored = block_on(s.store.products("acme.myshopify.com")).unwrap();
+    assert!(matches!(stored.as_slice(), [ProductChange::Upsert(p)] if p.inventory == Some(125)), "{stored:?}");
+    let live = s.catalogues.as_ref().unwrap().get("acme.myshopify.com");
+    assert_eq!(live.get("788032119674292922").map(|p| p.title.as_str()), Some("Example T-Shirt"));
+
+    let (status, _) = send(&s, &shopify_request("products/delete", "e2", br#"{"id": 788032119674292922}"#.to_vec()));
+    assert_eq!(status, 200);
+    assert!(s.catalogues.as_ref().unwrap().get("acme.myshopify.com").get("788032119674292922").is_none());
+    assert_eq!(s.stats.products.load(Ordering::Relaxed), 2);
+    // A shop that leaves takes its catalogue with it.
+    let shop = serde_json::json!({"shop_id": 1, "shop_domain": "acme.myshopify.com"});
+    assert_eq!(send(&s, &shopify_request("shop/redact", "r2", shop.to_string().into_bytes())).0, 200);
+    assert!(block_on(s.store.products("acme.myshopify.com")).unwrap().is_empty());
 }
 
 #[test]

@@ -74,6 +74,7 @@ fn the_official_segment_python_library_works_against_the_tracking_api() {
         clock: SystemClock,
         stats: HttpStats::default(),
         unsubscribe_key: None,
+        catalogues: None,
     });
     let rt = tokio::runtime::Runtime::new().unwrap();
     let addr = serve(&rt, svc.clone());
