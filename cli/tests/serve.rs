@@ -163,6 +163,26 @@ fn an_abandoned_checkout_gets_one_eml_reminder_even_across_a_crash_mid_delay() {
 /// The dashboard in headless Chromium: the DOM it renders shows the
 /// profile, the decision with its reason and the email preview; a
 /// screenshot is kept in test-artifacts/.
+#[test]
+fn a_product_webhook_is_kept_across_a_restart_and_shows_in_the_email() {
+    let (config, data) = setup("product");
+    let server = start(&config, &data);
+    let mut product: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo().join("../shared/fixtures/shopify/products__update.json")).unwrap())
+            .unwrap();
+    product["id"] = 632910392.into(); // the product in the sample checkout
+    product["variants"] = serde_json::json!([{"price": "199.00", "inventory_quantity": 2}]);
+    assert_eq!(shopify(&server.addr, "products/update", "evt-product-1", product.to_string().as_bytes()), 200);
+    drop(server);
+    let server = start(&config, &data);
+    consent_then_checkout(&server.addr);
+    let sent = wait_for(&data, 1, 15);
+    assert_eq!(sent.len(), 1);
+    let parsed = mail_parser::MessageParser::default().parse(sent[0].as_bytes()).expect("RFC 5322 message");
+    let text = parsed.body_text(0).expect("text part");
+    assert!(text.contains("Only 2 left"), "the stock the webhook reported before the restart:\n{text}");
+}
+
 fn dashboard_shows_the_scenario(addr: &str) {
     let profile_dir = std::env::temp_dir().join(format!("nudge-chromium-{}", std::process::id()));
     let chromium = |extra: &[&str]| {

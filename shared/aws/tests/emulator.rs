@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use jiff::{SignedDuration, Timestamp};
 use nudge_app::identity::{Alias, AliasKind};
-use nudge_app::ports::ProfileStore;
+use nudge_app::ports::{CatalogueStore, ProfileStore};
 use nudge_aws::dynamo::{DynamoStore, create_table};
 use nudge_aws::lambda::{CheckFunction, HttpFunction, Stack, ses_event};
 use nudge_aws::lambda_http::{Body, Request};
 use nudge_aws::schedule::at_expression;
-use nudge_core::{Check, Profile};
+use nudge_core::{Check, ProductChange, Profile};
 use nudge_sources::signature::sign_base64_sha256;
 use serde_json::{Value, json};
 
@@ -407,6 +407,31 @@ async fn published(w: &World, queue: &str) -> Vec<Value> {
             sqs.delete_message().queue_url(queue).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_product_webhook_reaches_the_email_the_check_function_renders() {
+    let w = World::new().await;
+    let f = w.webhook().await;
+    // The store says the carted iPod is nearly sold out.
+    let mut product = fixture("products__update.json");
+    product["id"] = json!(632910392);
+    product["title"] = json!("IPod Nano - 8GB");
+    product["variants"] = json!([{"price": "199.00", "inventory_quantity": 2}]);
+    assert_eq!(deliver(&f, "products/update", "evt-p1", &product).await, 200);
+    let stored = w.store().products(SHOP).await.unwrap();
+    assert!(matches!(stored.as_slice(), [ProductChange::Upsert(p)] if p.inventory == Some(2)), "{stored:?}");
+
+    let check = w.abandon(&f).await;
+    let out = w.checker().await.check(w.scheduled_input(&check).await).await.unwrap();
+    assert_eq!(out["decision"], "send", "{out}");
+    let mime = w.moto.sent().remove(0);
+    let parsed = mail_parser::MessageParser::default().parse(mime.as_bytes()).expect("RFC 5322 message");
+    let html = parsed.body_html(0).expect("HTML part");
+    assert!(html.contains("Only 2 left"), "the cart line carries the webhook's stock");
+    // (minijinja's HTML escaping writes `/` as `&#x2f;`, which browsers read as `/`)
+    let html = html.replace("&#x2f;", "/");
+    assert!(html.contains("https://acme.myshopify.com/products/example-t-shirt"), "and its product page");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -43,7 +43,7 @@ locals {
     }
     "check" = {
       memory    = 512, timeout = 30, reserved = var.check_concurrency, url = false, async = true, ses = true, events = true
-      dynamodb  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      dynamodb  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
       scheduler = ["scheduler:CreateSchedule"]
     }
     "ses-events" = {
