@@ -16,11 +16,12 @@ use axum::body::Body;
 use nudge_app::bundle::Bundle;
 use nudge_app::compose::{Composer, Guarded, Sandbox};
 use nudge_app::http::{HttpService, HttpStats};
+use nudge_app::identity::aliases;
 use nudge_app::ports::{CatalogueStore, Clock, MailError, Mailer, Outgoing, PublishError, Publisher, SystemClock};
 use nudge_app::unsubscribe::UnsubscribeKey;
 use nudge_app::{AliasKey, Catalogues, CheckPorts, run_check};
-use nudge_core::{Decision, Event, Profile};
-use nudge_local::{SqliteScheduler, SqliteStore};
+use nudge_core::{Decision, Dur, Event, EventKind, Profile};
+use nudge_local::{Erasing, SqliteScheduler, SqliteStore};
 use nudge_sources::SourcesConfig;
 use serde::Deserialize;
 
@@ -57,13 +58,21 @@ struct ServeConfig {
     /// Sandbox mode (staging): mail only to these addresses or `@domains`;
     /// every other send is decided and logged but withheld (`sandbox`).
     sandbox: Option<Vec<String>>,
+    /// Profiles not updated for this long are erased with everything held
+    /// about them (default 400d).
+    #[serde(default = "default_retention")]
+    retention: Dur,
+}
+
+fn default_retention() -> Dur {
+    Dur::from_secs(400 * 86_400)
 }
 
 fn en_us() -> String {
     "en-US".into()
 }
 
-pub type Service = HttpService<SqliteStore, SqliteScheduler, FilePublisher, SystemClock>;
+pub type Service = HttpService<SqliteStore, SqliteScheduler, Arc<FilePublisher>, SystemClock>;
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&args.config)
@@ -85,7 +94,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let db = data.join("nudge.db");
     let store = SqliteStore::open(&db).map_err(|e| anyhow::anyhow!("{e}"))?;
     let scheduler = SqliteScheduler::open(&db).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let publisher = FilePublisher::open(&data)?;
+    let publisher = Arc::new(FilePublisher::open(&data)?);
+    {
+        let (data, publisher, alias_key) = (data.clone(), publisher.clone(), AliasKey::new(&alias_key));
+        store.on_erase(Box::new(move |e| erase_files(&data, &publisher, &alias_key, e)));
+    }
     let rt = tokio::runtime::Runtime::new()?;
     let listener =
         rt.block_on(tokio::net::TcpListener::bind(&listen)).with_context(|| format!("cannot listen on {listen}"))?;
@@ -159,12 +172,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             })
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let checks = rt.spawn(check_loop(svc.clone(), Arc::new(mailer), stop_rx));
+    let checks = rt.spawn(check_loop(svc.clone(), Arc::new(mailer), stop_rx.clone()));
+    let sweeps = rt.spawn(retention_loop(svc.clone(), cfg.retention, stop_rx));
     rt.block_on(async move {
         let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
         let result = server.await;
         let _ = stop_tx.send(true);
         let _ = checks.await;
+        let _ = sweeps.await;
         result
     })?;
     eprintln!("nudge serve: stopped");
@@ -220,6 +235,43 @@ async fn check_loop(svc: Arc<Service>, mailer: Arc<Guarded<Outbox>>, mut stop: t
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Erases profiles idle for longer than `retention` (with their pending
+/// checks and their files), at start-up and then every quarter of the
+/// retention (at most hourly).
+async fn retention_loop(svc: Arc<Service>, retention: Dur, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let every = Duration::from_secs(u64::try_from(retention.as_secs() / 4).unwrap_or(0).clamp(1, 3_600));
+    loop {
+        let cutoff = svc.clock.now().as_second() - retention.as_secs();
+        match svc.store.idle_profiles(cutoff, 1_000) {
+            Ok(idle) => {
+                for (shop, id) in &idle {
+                    if let Err(e) = purge(&svc, shop, id).await {
+                        tracing::error!(error = %e, "retention purge failed; retried next sweep");
+                    }
+                }
+                if !idle.is_empty() {
+                    tracing::info!(profiles = idle.len(), %retention, "idle profiles erased (retention)");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot list idle profiles"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn purge(svc: &Service, shop: &str, id: &str) -> Result<(), nudge_app::AppError> {
+    use nudge_app::ports::{ProfileStore, Scheduler};
+    if let Some(p) = svc.store.load(shop, id).await? {
+        for check in p.pending_checks() {
+            svc.scheduler.cancel(&check).await?;
+        }
+    }
+    Ok(svc.store.erase(shop, id).await?)
 }
 
 /// The alias and unsubscribe keys: from NUDGE_ALIAS_KEY /
@@ -291,8 +343,77 @@ impl Publisher for FilePublisher {
         )
     }
     fn event(&self, e: &Event) -> impl Future<Output = Result<(), PublishError>> + Send {
+        // An erase request exists to remove personal data: logging it (with
+        // the identity it names) would keep some.
+        if matches!(e.kind, EventKind::EraseRequested {}) {
+            return ready(Ok(()));
+        }
         ready(Self::line(&self.events, e))
     }
+}
+
+impl FilePublisher {
+    /// Rewrites events.jsonl without the lines `drop` selects (write a new
+    /// file, fsync, rename over, reopen), under the append lock so no line
+    /// is lost meanwhile. Returns how many lines went. A line that does not
+    /// parse is kept: it is not this function's to judge.
+    fn forget_events(&self, data: &Path, drop: impl Fn(&Event) -> bool) -> std::io::Result<usize> {
+        let mut file = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        file.flush()?;
+        let path = data.join("events.jsonl");
+        let tmp = data.join("events.jsonl.erase");
+        let mut out = std::io::BufWriter::new(File::create(&tmp)?);
+        let mut dropped = 0;
+        for line in std::io::BufRead::lines(std::io::BufReader::new(File::open(&path)?)) {
+            let line = line?;
+            if serde_json::from_str::<Event>(&line).is_ok_and(|e| drop(&e)) {
+                dropped += 1;
+                continue;
+            }
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        *file = OpenOptions::new().append(true).open(&path)?;
+        Ok(dropped)
+    }
+}
+
+/// Everything the data directory holds about the people an erase names:
+/// their messages in outbox/ (`<profile>.*`), their exports, and their lines
+/// in events.jsonl (matched by the same alias keys the store links them by).
+/// Decision lines stay: they name no person, only the opaque profile id.
+fn erase_files(data: &Path, publisher: &FilePublisher, alias_key: &AliasKey, e: &Erasing<'_>) -> Result<(), String> {
+    let remove = |path: PathBuf| match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(format!("cannot remove {}: {err}", path.display())),
+    };
+    let people: std::collections::HashSet<&str> = e.profiles.iter().map(String::as_str).collect();
+    for dir in ["outbox", "exports"] {
+        let Ok(entries) = std::fs::read_dir(data.join(dir)) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let owner = match dir {
+                "outbox" => name.split('.').next().unwrap_or(""),
+                _ => name.strip_prefix(&format!("{}-", e.shop)).and_then(|n| n.strip_suffix(".json")).unwrap_or(""),
+            };
+            if people.contains(owner) {
+                remove(entry.path())?;
+            }
+        }
+    }
+    let keys: std::collections::HashSet<&str> = e.alias_keys.iter().map(String::as_str).collect();
+    let gone = publisher
+        .forget_events(data, |ev| {
+            ev.shop == e.shop
+                && (e.whole_shop
+                    || aliases(&ev.identity, alias_key).iter().any(|a| keys.contains(a.key(&ev.shop).as_str())))
+        })
+        .map_err(|err| format!("cannot rewrite events.jsonl: {err}"))?;
+    tracing::info!(shop = %e.shop, profiles = e.profiles.len(), event_lines = gone, "erased from the data directory");
+    Ok(())
 }
 
 /// Renders and writes each message as an `.eml` file.
@@ -306,10 +427,12 @@ pub struct Outbox {
 impl Outbox {
     fn write(&self, m: &Outgoing) -> Result<String, MailError> {
         let c = self.composer.compose(m, jiff::Timestamp::now())?;
-        let path = self.dir.join(format!("{}.eml", c.id));
+        // Named after the profile first, so an erase finds the person's mail.
+        let name = format!("{}.{}", m.profile.id, c.id);
+        let path = self.dir.join(format!("{name}.eml"));
         std::fs::write(&path, &c.bytes).map_err(|e| MailError::Unavailable(format!("outbox write failed: {e}")))?;
         // The dashboard shows each email as it renders.
-        let _ = std::fs::write(self.dir.join(format!("{}.html", c.id)), &c.html);
+        let _ = std::fs::write(self.dir.join(format!("{name}.html")), &c.html);
         Ok(c.id)
     }
 }

@@ -17,13 +17,18 @@ fn repo() -> PathBuf {
 }
 
 fn setup(name: &str) -> (PathBuf, PathBuf) {
+    setup_with(name, "")
+}
+
+/// As `setup`, with more lines for nudge.toml.
+fn setup_with(name: &str, extra: &str) -> (PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("nudge-serve-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let rules = "[[trigger]]\nid = \"cart-abandoned\"\non = \"checkout_started\"\ndelay = \"4s\"\ncancel_if = [\"order_placed\"]\ntemplate = \"cart-reminder\"\n";
     std::fs::write(dir.join("triggers.toml"), rules).unwrap();
     let config = format!(
-        "triggers = \"triggers.toml\"\ntemplates = \"{}\"\nfrom = \"Acme <shop@example.com>\"\n",
+        "triggers = \"triggers.toml\"\ntemplates = \"{}\"\nfrom = \"Acme <shop@example.com>\"\n{extra}",
         repo().join("examples/templates").display()
     );
     std::fs::write(dir.join("nudge.toml"), config).unwrap();
@@ -167,9 +172,10 @@ fn an_abandoned_checkout_gets_one_eml_reminder_even_across_a_crash_mid_delay() {
 fn a_product_webhook_is_kept_across_a_restart_and_shows_in_the_email() {
     let (config, data) = setup("product");
     let server = start(&config, &data);
-    let mut product: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(repo().join("../shared/fixtures/shopify/products__update.json")).unwrap())
-            .unwrap();
+    let mut product: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo().join("../shared/fixtures/shopify/products__update.json")).unwrap(),
+    )
+    .unwrap();
     product["id"] = 632910392.into(); // the product in the sample checkout
     product["variants"] = serde_json::json!([{"price": "199.00", "inventory_quantity": 2}]);
     assert_eq!(shopify(&server.addr, "products/update", "evt-product-1", product.to_string().as_bytes()), 200);
@@ -181,6 +187,69 @@ fn a_product_webhook_is_kept_across_a_restart_and_shows_in_the_email() {
     let parsed = mail_parser::MessageParser::default().parse(sent[0].as_bytes()).expect("RFC 5322 message");
     let text = parsed.body_text(0).expect("text part");
     assert!(text.contains("Only 2 left"), "the stock the webhook reported before the restart:\n{text}");
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path).unwrap().windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The checkout fixture's customer (its id and address).
+const CUSTOMER: &str = r#"{"id": 603851970716743426, "email": "example@email.com"}"#;
+
+#[test]
+fn an_erase_request_leaves_no_trace_of_the_person_in_the_data_directory() {
+    let (config, data) = setup("erase");
+    let server = start(&config, &data);
+    // Someone else, who must keep everything.
+    let other = br#"{"batch":[{"type":"identify","userId":"u2","messageId":"id-2","traits":{"email":"other@example.com"}}],"writeKey":"wk"}"#;
+    assert_eq!(post(&server.addr, "/v1/batch", &[("Content-Type", "application/json".into())], other), 200);
+    consent_then_checkout(&server.addr);
+    assert_eq!(wait_for(&data, 1, 15).len(), 1, "the reminder was sent");
+    let request =
+        format!(r#"{{"shop_id": 1, "shop_domain": "{SHOP}", "customer": {CUSTOMER}, "orders_requested": []}}"#);
+    assert_eq!(shopify(&server.addr, "customers/data_request", "evt-dr", request.as_bytes()), 200);
+    assert!(!files_containing(&data.join("exports"), "example@email.com").is_empty(), "the export was written");
+    let before = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
+
+    let redact =
+        format!(r#"{{"shop_id": 1, "shop_domain": "{SHOP}", "customer": {CUSTOMER}, "orders_to_redact": []}}"#);
+    assert_eq!(shopify(&server.addr, "customers/redact", "evt-redact", redact.as_bytes()), 200);
+    for needle in ["example@email.com", "603851970716743426", "Ada"] {
+        assert_eq!(files_containing(&data, needle), Vec::<PathBuf>::new(), "{needle} is still held");
+    }
+    assert!(emails(&data).is_empty(), "the sent message is gone");
+    let events = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    assert!(events.contains("other@example.com"), "the other person's lines stay");
+    assert!(std::fs::read_to_string(data.join("decisions.jsonl")).unwrap().starts_with(&before), "decisions stay");
+    // The server goes on working, and the database is whole.
+    drop(server);
+    let server = start(&config, &data);
+    assert_eq!(post(&server.addr, "/v1/batch", &[("Content-Type", "application/json".into())], other), 200);
+}
+
+#[test]
+fn profiles_idle_past_the_retention_are_purged_with_their_files() {
+    let (config, data) = setup_with("retention", "retention = \"2s\"\n");
+    let server = start(&config, &data);
+    consent_then_checkout(&server.addr);
+    assert_eq!(wait_for(&data, 1, 15).len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !files_containing(&data, "example@email.com").is_empty() {
+        assert!(Instant::now() < deadline, "still held: {:?}", files_containing(&data, "example@email.com"));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(emails(&data).is_empty());
+    drop(server);
 }
 
 fn dashboard_shows_the_scenario(addr: &str) {

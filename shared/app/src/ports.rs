@@ -259,6 +259,20 @@ pub trait Publisher: Send + Sync {
     }
 }
 
+/// A publisher shared with other parts of a shell (the local server's erase
+/// rewrites the event log its publisher appends to).
+impl<T: Publisher> Publisher for std::sync::Arc<T> {
+    fn decision(&self, decision: &Decision) -> impl Future<Output = Result<(), PublishError>> + Send {
+        (**self).decision(decision)
+    }
+    fn export(&self, profile: &Profile) -> impl Future<Output = Result<(), PublishError>> + Send {
+        (**self).export(profile)
+    }
+    fn event(&self, event: &nudge_core::Event) -> impl Future<Output = Result<(), PublishError>> + Send {
+        (**self).event(event)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS profiles (
     id      TEXT NOT NULL,
     version INTEGER NOT NULL,
     doc     TEXT NOT NULL,
+    touched INTEGER NOT NULL DEFAULT 0, -- wall-clock second of the last save (retention)
     PRIMARY KEY (shop, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aliases (
@@ -39,11 +40,41 @@ CREATE TABLE IF NOT EXISTS products (
 ) WITHOUT ROWID;
 ";
 
+/// What an erase is about to delete: one person (or a whole shop), with the
+/// alias keys that identified them. The data directory's files that hold
+/// personal data (sent messages, the event log, exports) are found by these.
+pub struct Erasing<'a> {
+    pub shop: &'a str,
+    pub profiles: &'a [String],
+    pub alias_keys: &'a [String],
+    pub whole_shop: bool,
+}
+
+/// Called before the rows are deleted; an error aborts the erase (nothing
+/// deleted, the sender retries), so no file outlives its rows.
+pub type EraseHook = Box<dyn Fn(&Erasing<'_>) -> Result<(), String> + Send + Sync>;
+
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    erase_hook: std::sync::OnceLock<EraseHook>,
     /// Saves refused because the row moved since it was read (a metric, and
     /// proof in tests that concurrency was really exercised).
     pub conflicts: AtomicU64,
+}
+
+/// After an erase: copies the write-ahead log into the database and empties
+/// it, so the erased rows' old versions do not live on in the WAL file.
+/// (Readers still inside an older snapshot make it partial; the next erase
+/// or checkpoint finishes it.)
+fn scrub_wal(conn: &Connection) -> Result<(), StoreError> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(unavailable)
+}
+
+/// The first column of every row `sql` returns.
+fn column(conn: &Connection, sql: &str, args: &[&str]) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0)).map_err(unavailable)?;
+    rows.collect::<Result<_, _>>().map_err(unavailable)
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -57,8 +88,43 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
         conn.pragma_update(None, "busy_timeout", 5_000).map_err(unavailable)?;
+        // Deleted rows are overwritten, not left in free pages: an erase
+        // leaves no personal data in the file.
+        conn.pragma_update(None, "secure_delete", "ON").map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), conflicts: AtomicU64::new(0) })
+        // Databases from before retention: add the column (0 = never touched
+        // since, so the first sweep counts from the upgrade).
+        let has_touched: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('profiles') WHERE name = 'touched'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(unavailable)?;
+        if !has_touched {
+            conn.execute_batch("ALTER TABLE profiles ADD COLUMN touched INTEGER NOT NULL DEFAULT 0")
+                .map_err(unavailable)?;
+        }
+        Ok(SqliteStore { conn: Mutex::new(conn), erase_hook: std::sync::OnceLock::new(), conflicts: AtomicU64::new(0) })
+    }
+
+    /// Sets what else an erase removes (the shell's files); once.
+    pub fn on_erase(&self, hook: EraseHook) {
+        let _ = self.erase_hook.set(hook);
+    }
+
+    fn before_erase(&self, e: &Erasing<'_>) -> Result<(), StoreError> {
+        match self.erase_hook.get() {
+            Some(hook) => hook(e).map_err(|m| unavailable(format!("erase of the data files failed: {m}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Profiles not saved since `cutoff` (unix seconds): retention's sweep.
+    pub fn idle_profiles(&self, cutoff: i64, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT shop, id FROM profiles WHERE touched < ?1 LIMIT ?2").map_err(unavailable)?;
+        let rows =
+            stmt.query_map(params![cutoff, limit as i64], |r| Ok((r.get(0)?, r.get(1)?))).map_err(unavailable)?;
+        rows.collect::<Result<_, _>>().map_err(unavailable)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -151,12 +217,13 @@ impl SqliteStore {
         let conn = self.conn();
         let changed = match expected {
             None => conn.execute(
-                "INSERT INTO profiles (shop, id, version, doc) VALUES (?1, ?2, 1, ?3) ON CONFLICT DO NOTHING",
-                params![profile.shop, profile.id, json],
+                "INSERT INTO profiles (shop, id, version, doc, touched) VALUES (?1, ?2, 1, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![profile.shop, profile.id, json, Timestamp::now().as_second()],
             ),
             Some(v) => conn.execute(
-                "UPDATE profiles SET version = ?1, doc = ?2 WHERE shop = ?3 AND id = ?4 AND version = ?5",
-                params![next as i64, json, profile.shop, profile.id, v as i64],
+                "UPDATE profiles SET version = ?1, doc = ?2, touched = ?6 WHERE shop = ?3 AND id = ?4 AND version = ?5",
+                params![next as i64, json, profile.shop, profile.id, v as i64, Timestamp::now().as_second()],
             ),
         }
         .map_err(unavailable)?;
@@ -172,18 +239,26 @@ impl SqliteStore {
     fn erase_now(&self, shop: &str, id: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(unavailable)?;
+        let keys = column(&tx, "SELECT key FROM aliases WHERE shop = ?1 AND profile = ?2", &[shop, id])?;
+        let profiles = [id.to_owned()];
+        self.before_erase(&Erasing { shop, profiles: &profiles, alias_keys: &keys, whole_shop: false })?;
         tx.execute("DELETE FROM profiles WHERE shop = ?1 AND id = ?2", [shop, id]).map_err(unavailable)?;
         tx.execute("DELETE FROM aliases WHERE shop = ?1 AND profile = ?2", [shop, id]).map_err(unavailable)?;
-        tx.commit().map_err(unavailable)
+        tx.commit().map_err(unavailable)?;
+        scrub_wal(&conn)
     }
 
     fn erase_shop_now(&self, shop: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(unavailable)?;
+        let keys = column(&tx, "SELECT key FROM aliases WHERE shop = ?1", &[shop])?;
+        let profiles = column(&tx, "SELECT id FROM profiles WHERE shop = ?1", &[shop])?;
+        self.before_erase(&Erasing { shop, profiles: &profiles, alias_keys: &keys, whole_shop: true })?;
         tx.execute("DELETE FROM profiles WHERE shop = ?1", [shop]).map_err(unavailable)?;
         tx.execute("DELETE FROM aliases WHERE shop = ?1", [shop]).map_err(unavailable)?;
         tx.execute("DELETE FROM products WHERE shop = ?1", [shop]).map_err(unavailable)?;
-        tx.commit().map_err(unavailable)
+        tx.commit().map_err(unavailable)?;
+        scrub_wal(&conn)
     }
 
     fn put_products_now(&self, shop: &str, changes: &[ProductChange]) -> Result<(), StoreError> {
