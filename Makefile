@@ -21,6 +21,7 @@ test: check-rust
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 	bash scripts/ensure_chromium.sh
 	bash scripts/ensure_python_tools.sh
+	bash scripts/ensure_smtp_sink.sh
 	$(CARGO) test --workspace
 	python3 scripts/check_infra.py
 	bash scripts/email_screenshot.sh

@@ -5,6 +5,7 @@ mod aws_usage;
 mod dashboard;
 mod demo;
 mod logs;
+mod outbox;
 mod replay_cmd;
 mod report;
 mod serve;

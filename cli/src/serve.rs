@@ -17,11 +17,13 @@ use nudge_app::bundle::Bundle;
 use nudge_app::compose::{Composer, Guarded, Sandbox};
 use nudge_app::http::{HttpService, HttpStats};
 use nudge_app::identity::aliases;
-use nudge_app::ports::{CatalogueStore, Clock, MailError, Mailer, Outgoing, PublishError, Publisher, SystemClock};
+use nudge_app::ports::{CatalogueStore, Clock, PublishError, Publisher, SystemClock};
 use nudge_app::unsubscribe::UnsubscribeKey;
 use nudge_app::{AliasKey, Catalogues, CheckPorts, run_check};
 use nudge_core::{Decision, Dur, Event, EventKind, Profile};
 use nudge_local::{Erasing, SqliteScheduler, SqliteStore};
+
+use crate::outbox::{Outbox, Smtp};
 use nudge_sources::SourcesConfig;
 use serde::Deserialize;
 
@@ -58,6 +60,9 @@ struct ServeConfig {
     /// Sandbox mode (staging): mail only to these addresses or `@domains`;
     /// every other send is decided and logged but withheld (`sandbox`).
     sandbox: Option<Vec<String>>,
+    /// Also send each message to this SMTP server (`smtp://host:port`,
+    /// `smtps://user:pass@host:465`); `NUDGE_SMTP_URL` overrides it.
+    smtp_url: Option<String>,
     /// Profiles not updated for this long are erased with everything held
     /// about them (default 400d).
     #[serde(default = "default_retention")]
@@ -120,9 +125,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     };
     let sandbox = cfg.sandbox.map(|list| Sandbox::parse(&list.join(",")));
     if let Some(s) = &sandbox {
-        println!("nudge serve: sandbox mode: mail only to the allowlist ({s:?}); the rest is decided `sandbox`");
+        eprintln!("nudge serve: sandbox mode: mail only to the allowlist ({s:?}); the rest is decided `sandbox`");
     }
-    let mailer = Guarded { inner: Outbox { dir: data.join("outbox"), composer }, sandbox };
+    let smtp_url = std::env::var("NUDGE_SMTP_URL").ok().filter(|u| !u.is_empty()).or(cfg.smtp_url);
+    let smtp = smtp_url.as_deref().map(|url| Smtp::new(url, &composer.from)).transpose()?;
+    if smtp.is_some() {
+        eprintln!("nudge serve: also sending over SMTP");
+    }
+    let mailer = Guarded { inner: Outbox { dir: data.join("outbox"), composer, smtp }, sandbox };
     let svc = Arc::new(HttpService {
         rules,
         alias_key: AliasKey::new(&alias_key),
@@ -414,31 +424,4 @@ fn erase_files(data: &Path, publisher: &FilePublisher, alias_key: &AliasKey, e: 
         .map_err(|err| format!("cannot rewrite events.jsonl: {err}"))?;
     tracing::info!(shop = %e.shop, profiles = e.profiles.len(), event_lines = gone, "erased from the data directory");
     Ok(())
-}
-
-/// Renders and writes each message as an `.eml` file.
-/// The local mailer: each message as an RFC 5322 `.eml` file in
-/// `DATA/outbox/`, beside an `.html` preview for the dashboard.
-pub struct Outbox {
-    dir: PathBuf,
-    composer: Composer,
-}
-
-impl Outbox {
-    fn write(&self, m: &Outgoing) -> Result<String, MailError> {
-        let c = self.composer.compose(m, jiff::Timestamp::now())?;
-        // Named after the profile first, so an erase finds the person's mail.
-        let name = format!("{}.{}", m.profile.id, c.id);
-        let path = self.dir.join(format!("{name}.eml"));
-        std::fs::write(&path, &c.bytes).map_err(|e| MailError::Unavailable(format!("outbox write failed: {e}")))?;
-        // The dashboard shows each email as it renders.
-        let _ = std::fs::write(self.dir.join(format!("{name}.html")), &c.html);
-        Ok(c.id)
-    }
-}
-
-impl Mailer for Outbox {
-    fn send(&self, m: &Outgoing) -> impl Future<Output = Result<String, MailError>> + Send {
-        ready(self.write(m))
-    }
 }

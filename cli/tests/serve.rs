@@ -252,6 +252,76 @@ fn profiles_idle_past_the_retention_are_purged_with_their_files() {
     drop(server);
 }
 
+/// aiosmtpd (a real SMTP server, installed by scripts/ensure_smtp_sink.sh)
+/// keeping what it accepts in `maildir`; killed on drop.
+struct SmtpSink {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn smtp_sink(maildir: &Path) -> SmtpSink {
+    let mut child = Command::new("python3")
+        .arg(repo().join("scripts/smtp_sink.py"))
+        .arg(maildir)
+        .env("PYTHONPATH", repo().join(".pytools"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let Some(port) = line.trim().strip_prefix("port ").and_then(|p| p.parse().ok()) else {
+        let _ = child.kill();
+        panic!("the SMTP sink did not start (run scripts/ensure_smtp_sink.sh): {line:?}");
+    };
+    SmtpSink { child, port }
+}
+
+#[test]
+fn with_an_smtp_server_configured_each_message_is_also_sent_there() {
+    let maildir = std::env::temp_dir().join(format!("nudge-serve-{}-maildir", std::process::id()));
+    let _ = std::fs::remove_dir_all(&maildir);
+    let sink = smtp_sink(&maildir);
+    let (config, data) = setup_with("smtp", &format!("smtp_url = \"smtp://127.0.0.1:{}\"\n", sink.port));
+    let server = start(&config, &data);
+    consent_then_checkout(&server.addr);
+    let written = wait_for(&data, 1, 15);
+    assert_eq!(written.len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let received = loop {
+        let got: Vec<_> = std::fs::read_dir(maildir.join("new")).map(|d| d.flatten().collect()).unwrap_or_default();
+        if !got.is_empty() || Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(received.len(), 1, "one message over SMTP");
+    let relayed = std::fs::read_to_string(received[0].path()).unwrap();
+    assert!(relayed.contains("X-RcptTo: example@email.com"), "envelope recipient:\n{relayed}");
+    assert!(relayed.contains("X-MailFrom: shop@example.com"), "envelope sender");
+    // (the Maildir stores lines with LF where SMTP carried CRLF)
+    let parsed = |raw: &str| {
+        let raw = raw.replace("\r\n", "\n");
+        let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).expect("RFC 5322 message");
+        (
+            m.message_id().map(str::to_owned),
+            m.body_html(0).map(|h| h.into_owned()),
+            m.header_raw("List-Unsubscribe").map(str::to_owned),
+        )
+    };
+    let (relayed, written) = (parsed(&relayed), parsed(&written[0]));
+    assert!(relayed.0.is_some() && relayed.1.is_some() && relayed.2.is_some());
+    assert_eq!(relayed, written, "the same message the outbox holds");
+    drop(server);
+}
+
 fn dashboard_shows_the_scenario(addr: &str) {
     let profile_dir = std::env::temp_dir().join(format!("nudge-chromium-{}", std::process::id()));
     let chromium = |extra: &[&str]| {

@@ -1,0 +1,80 @@
+//! The local mailer: each message as an RFC 5322 `.eml` file in
+//! `DATA/outbox/` (beside an `.html` preview for the dashboard) and, when an
+//! SMTP server is configured, also sent there — the same bytes.
+
+use std::path::PathBuf;
+
+use lettre::address::Envelope;
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use nudge_app::compose::Composer;
+use nudge_app::ports::{MailError, Mailer, Outgoing};
+
+pub struct Outbox {
+    pub dir: PathBuf,
+    pub composer: Composer,
+    pub smtp: Option<Smtp>,
+}
+
+/// An SMTP relay and the envelope sender.
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Address,
+}
+
+impl Smtp {
+    /// `url`: `smtp://host:port` (plain, e.g. a local catcher),
+    /// `smtp://host:587?tls=required` (STARTTLS) or `smtps://user:pass@host:465`.
+    /// `from` is the configured sender, e.g. `Shop <shop@example.com>`.
+    pub fn new(url: &str, from: &str) -> anyhow::Result<Smtp> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| anyhow::anyhow!("smtp_url: {e} (expected smtp://host:port or smtps://user:pass@host:465)"))?
+            .build();
+        let mailbox: lettre::message::Mailbox =
+            from.parse().map_err(|e| anyhow::anyhow!("from {from:?} is not an address: {e}"))?;
+        Ok(Smtp { transport, from: mailbox.email })
+    }
+
+    async fn send(&self, to: &str, bytes: &[u8]) -> Result<(), MailError> {
+        // The address is never quoted in an error: it is personal data.
+        let to: Address = to.parse().map_err(|_| MailError::Rejected("recipient is not a valid address".into()))?;
+        let envelope = Envelope::new(Some(self.from.clone()), vec![to])
+            .map_err(|e| MailError::Rejected(format!("envelope: {e}")))?;
+        match self.transport.send_raw(&envelope, bytes).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(MailError::Rejected(format!("smtp refused the message: {}", status(&e)))),
+            Err(e) => Err(MailError::Unavailable(format!("smtp: {}", status(&e)))),
+        }
+    }
+}
+
+/// What went wrong, without the server's free text (which may echo the
+/// recipient's address).
+fn status(e: &lettre::transport::smtp::Error) -> String {
+    match e.status() {
+        Some(code) => format!("reply {code}"),
+        None if e.is_timeout() => "timed out".into(),
+        None => "connection failed".into(),
+    }
+}
+
+impl Outbox {
+    async fn deliver(&self, m: &Outgoing) -> Result<String, MailError> {
+        let c = self.composer.compose(m, jiff::Timestamp::now())?;
+        // Named after the profile first, so an erase finds the person's mail.
+        let name = format!("{}.{}", m.profile.id, c.id);
+        let path = self.dir.join(format!("{name}.eml"));
+        std::fs::write(&path, &c.bytes).map_err(|e| MailError::Unavailable(format!("outbox write failed: {e}")))?;
+        // The dashboard shows each email as it renders.
+        let _ = std::fs::write(self.dir.join(format!("{name}.html")), &c.html);
+        if let Some(smtp) = &self.smtp {
+            smtp.send(&c.to, &c.bytes).await?;
+        }
+        Ok(c.id)
+    }
+}
+
+impl Mailer for Outbox {
+    async fn send(&self, m: &Outgoing) -> Result<String, MailError> {
+        self.deliver(m).await
+    }
+}
