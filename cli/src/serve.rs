@@ -69,6 +69,9 @@ struct ServeConfig {
     retention: Dur,
 }
 
+/// Largest request body read (the sources' own limits are lower).
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
 fn default_retention() -> Dur {
     Dur::from_secs(400 * 86_400)
 }
@@ -98,6 +101,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let sources = cfg.sources.unwrap_or_else(|| SourcesConfig::from_env(|k| std::env::var(k).ok()));
     let db = data.join("nudge.db");
     let store = SqliteStore::open(&db).map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.quick_check().map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
     let scheduler = SqliteScheduler::open(&db).map_err(|e| anyhow::anyhow!("{e}"))?;
     let publisher = Arc::new(FilePublisher::open(&data)?);
     {
@@ -171,12 +175,30 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 let svc = svc.clone();
                 async move {
                     let (parts, body) = req.into_parts();
-                    match axum::body::to_bytes(body, 4 * 1024 * 1024).await {
+                    let declared = parts
+                        .headers
+                        .get(http::header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+                    let refuse = |status: u16, why: &str| {
+                        svc.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::info!(status, reason = why, "delivery rejected");
+                        let body = serde_json::json!({"ok": false, "error": why}).to_string();
+                        http::Response::builder()
+                            .status(status)
+                            .header(http::header::CONTENT_TYPE, "application/json")
+                            .body(Body::from(body))
+                            .unwrap_or_default()
+                    };
+                    if declared.is_some_and(|n| n > MAX_BODY) {
+                        return refuse(413, "body larger than 4 MB");
+                    }
+                    match axum::body::to_bytes(body, MAX_BODY).await {
                         Ok(bytes) => svc.handle(&http::Request::from_parts(parts, bytes)).await.map(Body::from),
-                        Err(_) => http::Response::builder()
-                            .status(413)
-                            .body(Body::from("body too large or cut off"))
-                            .unwrap_or_default(),
+                        // Over the limit without a Content-Length (chunked):
+                        // too large. Otherwise the client stopped sending
+                        // before the end: nothing was stored.
+                        Err(_) if declared.is_none() => refuse(413, "body larger than 4 MB or cut off"),
+                        Err(_) => refuse(400, "body cut off before its Content-Length"),
                     }
                 }
             })
@@ -336,7 +358,13 @@ impl FilePublisher {
         let mut text = serde_json::to_string(value).map_err(|e| PublishError(e.to_string()))?;
         text.push('\n');
         let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
-        f.write_all(text.as_bytes()).map_err(|e| PublishError(format!("log write failed: {e}")))
+        let end = f.metadata().map(|m| m.len()).map_err(|e| PublishError(format!("log unreadable: {e}")))?;
+        f.write_all(text.as_bytes()).map_err(|e| {
+            // No half line left behind (a full disk stops writes mid-line):
+            // the log stays replayable.
+            let _ = f.set_len(end);
+            PublishError(format!("log write failed: {e}"))
+        })
     }
 }
 

@@ -48,7 +48,13 @@ impl Drop for Server {
 }
 
 fn start(config: &Path, data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
+    start_in(Command::new(env!("CARGO_BIN_EXE_nudge")), config, data)
+}
+
+/// `nudge serve` run by `cmd` (the binary itself, or a shell that sets
+/// limits and then execs it).
+fn start_in(mut cmd: Command, config: &Path, data: &Path) -> Server {
+    let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(config)
         .arg("--data")
@@ -392,4 +398,125 @@ fn bad_deliveries_over_real_http_get_4xx() {
     assert_eq!(post(&server.addr, "/v1/track", &[("Authorization", "Basic bm9wZTo=".into())], b"{}"), 401);
     let events = std::fs::read_to_string(data.join("events.jsonl")).unwrap_or_default();
     assert!(events.is_empty(), "nothing stored");
+}
+
+/// Sends the head of a request and `sent` bytes of a `declared`-byte body,
+/// then either half-closes (the body ends early) or hangs up; the status
+/// answered, if any.
+fn partial_post(addr: &str, declared: usize, sent: &[u8], hang_up: bool) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "POST /v1/track HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAuthorization: Basic d2s6\r\nContent-Length: {declared}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(sent).unwrap();
+    if hang_up {
+        return None;
+    }
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    resp.split_whitespace().nth(1).and_then(|c| c.parse().ok())
+}
+
+fn track(user: &str, message: &str) -> String {
+    format!(
+        r#"{{"type":"track","userId":"{user}","messageId":"{message}","event":"Product Viewed","properties":{{"product_id":"p1"}},"timestamp":"2026-11-01T10:00:00Z"}}"#
+    )
+}
+
+fn post_track(addr: &str, user: &str, message: &str) -> u16 {
+    post(
+        addr,
+        "/v1/track",
+        &[("Content-Type", "application/json".into()), ("Authorization", "Basic d2s6".into())],
+        track(user, message).as_bytes(),
+    )
+}
+
+#[test]
+fn a_body_cut_off_or_a_client_hanging_up_stores_nothing_and_the_server_carries_on() {
+    let (config, data) = setup("cut");
+    let server = start(&config, &data);
+    let whole = track("u1", "m1");
+    let half = &whole.as_bytes()[..whole.len() / 2];
+    assert_eq!(partial_post(&server.addr, whole.len(), half, false), Some(400), "ends before its Content-Length");
+    assert_eq!(partial_post(&server.addr, whole.len(), half, true), None);
+    assert_eq!(partial_post(&server.addr, 64 * 1024 * 1024, b"{", false), Some(413), "declares more than 4 MB");
+    std::thread::sleep(Duration::from_millis(200));
+    let events = std::fs::read_to_string(data.join("events.jsonl")).unwrap_or_default();
+    assert!(events.is_empty(), "nothing stored: {events}");
+    assert_eq!(post_track(&server.addr, "u1", "m1"), 200, "and the next whole delivery is served");
+    assert_eq!(std::fs::read_to_string(data.join("events.jsonl")).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn fifty_concurrent_deliveries_to_one_profile_over_http_lose_no_update() {
+    let (config, data) = setup("fifty");
+    let server = start(&config, &data);
+    let addr = server.addr.clone();
+    let threads: Vec<_> = (0..50)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || post_track(&addr, "same-person", &format!("m{i}")))
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    drop(server);
+    let store = nudge_local::SqliteStore::open(&data.join("nudge.db")).unwrap();
+    let profiles = store.profiles(10).unwrap();
+    assert_eq!(profiles.len(), 1);
+    let views = profiles[0].activity.iter().find(|a| a.kind == "product_viewed").expect("views counted");
+    assert_eq!(views.total, 50, "every delivery counted exactly once");
+    assert_eq!(profiles[0].version, 50, "one committed write per delivery");
+}
+
+/// A full disk, stood in for by a file-size limit (RLIMIT_FSIZE, SIGXFSZ
+/// ignored): the kernel refuses the server's writes past 256 KB exactly
+/// where a full disk would (EFBIG instead of ENOSPC). Mounting a small
+/// filesystem needs privileges the test machines may not grant.
+#[test]
+fn when_the_disk_fills_deliveries_fail_loudly_and_nothing_acknowledged_is_lost() {
+    let (config, data) = setup("full");
+    drop(start(&config, &data)); // creates the database while there is room
+    let mut limited = Command::new("sh");
+    limited.args(["-c", "trap '' XFSZ; ulimit -f 256; exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_nudge")]);
+    let server = start_in(limited, &config, &data);
+    let (mut acknowledged, mut failed) = (0, 0);
+    let padding = "x".repeat(2_000);
+    for i in 0..2_000 {
+        let body = track(&format!("user-{i}-{padding}"), &format!("m{i}"));
+        let status = post(
+            &server.addr,
+            "/v1/track",
+            &[("Content-Type", "application/json".into()), ("Authorization", "Basic d2s6".into())],
+            body.as_bytes(),
+        );
+        match status {
+            200 => acknowledged += 1,
+            500 => failed += 1,
+            other => panic!("delivery {i}: unexpected status {other}"),
+        }
+        if failed >= 5 {
+            break;
+        }
+    }
+    assert!(failed >= 5, "the limit was never reached ({acknowledged} acknowledged)");
+    assert!(acknowledged > 0);
+    drop(server);
+    // Room again: the database opens (quick_check passes) and holds every
+    // acknowledged delivery.
+    let server = start(&config, &data);
+    assert_eq!(post_track(&server.addr, "after", "m-after"), 200);
+    drop(server);
+    let store = nudge_local::SqliteStore::open(&data.join("nudge.db")).unwrap();
+    store.quick_check().unwrap();
+    assert!(store.profile_count().unwrap() >= acknowledged + 1, "every acknowledged delivery was kept");
+    // The event log has no half-written line: every line parses.
+    let log = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    for (n, line) in log.lines().enumerate() {
+        assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "events.jsonl:{}: torn line", n + 1);
+    }
 }

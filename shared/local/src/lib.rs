@@ -105,6 +105,13 @@ impl SqliteStore {
         Ok(SqliteStore { conn: Mutex::new(conn), erase_hook: std::sync::OnceLock::new(), conflicts: AtomicU64::new(0) })
     }
 
+    /// `PRAGMA quick_check`: `Err` naming the first problem when the file
+    /// is damaged (the server refuses to start on it).
+    pub fn quick_check(&self) -> Result<(), StoreError> {
+        let verdict: String = self.conn().query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(unavailable)?;
+        if verdict == "ok" { Ok(()) } else { Err(unavailable(format!("database check failed: {verdict}"))) }
+    }
+
     /// Sets what else an erase removes (the shell's files); once.
     pub fn on_erase(&self, hook: EraseHook) {
         let _ = self.erase_hook.set(hook);
