@@ -69,11 +69,12 @@ invoke-%: ensure-cargo-lambda
 fuzz: check-rust
 	bash scripts/fuzz.sh 300
 
-## bench: replay throughput on a generated 1M-line log, and email renders/s (see README)
+## bench: replay throughput on a generated 1M-line log, email renders/s, and signed deliveries/s against nudge serve (see README)
 bench: check-rust
-	$(CARGO) build --release -p nudge
+	$(CARGO) build --release -p nudge --bin nudge --example serve_load
 	python3 scripts/bench_replay.py
 	$(CARGO) run --release --quiet -p nudge-content --example render_bench
+	@for c in 64 256; do ./target/release/examples/serve_load target/release/nudge 20000 $$c; done
 
 ## fmt: format the code
 fmt: check-rust

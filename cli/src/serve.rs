@@ -100,9 +100,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let (alias_key, unsubscribe_key) = keys(&data)?;
     let sources = cfg.sources.unwrap_or_else(|| SourcesConfig::from_env(|k| std::env::var(k).ok()));
     let db = data.join("nudge.db");
-    let store = SqliteStore::open(&db).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // One writer for the store and the scheduler: one fsync per batch of
+    // writes, whoever made them (group commit).
+    let writer = nudge_local::Writer::open(&db).map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    let store = SqliteStore::with_writer(&db, writer.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     store.quick_check().map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
-    let scheduler = SqliteScheduler::open(&db).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let scheduler = SqliteScheduler::with_writer(&db, writer).map_err(|e| anyhow::anyhow!("{e}"))?;
     let publisher = Arc::new(FilePublisher::open(&data)?);
     {
         let (data, publisher, alias_key) = (data.clone(), publisher.clone(), AliasKey::new(&alias_key));
@@ -250,7 +253,7 @@ async fn check_loop(svc: Arc<Service>, mailer: Arc<Guarded<Outbox>>, mut stop: t
                     };
                     match run_check(&ports, &check).await {
                         Ok(_) => {
-                            if let Err(e) = svc.scheduler.done(&check) {
+                            if let Err(e) = svc.scheduler.done(&check).await {
                                 tracing::error!(error = %e, "check ran but could not be marked done; it will be a duplicate");
                             }
                         }

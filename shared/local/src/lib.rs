@@ -9,13 +9,17 @@
 use std::future::{Future, ready};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::Timestamp;
 use nudge_app::identity::Alias;
 use nudge_app::ports::{CatalogueStore, ProfileStore, Resolved, Saved, Scheduler, SchedulerError, StoreError};
 use nudge_core::{Check, ProductChange, Profile};
 use rusqlite::{Connection, OptionalExtension, params};
+
+mod writer;
+pub use writer::Writer;
+use writer::connect;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS profiles (
@@ -54,27 +58,27 @@ pub struct Erasing<'a> {
 /// deleted, the sender retries), so no file outlives its rows.
 pub type EraseHook = Box<dyn Fn(&Erasing<'_>) -> Result<(), String> + Send + Sync>;
 
+/// Profiles and aliases in SQLite. Reads use their own connection (WAL:
+/// they never wait for a write); writes go through the group-commit
+/// [`Writer`], which the scheduler on the same file shares.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    erase_hook: std::sync::OnceLock<EraseHook>,
+    writer: Writer,
+    erase_hook: Arc<std::sync::OnceLock<EraseHook>>,
     /// Saves refused because the row moved since it was read (a metric, and
     /// proof in tests that concurrency was really exercised).
-    pub conflicts: AtomicU64,
+    pub conflicts: Arc<AtomicU64>,
 }
 
-/// After an erase: copies the write-ahead log into the database and empties
-/// it, so the erased rows' old versions do not live on in the WAL file.
-/// (Readers still inside an older snapshot make it partial; the next erase
-/// or checkpoint finishes it.)
-fn scrub_wal(conn: &Connection) -> Result<(), StoreError> {
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(unavailable)
+/// The first column of every row `query` returns.
+fn column(conn: &Connection, query: &str, args: &[&String]) -> Result<Vec<String>, String> {
+    let mut stmt = conn.prepare_cached(query).map_err(sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0)).map_err(sql)?;
+    rows.collect::<Result<_, _>>().map_err(sql)
 }
 
-/// The first column of every row `sql` returns.
-fn column(conn: &Connection, sql: &str, args: &[&str]) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0)).map_err(unavailable)?;
-    rows.collect::<Result<_, _>>().map_err(unavailable)
+fn sql(e: rusqlite::Error) -> String {
+    format!("sqlite: {e}")
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -82,15 +86,17 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, with a writer of
+    /// its own.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open(path).map_err(unavailable)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
-        conn.pragma_update(None, "busy_timeout", 5_000).map_err(unavailable)?;
-        // Deleted rows are overwritten, not left in free pages: an erase
-        // leaves no personal data in the file.
-        conn.pragma_update(None, "secure_delete", "ON").map_err(unavailable)?;
+        let writer = Writer::open(path).map_err(unavailable)?;
+        SqliteStore::with_writer(path, writer)
+    }
+
+    /// Opens the database at `path`, writing through `writer` (shared with
+    /// the scheduler on the same file, so one fsync serves both).
+    pub fn with_writer(path: &Path, writer: Writer) -> Result<SqliteStore, StoreError> {
+        let conn = connect(path).map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
         // Databases from before retention: add the column (0 = never touched
         // since, so the first sweep counts from the upgrade).
@@ -102,7 +108,12 @@ impl SqliteStore {
             conn.execute_batch("ALTER TABLE profiles ADD COLUMN touched INTEGER NOT NULL DEFAULT 0")
                 .map_err(unavailable)?;
         }
-        Ok(SqliteStore { conn: Mutex::new(conn), erase_hook: std::sync::OnceLock::new(), conflicts: AtomicU64::new(0) })
+        Ok(SqliteStore { conn: Mutex::new(conn), writer, erase_hook: Arc::default(), conflicts: Arc::default() })
+    }
+
+    /// The writer this store commits through.
+    pub fn writer(&self) -> Writer {
+        self.writer.clone()
     }
 
     /// `PRAGMA quick_check`: `Err` naming the first problem when the file
@@ -115,13 +126,6 @@ impl SqliteStore {
     /// Sets what else an erase removes (the shell's files); once.
     pub fn on_erase(&self, hook: EraseHook) {
         let _ = self.erase_hook.set(hook);
-    }
-
-    fn before_erase(&self, e: &Erasing<'_>) -> Result<(), StoreError> {
-        match self.erase_hook.get() {
-            Some(hook) => hook(e).map_err(|m| unavailable(format!("erase of the data files failed: {m}"))),
-            None => Ok(()),
-        }
     }
 
     /// Profiles not saved since `cutoff` (unix seconds): retention's sweep.
@@ -187,18 +191,23 @@ impl SqliteStore {
         Ok(out)
     }
 
-    fn link_now(&self, shop: &str, aliases: &[Alias], profile: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(unavailable)?;
-        for a in aliases {
-            tx.execute(
-                "INSERT INTO aliases (key, shop, profile) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE SET profile = excluded.profile",
-                params![a.key(shop), shop, profile],
-            )
-            .map_err(unavailable)?;
-        }
-        tx.commit().map_err(unavailable)
+    async fn link_async(&self, shop: &str, aliases: &[Alias], profile: &str) -> Result<(), StoreError> {
+        let rows: Vec<(String, String, String)> =
+            aliases.iter().map(|a| (a.key(shop), shop.to_owned(), profile.to_owned())).collect();
+        self.writer
+            .write(move |conn| {
+                for (key, shop, profile) in &rows {
+                    conn.execute(
+                        "INSERT INTO aliases (key, shop, profile) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (key) DO UPDATE SET profile = excluded.profile",
+                        params![key, shop, profile],
+                    )
+                    .map_err(sql)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(unavailable)
     }
 
     fn load_now(&self, shop: &str, id: &str) -> Result<Option<Profile>, StoreError> {
@@ -216,74 +225,108 @@ impl SqliteStore {
         .transpose()
     }
 
-    fn save_now(&self, profile: &mut Profile, expected: Option<u64>) -> Result<Saved, StoreError> {
+    async fn save_async(&self, profile: &mut Profile, expected: Option<u64>) -> Result<Saved, StoreError> {
         let next = expected.map_or(1, |v| v + 1);
         let mut doc = profile.clone();
         doc.version = next;
         let json = serde_json::to_string(&doc).map_err(unavailable)?;
-        let conn = self.conn();
-        let changed = match expected {
-            None => conn.execute(
-                "INSERT INTO profiles (shop, id, version, doc, touched) VALUES (?1, ?2, 1, ?3, ?4)
-                 ON CONFLICT DO NOTHING",
-                params![profile.shop, profile.id, json, Timestamp::now().as_second()],
-            ),
-            Some(v) => conn.execute(
-                "UPDATE profiles SET version = ?1, doc = ?2, touched = ?6 WHERE shop = ?3 AND id = ?4 AND version = ?5",
-                params![next as i64, json, profile.shop, profile.id, v as i64, Timestamp::now().as_second()],
-            ),
-        }
-        .map_err(unavailable)?;
-        if changed == 1 {
+        let (shop, id, conflicts) = (profile.shop.clone(), profile.id.clone(), self.conflicts.clone());
+        let saved = self
+            .writer
+            .write(move |conn| {
+                let now = Timestamp::now().as_second();
+                let changed = match expected {
+                    None => conn.execute(
+                        "INSERT INTO profiles (shop, id, version, doc, touched) VALUES (?1, ?2, 1, ?3, ?4)
+                         ON CONFLICT DO NOTHING",
+                        params![shop, id, json, now],
+                    ),
+                    Some(v) => conn.execute(
+                        "UPDATE profiles SET version = ?1, doc = ?2, touched = ?6
+                         WHERE shop = ?3 AND id = ?4 AND version = ?5",
+                        params![next as i64, json, shop, id, v as i64, now],
+                    ),
+                }
+                .map_err(sql)?;
+                if changed == 1 {
+                    Ok(Saved::Ok)
+                } else {
+                    conflicts.fetch_add(1, Ordering::Relaxed);
+                    Ok(Saved::Conflict)
+                }
+            })
+            .await
+            .map_err(unavailable)?;
+        if saved == Saved::Ok {
             profile.version = next;
-            Ok(Saved::Ok)
-        } else {
-            self.conflicts.fetch_add(1, Ordering::Relaxed);
-            Ok(Saved::Conflict)
         }
+        Ok(saved)
     }
 
-    fn erase_now(&self, shop: &str, id: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(unavailable)?;
-        let keys = column(&tx, "SELECT key FROM aliases WHERE shop = ?1 AND profile = ?2", &[shop, id])?;
-        let profiles = [id.to_owned()];
-        self.before_erase(&Erasing { shop, profiles: &profiles, alias_keys: &keys, whole_shop: false })?;
-        tx.execute("DELETE FROM profiles WHERE shop = ?1 AND id = ?2", [shop, id]).map_err(unavailable)?;
-        tx.execute("DELETE FROM aliases WHERE shop = ?1 AND profile = ?2", [shop, id]).map_err(unavailable)?;
-        tx.commit().map_err(unavailable)?;
-        scrub_wal(&conn)
+    /// Deletes what `targets` selects (one person, or a whole shop) after
+    /// the erase hook removed their files, then empties the WAL.
+    async fn erase_async(&self, shop: &str, person: Option<&str>) -> Result<(), StoreError> {
+        let (shop, person, hook) = (shop.to_owned(), person.map(str::to_owned), self.erase_hook.clone());
+        self.writer
+            .write(move |conn| {
+                let (keys, profiles) = match &person {
+                    Some(id) => (
+                        column(conn, "SELECT key FROM aliases WHERE shop = ?1 AND profile = ?2", &[&shop, id])?,
+                        vec![id.clone()],
+                    ),
+                    None => (
+                        column(conn, "SELECT key FROM aliases WHERE shop = ?1", &[&shop])?,
+                        column(conn, "SELECT id FROM profiles WHERE shop = ?1", &[&shop])?,
+                    ),
+                };
+                if let Some(hook) = hook.get() {
+                    let whole_shop = person.is_none();
+                    hook(&Erasing { shop: &shop, profiles: &profiles, alias_keys: &keys, whole_shop })
+                        .map_err(|m| format!("erase of the data files failed: {m}"))?;
+                }
+                match &person {
+                    Some(id) => {
+                        conn.execute("DELETE FROM profiles WHERE shop = ?1 AND id = ?2", [&shop, id]).map_err(sql)?;
+                        conn.execute("DELETE FROM aliases WHERE shop = ?1 AND profile = ?2", [&shop, id])
+                            .map_err(sql)?;
+                    }
+                    None => {
+                        for table in ["profiles", "aliases", "products"] {
+                            conn.execute(&format!("DELETE FROM {table} WHERE shop = ?1"), [&shop]).map_err(sql)?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .map_err(unavailable)?;
+        // Old row versions must not live on in the WAL file either.
+        self.writer.checkpoint().await.map_err(unavailable)
     }
 
-    fn erase_shop_now(&self, shop: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(unavailable)?;
-        let keys = column(&tx, "SELECT key FROM aliases WHERE shop = ?1", &[shop])?;
-        let profiles = column(&tx, "SELECT id FROM profiles WHERE shop = ?1", &[shop])?;
-        self.before_erase(&Erasing { shop, profiles: &profiles, alias_keys: &keys, whole_shop: true })?;
-        tx.execute("DELETE FROM profiles WHERE shop = ?1", [shop]).map_err(unavailable)?;
-        tx.execute("DELETE FROM aliases WHERE shop = ?1", [shop]).map_err(unavailable)?;
-        tx.execute("DELETE FROM products WHERE shop = ?1", [shop]).map_err(unavailable)?;
-        tx.commit().map_err(unavailable)?;
-        scrub_wal(&conn)
-    }
-
-    fn put_products_now(&self, shop: &str, changes: &[ProductChange]) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(unavailable)?;
+    async fn put_products_async(&self, shop: &str, changes: &[ProductChange]) -> Result<(), StoreError> {
+        let mut rows = Vec::with_capacity(changes.len());
         for c in changes {
             let doc = match c {
                 ProductChange::Upsert(p) => Some(serde_json::to_string(p).map_err(unavailable)?),
                 ProductChange::Remove { .. } => None,
             };
-            tx.execute(
-                "INSERT INTO products (shop, id, doc) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (shop, id) DO UPDATE SET doc = excluded.doc",
-                params![shop, c.id(), doc],
-            )
-            .map_err(unavailable)?;
+            rows.push((shop.to_owned(), c.id().to_owned(), doc));
         }
-        tx.commit().map_err(unavailable)
+        self.writer
+            .write(move |conn| {
+                for (shop, id, doc) in &rows {
+                    conn.execute(
+                        "INSERT INTO products (shop, id, doc) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (shop, id) DO UPDATE SET doc = excluded.doc",
+                        params![shop, id, doc],
+                    )
+                    .map_err(sql)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(unavailable)
     }
 
     fn products_now(&self, shop: &str) -> Result<Vec<ProductChange>, StoreError> {
@@ -312,13 +355,17 @@ impl SqliteStore {
         rows.collect::<Result<_, _>>().map_err(unavailable)
     }
 
-    fn merge_into_now(&self, shop: &str, from: &str, into: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(unavailable)?;
-        tx.execute("UPDATE aliases SET profile = ?1 WHERE shop = ?2 AND profile = ?3", [into, shop, from])
-            .map_err(unavailable)?;
-        tx.execute("DELETE FROM profiles WHERE shop = ?1 AND id = ?2", [shop, from]).map_err(unavailable)?;
-        tx.commit().map_err(unavailable)
+    async fn merge_into_async(&self, shop: &str, from: &str, into: &str) -> Result<(), StoreError> {
+        let (shop, from, into) = (shop.to_owned(), from.to_owned(), into.to_owned());
+        self.writer
+            .write(move |conn| {
+                conn.execute("UPDATE aliases SET profile = ?1 WHERE shop = ?2 AND profile = ?3", [&into, &shop, &from])
+                    .map_err(sql)?;
+                conn.execute("DELETE FROM profiles WHERE shop = ?1 AND id = ?2", [&shop, &from]).map_err(sql)?;
+                Ok(())
+            })
+            .await
+            .map_err(unavailable)
     }
 }
 
@@ -328,15 +375,16 @@ impl CatalogueStore for SqliteStore {
         shop: &str,
         changes: &[ProductChange],
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        ready(self.put_products_now(shop, changes))
+        self.put_products_async(shop, changes)
     }
     fn products(&self, shop: &str) -> impl Future<Output = Result<Vec<ProductChange>, StoreError>> + Send {
         ready(self.products_now(shop))
     }
 }
 
-// SQLite calls are short and local; they run in place. The server moves
-// them off its async workers where that matters.
+// Reads are short and local and run in place (a WAL reader never waits for
+// the writer); writes wait, without blocking the caller's thread, for the
+// group commit that holds them.
 impl ProfileStore for SqliteStore {
     fn resolve(&self, shop: &str, aliases: &[Alias]) -> impl Future<Output = Result<Resolved, StoreError>> + Send {
         ready(self.resolve_now(shop, aliases))
@@ -347,7 +395,7 @@ impl ProfileStore for SqliteStore {
         aliases: &[Alias],
         profile: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        ready(self.link_now(shop, aliases, profile))
+        self.link_async(shop, aliases, profile)
     }
     fn load(&self, shop: &str, id: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
         ready(self.load_now(shop, id))
@@ -357,16 +405,16 @@ impl ProfileStore for SqliteStore {
         profile: &mut Profile,
         expected: Option<u64>,
     ) -> impl Future<Output = Result<Saved, StoreError>> + Send {
-        ready(self.save_now(profile, expected))
+        self.save_async(profile, expected)
     }
     fn erase(&self, shop: &str, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
-        ready(self.erase_now(shop, id))
+        self.erase_async(shop, Some(id))
     }
     fn erase_shop(&self, shop: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
-        ready(self.erase_shop_now(shop))
+        self.erase_async(shop, None)
     }
     fn merge_into(&self, shop: &str, from: &str, into: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
-        ready(self.merge_into_now(shop, from, into))
+        self.merge_into_async(shop, from, into)
     }
 }
 
@@ -377,6 +425,7 @@ impl ProfileStore for SqliteStore {
 /// claimed in the profile before any email, so the second run is `duplicate`.
 pub struct SqliteScheduler {
     conn: Mutex<Connection>,
+    writer: Writer,
 }
 
 const CHECKS: &str = "
@@ -389,14 +438,19 @@ CREATE INDEX IF NOT EXISTS checks_by_due ON checks (due);
 ";
 
 impl SqliteScheduler {
+    /// Opens (creating if needed) the checks table at `path`, with a writer
+    /// of its own.
     pub fn open(path: &Path) -> Result<SqliteScheduler, SchedulerError> {
+        let writer = Writer::open(path).map_err(|e| SchedulerError(format!("sqlite: {e}")))?;
+        SqliteScheduler::with_writer(path, writer)
+    }
+
+    /// As `open`, writing through `writer` (the store's, for one fsync).
+    pub fn with_writer(path: &Path, writer: Writer) -> Result<SqliteScheduler, SchedulerError> {
         let err = |e: rusqlite::Error| SchedulerError(format!("sqlite: {e}"));
-        let conn = Connection::open(path).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
-        conn.pragma_update(None, "busy_timeout", 5_000).map_err(err)?;
+        let conn = connect(path).map_err(err)?;
         conn.execute_batch(CHECKS).map_err(err)?;
-        Ok(SqliteScheduler { conn: Mutex::new(conn) })
+        Ok(SqliteScheduler { conn: Mutex::new(conn), writer })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -426,15 +480,16 @@ impl SqliteScheduler {
     }
 
     /// Marks a check run: it will not be handed out again.
-    pub fn done(&self, check: &Check) -> Result<(), SchedulerError> {
-        self.delete(check)
+    pub async fn done(&self, check: &Check) -> Result<(), SchedulerError> {
+        self.delete(check).await
     }
 
-    fn delete(&self, check: &Check) -> Result<(), SchedulerError> {
-        self.conn()
-            .execute("DELETE FROM checks WHERE name = ?1", [check.name()])
-            .map(|_| ())
-            .map_err(|e| SchedulerError(format!("sqlite: {e}")))
+    async fn delete(&self, check: &Check) -> Result<(), SchedulerError> {
+        let name = check.name();
+        self.writer
+            .write(move |conn| conn.execute("DELETE FROM checks WHERE name = ?1", [name]).map(|_| ()).map_err(sql))
+            .await
+            .map_err(SchedulerError)
     }
 
     fn select<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<Check>, SchedulerError> {
@@ -456,21 +511,24 @@ impl SqliteScheduler {
 
 impl Scheduler for SqliteScheduler {
     /// Idempotent by the check's deterministic name.
-    fn schedule(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {
-        let result = serde_json::to_string(check).map_err(|e| SchedulerError(e.to_string())).and_then(|payload| {
-            self.conn()
-                .execute(
+    async fn schedule(&self, check: &Check) -> Result<(), SchedulerError> {
+        let payload = serde_json::to_string(check).map_err(|e| SchedulerError(e.to_string()))?;
+        let (name, due) = (check.name(), check.due.as_second());
+        self.writer
+            .write(move |conn| {
+                conn.execute(
                     "INSERT INTO checks (name, due, payload) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
-                    params![check.name(), check.due.as_second(), payload],
+                    params![name, due, payload],
                 )
                 .map(|_| ())
-                .map_err(|e| SchedulerError(format!("sqlite: {e}")))
-        });
-        ready(result)
+                .map_err(sql)
+            })
+            .await
+            .map_err(SchedulerError)
     }
 
     /// Withdrawing an unknown check is not an error.
-    fn cancel(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {
-        ready(self.delete(check))
+    async fn cancel(&self, check: &Check) -> Result<(), SchedulerError> {
+        self.delete(check).await
     }
 }

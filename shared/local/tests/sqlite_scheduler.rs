@@ -10,8 +10,6 @@ use nudge_core::event::OptInLevel;
 use nudge_core::{Basket, Check, ConsentState, ConsentUpdate, Event, EventKind, Identity, Outcome, Reason, Triggers};
 use nudge_local::{SqliteScheduler, SqliteStore};
 
-use nudge_app::now_or_never as run;
-
 fn db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nudge-sched-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -44,7 +42,7 @@ fn pending_checks_survive_a_restart_and_come_due_in_order() {
         vec![1, 2],
         "overdue checks fire at start-up, earliest first"
     );
-    s.done(&overdue[0]).unwrap();
+    run(s.done(&overdue[0])).unwrap();
     assert_eq!(s.pending().unwrap().len(), 1);
 }
 
@@ -118,4 +116,10 @@ fn a_check_run_twice_after_a_crash_sends_one_email() {
     assert_eq!(first.decision.decision, Outcome::Send);
     assert_eq!(second.decision.reason, Some(Reason::Duplicate));
     assert_eq!(mailer.sent().len(), 1, "marketing mail is at most once per episode");
+}
+
+/// Runs a future to completion (writes wait for the group commit on the
+/// writer thread).
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
 }

@@ -10,8 +10,6 @@ use nudge_app::{AliasKey, IngestPorts, ingest};
 use nudge_core::{Event, EventKind, Identity, Product, Profile, Triggers};
 use nudge_local::SqliteStore;
 
-use nudge_app::now_or_never as run;
-
 fn db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nudge-sqlite-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -109,4 +107,10 @@ fn erase_merge_and_shop_erase_remove_exactly_what_they_name() {
     assert_eq!(store.alias_count().unwrap(), 1, "only s2's alias is left");
     run(store.erase_shop("s2")).unwrap();
     assert_eq!((store.profile_count().unwrap(), store.alias_count().unwrap()), (0, 0));
+}
+
+/// Runs a future to completion (writes wait for the group commit on the
+/// writer thread).
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
 }
