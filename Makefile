@@ -69,12 +69,16 @@ invoke-%: ensure-cargo-lambda
 fuzz: check-rust
 	bash scripts/fuzz.sh 300
 
-## bench: replay throughput on a generated 1M-line log, email renders/s, and signed deliveries/s against nudge serve (see README)
+## bench: replay throughput on a generated 1M-line log, email renders/s, signed deliveries/s against nudge serve,
+## and each Lambda function's init time against a hello-world lambda_runtime binary (see README)
 bench: check-rust
 	$(CARGO) build --release -p nudge --bin nudge --example serve_load
 	python3 scripts/bench_replay.py
 	$(CARGO) run --release --quiet -p nudge-content --example render_bench
 	@for c in 64 256; do ./target/release/examples/serve_load target/release/nudge 20000 $$c; done
+	$(CARGO) build --release $(addprefix -p ,$(FUNCTIONS))
+	$(CARGO) build --release -p nudge-aws --example hello_lambda --example init_bench
+	./target/release/examples/init_bench target/release/examples/hello_lambda $(addprefix target/release/,$(FUNCTIONS))
 
 ## fmt: format the code
 fmt: check-rust

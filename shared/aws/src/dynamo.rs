@@ -276,7 +276,7 @@ impl DynamoStore {
         self.query_keys(BY_OWNER, "#o = :o", &[("#o", "owner")], &[(":o", s(profile_pk(shop, id)))]).await
     }
 
-    /// Keys of every item a (keys-only) index query returns, page by page.
+    /// Keys of every item a (keys-only) index query returns.
     async fn query_keys(
         &self,
         index: &str,
@@ -284,6 +284,18 @@ impl DynamoStore {
         names: &[(&str, &str)],
         values: &[(&str, AttributeValue)],
     ) -> Result<Vec<Key>, StoreError> {
+        let items = self.query(Some(index), condition, names, values).await?;
+        Ok(items.iter().filter_map(key_of).collect())
+    }
+
+    /// Every item a query of the table (or of `index`) returns, page by page.
+    async fn query(
+        &self,
+        index: Option<&str>,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
         let names: HashMap<_, _> = names.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let values: HashMap<_, _> = values.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
         let mut out = Vec::new();
@@ -294,16 +306,16 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(index)
+                .set_index_name(index.map(str::to_owned))
                 .key_condition_expression(condition)
-                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_names((!names.is_empty()).then(|| names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| unavailable(&format!("query {index}"), e))?;
-            out.extend(resp.items().iter().filter_map(key_of));
+                .map_err(|e| unavailable(&format!("query {}", index.unwrap_or("table")), e))?;
             start = resp.last_evaluated_key().cloned();
+            out.extend(resp.items.unwrap_or_default());
             if start.is_none() {
                 return Ok(out);
             }
@@ -523,30 +535,15 @@ impl CatalogueStore for DynamoStore {
     }
 
     async fn products(&self, shop: &str) -> Result<Vec<ProductChange>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            self.read();
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(format!("C#{shop}")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable("query catalogue", e))?;
-            for item in resp.items() {
-                let item: ProductItem = from_item(item.clone()).map_err(corrupt)?;
+        let items = self.query(None, "pk = :pk", &[], &[(":pk", s(format!("C#{shop}")))]).await?;
+        items
+            .into_iter()
+            .map(|item| {
+                let item: ProductItem = from_item(item).map_err(corrupt)?;
                 let id = item.sk.strip_prefix("P#").unwrap_or(&item.sk).to_owned();
-                out.push(item.product.map_or(ProductChange::Remove { id }, ProductChange::Upsert));
-            }
-            start = resp.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+                Ok(item.product.map_or(ProductChange::Remove { id }, ProductChange::Upsert))
+            })
+            .collect()
     }
 }
 

@@ -1,0 +1,154 @@
+//! Init time of each function binary (run by `make bench`): every binary is
+//! started under a minimal local Lambda Runtime API — a server in this
+//! program that notes when `GET /2018-06-01/runtime/invocation/next` first
+//! arrives, i.e. when init is over — alternating with the hello-world
+//! baseline, ROUNDS times; medians and the ratio to the baseline are
+//! printed. A binary that reports an init error (or exits) is a failure,
+//! not a measurement.
+//!
+//!     init_bench HELLO_BINARY FUNCTION_BINARY...
+//!
+//! The functions get the settings of a local run (examples/ as the rules
+//! layer, plain secrets, no secrets path): init reads settings, loads and
+//! compiles the rules and templates, and builds the SDK clients, with no
+//! network call.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ROUNDS: usize = 9;
+
+#[derive(Default)]
+struct Seen {
+    next_at: Option<Instant>,
+    init_error: bool,
+}
+
+/// The Runtime API: notes the first `/next` (and never answers it: the
+/// process is killed) and any `/init/error`.
+fn runtime_api(seen: Arc<Mutex<Seen>>) -> std::io::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?.to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = seen.clone();
+            std::thread::spawn(move || serve(stream, &seen));
+        }
+    });
+    Ok(addr)
+}
+
+fn serve(mut stream: TcpStream, seen: &Mutex<Seen>) {
+    let Ok(clone) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(clone);
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let now = Instant::now();
+    let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
+    if line.contains("/runtime/invocation/next") {
+        s.next_at.get_or_insert(now);
+        drop(s);
+        // Hold the connection: no event comes.
+        std::thread::sleep(Duration::from_secs(30));
+    } else {
+        if line.contains("/init/error") {
+            s.init_error = true;
+        }
+        drop(s);
+        let _ = stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Milliseconds from spawn to the first `/next`.
+fn init_ms(binary: &str, seen: &Arc<Mutex<Seen>>, api: &str) -> Result<f64, String> {
+    *seen.lock().unwrap_or_else(|e| e.into_inner()) = Seen::default();
+    let examples = repo().join("examples");
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("NUDGE_TABLE", "nudge")
+        .env("NUDGE_SCHEDULE_GROUP", "nudge-checks")
+        .env("NUDGE_CHECK_FUNCTION_ARN", "arn:aws:lambda:us-east-1:123456789012:function:nudge-check")
+        .env("NUDGE_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/nudge-scheduler")
+        .env("NUDGE_SCHEDULE_DLQ_ARN", "arn:aws:sqs:us-east-1:123456789012:nudge-checks-dlq")
+        .env("NUDGE_SES_CONFIGURATION_SET", "nudge")
+        .env("NUDGE_FROM", "Shop <shop@example.com>")
+        .env("NUDGE_PUBLIC_URL", "https://unsubscribe.example")
+        .env("NUDGE_RULES_DIR", &examples)
+        .env("NUDGE_SHOP", "acme.myshopify.com")
+        .env("NUDGE_SHOPIFY_SECRET", "bench")
+        .env("NUDGE_WOOCOMMERCE_SECRET", "bench")
+        .env("NUDGE_SEGMENT_WRITE_KEY", "bench")
+        .env("NUDGE_ALIAS_KEY", "bench")
+        .env("NUDGE_UNSUBSCRIBE_KEY", "bench")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{binary}: {e}"))?;
+    let deadline = started + Duration::from_secs(20);
+    let result = loop {
+        let s = seen.lock().unwrap_or_else(|e| e.into_inner());
+        if s.init_error {
+            break Err(format!("{binary}: reported an init error"));
+        }
+        if let Some(at) = s.next_at {
+            break Ok(at.duration_since(started).as_secs_f64() * 1000.0);
+        }
+        drop(s);
+        if let Ok(Some(status)) = child.try_wait() {
+            break Err(format!("{binary}: exited during init ({status})"));
+        }
+        if Instant::now() > deadline {
+            break Err(format!("{binary}: no /next within 20 s"));
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> Result<(), String> {
+    let binaries: Vec<String> = std::env::args().skip(1).collect();
+    if binaries.len() < 2 {
+        return Err("usage: init_bench HELLO_BINARY FUNCTION_BINARY...".into());
+    }
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let api = runtime_api(seen.clone()).map_err(|e| e.to_string())?;
+    let mut times = vec![Vec::new(); binaries.len()];
+    for _ in 0..ROUNDS {
+        for (i, b) in binaries.iter().enumerate() {
+            times[i].push(init_ms(b, &seen, &api)?);
+        }
+    }
+    let medians: Vec<f64> = times.into_iter().map(median).collect();
+    println!("| binary | init ms (median of {ROUNDS}) | ratio to hello-world |");
+    println!("|---|---|---|");
+    for (b, m) in binaries.iter().zip(&medians) {
+        let name = Path::new(b).file_name().map_or(b.as_str(), |n| n.to_str().unwrap_or(b));
+        println!("| {name} | {m:.2} | {:.2} |", m / medians[0]);
+    }
+    Ok(())
+}
