@@ -149,6 +149,8 @@ def plan_json(example, work):
              "-var", "from_address=Acme <shop@example.com>", "-var", f"lambda_dir={lambda_dir}",
              # A given unsubscribe base keeps the mail functions' environment known at plan time.
              "-var", "public_url=https://unsubscribe.example",
+             # The optional HTTP API on, so its routes are compared with SAM's.
+             "-var", "http_api=true",
              "-var", f"rules_layer_zip={layer}"], cwd=example, env=env, stdout=subprocess.DEVNULL)
         out = subprocess.run(["terraform", "show", "-json", "plan.bin"], cwd=example, check=True,
                              capture_output=True, text=True).stdout
@@ -210,6 +212,11 @@ def sam_model(tpl):
             elif "Fn::GetAtt" in v:
                 subject = {"ChecksDeadLetterQueue": "checks", "FunctionsDeadLetterQueue": "functions"}[v["Fn::GetAtt"][0]]
         alarms.add((p["Namespace"], p["MetricName"], subject, str(p["Threshold"])))
+    # The optional HTTP API: route keys, and the functions integrated.
+    integrations = {lid: logical_to_fn[r["Properties"]["IntegrationUri"]["Fn::GetAtt"][0]]
+                    for lid, r in res.items() if r["Type"] == "AWS::ApiGatewayV2::Integration"}
+    routes = frozenset(r["Properties"]["RouteKey"] for r in res.values() if r["Type"] == "AWS::ApiGatewayV2::Route")
+    alarms.add(("routes", routes, frozenset(integrations.values()), ""))
     return functions, table_model, alarms
 
 
@@ -252,6 +259,9 @@ def tf_model(plan):
             threshold = after["threshold"]
             threshold = int(threshold) if float(threshold).is_integer() else threshold
             alarms.add((after["namespace"], after["metric_name"], subject, str(threshold)))
+    routes = frozenset(c["index"] for c in changes if c["type"] == "aws_apigatewayv2_route")
+    integrated = frozenset(c["index"] for c in changes if c["type"] == "aws_apigatewayv2_integration")
+    alarms.add(("routes", routes, integrated, ""))
     return functions, table_model, alarms
 
 
@@ -262,8 +272,10 @@ def compare(sam, tf):
     for fn in sorted(set(sf) & set(tf_f)):
         expect(sf[fn] == tf_f[fn], f"{fn}: environment differs: only SAM {sorted(sf[fn] - tf_f[fn])}, only Terraform {sorted(tf_f[fn] - sf[fn])}")
     expect(st == tt, f"table differs:\n  SAM {st}\n  TF  {tt}")
-    expect(sa == ta, f"alarms differ: only SAM {sorted(sa - ta)}, only Terraform {sorted(ta - sa)}")
-    print(f"{len(sf)} functions, {len(sa)} alarms, table {st[0]}/{st[1]} with {len(st[2])} indexes: the same")
+    expect(sa == ta, f"alarms or HTTP API routes differ: only SAM {sa - ta}, only Terraform {ta - sa}")
+    routes = next(a[1] for a in sa if a[0] == "routes")
+    expect(len(routes) == 6, f"the HTTP API should have 6 routes, has {sorted(routes)}")
+    print(f"{len(sf)} functions, {len(sa) - 1} alarms, {len(routes)} HTTP API routes, table {st[0]}/{st[1]} with {len(st[2])} indexes: the same")
     return sf
 
 

@@ -43,6 +43,12 @@ variable "rules_layer_zip" {
   default     = "../../../target/rules-layer.zip"
 }
 
+variable "http_api" {
+  description = "Also serve the webhook, track and unsubscribe routes through an API Gateway HTTP API."
+  type        = bool
+  default     = false
+}
+
 provider "aws" {
   region = var.region
 }
@@ -56,6 +62,7 @@ module "nudge" {
   public_url      = var.public_url
   lambda_dir      = var.lambda_dir
   rules_layer_zip = var.rules_layer_zip
+  http_api        = var.http_api
 }
 
 output "shopify_webhook_url" {

@@ -85,7 +85,7 @@ locals {
   }
   # Only the mail-sending functions link to the unsubscribe endpoint.
   mail_environment = {
-    NUDGE_PUBLIC_URL = var.public_url != "" ? var.public_url : module.ingest["unsubscribe"].url
+    NUDGE_PUBLIC_URL = var.public_url != "" ? var.public_url : (var.http_api ? aws_apigatewayv2_api.http[0].api_endpoint : module.ingest["unsubscribe"].url)
   }
   mail_functions = toset(["check", "reconcile"])
   alarm_actions  = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]

@@ -24,3 +24,8 @@ output "checks_dead_letter_queue_url" {
 output "table_name" {
   value = aws_dynamodb_table.nudge.name
 }
+
+output "http_api_url" {
+  description = "The HTTP API's address when http_api is on (every route is served under it too); empty otherwise."
+  value       = var.http_api ? aws_apigatewayv2_api.http[0].api_endpoint : ""
+}

@@ -102,3 +102,9 @@ variable "rules_layer_zip" {
   description = "The rules layer zip from `make rules-layer` (rules/triggers.toml, rules/templates, rules/catalogue.json)."
   type        = string
 }
+
+variable "http_api" {
+  description = "Also put an API Gateway HTTP API in front of the webhook, track and unsubscribe functions (one address, stage throttling, access logs); their function URLs stay."
+  type        = bool
+  default     = false
+}
