@@ -58,6 +58,21 @@ fn url_request(method: &str, path: &str, query: &str, headers: &[(&str, String)]
     })
 }
 
+/// The same request as the optional API Gateway HTTP API delivers it: its
+/// own route key and domain, the JSON body as text (not base64).
+fn via_http_api(mut v: Value, route_key: &str) -> Value {
+    let domain = "abcdefghij.execute-api.us-east-1.amazonaws.com";
+    v["routeKey"] = json!(route_key);
+    v["requestContext"]["routeKey"] = json!(route_key);
+    v["requestContext"]["domainName"] = json!(domain);
+    v["requestContext"]["accountId"] = json!("123456789012");
+    v["headers"]["host"] = json!(domain);
+    let body = STANDARD.decode(v["body"].as_str().unwrap_or_default()).unwrap();
+    v["body"] = json!(String::from_utf8(body).unwrap());
+    v["isBase64Encoded"] = json!(false);
+    v
+}
+
 fn shopify(topic: &str, file: &str, event_id: &str) -> Value {
     let mut body: Value = serde_json::from_slice(&fixture(&format!("shopify/{file}"))).unwrap();
     if body.get("shop_domain").is_some() {
@@ -100,6 +115,12 @@ fn main() {
         &dir,
         "shopify-webhook.customers-redact.json",
         &shopify("customers/redact", "customers__redact.json", "evt-sample-3"),
+    );
+
+    write(
+        &dir,
+        "shopify-webhook.http-api-orders-paid.json",
+        &via_http_api(shopify("orders/paid", "orders__paid.json", "evt-sample-4"), "POST /webhooks/shopify"),
     );
 
     let order = fixture("woocommerce/order.update.json");
