@@ -22,10 +22,10 @@ use nudge_app::unsubscribe::UnsubscribeKey;
 use nudge_app::{AliasKey, Catalogues, CheckPorts, run_check};
 use nudge_core::{Decision, Dur, Event, EventKind, Profile};
 use nudge_local::{Erasing, SqliteScheduler, SqliteStore};
+use nudge_sources::{Rejection, SourcesConfig};
+use serde::Deserialize;
 
 use crate::outbox::{Outbox, Smtp};
-use nudge_sources::SourcesConfig;
-use serde::Deserialize;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -182,26 +182,17 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                         .headers
                         .get(http::header::CONTENT_LENGTH)
                         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-                    let refuse = |status: u16, why: &str| {
-                        svc.stats.rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracing::info!(status, reason = why, "delivery rejected");
-                        let body = serde_json::json!({"ok": false, "error": why}).to_string();
-                        http::Response::builder()
-                            .status(status)
-                            .header(http::header::CONTENT_TYPE, "application/json")
-                            .body(Body::from(body))
-                            .unwrap_or_default()
-                    };
+                    let refuse = |r: Rejection| svc.refuse(&r).map(Body::from);
                     if declared.is_some_and(|n| n > MAX_BODY) {
-                        return refuse(413, "body larger than 4 MB");
+                        return refuse(Rejection::TooLarge { limit: MAX_BODY });
                     }
                     match axum::body::to_bytes(body, MAX_BODY).await {
                         Ok(bytes) => svc.handle(&http::Request::from_parts(parts, bytes)).await.map(Body::from),
                         // Over the limit without a Content-Length (chunked):
                         // too large. Otherwise the client stopped sending
                         // before the end: nothing was stored.
-                        Err(_) if declared.is_none() => refuse(413, "body larger than 4 MB or cut off"),
-                        Err(_) => refuse(400, "body cut off before its Content-Length"),
+                        Err(_) if declared.is_none() => refuse(Rejection::TooLarge { limit: MAX_BODY }),
+                        Err(_) => refuse(Rejection::Invalid("body cut off before its Content-Length".into())),
                     }
                 }
             })
@@ -336,20 +327,27 @@ fn keys(data: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
 /// DATA/events.jsonl (replayable with `nudge replay`); writes data exports
 /// to DATA/exports/.
 pub struct FilePublisher {
-    decisions: Mutex<File>,
-    events: Mutex<File>,
+    decisions: Mutex<Log>,
+    events: Mutex<Log>,
     exports: PathBuf,
+}
+
+/// An append-only JSON Lines file and its length after the last whole line.
+struct Log {
+    file: File,
+    len: u64,
+}
+
+impl Log {
+    fn open(path: &Path) -> std::io::Result<Log> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Log { len: file.metadata()?.len(), file })
+    }
 }
 
 impl FilePublisher {
     fn open(data: &Path) -> Result<FilePublisher> {
-        let append = |name: &str| {
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(data.join(name))
-                .with_context(|| format!("cannot open {name}"))
-        };
+        let append = |name: &str| Log::open(&data.join(name)).with_context(|| format!("cannot open {name}"));
         Ok(FilePublisher {
             decisions: Mutex::new(append("decisions.jsonl")?),
             events: Mutex::new(append("events.jsonl")?),
@@ -357,17 +355,22 @@ impl FilePublisher {
         })
     }
 
-    fn line<T: serde::Serialize>(file: &Mutex<File>, value: &T) -> Result<(), PublishError> {
+    fn line<T: serde::Serialize>(log: &Mutex<Log>, value: &T) -> Result<(), PublishError> {
         let mut text = serde_json::to_string(value).map_err(|e| PublishError(e.to_string()))?;
         text.push('\n');
-        let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
-        let end = f.metadata().map(|m| m.len()).map_err(|e| PublishError(format!("log unreadable: {e}")))?;
-        f.write_all(text.as_bytes()).map_err(|e| {
-            // No half line left behind (a full disk stops writes mid-line):
-            // the log stays replayable.
-            let _ = f.set_len(end);
-            PublishError(format!("log write failed: {e}"))
-        })
+        let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+        match log.file.write_all(text.as_bytes()) {
+            Ok(()) => {
+                log.len += text.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // No half line left behind (a full disk stops writes
+                // mid-line): the log stays replayable.
+                let _ = log.file.set_len(log.len);
+                Err(PublishError(format!("log write failed: {e}")))
+            }
+        }
     }
 }
 
@@ -399,8 +402,7 @@ impl FilePublisher {
     /// is lost meanwhile. Returns how many lines went. A line that does not
     /// parse is kept: it is not this function's to judge.
     fn forget_events(&self, data: &Path, drop: impl Fn(&Event) -> bool) -> std::io::Result<usize> {
-        let mut file = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        file.flush()?;
+        let mut log = self.events.lock().unwrap_or_else(|e| e.into_inner());
         let path = data.join("events.jsonl");
         let tmp = data.join("events.jsonl.erase");
         let mut out = std::io::BufWriter::new(File::create(&tmp)?);
@@ -416,7 +418,7 @@ impl FilePublisher {
         }
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, &path)?;
-        *file = OpenOptions::new().append(true).open(&path)?;
+        *log = Log::open(&path)?;
         Ok(dropped)
     }
 }

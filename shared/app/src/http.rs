@@ -143,12 +143,17 @@ where
                     error(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable".into())
                 }
             },
-            Err(rejection) => {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(status = rejection.status(), reason = %rejection, "delivery rejected");
-                rejected(&rejection)
-            }
+            Err(rejection) => self.refuse(&rejection),
         }
+    }
+
+    /// Answers a delivery refused before anything was stored: counted,
+    /// logged, and the status the rejection names. Shells call it for what
+    /// they refuse themselves (a body cut off before its end, say).
+    pub fn refuse(&self, rejection: &Rejection) -> Response<String> {
+        self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(status = rejection.status(), reason = %rejection, "delivery rejected");
+        rejected(rejection)
     }
 
     async fn apply(&self, accepted: Accepted) -> Result<Response<String>, AppError> {
