@@ -111,11 +111,6 @@ impl SqliteStore {
         Ok(SqliteStore { conn: Mutex::new(conn), writer, erase_hook: Arc::default(), conflicts: Arc::default() })
     }
 
-    /// The writer this store commits through.
-    pub fn writer(&self) -> Writer {
-        self.writer.clone()
-    }
-
     /// `PRAGMA quick_check`: `Err` naming the first problem when the file
     /// is damaged (the server refuses to start on it).
     pub fn quick_check(&self) -> Result<(), StoreError> {
@@ -263,7 +258,7 @@ impl SqliteStore {
         Ok(saved)
     }
 
-    /// Deletes what `targets` selects (one person, or a whole shop) after
+    /// Deletes one person (`person`) or, with `None`, a whole shop, after
     /// the erase hook removed their files, then empties the WAL.
     async fn erase_async(&self, shop: &str, person: Option<&str>) -> Result<(), StoreError> {
         let (shop, person, hook) = (shop.to_owned(), person.map(str::to_owned), self.erase_hook.clone());
