@@ -36,6 +36,17 @@ pub struct Usage {
     pub sends: u64,
     pub dynamodb_requests: u64,
     pub dynamodb_requests_per_event: f64,
+    /// The ingest side alone (the webhook and track functions), per event.
+    pub ingest_requests_per_event: f64,
+    /// Plain events (a known person's, nothing new to link): how many, the
+    /// most requests any one's ingest made, and the mean.
+    pub plain_events: u64,
+    pub plain_event_max_requests: u64,
+    pub plain_event_requests_per_event: f64,
+    /// Events by the requests their ingest made: `[n]` = n requests (the
+    /// last: that many or more); plain ones and those that linked aliases.
+    pub plain_events_by_requests: Vec<u64>,
+    pub linking_events_by_requests: Vec<u64>,
     pub write_units_per_event: f64,
     pub read_units_per_event: f64,
     pub scheduler_creates: u64,
@@ -69,6 +80,10 @@ pub fn usage(replay: &Replay<'_>) -> Usage {
     let wru = get(&m.write_units) + WRITES_PER_SEND * sends;
     let rru = get(&m.read_units);
     let creates = get(&replay.scheduler.creates);
+    let plain: Vec<u64> = m.plain_ingests.iter().map(get).collect();
+    let linking: Vec<u64> = m.linking_ingests.iter().map(get).collect();
+    let total = |h: &[u64]| -> u64 { h.iter().enumerate().map(|(n, c)| n as u64 * c).sum() };
+    let plain_events: u64 = plain.iter().sum();
     let events = s.events.max(1);
     let per_million = 1e6 / events as f64;
     let invocations = (s.events + s.checks_run) as f64;
@@ -93,6 +108,12 @@ pub fn usage(replay: &Replay<'_>) -> Usage {
         sends,
         dynamodb_requests: reads + writes,
         dynamodb_requests_per_event: (reads + writes) as f64 / events as f64,
+        ingest_requests_per_event: (total(&plain) + total(&linking)) as f64 / events as f64,
+        plain_events,
+        plain_event_max_requests: plain.iter().rposition(|&c| c > 0).unwrap_or(0) as u64,
+        plain_event_requests_per_event: total(&plain) as f64 / plain_events.max(1) as f64,
+        plain_events_by_requests: plain,
+        linking_events_by_requests: linking,
         write_units_per_event: wru as f64 / events as f64,
         read_units_per_event: rru as f64 / events as f64,
         scheduler_creates: creates,

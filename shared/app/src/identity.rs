@@ -112,6 +112,22 @@ pub fn new_profile_id(shop: &str, first: &Alias) -> String {
     format!("p{h:016x}")
 }
 
+/// The profiles these aliases could have created: a profile's id comes
+/// from the alias it was created with, so reading these ahead (with the
+/// aliases, in one round trip) finds the profile of an event that carries
+/// that alias — for a Segment visitor the anonymous id, still sent after
+/// `identify` added the stronger user id. Distinct, in alias order.
+pub fn candidates(shop: &str, aliases: &[Alias]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(aliases.len());
+    for a in aliases {
+        let id = new_profile_id(shop, a);
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

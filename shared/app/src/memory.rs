@@ -75,16 +75,16 @@ pub struct MemoryStore {
     /// What the same calls would cost on DynamoDB (see [`DynamoModel`]).
     pub dynamo: DynamoModel,
     /// The profile `resolve_with` read ahead, as the DynamoDB store does.
-    preloaded: Mutex<Option<(String, String)>>,
+    preloaded: Mutex<Option<(String, Vec<String>)>>,
 }
 
 /// The requests and capacity units the DynamoDB store would use for the
 /// calls this store serves: one BatchGetItem per `resolve_with` (aliases and
 /// the candidate profile, 1 RRU each, strongly consistent), one GetItem per
 /// update of a profile not read ahead, one UpdateItem per changed profile
-/// (1 WRU per started KB of the item), one BatchWriteItem per 25 new aliases.
-/// Item sizes are measured only when `measure` is on (it serializes every
-/// saved profile).
+/// (1 WRU per started KB of the item, its document packed as stored), one
+/// BatchWriteItem per 25 new aliases. Item sizes are measured only when
+/// `measure` is on (it packs every saved profile).
 #[derive(Debug, Default)]
 pub struct DynamoModel {
     pub measure: std::sync::atomic::AtomicBool,
@@ -92,6 +92,13 @@ pub struct DynamoModel {
     pub read_units: AtomicU64,
     pub write_requests: AtomicU64,
     pub write_units: AtomicU64,
+    /// Ingests by the requests each made: `[n]` counts events whose ingest
+    /// took n requests (the last entry: that many or more), for plain
+    /// events (nothing new to link: a known person's event) and for events
+    /// that linked new aliases (a new profile, a first identify, a new cart).
+    pub plain_ingests: [AtomicU64; 8],
+    pub linking_ingests: [AtomicU64; 8],
+    links: AtomicU64,
 }
 
 /// Attributes a profile item carries besides the document (keys, version,
@@ -103,10 +110,24 @@ impl DynamoModel {
         c.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Requests and alias links so far.
+    pub fn requests(&self) -> (u64, u64) {
+        let r = self.read_requests.load(Ordering::Relaxed) + self.write_requests.load(Ordering::Relaxed);
+        (r, self.links.load(Ordering::Relaxed))
+    }
+
+    /// Notes one ingest that started when `requests()` was `before`.
+    pub fn ingested(&self, before: (u64, u64)) {
+        let (requests, links) = self.requests();
+        let into = if links == before.1 { &self.plain_ingests } else { &self.linking_ingests };
+        let n = (requests - before.0).min(into.len() as u64 - 1);
+        self.add(&into[n as usize], 1);
+    }
+
     fn saved(&self, p: &Profile) {
         if self.measure.load(Ordering::Relaxed) {
             self.add(&self.write_requests, 1);
-            let bytes = serde_json::to_vec(p).map_or(0, |v| v.len()) + ITEM_OVERHEAD;
+            let bytes = crate::pack::pack(p).map_or(0, |v| v.len()) + ITEM_OVERHEAD;
             self.add(&self.write_units, bytes.div_ceil(1024) as u64);
         }
     }
@@ -114,7 +135,7 @@ impl DynamoModel {
     fn loaded(&self, p: Option<&Profile>) {
         if self.measure.load(Ordering::Relaxed) {
             self.add(&self.read_requests, 1);
-            let bytes = p.map_or(0, |p| serde_json::to_vec(p).map_or(0, |v| v.len()) + ITEM_OVERHEAD);
+            let bytes = p.map_or(0, |p| crate::pack::pack(p).map_or(0, |v| v.len()) + ITEM_OVERHEAD);
             self.add(&self.read_units, bytes.div_ceil(4096).max(1) as u64);
         }
     }
@@ -183,12 +204,12 @@ impl ProfileStore for MemoryStore {
     ) -> impl Future<Output = Result<(Resolved, ReadAhead), StoreError>> + Send {
         let m = &self.dynamo;
         if m.measure.load(Ordering::Relaxed) {
+            // DynamoDB read each alias's candidate profile in this round
+            // trip: an update of any of them costs no GetItem.
+            let candidates = crate::identity::candidates(shop, aliases);
             m.add(&m.read_requests, 1);
-            m.add(&m.read_units, aliases.len() as u64 + 1);
-            // DynamoDB read the candidate in this round trip: its update
-            // costs no GetItem.
-            *lock(&self.preloaded) =
-                aliases.first().map(|a| (shop.to_owned(), crate::identity::new_profile_id(shop, a)));
+            m.add(&m.read_units, (aliases.len() + candidates.len()) as u64);
+            *lock(&self.preloaded) = Some((shop.to_owned(), candidates));
         }
         // In place, nothing needs reading ahead.
         let resolved = self.resolve(shop, aliases);
@@ -204,6 +225,7 @@ impl ProfileStore for MemoryStore {
         let m = &self.dynamo;
         if m.measure.load(Ordering::Relaxed) {
             m.add(&m.write_requests, aliases.len().div_ceil(25) as u64);
+            m.add(&m.links, 1);
             m.add(&m.write_units, aliases.len() as u64);
         }
         let mut inner = lock(&self.inner);
@@ -285,7 +307,7 @@ impl ProfileStore for MemoryStore {
         self.loads.fetch_add(1, Ordering::Relaxed);
         let key = profile_key(shop, id);
         if self.dynamo.measure.load(Ordering::Relaxed)
-            && !lock(&self.preloaded).take().is_some_and(|(s, c)| s == shop && c == id)
+            && !lock(&self.preloaded).take().is_some_and(|(s, c)| s == shop && c.iter().any(|c| c == id))
         {
             self.dynamo.loaded(inner.profiles.get(&key));
         }

@@ -76,7 +76,12 @@ impl<'r> Replay<'r> {
             scheduler: &self.scheduler,
             publisher: &self.publisher,
         };
+        let measure = self.store.dynamo.measure.load(std::sync::atomic::Ordering::Relaxed);
+        let before = self.store.dynamo.requests();
         let ingested = now_or_never(ingest(&ports, event))?;
+        if measure {
+            self.store.dynamo.ingested(before);
+        }
         self.summary.events += 1;
         if let (Some(profile), true) = (&ingested.profile, ingested.changed) {
             match &event.kind {

@@ -21,14 +21,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
 use jiff::{SignedDuration, Timestamp};
-use nudge_app::identity::{Alias, new_profile_id};
+use nudge_app::identity::{Alias, candidates, new_profile_id};
 use nudge_app::ports::{CatalogueStore, ProfileStore, ReadAhead, Resolved, Saved, StoreError};
 use nudge_core::hash::stable_hash;
 use nudge_core::{CatalogueProduct, ProductChange, Profile};
 use serde::{Deserialize, Serialize};
-use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 
 pub const PROFILE_SK: &str = "PROFILE";
 pub const ALIAS_SK: &str = "ALIAS";
@@ -66,9 +67,14 @@ struct ProfileItem {
     version: Option<u64>,
     #[serde(default)]
     ttl: Option<i64>,
+    /// The profile as first stored (a map); read, and removed on the next save.
     #[serde(default)]
     doc: Option<Profile>,
 }
+
+/// The attribute holding the profile: `nudge_app::pack` (deflated JSON),
+/// about a third of the map's size, so most saves cost one write unit.
+const PACKED_DOC: &str = "docz";
 
 #[derive(Serialize, Deserialize)]
 struct AliasItem {
@@ -178,12 +184,18 @@ impl DynamoStore {
 
     /// A profile item read back; `None` when absent, a stub, or expired but
     /// not yet removed by TTL (TTL deletion lags by up to two days).
-    fn profile_of(item: HashMap<String, AttributeValue>) -> Result<Option<Profile>, StoreError> {
+    fn profile_of(mut item: HashMap<String, AttributeValue>) -> Result<Option<Profile>, StoreError> {
+        let packed = item.remove(PACKED_DOC);
         let item: ProfileItem = from_item(item).map_err(corrupt)?;
         if item.ttl.is_some_and(|t| t <= Timestamp::now().as_second()) {
             return Ok(None);
         }
-        Ok(item.doc.map(|mut p| {
+        let doc = match packed {
+            Some(AttributeValue::B(bytes)) => Some(nudge_app::pack::unpack(bytes.as_ref())?),
+            Some(_) => return Err(StoreError::Unavailable(format!("dynamodb: {PACKED_DOC} is not binary"))),
+            None => item.doc,
+        };
+        Ok(doc.map(|mut p| {
             p.version = item.version.unwrap_or(0);
             p
         }))
@@ -469,7 +481,7 @@ impl DynamoStore {
         &self,
         shop: &str,
         aliases: &[Alias],
-        candidate: Option<&str>,
+        candidates: &[String],
     ) -> Result<(Resolved, ReadAhead), StoreError> {
         let mut keys: Vec<HashMap<String, AttributeValue>> = Vec::new();
         for a in aliases {
@@ -478,16 +490,14 @@ impl DynamoStore {
                 keys.push(k);
             }
         }
-        let candidate_pk = candidate.map(|c| profile_pk(shop, c));
-        if let Some(pk) = &candidate_pk {
-            keys.push(key(pk.clone(), PROFILE_SK));
-        }
+        keys.extend(candidates.iter().map(|c| key(profile_pk(shop, c), PROFILE_SK)));
         let mut linked: HashMap<String, String> = HashMap::new();
-        let mut preloaded = if candidate.is_some() { ReadAhead::Absent } else { ReadAhead::Nothing };
+        let mut read: HashMap<String, Profile> = HashMap::new();
         for item in self.batch_get(keys).await? {
-            let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            if Some(&pk) == candidate_pk.as_ref() {
-                preloaded = Self::profile_of(item)?.map_or(ReadAhead::Absent, |p| ReadAhead::Found(Box::new(p)));
+            if item.get("sk").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk == PROFILE_SK) {
+                if let Some(p) = Self::profile_of(item)? {
+                    read.insert(p.id.clone(), p);
+                }
             } else {
                 let a: AliasItem = from_item(item).map_err(corrupt)?;
                 linked.insert(a.pk, a.profile);
@@ -505,6 +515,15 @@ impl DynamoStore {
                 None => out.unlinked.push(a.clone()),
             }
         }
+        // The profile this event goes to, if it was among those read: the
+        // linked one, or (nobody linked) the new profile of the first alias.
+        let target = out.profile.clone().or_else(|| aliases.first().map(|a| new_profile_id(shop, a)));
+        let preloaded = match target {
+            Some(t) if candidates.contains(&t) => {
+                read.remove(&t).map_or(ReadAhead::Absent, |p| ReadAhead::Found(Box::new(p)))
+            }
+            _ => ReadAhead::Nothing,
+        };
         Ok((out, preloaded))
     }
 }
@@ -552,13 +571,14 @@ impl ProfileStore for DynamoStore {
         if aliases.is_empty() {
             return Ok(Resolved::default());
         }
-        Ok(self.resolve_keys(shop, aliases, None).await?.0)
+        Ok(self.resolve_keys(shop, aliases, &[]).await?.0)
     }
 
-    /// One BatchGetItem for the aliases and the candidate profile together.
+    /// One BatchGetItem for the aliases and the profiles they could have
+    /// created (`nudge_app::identity::candidates`) together: a known
+    /// person's event then costs this read and one UpdateItem.
     async fn resolve_with(&self, shop: &str, aliases: &[Alias]) -> Result<(Resolved, ReadAhead), StoreError> {
-        let candidate = aliases.first().map(|a| new_profile_id(shop, a));
-        self.resolve_keys(shop, aliases, candidate.as_deref()).await
+        self.resolve_keys(shop, aliases, &candidates(shop, aliases)).await
     }
 
     async fn link(&self, shop: &str, aliases: &[Alias], profile: &str) -> Result<(), StoreError> {
@@ -590,7 +610,8 @@ impl ProfileStore for DynamoStore {
         let pk = profile_pk(&profile.shop, &profile.id);
         let mut set = vec!["#doc = :doc", "#v = :next", "#shop = :shop", "#ttl = :ttl", "#owner = :owner"];
         let names = HashMap::from([
-            ("#doc".to_owned(), "doc".to_owned()),
+            ("#doc".to_owned(), PACKED_DOC.to_owned()),
+            ("#old".to_owned(), "doc".to_owned()),
             ("#v".to_owned(), "version".to_owned()),
             ("#shop".to_owned(), "shop".to_owned()),
             ("#ttl".to_owned(), "ttl".to_owned()),
@@ -601,7 +622,7 @@ impl ProfileStore for DynamoStore {
         let doc = {
             let mut d = profile.clone();
             d.version = next;
-            to_attribute_value(&d).map_err(corrupt)?
+            AttributeValue::B(Blob::new(nudge_app::pack::pack(&d)?))
         };
         let mut values = HashMap::from([
             (":doc".to_owned(), doc),
@@ -615,9 +636,9 @@ impl ProfileStore for DynamoStore {
                 set.extend(["#bucket = :bucket", "#due = :due"]);
                 values.insert(":bucket".into(), s(due_bucket(&profile.shop, &profile.id)));
                 values.insert(":due".into(), n(due.as_second()));
-                ""
+                " REMOVE #old"
             }
-            None => " REMOVE #bucket, #due",
+            None => " REMOVE #old, #bucket, #due",
         };
         let condition = match expected {
             None => {

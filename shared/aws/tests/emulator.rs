@@ -455,6 +455,89 @@ async fn a_purchase_between_arming_and_the_check_sends_nothing_and_is_decided_co
     assert!(w.moto.sent().is_empty());
 }
 
+/// The raw profile item of the test shopper.
+async fn profile_item(w: &World) -> HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let id = w.profile().await.expect("the profile was stored").id;
+    let key = HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(format!("P#{SHOP}#{id}"))),
+        ("sk".to_owned(), AttributeValue::S("PROFILE".into())),
+    ]);
+    let item = aws_sdk_dynamodb::Client::new(&w.sdk).get_item().table_name(TABLE).set_key(Some(key)).send().await;
+    item.unwrap().item.expect("the profile item")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_profile_is_stored_packed_and_one_stored_as_a_map_is_read_and_repacked_on_its_next_save() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let w = World::new().await;
+    let f = w.webhook().await;
+    assert_eq!(deliver(&f, "checkouts/create", "evt-1", &checkout(mins(1))).await, 200);
+    let item = profile_item(&w).await;
+    let Some(AttributeValue::B(packed)) = item.get("docz") else { panic!("no packed document: {item:?}") };
+    let profile = w.profile().await.unwrap();
+    let json = serde_json::to_vec(&profile).unwrap();
+    assert!(packed.as_ref().len() < json.len(), "{} packed bytes for {} of JSON", packed.as_ref().len(), json.len());
+    assert!(!item.contains_key("doc"));
+
+    // The first release stored the document as a map: rewrite the item that way.
+    let mut legacy = item.clone();
+    legacy.remove("docz");
+    legacy.insert("doc".into(), serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&profile).unwrap());
+    let put = aws_sdk_dynamodb::Client::new(&w.sdk).put_item().table_name(TABLE).set_item(Some(legacy)).send().await;
+    put.unwrap();
+    assert_eq!(w.profile().await.unwrap(), profile, "the map is read");
+    assert_eq!(deliver(&f, "orders/create", "evt-order", &order(mins(0), 5001)).await, 200);
+    let item = profile_item(&w).await;
+    assert!(matches!(item.get("docz"), Some(AttributeValue::B(_))), "{item:?}");
+    assert!(!item.contains_key("doc"), "the map is gone after the next save");
+    assert_eq!(w.profile().await.unwrap().orders.count, 1);
+}
+
+/// A Segment call to the track function, with the test write key.
+async fn segment(f: &HttpFunction, kind: &str, body: Value) -> u16 {
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("https://track.example/v1/{kind}"))
+        .header("content-type", "application/json")
+        .header("authorization", "Basic bnVkZ2UtdGVzdC13cml0ZS1rZXk6")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    f.handle(req).await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_known_shoppers_event_costs_one_batch_read_and_one_write_even_after_identify_added_a_user_id() {
+    let w = World::new().await;
+    let f = HttpFunction::new(w.stack().await, &["/v1"]);
+    let now = stamp(Timestamp::now());
+    let viewed = |id: &str, user: Option<&str>| {
+        let mut m = json!({"type": "track", "event": "Product Viewed", "messageId": id, "anonymousId": "anon-1",
+            "timestamp": now, "properties": {"product_id": "sku-1"}});
+        if let Some(u) = user {
+            m["userId"] = u.into();
+        }
+        m
+    };
+    // The profile is created from the anonymous id; identify links the user id and email to it.
+    assert_eq!(segment(&f, "track", viewed("m-1", None)).await, 200);
+    let identify = json!({"type": "identify", "messageId": "m-2", "anonymousId": "anon-1", "userId": "u-1",
+        "timestamp": now, "traits": {"email": "shopper@example.com"}});
+    assert_eq!(segment(&f, "identify", identify).await, 200);
+    let usage = &f.service().store.usage;
+    let count = || {
+        (
+            usage.reads.load(std::sync::atomic::Ordering::Relaxed),
+            usage.writes.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    };
+    let before = count();
+    // Now the user id comes first: the profile is not its candidate, but the anonymous id's.
+    assert_eq!(segment(&f, "track", viewed("m-3", Some("u-1"))).await, 200);
+    let after = count();
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "one BatchGetItem, one UpdateItem");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_concurrent_deliveries_on_one_profile_lose_no_update() {
     let w = World::new().await;

@@ -7,6 +7,7 @@ mod http;
 mod lifecycle;
 mod policies;
 mod properties;
+mod request_model;
 mod segment_client;
 
 use jiff::Timestamp;
