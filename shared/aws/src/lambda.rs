@@ -71,6 +71,8 @@ pub enum InitError {
     Secrets(#[from] SecretsError),
     #[error("{0}")]
     Rules(String),
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// JSON logs for CloudWatch, level from `RUST_LOG` (default info).
@@ -92,9 +94,13 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// From the process environment and the default AWS credential chain.
+    /// From the process environment and the default AWS credential chain,
+    /// with the HTTPS client of [`crate::tls`].
     pub async fn from_env() -> Result<Stack, InitError> {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let system_roots =
+            crate::tls::wants_system_roots(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()));
+        let http = crate::tls::http_client(system_roots).map_err(InitError::Tls)?;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load().await;
         Stack::new(sdk, |k| std::env::var(k).ok()).await
     }
 

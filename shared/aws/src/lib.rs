@@ -12,6 +12,7 @@ pub mod schedule;
 pub mod secrets;
 pub mod ses;
 pub mod settings;
+pub mod tls;
 
 pub use lambda_http;
 pub use lambda_runtime;
