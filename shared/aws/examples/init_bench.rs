@@ -77,7 +77,6 @@ fn init_ms(binary: &str, seen: &Arc<Mutex<Seen>>, api: &str) -> Result<f64, Stri
     let mut child = Command::new(binary)
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", api)
-        .envs(std::env::var_os("SSL_CERT_FILE").map(|f| ("SSL_CERT_FILE", f)))
         .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")

@@ -94,14 +94,27 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// From the process environment and the default AWS credential chain,
-    /// with the HTTPS client of [`crate::tls`].
+    /// From the process environment, with the HTTPS client of
+    /// [`crate::tls`]. Lambda hands a function its region and credentials
+    /// in environment variables; when they are there, they are read
+    /// directly rather than through the default chains, whose web-identity
+    /// and instance-metadata providers (an STS client among them) would be
+    /// built at every cold start for nothing. Elsewhere the default chains
+    /// apply.
     pub async fn from_env() -> Result<Stack, InitError> {
+        use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
+        let has = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
         let system_roots =
             crate::tls::wants_system_roots(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()));
         let http = crate::tls::http_client(system_roots).map_err(InitError::Tls)?;
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load().await;
-        Stack::new(sdk, |k| std::env::var(k).ok()).await
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+        if has("AWS_REGION") {
+            loader = loader.region(EnvironmentVariableRegionProvider::new());
+        }
+        if has("AWS_ACCESS_KEY_ID") && has("AWS_SECRET_ACCESS_KEY") {
+            loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+        }
+        Stack::new(loader.load().await, |k| std::env::var(k).ok()).await
     }
 
     /// From `get` (an environment) and an SDK configuration.
