@@ -76,10 +76,10 @@ impl<'r> Replay<'r> {
             scheduler: &self.scheduler,
             publisher: &self.publisher,
         };
-        let measure = self.store.dynamo.measure.load(std::sync::atomic::Ordering::Relaxed);
-        let before = self.store.dynamo.requests();
+        let measured = self.store.dynamo.measure.load(std::sync::atomic::Ordering::Relaxed);
+        let before = measured.then(|| self.store.dynamo.requests());
         let ingested = now_or_never(ingest(&ports, event))?;
-        if measure {
+        if let Some(before) = before {
             self.store.dynamo.ingested(before);
         }
         self.summary.events += 1;
