@@ -14,9 +14,11 @@
 //! that inspects TLS, a private CA), or a custom endpoint
 //! (`AWS_ENDPOINT_URL…`) that may not be Amazon's.
 
-use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_smithy_http_client::Builder;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 /// Amazon Root CA 1–4 and Starfield Services Root Certificate Authority – G2.
 pub const AMAZON_TRUST_SERVICES: &str = include_str!("amazon-trust-services.pem");
@@ -31,7 +33,28 @@ pub fn wants_system_roots(vars: impl IntoIterator<Item = String>) -> bool {
 pub fn http_client(system: bool) -> Result<SharedHttpClient, String> {
     let roots = TrustStore::empty().with_native_roots(system).with_pem_certificate(AMAZON_TRUST_SERVICES.as_bytes());
     let context = TlsContext::builder().with_trust_store(roots).build().map_err(|e| format!("TLS setup: {e}"))?;
-    Ok(Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc)).tls_context(context).build_https())
+    let client =
+        Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc)).tls_context(context).build_https();
+    Ok(if system { client } else { SharedHttpClient::new(OnFirstRequest(client)) })
+}
+
+/// The SDK's client, minus its eager connector build: the SDK builds (and
+/// drops) a connector when each service client is created, so that a
+/// system store is read at init rather than on the first request. With the
+/// roots compiled in there is nothing to read, and that build was a rustls
+/// configuration per service client at every cold start; the one connector
+/// the clients share is built, once, for the first request.
+#[derive(Debug)]
+struct OnFirstRequest(SharedHttpClient);
+
+impl HttpClient for OnFirstRequest {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ async fn server(cert: rustls::pki_types::CertificateDer<'static>, key: &KeyPair)
     (port, requests)
 }
 
-async fn list_tables(http: aws_sdk_dynamodb::config::SharedHttpClient, port: u16) -> Result<(), String> {
+async fn list_tables(http: impl aws_sdk_dynamodb::config::HttpClient + 'static, port: u16) -> Result<(), String> {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
