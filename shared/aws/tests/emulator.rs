@@ -461,7 +461,7 @@ async fn profile_item(w: &World) -> HashMap<String, aws_sdk_dynamodb::types::Att
     let id = w.profile().await.expect("the profile was stored").id;
     let key = HashMap::from([
         ("pk".to_owned(), AttributeValue::S(format!("P#{SHOP}#{id}"))),
-        ("sk".to_owned(), AttributeValue::S("PROFILE".into())),
+        ("sk".to_owned(), AttributeValue::S(nudge_aws::dynamo::PROFILE_SK.into())),
     ]);
     let item = aws_sdk_dynamodb::Client::new(&w.sdk).get_item().table_name(TABLE).set_key(Some(key)).send().await;
     item.unwrap().item.expect("the profile item")
