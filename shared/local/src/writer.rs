@@ -1,20 +1,33 @@
 //! Group commit: one thread owns the database's write connection and runs
-//! every write that is waiting in a single transaction — one fsync for the
-//! whole batch — then answers each writer. A write is acknowledged only
-//! after the batch that holds it is on disk (`synchronous = FULL`), so
-//! durability is unchanged; what changes is that concurrent deliveries share
-//! the cost of the fsync instead of queueing for one each.
+//! every write that is waiting in a single transaction, then answers each
+//! writer once the batch is on disk. A write is acknowledged only after the
+//! WAL frames that hold it are synced, so durability is that of
+//! `synchronous = FULL`; what changes is who waits for the disk.
+//!
+//! The writer thread commits without syncing (`synchronous = NORMAL`) and
+//! hands the batch to a syncer thread, which `fdatasync`s the WAL file once
+//! for every batch committed since its last sync and only then answers the
+//! batch's writers. So the writer runs the next batch while the disk syncs
+//! the last one, and concurrent deliveries share each sync. Checkpoints
+//! (copying the WAL into the database) run on a third thread and connection,
+//! off both paths; SQLite syncs the WAL before and the database after each
+//! checkpoint, so a synced frame is never lost to one.
 //!
 //! Each write runs inside its own SAVEPOINT: one that fails is rolled back
 //! alone and reported to its caller; the others still commit.
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use rusqlite::Connection;
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 1_024;
+
+/// WAL frames (pages) past which the checkpointer copies the WAL into the
+/// database: SQLite's own automatic checkpoint starts there too.
+const CHECKPOINT_AT: i32 = 1_000;
 
 /// What the caller is told once its batch is (or is not) committed.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -41,26 +54,61 @@ pub struct Writer {
 pub(crate) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
+    // Readers never sync; the writer's connection is set to NORMAL below
+    // and its commits are synced by the syncer thread.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "busy_timeout", 5_000)?;
     // Deleted rows are overwritten, not left in free pages: an erase leaves
     // no personal data in the file.
     conn.pragma_update(None, "secure_delete", "ON")?;
-    // 64 MB of page cache per connection (the default is 2 MB).
-    conn.pragma_update(None, "cache_size", -65_536)?;
     Ok(conn)
 }
 
+/// A batch the writer committed, on its way to the syncer.
+struct Committed {
+    result: Result<(), String>,
+    replies: Vec<Reply>,
+}
+
 impl Writer {
-    /// Starts the writer thread on its own connection to `path`. The thread
-    /// ends when the last handle is dropped.
+    /// Starts the writer, syncer and checkpointer threads, each on its own
+    /// connection to `path` (or file). They end when the last handle is
+    /// dropped.
     pub fn open(path: &Path) -> rusqlite::Result<Writer> {
-        let conn = connect(path)?;
+        // Commits are synced by the syncer, checkpoints run on their own
+        // thread (woken by the WAL hook, which SQLite calls after each
+        // commit with the WAL's length in frames).
+        let mut conn = connect(path)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (wal_grew, to_checkpoint) = mpsc::sync_channel::<()>(1);
+        let mut next = CHECKPOINT_AT;
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames: i32| {
+            // Once per CHECKPOINT_AT frames while the WAL keeps growing
+            // (readers can keep it from starting over).
+            if frames < next - CHECKPOINT_AT {
+                next = CHECKPOINT_AT;
+            }
+            if frames >= next {
+                next = frames + CHECKPOINT_AT;
+                let _ = wal_grew.try_send(());
+            }
+            Ok(())
+        }))?;
+        let checkpointer = connect(path)?;
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map(drop)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+        };
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("nudge-sqlite-writer".into())
-            .spawn(move || run(&conn, &queue))
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let (committed, to_sync) = mpsc::channel::<Committed>();
+        spawn("nudge-sqlite-writer", Box::new(move || run(&conn, &queue, &committed)))?;
+        spawn("nudge-sqlite-sync", Box::new(move || sync(&wal, &to_sync)))?;
+        spawn("nudge-sqlite-checkpoint", Box::new(move || checkpoint(&checkpointer, &to_checkpoint)))?;
         Ok(Writer { jobs })
     }
 
@@ -102,7 +150,12 @@ impl Writer {
     }
 }
 
-fn run(conn: &Connection, queue: &mpsc::Receiver<Job>) {
+/// Runs a cached statement that takes no parameters.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
+fn run(conn: &Connection, queue: &mpsc::Receiver<Job>, committed: &mpsc::Sender<Committed>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -113,20 +166,20 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Job>) {
         }
         let mut replies = Vec::with_capacity(batch.len());
         let mut checkpoints = Vec::new();
-        let began = conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| format!("sqlite: {e}"));
+        let began = exec(conn, "BEGIN IMMEDIATE").map_err(|e| format!("sqlite: {e}"));
         for job in batch {
             match job {
                 Job::Write(f) if began.is_ok() => {
-                    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+                    if let Err(e) = exec(conn, "SAVEPOINT job") {
                         let (_, reply) = f(None);
                         reply(Err(format!("sqlite: {e}")));
                         continue;
                     }
                     let (keep, reply) = f(Some(conn));
                     let ended = if keep {
-                        conn.execute_batch("RELEASE job")
+                        exec(conn, "RELEASE job")
                     } else {
-                        conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                        exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
                     };
                     match ended {
                         Ok(()) => replies.push(reply),
@@ -140,21 +193,72 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Job>) {
                 Job::Checkpoint(reply) => checkpoints.push(reply),
             }
         }
-        let committed = match began {
-            Ok(()) => conn.execute_batch("COMMIT").map_err(|e| {
+        let result = match began {
+            Ok(()) => exec(conn, "COMMIT").map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
                 format!("sqlite commit failed: {e}")
             }),
             Err(e) => Err(e),
         };
-        for reply in replies {
-            reply(committed.clone());
+        if let Err(mpsc::SendError(lost)) = committed.send(Committed { result, replies }) {
+            // The syncer is gone (it cannot be, while this thread lives):
+            // nobody is told a write is durable that was not synced.
+            for reply in lost.replies {
+                reply(Err("the database syncer has stopped".into()));
+            }
         }
         for reply in checkpoints {
             reply(
                 conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                     .map_err(|e| format!("sqlite checkpoint: {e}")),
             );
+        }
+    }
+}
+
+/// Syncs the WAL once for every run of committed batches, then answers
+/// their writers.
+fn sync(wal: &Path, batches: &mpsc::Receiver<Committed>) {
+    let mut file: Option<File> = None;
+    while let Ok(first) = batches.recv() {
+        let mut run = vec![first];
+        run.extend(batches.try_iter());
+        let synced = if run.iter().any(|b| b.result.is_ok()) {
+            // fdatasync on any descriptor of the file flushes all of its
+            // written pages, whoever wrote them. Opened afresh after an
+            // error, in case the file was replaced.
+            sync_file(wal, &mut file)
+                .or_else(|_| {
+                    file = None;
+                    sync_file(wal, &mut file)
+                })
+                .map_err(|e| format!("cannot sync {}: {e}", wal.display()))
+        } else {
+            Ok(())
+        };
+        for batch in run {
+            let outcome = batch.result.and(synced.clone());
+            for reply in batch.replies {
+                reply(outcome.clone());
+            }
+        }
+    }
+}
+
+fn sync_file(path: &Path, file: &mut Option<File>) -> std::io::Result<()> {
+    if file.is_none() {
+        *file = Some(File::open(path)?);
+    }
+    file.as_ref().map_or(Ok(()), File::sync_data)
+}
+
+/// Copies the WAL into the database whenever the writer says it grew, without
+/// blocking the writer or readers (PASSIVE); the writer starts the WAL over
+/// once everything in it is copied.
+fn checkpoint(conn: &Connection, wal_grew: &mpsc::Receiver<()>) {
+    while wal_grew.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            eprintln!("nudge: sqlite checkpoint failed (retried when the WAL grows again): {e}");
         }
     }
 }
