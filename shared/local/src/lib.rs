@@ -2,7 +2,7 @@
 //! store and the durable SQLite scheduler.
 //!
 //! [`SqliteStore`] implements the `ProfileStore` port on an embedded SQLite
-//! database (WAL, `synchronous = FULL`: a save that returned is on disk) with
+//! database (WAL; a save that returned is synced to disk, see [`Writer`]) with
 //! the same optimistic-concurrency semantics as the DynamoDB adapter: a save
 //! names the version it read and fails with `Conflict` if the row moved.
 
@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS profiles (
     doc     TEXT NOT NULL,
     touched INTEGER NOT NULL DEFAULT 0, -- wall-clock second of the last save (retention)
     PRIMARY KEY (shop, id)
-) WITHOUT ROWID;
+); -- a rowid table: documents of a kilobyte or two do not belong in a WITHOUT ROWID b-tree
+
 CREATE TABLE IF NOT EXISTS aliases (
     key     TEXT PRIMARY KEY,
     shop    TEXT NOT NULL,
@@ -58,11 +59,39 @@ pub struct Erasing<'a> {
 /// deleted, the sender retries), so no file outlives its rows.
 pub type EraseHook = Box<dyn Fn(&Erasing<'_>) -> Result<(), String> + Send + Sync>;
 
-/// Profiles and aliases in SQLite. Reads use their own connection (WAL:
+/// A few read connections (in WAL mode readers wait neither for the writer
+/// nor for each other): a read takes whichever is free, so the runtime's
+/// worker threads do not queue behind one connection.
+struct Readers(Vec<Mutex<Connection>>);
+
+impl Readers {
+    /// `first` (already set up by the caller) and enough more for every core.
+    fn open(path: &Path, first: Connection) -> rusqlite::Result<Readers> {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+        let mut all = vec![Mutex::new(first)];
+        for _ in 1..n {
+            all.push(Mutex::new(connect(path)?));
+        }
+        Ok(Readers(all))
+    }
+
+    fn get(&self) -> MutexGuard<'_, Connection> {
+        for conn in &self.0 {
+            match conn.try_lock() {
+                Ok(guard) => return guard,
+                Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        self.0[0].lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Profiles and aliases in SQLite. Reads use connections of their own (WAL:
 /// they never wait for a write); writes go through the group-commit
 /// [`Writer`], which the scheduler on the same file shares.
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    readers: Readers,
     writer: Writer,
     erase_hook: Arc<std::sync::OnceLock<EraseHook>>,
     /// Saves refused because the row moved since it was read (a metric, and
@@ -108,7 +137,32 @@ impl SqliteStore {
             conn.execute_batch("ALTER TABLE profiles ADD COLUMN touched INTEGER NOT NULL DEFAULT 0")
                 .map_err(unavailable)?;
         }
-        Ok(SqliteStore { conn: Mutex::new(conn), writer, erase_hook: Arc::default(), conflicts: Arc::default() })
+        // Databases from before profiles moved to a rowid table (a
+        // WITHOUT ROWID table keeps whole rows in its b-tree: documents of
+        // a kilobyte or more spill to overflow pages and split nodes).
+        let without_rowid: bool = conn
+            .prepare("SELECT 1 FROM sqlite_schema WHERE name = 'profiles' AND sql LIKE '%WITHOUT ROWID%'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(unavailable)?;
+        if without_rowid {
+            conn.execute_batch(
+                "BEGIN IMMEDIATE;
+                 CREATE TABLE profiles_rowid (
+                     shop TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,
+                     touched INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (shop, id));
+                 INSERT INTO profiles_rowid (shop, id, version, doc, touched)
+                     SELECT shop, id, version, doc, touched FROM profiles;
+                 DROP TABLE profiles;
+                 ALTER TABLE profiles_rowid RENAME TO profiles;
+                 COMMIT;",
+            )
+            .map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                unavailable(format!("moving profiles to a rowid table: {e}"))
+            })?;
+        }
+        let readers = Readers::open(path, conn).map_err(unavailable)?;
+        Ok(SqliteStore { readers, writer, erase_hook: Arc::default(), conflicts: Arc::default() })
     }
 
     /// `PRAGMA quick_check`: `Err` naming the first problem when the file
@@ -134,7 +188,7 @@ impl SqliteStore {
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        self.readers.get()
     }
 
     /// Up to `limit` profiles, newest version first (the dashboard's list).
@@ -191,13 +245,14 @@ impl SqliteStore {
             aliases.iter().map(|a| (a.key(shop), shop.to_owned(), profile.to_owned())).collect();
         self.writer
             .write(move |conn| {
-                for (key, shop, profile) in &rows {
-                    conn.execute(
+                let mut insert = conn
+                    .prepare_cached(
                         "INSERT INTO aliases (key, shop, profile) VALUES (?1, ?2, ?3)
                          ON CONFLICT (key) DO UPDATE SET profile = excluded.profile",
-                        params![key, shop, profile],
                     )
                     .map_err(sql)?;
+                for (key, shop, profile) in &rows {
+                    insert.execute(params![key, shop, profile]).map_err(sql)?;
                 }
                 Ok(())
             })
@@ -231,16 +286,18 @@ impl SqliteStore {
             .write(move |conn| {
                 let now = Timestamp::now().as_second();
                 let changed = match expected {
-                    None => conn.execute(
-                        "INSERT INTO profiles (shop, id, version, doc, touched) VALUES (?1, ?2, 1, ?3, ?4)
-                         ON CONFLICT DO NOTHING",
-                        params![shop, id, json, now],
-                    ),
-                    Some(v) => conn.execute(
-                        "UPDATE profiles SET version = ?1, doc = ?2, touched = ?6
-                         WHERE shop = ?3 AND id = ?4 AND version = ?5",
-                        params![next as i64, json, shop, id, v as i64, now],
-                    ),
+                    None => conn
+                        .prepare_cached(
+                            "INSERT INTO profiles (shop, id, version, doc, touched) VALUES (?1, ?2, 1, ?3, ?4)
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .and_then(|mut s| s.execute(params![shop, id, json, now])),
+                    Some(v) => conn
+                        .prepare_cached(
+                            "UPDATE profiles SET version = ?1, doc = ?2, touched = ?6
+                             WHERE shop = ?3 AND id = ?4 AND version = ?5",
+                        )
+                        .and_then(|mut s| s.execute(params![next as i64, json, shop, id, v as i64, now])),
                 }
                 .map_err(sql)?;
                 if changed == 1 {
@@ -419,7 +476,7 @@ impl ProfileStore for SqliteStore {
 /// twice (a crash between running and marking) is harmless: the episode was
 /// claimed in the profile before any email, so the second run is `duplicate`.
 pub struct SqliteScheduler {
-    conn: Mutex<Connection>,
+    readers: Readers,
     writer: Writer,
 }
 
@@ -445,11 +502,11 @@ impl SqliteScheduler {
         let err = |e: rusqlite::Error| SchedulerError(format!("sqlite: {e}"));
         let conn = connect(path).map_err(err)?;
         conn.execute_batch(CHECKS).map_err(err)?;
-        Ok(SqliteScheduler { conn: Mutex::new(conn), writer })
+        Ok(SqliteScheduler { readers: Readers::open(path, conn).map_err(err)?, writer })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        self.readers.get()
     }
 
     /// Checks due at or before `now`, earliest first.
@@ -482,7 +539,12 @@ impl SqliteScheduler {
     async fn delete(&self, check: &Check) -> Result<(), SchedulerError> {
         let name = check.name();
         self.writer
-            .write(move |conn| conn.execute("DELETE FROM checks WHERE name = ?1", [name]).map(|_| ()).map_err(sql))
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM checks WHERE name = ?1")
+                    .and_then(|mut s| s.execute([name]))
+                    .map(|_| ())
+                    .map_err(sql)
+            })
             .await
             .map_err(SchedulerError)
     }
@@ -511,10 +573,10 @@ impl Scheduler for SqliteScheduler {
         let (name, due) = (check.name(), check.due.as_second());
         self.writer
             .write(move |conn| {
-                conn.execute(
+                conn.prepare_cached(
                     "INSERT INTO checks (name, due, payload) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
-                    params![name, due, payload],
                 )
+                .and_then(|mut s| s.execute(params![name, due, payload]))
                 .map(|_| ())
                 .map_err(sql)
             })

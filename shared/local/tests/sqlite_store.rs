@@ -109,6 +109,56 @@ fn erase_merge_and_shop_erase_remove_exactly_what_they_name() {
     assert_eq!((store.profile_count().unwrap(), store.alias_count().unwrap()), (0, 0));
 }
 
+#[test]
+fn a_profiles_table_from_before_the_rowid_layout_is_moved_over_with_every_profile_intact() {
+    let path = db("rowid-migration");
+    let mut old = Profile::new("shop", "p1");
+    old.first_name = Some("Ada".into());
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE profiles (shop TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+                 doc TEXT NOT NULL, touched INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (shop, id)) WITHOUT ROWID;",
+        )
+        .unwrap();
+        let doc = serde_json::to_string(&old).unwrap();
+        conn.execute("INSERT INTO profiles VALUES ('shop', 'p1', 7, ?1, 1234)", [doc]).unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let mut p = run(store.load("shop", "p1")).unwrap().expect("the profile survived the move");
+    assert_eq!((p.version, p.first_name.as_deref()), (7, Some("Ada")));
+    assert_eq!(store.idle_profiles(1235, 10).unwrap(), vec![("shop".to_owned(), "p1".to_owned())], "touched kept");
+    assert_eq!(run(store.save(&mut p, Some(7))).unwrap(), Saved::Ok, "versions carry on from the old table");
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let sql: String =
+        conn.query_row("SELECT sql FROM sqlite_schema WHERE name = 'profiles'", [], |r| r.get(0)).unwrap();
+    assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+}
+
+#[test]
+fn the_wal_is_copied_into_the_database_in_the_background_once_it_passes_a_thousand_pages() {
+    let path = db("checkpoint");
+    let store = SqliteStore::open(&path).unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    // One save per batch: each commit adds at least two frames (a table
+    // page and an index page) to the WAL.
+    for i in 0..1_000 {
+        run(store.save(&mut Profile::new("shop", &format!("p{i}")), None)).unwrap();
+    }
+    // Nothing here checkpoints: the writer's own automatic checkpoint is
+    // off, so only the checkpointer thread can grow the database file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let grown = loop {
+        let len = std::fs::metadata(&path).unwrap().len();
+        if len > before + 100_000 || std::time::Instant::now() > deadline {
+            break len;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(grown > before + 100_000, "database file still {grown} bytes (was {before})");
+}
+
 /// Runs a future to completion (writes wait for the group commit on the
 /// writer thread).
 fn run<F: std::future::Future>(f: F) -> F::Output {
