@@ -173,7 +173,9 @@ pub struct Resolved {
     /// Other, distinct profiles the same aliases point at: to be merged
     /// into `profile`.
     pub others: Vec<String>,
-    /// Aliases (of those asked about) not linked to any profile yet.
+    /// Aliases (of those asked about) to link to the profile the event goes
+    /// to: those not linked to any profile yet, and those a store wants
+    /// written again (the DynamoDB store renews an alias's expiry so).
     pub unlinked: Vec<Alias>,
 }
 

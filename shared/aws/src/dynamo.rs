@@ -14,6 +14,13 @@
 //! carries `due_bucket` / `next_due`, which the sparse `by-due` index sorts
 //! for the reconcile sweep. Item ↔ struct mapping is serde_dynamo; writes
 //! to a profile are conditional on `version`.
+//!
+//! Profiles, aliases and message records carry `ttl` (retention after their
+//! last write), so nothing about a person outlives the retention. An alias
+//! read with less than half the retention left is written again by the
+//! event that read it (it is handed back as unlinked), so an alias in use
+//! never lapses; one that has lapsed but is not yet removed by DynamoDB
+//! counts as absent.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,6 +90,9 @@ struct AliasItem {
     shop: String,
     owner: String,
     profile: String,
+    /// Absent on aliases written before aliases expired: renewed on read.
+    #[serde(default)]
+    ttl: Option<i64>,
 }
 
 /// What the mailer records for each SES message, so that SES feedback
@@ -272,13 +282,19 @@ impl DynamoStore {
         Ok(WriteRequest::builder().put_request(p).build())
     }
 
-    fn alias_item(shop: &str, alias: &Alias, profile: &str) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    fn alias_item(
+        &self,
+        shop: &str,
+        alias: &Alias,
+        profile: &str,
+    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
         to_item(AliasItem {
             pk: alias.key(shop),
             sk: ALIAS_SK.into(),
             shop: shop.into(),
             owner: profile_pk(shop, profile),
             profile: profile.into(),
+            ttl: Some(self.expiry()),
         })
         .map_err(corrupt)
     }
@@ -491,7 +507,11 @@ impl DynamoStore {
             }
         }
         keys.extend(candidates.iter().map(|c| key(profile_pk(shop, c), PROFILE_SK)));
-        let mut linked: HashMap<String, String> = HashMap::new();
+        // Aliases that lapsed count as absent; those past half their life
+        // are linked again after the save (which renews their `ttl`).
+        let now = Timestamp::now().as_second();
+        let renew_before = Timestamp::now().saturating_add(self.retention / 2).map_or(i64::MAX, |t| t.as_second());
+        let mut linked: HashMap<String, (String, bool)> = HashMap::new();
         let mut read: HashMap<String, Profile> = HashMap::new();
         for item in self.batch_get(keys).await? {
             if item.get("sk").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk == PROFILE_SK) {
@@ -500,16 +520,26 @@ impl DynamoStore {
                 }
             } else {
                 let a: AliasItem = from_item(item).map_err(corrupt)?;
-                linked.insert(a.pk, a.profile);
+                match a.ttl {
+                    Some(t) if t <= now => {}
+                    ttl => {
+                        let renew = ttl.is_none_or(|t| t < renew_before);
+                        linked.insert(a.pk, (a.profile, renew));
+                    }
+                }
             }
         }
         let mut out = Resolved::default();
         for a in aliases {
             match linked.get(&a.key(shop)) {
-                Some(p) if out.profile.is_none() => out.profile = Some(p.clone()),
-                Some(p) => {
-                    if out.profile.as_ref() != Some(p) && !out.others.contains(p) {
+                Some((p, renew)) => {
+                    if out.profile.is_none() {
+                        out.profile = Some(p.clone());
+                    } else if out.profile.as_ref() != Some(p) && !out.others.contains(p) {
                         out.others.push(p.clone());
+                    }
+                    if *renew {
+                        out.unlinked.push(a.clone());
                     }
                 }
                 None => out.unlinked.push(a.clone()),
@@ -583,7 +613,7 @@ impl ProfileStore for DynamoStore {
 
     async fn link(&self, shop: &str, aliases: &[Alias], profile: &str) -> Result<(), StoreError> {
         let requests =
-            aliases.iter().map(|a| Self::put_request(Self::alias_item(shop, a, profile)?)).collect::<Result<_, _>>()?;
+            aliases.iter().map(|a| Self::put_request(self.alias_item(shop, a, profile)?)).collect::<Result<_, _>>()?;
         self.batch_write(requests).await
     }
 
@@ -733,6 +763,7 @@ impl ProfileStore for DynamoStore {
                 let mut a: AliasItem = from_item(item).map_err(corrupt)?;
                 a.owner = profile_pk(shop, into);
                 a.profile = into.to_owned();
+                a.ttl = Some(self.expiry());
                 requests.push(Self::put_request(to_item(a).map_err(corrupt)?)?);
             }
         }

@@ -494,6 +494,67 @@ async fn a_profile_is_stored_packed_and_one_stored_as_a_map_is_read_and_repacked
     assert_eq!(w.profile().await.unwrap().orders.count, 1);
 }
 
+/// The `ttl` of the test shopper's customer alias item, or `None` when
+/// the item has none.
+async fn customer_alias_ttl(w: &World) -> Option<i64> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let key = HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(format!("A#{SHOP}#customer#{CUSTOMER}"))),
+        ("sk".to_owned(), AttributeValue::S(nudge_aws::dynamo::ALIAS_SK.into())),
+    ]);
+    let item = aws_sdk_dynamodb::Client::new(&w.sdk).get_item().table_name(TABLE).set_key(Some(key)).send().await;
+    let item = item.unwrap().item.expect("the customer alias item");
+    item.get("ttl").map(|v| v.as_n().unwrap().parse().unwrap())
+}
+
+/// Sets (or, with `None`, removes) the `ttl` of the customer alias item.
+async fn set_customer_alias_ttl(w: &World, ttl: Option<i64>) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let update = aws_sdk_dynamodb::Client::new(&w.sdk)
+        .update_item()
+        .table_name(TABLE)
+        .key("pk", AttributeValue::S(format!("A#{SHOP}#customer#{CUSTOMER}")))
+        .key("sk", AttributeValue::S(nudge_aws::dynamo::ALIAS_SK.into()))
+        .expression_attribute_names("#t", "ttl");
+    let update = match ttl {
+        Some(t) => {
+            update.update_expression("SET #t = :t").expression_attribute_values(":t", AttributeValue::N(t.to_string()))
+        }
+        None => update.update_expression("REMOVE #t"),
+    };
+    update.send().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aliases_expire_with_the_retention_are_renewed_past_half_their_life_and_count_as_absent_once_lapsed() {
+    let w = World::new().await;
+    let f = w.webhook().await;
+    let days = |d: i64| Timestamp::now().as_second() + d * 86_400;
+    assert_eq!(deliver(&f, "checkouts/create", "evt-1", &checkout(mins(1))).await, 200);
+    let ttl = customer_alias_ttl(&w).await.expect("a new alias carries a ttl");
+    assert!((days(400) - 60..=days(400)).contains(&ttl), "ttl {ttl}: the retention (400 days) from now");
+
+    // Past half its life, the next event that reads it writes it again.
+    set_customer_alias_ttl(&w, Some(days(150))).await;
+    assert_eq!(deliver(&f, "orders/create", "evt-2", &order(mins(0), 5001)).await, 200);
+    assert!(customer_alias_ttl(&w).await.unwrap() >= days(400) - 60, "renewed");
+    // An alias from before aliases expired (no ttl) is renewed the same way.
+    set_customer_alias_ttl(&w, None).await;
+    assert_eq!(deliver(&f, "orders/create", "evt-3", &order(mins(0), 5002)).await, 200);
+    assert!(customer_alias_ttl(&w).await.is_some_and(|t| t >= days(400) - 60), "given a ttl");
+    // With more than half its life left, reading it writes nothing.
+    let later = days(300);
+    set_customer_alias_ttl(&w, Some(later)).await;
+    assert_eq!(deliver(&f, "orders/create", "evt-4", &order(mins(0), 5003)).await, 200);
+    assert_eq!(customer_alias_ttl(&w).await, Some(later), "left alone");
+
+    // Lapsed but not yet removed by DynamoDB's TTL sweep: it names nobody.
+    set_customer_alias_ttl(&w, Some(days(-1))).await;
+    let alias = Alias { kind: AliasKind::Customer, value: CUSTOMER.into() };
+    let resolved = w.store().resolve(SHOP, std::slice::from_ref(&alias)).await.unwrap();
+    assert_eq!((resolved.profile, resolved.unlinked), (None, vec![alias]));
+}
+
 /// A Segment call to the track function, with the test write key.
 async fn segment(f: &HttpFunction, kind: &str, body: Value) -> u16 {
     let req = http::Request::builder()
