@@ -1,14 +1,19 @@
 //! Load benchmark for `nudge serve` (run by `make bench`): sustained signed
-//! Shopify `checkouts/create` deliveries over loopback, each from a new
-//! customer (a new profile, its aliases and one scheduled check: every
-//! delivery is a durable write), from CONNECTIONS keep-alive connections.
+//! Shopify checkout deliveries over loopback from CONNECTIONS keep-alive
+//! connections. With PER_CUSTOMER = 1 (the default, the worst case) each
+//! delivery is a `checkouts/create` from a new customer: a new profile, its
+//! aliases and one scheduled check. With PER_CUSTOMER = k, each customer
+//! sends one `checkouts/create` and then k - 1 `checkouts/update`s of the
+//! same checkout (as Shopify does while a shopper edits the cart), spread
+//! out so that no two deliveries of one customer are in flight together.
 //!
 //! Prints deliveries/s, p50/p99 latency, and how many acknowledged (200)
-//! deliveries are missing from the database afterwards: the server is
-//! killed with SIGKILL at the end, so "acknowledged = committed" is what is
-//! measured. Usage:
+//! deliveries are missing from the database afterwards — each one's event
+//! id must be among those its profile has applied. The server is killed with
+//! SIGKILL at the end, so "acknowledged = committed" is what is measured.
+//! Usage:
 //!
-//!     serve_load NUDGE_BINARY [DELIVERIES] [CONNECTIONS]
+//!     serve_load NUDGE_BINARY [DELIVERIES] [CONNECTIONS] [PER_CUSTOMER]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -34,20 +39,28 @@ fn customer(i: usize) -> String {
     format!("{}", 7_000_000_000_000u64 + i as u64)
 }
 
-/// The published checkout fixture as customer `i` sends it now.
-fn request(fixture: &serde_json::Value, i: usize, addr: &str) -> Vec<u8> {
+fn event_id(i: usize) -> String {
+    format!("bench-{i}")
+}
+
+/// Delivery `i` of `total`: the published checkout fixture as customer
+/// `i % customers` sends it now, created (its first delivery) or updated.
+fn request(fixture: &serde_json::Value, i: usize, customers: usize, addr: &str) -> Vec<u8> {
+    let (who, step) = (i % customers, i / customers);
     let mut c = fixture.clone();
     let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S+00:00").to_string();
-    c["token"] = format!("tok-{i}").into();
-    c["cart_token"] = format!("cart-{i}").into();
-    c["email"] = format!("shopper{i}@example.com").into();
+    c["token"] = format!("tok-{who}").into();
+    c["cart_token"] = format!("cart-{who}").into();
+    c["email"] = format!("shopper{who}@example.com").into();
     c["created_at"] = now.clone().into();
     c["updated_at"] = now.into();
-    c["customer"]["id"] = customer(i).parse::<u64>().unwrap_or(0).into();
-    c["customer"]["email"] = format!("shopper{i}@example.com").into();
+    c["customer"]["id"] = customer(who).parse::<u64>().unwrap_or(0).into();
+    c["customer"]["email"] = format!("shopper{who}@example.com").into();
+    let topic = if step == 0 { "checkouts/create" } else { "checkouts/update" };
     let body = c.to_string();
     let mut head = format!(
-        "POST /webhooks/shopify HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Shopify-Topic: checkouts/create\r\nX-Shopify-Shop-Domain: {SHOP}\r\nX-Shopify-Event-Id: bench-{i}\r\nX-Shopify-Hmac-Sha256: {}\r\nContent-Length: {}\r\n\r\n",
+        "POST /webhooks/shopify HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Shopify-Topic: {topic}\r\nX-Shopify-Shop-Domain: {SHOP}\r\nX-Shopify-Event-Id: {}\r\nX-Shopify-Hmac-Sha256: {}\r\nContent-Length: {}\r\n\r\n",
+        event_id(i),
         sign_base64_sha256(body.as_bytes(), SECRET.as_bytes()),
         body.len()
     )
@@ -81,9 +94,11 @@ async fn response(r: &mut tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>) 
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let binary = args.get(1).ok_or("usage: serve_load NUDGE_BINARY [DELIVERIES] [CONNECTIONS]")?;
+    let binary = args.get(1).ok_or("usage: serve_load NUDGE_BINARY [DELIVERIES] [CONNECTIONS] [PER_CUSTOMER]")?;
     let total: usize = args.get(2).map_or(Ok(20_000), |s| s.parse())?;
     let connections: usize = args.get(3).map_or(Ok(64), |s| s.parse())?;
+    let per_customer: usize = args.get(4).map_or(Ok(1), |s| s.parse())?;
+    let customers = total.div_ceil(per_customer.max(1)).max(1);
 
     let dir = std::env::temp_dir().join(format!("nudge-serve-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -114,7 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let fixture: serde_json::Value =
         serde_json::from_slice(&std::fs::read(repo().join("../shared/fixtures/shopify/checkouts__create.json"))?)?;
-    let requests: Arc<Vec<Vec<u8>>> = Arc::new((0..total).map(|i| request(&fixture, i, &addr)).collect());
+    let requests: Arc<Vec<Vec<u8>>> = Arc::new((0..total).map(|i| request(&fixture, i, customers, &addr)).collect());
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let next = Arc::new(AtomicUsize::new(0));
@@ -175,15 +190,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = SqliteStore::open(&data.join("nudge.db"))?;
     let mut missing = 0;
     for &i in &acked {
-        let alias = Alias { kind: AliasKind::Customer, value: customer(i) };
+        let alias = Alias { kind: AliasKind::Customer, value: customer(i % customers) };
         let resolved = rt.block_on(store.resolve(SHOP, &[alias]))?;
-        if resolved.profile.is_none() {
+        let profile = match resolved.profile {
+            Some(id) => rt.block_on(store.load(SHOP, &id))?,
+            None => None,
+        };
+        if !profile.is_some_and(|p| p.has_seen(SHOP, &event_id(i))) {
             missing += 1;
         }
     }
     let rate = acked.len() as f64 / elapsed.as_secs_f64();
     println!(
-        "serve load: {} deliveries over {connections} connections in {:.2} s: {:.0} deliveries/s, p50 {:.2} ms, p99 {:.2} ms, errors {errors}, acknowledged but missing {missing}",
+        "serve load: {} deliveries ({per_customer} per customer) over {connections} connections in {:.2} s: {:.0} deliveries/s, p50 {:.2} ms, p99 {:.2} ms, errors {errors}, acknowledged but missing {missing}",
         acked.len(),
         elapsed.as_secs_f64(),
         rate,
