@@ -79,7 +79,12 @@ pub struct Bundle {
 
 impl Bundle {
     pub fn load(triggers: &Path, templates: &Path, catalogue: Option<&Path>) -> Result<Bundle, BundleError> {
-        let rules = load_rules(triggers, Some(templates))?;
+        Bundle::with_rules(load_rules(triggers, Some(templates))?, templates, catalogue)
+    }
+
+    /// As `load`, with rules already loaded (a Lambda function's stack has
+    /// them: parsing them twice would cost every cold start).
+    pub fn with_rules(rules: Triggers, templates: &Path, catalogue: Option<&Path>) -> Result<Bundle, BundleError> {
         let templates = load_templates(templates)?;
         let problems = nudge_content::check_rules(&templates, &rules);
         if !problems.is_empty() {

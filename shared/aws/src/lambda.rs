@@ -129,7 +129,7 @@ impl Stack {
         let sources = SourcesConfig::from_env(|k| if k == SHOP { get(k) } else { secrets.get(k) });
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table, settings.retention);
         let scheduler = EventBridgeScheduler::new(aws_sdk_scheduler::Client::new(&sdk), settings.schedule.clone());
-        let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), settings.event_bus.clone());
+        let publisher = EventBridgePublisher::new(&sdk, settings.event_bus.clone());
         Ok(Stack {
             alias_key: AliasKey::new(secrets.require(ALIAS_KEY)?),
             unsubscribe_key: UnsubscribeKey::new(secrets.require(UNSUBSCRIBE_KEY)?),
@@ -243,8 +243,8 @@ impl CheckFunction {
     pub fn new(stack: Stack) -> Result<CheckFunction, InitError> {
         let dir = &stack.settings.rules_dir;
         let catalogue = dir.join("catalogue.json");
-        let bundle = Bundle::load(
-            &dir.join("triggers.toml"),
+        let bundle = Bundle::with_rules(
+            stack.rules.clone(),
             &dir.join("templates"),
             catalogue.exists().then_some(catalogue.as_path()),
         )

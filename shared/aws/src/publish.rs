@@ -22,8 +22,10 @@ pub struct EventBridgePublisher {
 }
 
 impl EventBridgePublisher {
-    pub fn new(client: Client, bus: Option<String>) -> EventBridgePublisher {
-        EventBridgePublisher { bus: bus.map(|b| (client, b)) }
+    /// Publishing is off without a bus, and then no client is built (one
+    /// less SDK client at every cold start).
+    pub fn new(sdk: &aws_config::SdkConfig, bus: Option<String>) -> EventBridgePublisher {
+        EventBridgePublisher { bus: bus.map(|b| (Client::new(sdk), b)) }
     }
 
     async fn put(&self, detail_type: &str, detail: String) -> Result<(), PublishError> {
