@@ -76,6 +76,7 @@ bench: check-rust
 	python3 scripts/bench_replay.py
 	$(CARGO) run --release --quiet -p nudge-content --example render_bench
 	@for c in 64 256; do ./target/release/examples/serve_load target/release/nudge 20000 $$c; done
+	./target/release/examples/serve_load target/release/nudge 20000 64 4
 	$(CARGO) build --release $(addprefix -p ,$(FUNCTIONS))
 	$(CARGO) build --release -p nudge-aws --example hello_lambda --example init_bench
 	./target/release/examples/init_bench target/release/examples/hello_lambda $(addprefix target/release/,$(FUNCTIONS))
