@@ -75,6 +75,12 @@ impl Writer {
     /// connection to `path` (or file). They end when the last handle is
     /// dropped.
     pub fn open(path: &Path) -> rusqlite::Result<Writer> {
+        Writer::open_syncing(path, PathBuf::from(format!("{}-wal", path.display())))
+    }
+
+    /// As `open`, syncing the file at `wal` (SQLite's WAL of `path`, except
+    /// in a test of what a failed sync does).
+    fn open_syncing(path: &Path, wal: PathBuf) -> rusqlite::Result<Writer> {
         // Commits are synced by the syncer, checkpoints run on their own
         // thread (woken by the WAL hook, which SQLite calls after each
         // commit with the WAL's length in frames).
@@ -96,7 +102,6 @@ impl Writer {
             Ok(())
         }))?;
         let checkpointer = connect(path)?;
-        let wal = PathBuf::from(format!("{}-wal", path.display()));
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.into())
@@ -218,23 +223,30 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Job>, committed: &mpsc::Sender<
 
 /// Syncs the WAL once for every run of committed batches, then answers
 /// their writers.
+///
+/// One descriptor, opened at the first sync and kept: `fdatasync` on any
+/// descriptor of the file flushes all of its written pages, whoever wrote
+/// them, and reports a write-back error to every descriptor open when it
+/// happened. After a failed sync nothing is acknowledged any more: the
+/// pages that failed may be gone from the WAL, and SQLite discards every
+/// frame after a bad one when it recovers, so a later sync that succeeds
+/// proves nothing. The writers get the error (a 5xx for a delivery, which
+/// the sender retries) until the process is restarted.
 fn sync(wal: &Path, batches: &mpsc::Receiver<Committed>) {
     let mut file: Option<File> = None;
+    let mut failed: Option<String> = None;
     while let Ok(first) = batches.recv() {
         let mut run = vec![first];
         run.extend(batches.try_iter());
-        let synced = if run.iter().any(|b| b.result.is_ok()) {
-            // fdatasync on any descriptor of the file flushes all of its
-            // written pages, whoever wrote them. Opened afresh after an
-            // error, in case the file was replaced.
-            sync_file(wal, &mut file)
-                .or_else(|_| {
-                    file = None;
-                    sync_file(wal, &mut file)
-                })
-                .map_err(|e| format!("cannot sync {}: {e}", wal.display()))
-        } else {
-            Ok(())
+        let synced = match &failed {
+            Some(e) => Err(e.clone()),
+            None if run.iter().any(|b| b.result.is_ok()) => sync_file(wal, &mut file).map_err(|e| {
+                let e = format!("cannot sync {}: {e}; nothing is acknowledged until nudge restarts", wal.display());
+                eprintln!("nudge: {e}");
+                failed = Some(e.clone());
+                e
+            }),
+            None => Ok(()),
         };
         for batch in run {
             let outcome = batch.result.and(synced.clone());
@@ -246,10 +258,11 @@ fn sync(wal: &Path, batches: &mpsc::Receiver<Committed>) {
 }
 
 fn sync_file(path: &Path, file: &mut Option<File>) -> std::io::Result<()> {
-    if file.is_none() {
-        *file = Some(File::open(path)?);
-    }
-    file.as_ref().map_or(Ok(()), File::sync_data)
+    let f = match file {
+        Some(f) => f,
+        None => file.insert(File::open(path)?),
+    };
+    f.sync_data()
 }
 
 /// Copies the WAL into the database whenever the writer says it grew, without
@@ -260,5 +273,36 @@ fn checkpoint(conn: &Connection, wal_grew: &mpsc::Receiver<()>) {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             eprintln!("nudge: sqlite checkpoint failed (retried when the WAL grows again): {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Writer;
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
+    }
+
+    #[test]
+    fn after_a_failed_sync_no_write_is_acknowledged_again() {
+        let dir = std::env::temp_dir().join(format!("nudge-writer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("nudge.db");
+        let insert = |n: i64| {
+            move |c: &rusqlite::Connection| {
+                c.execute("CREATE TABLE IF NOT EXISTS t (n INTEGER)", []).map_err(|e| e.to_string())?;
+                c.execute("INSERT INTO t VALUES (?1)", [n]).map(drop).map_err(|e| e.to_string())
+            }
+        };
+        let healthy = Writer::open(&db).unwrap();
+        assert_eq!(run(healthy.write(insert(1))), Ok(()));
+        // A syncer whose file cannot be synced (it does not exist).
+        let broken = Writer::open_syncing(&db, dir.join("missing-wal")).unwrap();
+        let first = run(broken.write(insert(2))).unwrap_err();
+        assert!(first.contains("cannot sync") && first.contains("until nudge restarts"), "{first}");
+        let second = run(broken.write(insert(3))).unwrap_err();
+        assert_eq!(second, first, "refused for good, without trying again");
     }
 }
