@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn webhook_changes_overlay_the_feed_for_their_shop_only() {
         let c = Catalogues::new(feed());
-        c.apply("a.example", &[ProductChange::Upsert(product("tee", 2)), ProductChange::Remove { id: "cap".into() }]);
+        c.apply(
+            "a.example",
+            &[ProductChange::Upsert(product("tee", 2)), ProductChange::Remove { id: "cap".into(), at: None }],
+        );
         assert_eq!(c.get("a.example").get("tee").and_then(|p| p.low_stock()), Some(2));
         assert!(c.get("a.example").get("cap").is_none(), "a product deleted in the store hides the feed's copy");
         assert_eq!(c.get("b.example").get("tee").and_then(|p| p.inventory), Some(10), "other shops keep the feed");
@@ -129,8 +132,30 @@ mod tests {
             let got = now_or_never(c.current(&store, "a.example")).unwrap();
             assert_eq!(got.get("tee").and_then(|p| p.inventory), Some(1), "first use loads the stored changes");
         }
-        now_or_never(store.put_products("a.example", &[ProductChange::Remove { id: "tee".into() }])).unwrap();
+        now_or_never(store.put_products("a.example", &[ProductChange::Remove { id: "tee".into(), at: None }])).unwrap();
         assert!(now_or_never(fresh.current(&store, "a.example")).unwrap().get("tee").is_some(), "within the age");
         assert!(now_or_never(always.current(&store, "a.example")).unwrap().get("tee").is_none(), "past the age");
+    }
+
+    #[test]
+    fn a_late_retry_of_an_older_product_update_does_not_undo_a_newer_one() {
+        let store = MemoryStore::default();
+        let at = |s: &str| Some(s.parse::<jiff::Timestamp>().unwrap());
+        let version = |inventory, when| {
+            ProductChange::Upsert(CatalogueProduct { updated_at: at(when), ..product("tee", inventory) })
+        };
+        let newer = version(1, "2026-11-01T10:00:00Z");
+        assert_eq!(now_or_never(store.put_products("a.example", std::slice::from_ref(&newer))).unwrap(), vec![newer]);
+        let older = version(9, "2026-11-01T09:00:00Z");
+        assert!(now_or_never(store.put_products("a.example", &[older])).unwrap().is_empty(), "stale: not recorded");
+        let c = Catalogues::reloading(feed(), Duration::ZERO);
+        assert_eq!(now_or_never(c.current(&store, "a.example")).unwrap().get("tee").and_then(|p| p.inventory), Some(1));
+        // A deletion after the newer update applies; the old update retried after it does not bring it back.
+        let gone = ProductChange::Remove { id: "tee".into(), at: at("2026-11-01T11:00:00Z") };
+        assert_eq!(now_or_never(store.put_products("a.example", std::slice::from_ref(&gone))).unwrap(), vec![gone]);
+        assert!(
+            now_or_never(store.put_products("a.example", &[version(9, "2026-11-01T09:00:00Z")])).unwrap().is_empty()
+        );
+        assert!(now_or_never(c.current(&store, "a.example")).unwrap().get("tee").is_none());
     }
 }

@@ -180,11 +180,12 @@ where
                 Ok(ok(Some(0), None))
             }
             Accepted::Products { shop, changes } => {
-                self.store.put_products(&shop, &changes).await?;
+                let applied = self.store.put_products(&shop, &changes).await?;
                 if let Some(c) = &self.catalogues {
-                    c.apply(&shop, &changes);
+                    c.apply(&shop, &applied);
                 }
-                tracing::info!(%shop, products = changes.len(), "catalogue updated");
+                let stale = changes.len() - applied.len();
+                tracing::info!(%shop, products = applied.len(), stale, "catalogue updated");
                 self.stats.products.fetch_add(changes.len() as u64, Ordering::Relaxed);
                 Ok(ok(Some(0), None))
             }

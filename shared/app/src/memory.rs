@@ -164,13 +164,17 @@ impl CatalogueStore for MemoryStore {
         &self,
         shop: &str,
         changes: &[ProductChange],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+    ) -> impl Future<Output = Result<Vec<ProductChange>, StoreError>> + Send {
         let mut inner = lock(&self.inner);
         let products = inner.products.entry(shop.to_owned()).or_default();
+        let mut applied = Vec::new();
         for c in changes {
-            products.insert(c.id().to_owned(), c.clone());
+            if c.supersedes(products.get(c.id()).and_then(ProductChange::at)) {
+                products.insert(c.id().to_owned(), c.clone());
+                applied.push(c.clone());
+            }
         }
-        ready(Ok(()))
+        ready(Ok(applied))
     }
 
     fn products(&self, shop: &str) -> impl Future<Output = Result<Vec<ProductChange>, StoreError>> + Send {

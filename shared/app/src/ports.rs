@@ -186,12 +186,14 @@ pub struct SchedulerError(pub String);
 /// Product changes from the storefront's webhooks, kept per shop. A removal
 /// is kept too (a tombstone), so it also hides the feed file's copy.
 pub trait CatalogueStore: Send + Sync {
-    /// Records the changes; for each product only the latest counts.
+    /// Records the changes that supersede what is kept for their product
+    /// (`ProductChange::supersedes`: a late retry of an older update is
+    /// stale) and returns those it recorded.
     fn put_products(
         &self,
         shop: &str,
         changes: &[ProductChange],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<ProductChange>, StoreError>> + Send;
     /// The latest change recorded for each of the shop's products.
     fn products(&self, shop: &str) -> impl Future<Output = Result<Vec<ProductChange>, StoreError>> + Send;
 }

@@ -116,6 +116,9 @@ struct ProductItem {
     shop: String,
     #[serde(default)]
     product: Option<CatalogueProduct>,
+    /// Unix seconds of the change kept, when known.
+    #[serde(default)]
+    updated_at: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -558,29 +561,42 @@ impl DynamoStore {
     }
 }
 
-/// A shop's catalogue is one partition: a webhook's changes are one
-/// BatchWriteItem, the check function reads them back with one paginated
-/// Query (and caches them, see `nudge_app::Catalogues`).
+/// A shop's catalogue is one partition: each change is one PutItem,
+/// conditional on not being older than the change kept (a product webhook
+/// carries one product), and the check function reads them back with one
+/// paginated Query (and caches them, see `nudge_app::Catalogues`).
 impl CatalogueStore for DynamoStore {
-    async fn put_products(&self, shop: &str, changes: &[ProductChange]) -> Result<(), StoreError> {
-        // One request per product id: a batch may not name a key twice.
-        let mut latest: HashMap<&str, &ProductChange> = HashMap::new();
+    async fn put_products(&self, shop: &str, changes: &[ProductChange]) -> Result<Vec<ProductChange>, StoreError> {
+        let mut recorded = Vec::with_capacity(changes.len());
         for c in changes {
-            latest.insert(c.id(), c);
+            let product = match c {
+                ProductChange::Upsert(p) => Some(p.clone()),
+                ProductChange::Remove { .. } => None,
+            };
+            let at = c.at().map(Timestamp::as_second);
+            let item = ProductItem {
+                pk: format!("C#{shop}"),
+                sk: format!("P#{}", c.id()),
+                shop: shop.into(),
+                product,
+                updated_at: at,
+            };
+            let mut put =
+                self.client.put_item().table_name(&self.table).set_item(Some(to_item(item).map_err(corrupt)?));
+            if let Some(at) = at {
+                put = put
+                    .condition_expression("attribute_not_exists(#u) OR #u <= :u")
+                    .expression_attribute_names("#u", "updated_at")
+                    .expression_attribute_values(":u", n(at));
+            }
+            self.wrote();
+            match put.send().await {
+                Ok(_) => recorded.push(c.clone()),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(unavailable("put product", e)),
+            }
         }
-        let requests = latest
-            .into_values()
-            .map(|c| {
-                let product = match c {
-                    ProductChange::Upsert(p) => Some(p.clone()),
-                    ProductChange::Remove { .. } => None,
-                };
-                let item =
-                    ProductItem { pk: format!("C#{shop}"), sk: format!("P#{}", c.id()), shop: shop.into(), product };
-                Self::put_request(to_item(item).map_err(corrupt)?)
-            })
-            .collect::<Result<_, _>>()?;
-        self.batch_write(requests).await
+        Ok(recorded)
     }
 
     async fn products(&self, shop: &str) -> Result<Vec<ProductChange>, StoreError> {
@@ -590,7 +606,8 @@ impl CatalogueStore for DynamoStore {
             .map(|item| {
                 let item: ProductItem = from_item(item).map_err(corrupt)?;
                 let id = item.sk.strip_prefix("P#").unwrap_or(&item.sk).to_owned();
-                Ok(item.product.map_or(ProductChange::Remove { id }, ProductChange::Upsert))
+                let at = item.updated_at.and_then(|s| Timestamp::from_second(s).ok());
+                Ok(item.product.map_or(ProductChange::Remove { id, at }, ProductChange::Upsert))
             })
             .collect()
     }

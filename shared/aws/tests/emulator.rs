@@ -421,6 +421,14 @@ async fn a_product_webhook_reaches_the_email_the_check_function_renders() {
     assert_eq!(deliver(&f, "products/update", "evt-p1", &product).await, 200);
     let stored = w.store().products(SHOP).await.unwrap();
     assert!(matches!(stored.as_slice(), [ProductChange::Upsert(p)] if p.inventory == Some(2)), "{stored:?}");
+    // Shopify retries a failed delivery for hours: an older update arriving
+    // now is stale and leaves the newer one in place.
+    let mut older = product.clone();
+    older["updated_at"] = json!("2021-12-01T00:00:00-05:00");
+    older["variants"] = json!([{"price": "199.00", "inventory_quantity": 40}]);
+    assert_eq!(deliver(&f, "products/update", "evt-p0", &older).await, 200);
+    let stored = w.store().products(SHOP).await.unwrap();
+    assert!(matches!(stored.as_slice(), [ProductChange::Upsert(p)] if p.inventory == Some(2)), "{stored:?}");
 
     let check = w.abandon(&f).await;
     let out = w.checker().await.check(w.scheduled_input(&check).await).await.unwrap();

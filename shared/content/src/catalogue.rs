@@ -40,7 +40,7 @@ impl Catalogue {
     pub fn apply(&mut self, change: &ProductChange) {
         match change {
             ProductChange::Upsert(p) => self.upsert(p.clone()),
-            ProductChange::Remove { id } => {
+            ProductChange::Remove { id, .. } => {
                 self.products.remove(id);
             }
         }
@@ -126,7 +126,7 @@ mod tests {
     #[test]
     fn a_removed_product_is_gone_and_an_upsert_replaces_the_whole_record() {
         let mut c = catalogue();
-        c.apply(&ProductChange::Remove { id: "good".into() });
+        c.apply(&ProductChange::Remove { id: "good".into(), at: None });
         assert!(c.get("good").is_none());
         c.apply(&ProductChange::Upsert(product("ok", "hats", Some(1), 1.0)));
         assert_eq!(c.get("ok").unwrap().category.as_deref(), Some("hats"));

@@ -31,6 +31,10 @@ pub struct CatalogueProduct {
     pub rating: Option<f64>,
     #[serde(default)]
     pub review_count: Option<u32>,
+    /// When the store last changed it (from a product webhook): a change
+    /// older than the one kept is stale and is not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<jiff::Timestamp>,
 }
 
 fn yes() -> bool {
@@ -52,15 +56,34 @@ impl CatalogueProduct {
 pub enum ProductChange {
     /// Created or updated: the whole current record.
     Upsert(CatalogueProduct),
-    /// Deleted from the store: no email may show it any more.
-    Remove { id: String },
+    /// Deleted from the store (`at`: when, if known): no email may show it
+    /// any more.
+    Remove { id: String, at: Option<jiff::Timestamp> },
 }
 
 impl ProductChange {
     pub fn id(&self) -> &str {
         match self {
             ProductChange::Upsert(p) => &p.id,
-            ProductChange::Remove { id } => id,
+            ProductChange::Remove { id, .. } => id,
+        }
+    }
+
+    /// When the change happened in the store, if known.
+    pub fn at(&self) -> Option<jiff::Timestamp> {
+        match self {
+            ProductChange::Upsert(p) => p.updated_at,
+            ProductChange::Remove { at, .. } => *at,
+        }
+    }
+
+    /// Whether this change may replace one made at `kept` (the store keeps
+    /// the newest: webhooks can arrive late or out of order, and a retry of
+    /// an old update must not undo a newer one). Unknown times always apply.
+    pub fn supersedes(&self, kept: Option<jiff::Timestamp>) -> bool {
+        match (self.at(), kept) {
+            (Some(new), Some(old)) => new >= old,
+            _ => true,
         }
     }
 }

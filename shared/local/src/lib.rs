@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS products (
     shop    TEXT NOT NULL,
     id      TEXT NOT NULL,
     doc     TEXT,            -- NULL: deleted in the store (hides the feed's copy)
+    updated_at INTEGER,      -- unix seconds of the change kept, when known
     PRIMARY KEY (shop, id)
 ) WITHOUT ROWID;
 ";
@@ -136,6 +137,14 @@ impl SqliteStore {
         if !has_touched {
             conn.execute_batch("ALTER TABLE profiles ADD COLUMN touched INTEGER NOT NULL DEFAULT 0")
                 .map_err(unavailable)?;
+        }
+        // Databases from before product changes carried their time.
+        let has_updated_at: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('products') WHERE name = 'updated_at'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(unavailable)?;
+        if !has_updated_at {
+            conn.execute_batch("ALTER TABLE products ADD COLUMN updated_at INTEGER").map_err(unavailable)?;
         }
         // Databases from before profiles moved to a rowid table (a
         // WITHOUT ROWID table keeps whole rows in its b-tree: documents of
@@ -356,42 +365,56 @@ impl SqliteStore {
         self.writer.checkpoint().await.map_err(unavailable)
     }
 
-    async fn put_products_async(&self, shop: &str, changes: &[ProductChange]) -> Result<(), StoreError> {
+    async fn put_products_async(
+        &self,
+        shop: &str,
+        changes: &[ProductChange],
+    ) -> Result<Vec<ProductChange>, StoreError> {
         let mut rows = Vec::with_capacity(changes.len());
         for c in changes {
             let doc = match c {
                 ProductChange::Upsert(p) => Some(serde_json::to_string(p).map_err(unavailable)?),
                 ProductChange::Remove { .. } => None,
             };
-            rows.push((shop.to_owned(), c.id().to_owned(), doc));
+            rows.push((shop.to_owned(), c.id().to_owned(), doc, c.at().map(Timestamp::as_second)));
         }
-        self.writer
+        let recorded = self
+            .writer
             .write(move |conn| {
-                for (shop, id, doc) in &rows {
-                    conn.execute(
-                        "INSERT INTO products (shop, id, doc) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (shop, id) DO UPDATE SET doc = excluded.doc",
-                        params![shop, id, doc],
+                // The kept change stays when it is newer (both times known).
+                let mut upsert = conn
+                    .prepare_cached(
+                        "INSERT INTO products (shop, id, doc, updated_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (shop, id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at
+                         WHERE products.updated_at IS NULL OR excluded.updated_at IS NULL
+                            OR excluded.updated_at >= products.updated_at",
                     )
                     .map_err(sql)?;
+                let mut recorded = Vec::with_capacity(rows.len());
+                for (shop, id, doc, at) in &rows {
+                    recorded.push(upsert.execute(params![shop, id, doc, at]).map_err(sql)? == 1);
                 }
-                Ok(())
+                Ok(recorded)
             })
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok(changes.iter().zip(recorded).filter(|(_, r)| *r).map(|(c, _)| c.clone()).collect())
     }
 
     fn products_now(&self, shop: &str) -> Result<Vec<ProductChange>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT id, doc FROM products WHERE shop = ?1").map_err(unavailable)?;
+        let mut stmt =
+            conn.prepare_cached("SELECT id, doc, updated_at FROM products WHERE shop = ?1").map_err(unavailable)?;
         let rows = stmt
-            .query_map([shop], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))
+            .query_map([shop], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<i64>>(2)?))
+            })
             .map_err(unavailable)?;
         let mut out = Vec::new();
         for row in rows {
             out.push(match row.map_err(unavailable)? {
-                (id, None) => ProductChange::Remove { id },
-                (_, Some(doc)) => ProductChange::Upsert(
+                (id, None, at) => ProductChange::Remove { id, at: at.and_then(|s| Timestamp::from_second(s).ok()) },
+                (_, Some(doc), _) => ProductChange::Upsert(
                     serde_json::from_str(&doc).map_err(|e| unavailable(format!("corrupt product document: {e}")))?,
                 ),
             });
@@ -426,7 +449,7 @@ impl CatalogueStore for SqliteStore {
         &self,
         shop: &str,
         changes: &[ProductChange],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+    ) -> impl Future<Output = Result<Vec<ProductChange>, StoreError>> + Send {
         self.put_products_async(shop, changes)
     }
     fn products(&self, shop: &str) -> impl Future<Output = Result<Vec<ProductChange>, StoreError>> + Send {

@@ -159,6 +159,26 @@ fn the_wal_is_copied_into_the_database_in_the_background_once_it_passes_a_thousa
     assert!(grown > before + 100_000, "database file still {grown} bytes (was {before})");
 }
 
+#[test]
+fn a_product_change_older_than_the_one_kept_is_not_recorded() {
+    use nudge_app::ports::CatalogueStore;
+    use nudge_core::{CatalogueProduct, ProductChange};
+    let store = SqliteStore::open(&db("products")).unwrap();
+    let at = |s: &str| Some(s.parse::<jiff::Timestamp>().unwrap());
+    let version = |price: f64, when: &str| {
+        let p = CatalogueProduct { id: "tee".into(), title: "Tee".into(), price: Some(price), ..Default::default() };
+        ProductChange::Upsert(CatalogueProduct { updated_at: at(when), ..p })
+    };
+    let newer = version(10.0, "2026-11-01T10:00:00Z");
+    assert_eq!(run(store.put_products("shop", std::slice::from_ref(&newer))).unwrap(), vec![newer.clone()]);
+    assert!(run(store.put_products("shop", &[version(25.0, "2026-11-01T09:00:00Z")])).unwrap().is_empty(), "stale");
+    assert_eq!(run(store.products("shop")).unwrap(), vec![newer]);
+    let gone = ProductChange::Remove { id: "tee".into(), at: at("2026-11-01T11:00:00Z") };
+    assert_eq!(run(store.put_products("shop", std::slice::from_ref(&gone))).unwrap(), vec![gone.clone()]);
+    assert!(run(store.put_products("shop", &[version(25.0, "2026-11-01T10:30:00Z")])).unwrap().is_empty());
+    assert_eq!(run(store.products("shop")).unwrap(), vec![gone], "the deletion, with its time, is what is kept");
+}
+
 /// Runs a future to completion (writes wait for the group commit on the
 /// writer thread).
 fn run<F: std::future::Future>(f: F) -> F::Output {

@@ -62,7 +62,9 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
         }
         "products/delete" => {
             let id = parse::<Deleted>(d.body)?.id.ok_or_else(|| Rejection::Invalid("product without id".into()))?;
-            Ok(Accepted::Products { shop: ctx.shop, changes: vec![ProductChange::Remove { id }] })
+            // No time in the payload: the delivery's (when Shopify fired it).
+            let at = Some(ctx.fallback_time);
+            Ok(Accepted::Products { shop: ctx.shop, changes: vec![ProductChange::Remove { id, at }] })
         }
         "shop/redact" => {
             parse::<serde::de::IgnoredAny>(d.body)?;
@@ -101,6 +103,7 @@ fn product(p: ShopifyProduct, shop: &str) -> Result<CatalogueProduct, Rejection>
         available: p.status.as_deref().is_none_or(|s| s == "active"),
         rating: None,
         review_count: None,
+        updated_at: p.updated_at.and_then(|t| t.parse().ok()),
     })
 }
 
@@ -438,6 +441,7 @@ struct ShopifyProduct {
     handle: Option<String>,
     product_type: Option<String>,
     status: Option<String>,
+    updated_at: Option<String>,
     variants: Vec<ProductVariant>,
     image: Option<ProductImage>,
     images: Vec<ProductImage>,

@@ -123,10 +123,11 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
             if p.kind.as_deref() == Some("variation") || p.name.is_none() {
                 return Ok(Accepted::Ignored { topic: format!("{topic} (variation)") });
             }
-            Ok(Accepted::Products { shop: shop.to_owned(), changes: vec![ProductChange::Upsert(p.into_catalogue(id))] })
+            let product = p.into_catalogue(id, payload.date_modified_gmt.as_deref().and_then(gmt));
+            Ok(Accepted::Products { shop: shop.to_owned(), changes: vec![ProductChange::Upsert(product)] })
         }
         ("product", "deleted") => {
-            Ok(Accepted::Products { shop: shop.to_owned(), changes: vec![ProductChange::Remove { id }] })
+            Ok(Accepted::Products { shop: shop.to_owned(), changes: vec![ProductChange::Remove { id, at: Some(at) }] })
         }
         _ => Ok(Accepted::Ignored { topic: topic.to_owned() }),
     }
@@ -167,7 +168,7 @@ struct WooImage {
 }
 
 impl WooProduct {
-    fn into_catalogue(self, id: String) -> CatalogueProduct {
+    fn into_catalogue(self, id: String, updated_at: Option<Timestamp>) -> CatalogueProduct {
         let rated = self.rating_count.filter(|n| *n > 0);
         CatalogueProduct {
             id,
@@ -182,6 +183,7 @@ impl WooProduct {
                 && self.stock_status.as_deref() != Some("outofstock"),
             rating: rated.and(self.average_rating.and_then(|r| r.trim().parse().ok())),
             review_count: rated,
+            updated_at,
         }
     }
 }

@@ -210,10 +210,16 @@ fn shopify_product_webhooks_become_catalogue_records_with_summed_stock_and_lowes
         assert_eq!(p.price, Some(19.99), "the cheaper variant");
         assert_eq!(p.url.as_deref(), Some("https://snowdevil.myshopify.com/products/example-t-shirt"));
         assert_eq!(p.category.as_deref(), Some("Shirts"));
+        assert_eq!(p.updated_at, Some("2021-12-31T19:00:00-05:00".parse().unwrap()), "the product's own updated_at");
         assert!(p.in_stock());
     }
     let gone = product_changes(shopify("products/delete", br#"{"id": 788032119674292922}"#), "snowdevil.myshopify.com");
-    assert_eq!(gone, vec![ProductChange::Remove { id: "788032119674292922".into() }]);
+    let fired = "2025-07-10T16:15:47Z".parse().ok();
+    assert_eq!(
+        gone,
+        vec![ProductChange::Remove { id: "788032119674292922".into(), at: fired }],
+        "X-Shopify-Triggered-At"
+    );
     assert_eq!(shopify("products/delete", b"{}").map_err(|e| e.status()), Err(400), "no id, nothing to delete");
 }
 
@@ -227,6 +233,7 @@ fn woocommerce_product_webhooks_feed_the_catalogue_and_variations_are_not_produc
     assert_eq!(p.url.as_deref(), Some("https://example.com/product/premium-quality-19/"));
     assert_eq!(p.inventory, None, "the shop does not manage its stock");
     assert_eq!(p.rating, None, "no ratings yet: no stars shown");
+    assert_eq!(p.updated_at, Some("2017-03-23T20:01:14Z".parse().unwrap()), "date_modified_gmt");
     assert!(p.in_stock());
     let variable =
         product_changes(wc("product.created", &fixture("woocommerce/product.create-variable.json")), "wc-store");
@@ -245,7 +252,7 @@ fn woocommerce_product_webhooks_feed_the_catalogue_and_variations_are_not_produc
     let [ProductChange::Upsert(p)] = changes.as_slice() else { panic!("{changes:?}") };
     assert!(!p.in_stock());
     let gone = product_changes(wc("product.deleted", br#"{"id": 794}"#), "wc-store");
-    assert_eq!(gone, vec![ProductChange::Remove { id: "794".into() }]);
+    assert_eq!(gone, vec![ProductChange::Remove { id: "794".into(), at: Some(now()) }], "no date: when it arrived");
 }
 
 #[test]
