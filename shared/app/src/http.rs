@@ -120,7 +120,10 @@ where
             Err(status) => return error(status, status.canonical_reason().unwrap_or("error").to_lowercase()),
         };
         if let Route::Health = route {
-            return ok(None, None);
+            return match self.store.health() {
+                Ok(()) => ok(None, None),
+                Err(problem) => error(StatusCode::SERVICE_UNAVAILABLE, problem),
+            };
         }
         if let Route::Unsubscribe = route {
             return self.unsubscribe(req).await;

@@ -76,6 +76,9 @@ pub struct MemoryStore {
     pub dynamo: DynamoModel,
     /// The profile `resolve_with` read ahead, as the DynamoDB store does.
     preloaded: Mutex<Option<(String, Vec<String>)>>,
+    /// What `health` reports (tests set it to play a store that can no
+    /// longer acknowledge writes).
+    pub unhealthy: Mutex<Option<String>>,
 }
 
 /// The requests and capacity units the DynamoDB store would use for the
@@ -290,6 +293,10 @@ impl ProfileStore for MemoryStore {
             }
         }
         ready(Ok(()))
+    }
+
+    fn health(&self) -> Result<(), String> {
+        lock(&self.unhealthy).clone().map_or(Ok(()), Err)
     }
 
     /// In place: the lock already serialises writers, so there is nothing to

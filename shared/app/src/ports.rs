@@ -77,6 +77,13 @@ pub trait ProfileStore: Send + Sync {
     /// `into` and deletes `from`.
     fn merge_into(&self, shop: &str, from: &str, into: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// `Err` naming the problem when the store can no longer acknowledge
+    /// writes (what `GET /healthz` reports); stores that cannot tell are
+    /// always healthy.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Read-modify-write under optimistic concurrency: load, run `f`, save
     /// if the version did not move, otherwise reload and run `f` again.
     /// `create` makes a fresh profile when none exists; otherwise a missing

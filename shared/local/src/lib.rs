@@ -491,6 +491,9 @@ impl ProfileStore for SqliteStore {
     fn merge_into(&self, shop: &str, from: &str, into: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.merge_into_async(shop, from, into)
     }
+    fn health(&self) -> Result<(), String> {
+        self.writer.health()
+    }
 }
 
 /// The durable local scheduler: pending checks live in SQLite, so they

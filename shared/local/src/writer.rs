@@ -18,7 +18,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use rusqlite::Connection;
 
@@ -48,6 +48,8 @@ enum Job {
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// Set by the syncer when a sync failed (see [`sync`]).
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 /// Opens a connection with the settings every nudge connection uses.
@@ -112,9 +114,19 @@ impl Writer {
         let (jobs, queue) = mpsc::channel::<Job>();
         let (committed, to_sync) = mpsc::channel::<Committed>();
         spawn("nudge-sqlite-writer", Box::new(move || run(&conn, &queue, &committed)))?;
-        spawn("nudge-sqlite-sync", Box::new(move || sync(&wal, &to_sync)))?;
+        let failed = Arc::new(Mutex::new(None));
+        let syncer_failed = failed.clone();
+        spawn("nudge-sqlite-sync", Box::new(move || sync(&wal, &to_sync, &syncer_failed)))?;
         spawn("nudge-sqlite-checkpoint", Box::new(move || checkpoint(&checkpointer, &to_checkpoint)))?;
-        Ok(Writer { jobs })
+        Ok(Writer { jobs, failed })
+    }
+
+    /// `Err` once a sync has failed: from then on no write is acknowledged.
+    pub fn health(&self) -> Result<(), String> {
+        match &*self.failed.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(problem) => Err(problem.clone()),
+            None => Ok(()),
+        }
     }
 
     /// Runs `f` in the next batch and returns its result once the batch is
@@ -232,7 +244,7 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Job>, committed: &mpsc::Sender<
 /// frame after a bad one when it recovers, so a later sync that succeeds
 /// proves nothing. The writers get the error (a 5xx for a delivery, which
 /// the sender retries) until the process is restarted.
-fn sync(wal: &Path, batches: &mpsc::Receiver<Committed>) {
+fn sync(wal: &Path, batches: &mpsc::Receiver<Committed>, shared: &Mutex<Option<String>>) {
     let mut file: Option<File> = None;
     let mut failed: Option<String> = None;
     while let Ok(first) = batches.recv() {
@@ -244,6 +256,7 @@ fn sync(wal: &Path, batches: &mpsc::Receiver<Committed>) {
                 let e = format!("cannot sync {}: {e}; nothing is acknowledged until nudge restarts", wal.display());
                 eprintln!("nudge: {e}");
                 failed = Some(e.clone());
+                *shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
                 e
             }),
             None => Ok(()),
@@ -304,5 +317,7 @@ mod tests {
         assert!(first.contains("cannot sync") && first.contains("until nudge restarts"), "{first}");
         let second = run(broken.write(insert(3))).unwrap_err();
         assert_eq!(second, first, "refused for good, without trying again");
+        assert_eq!(broken.health(), Err(first), "and reported unhealthy");
+        assert_eq!(healthy.health(), Ok(()));
     }
 }

@@ -238,6 +238,15 @@ fn healthz_answers() {
 }
 
 #[test]
+fn healthz_is_503_with_the_reason_once_the_store_cannot_acknowledge_writes() {
+    let s = service();
+    *s.store.unhealthy.lock().unwrap() = Some("cannot sync nudge.db-wal".into());
+    let (status, body) = send(&s, &Request::get("/healthz").body(vec![]).unwrap());
+    assert_eq!(status, 503);
+    assert!(body.contains("cannot sync nudge.db-wal"), "{body}");
+}
+
+#[test]
 fn one_click_unsubscribe_stops_every_later_email_and_bad_links_change_nothing() {
     use nudge_app::unsubscribe::UnsubscribeKey;
     let mut s = service();
