@@ -107,6 +107,11 @@ fn column(conn: &Connection, query: &str, args: &[&String]) -> Result<Vec<String
     rows.collect::<Result<_, _>>().map_err(sql)
 }
 
+/// Whether `table` has `column` (databases made by older versions lack some).
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?.exists([table, column])
+}
+
 fn sql(e: rusqlite::Error) -> String {
     format!("sqlite: {e}")
 }
@@ -130,20 +135,12 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
         // Databases from before retention: add the column (0 = never touched
         // since, so the first sweep counts from the upgrade).
-        let has_touched: bool = conn
-            .prepare("SELECT 1 FROM pragma_table_info('profiles') WHERE name = 'touched'")
-            .and_then(|mut s| s.exists([]))
-            .map_err(unavailable)?;
-        if !has_touched {
+        if !has_column(&conn, "profiles", "touched").map_err(unavailable)? {
             conn.execute_batch("ALTER TABLE profiles ADD COLUMN touched INTEGER NOT NULL DEFAULT 0")
                 .map_err(unavailable)?;
         }
         // Databases from before product changes carried their time.
-        let has_updated_at: bool = conn
-            .prepare("SELECT 1 FROM pragma_table_info('products') WHERE name = 'updated_at'")
-            .and_then(|mut s| s.exists([]))
-            .map_err(unavailable)?;
-        if !has_updated_at {
+        if !has_column(&conn, "products", "updated_at").map_err(unavailable)? {
             conn.execute_batch("ALTER TABLE products ADD COLUMN updated_at INTEGER").map_err(unavailable)?;
         }
         // Databases from before profiles moved to a rowid table (a
