@@ -244,19 +244,18 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Job>, committed: &mpsc::Sender<
 /// frame after a bad one when it recovers, so a later sync that succeeds
 /// proves nothing. The writers get the error (a 5xx for a delivery, which
 /// the sender retries) until the process is restarted.
-fn sync(wal: &Path, batches: &mpsc::Receiver<Committed>, shared: &Mutex<Option<String>>) {
+fn sync(wal: &Path, batches: &mpsc::Receiver<Committed>, failed: &Mutex<Option<String>>) {
     let mut file: Option<File> = None;
-    let mut failed: Option<String> = None;
     while let Ok(first) = batches.recv() {
         let mut run = vec![first];
         run.extend(batches.try_iter());
-        let synced = match &failed {
-            Some(e) => Err(e.clone()),
+        let earlier = failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let synced = match earlier {
+            Some(e) => Err(e),
             None if run.iter().any(|b| b.result.is_ok()) => sync_file(wal, &mut file).map_err(|e| {
                 let e = format!("cannot sync {}: {e}; nothing is acknowledged until nudge restarts", wal.display());
                 eprintln!("nudge: {e}");
-                failed = Some(e.clone());
-                *shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
                 e
             }),
             None => Ok(()),
