@@ -1,0 +1,25 @@
+//! Build script of the seven Lambda functions (and, through nudge-aws, of
+//! the hello-world baseline `init_bench` compares them with): on Linux they
+//! are linked as position-dependent executables (`-no-pie`).
+//!
+//! Why: a position-independent executable is relocated by the dynamic
+//! loader at every start. These binaries hold ~25,000 relative relocations
+//! (mostly vtables of the AWS SDK's trait objects, ~380 KB), so each cold
+//! start wrote and copied ~100 pages before `main`: about 0.9 ms of the
+//! ~4.5 ms init of a webhook function (`make bench`, README). Linked at a
+//! fixed address they need none.
+//!
+//! The price: the executable's own code and data are at the same address
+//! in every process (shared libraries, heap and stack stay randomized), as
+//! for Go binaries, which Lambda runs non-PIE by default. To keep ASLR for
+//! the executable too, build with `NUDGE_LAMBDA_PIE=1`.
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=NUDGE_LAMBDA_PIE");
+    let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
+    let pie = std::env::var("NUDGE_LAMBDA_PIE").is_ok_and(|v| !v.is_empty() && v != "0");
+    if linux && !pie {
+        // Every target this package links (bins; for nudge-aws, its examples and tests).
+        println!("cargo:rustc-link-arg=-no-pie");
+    }
+}

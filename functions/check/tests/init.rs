@@ -1,0 +1,119 @@
+//! The real `check` binary's init, as Lambda runs it: under a minimal
+//! Runtime API (a local socket that notes the first `GET .../next`), with a
+//! local run's settings. Init loads the rules, templates and catalogue on
+//! threads of their own while the SDK clients are built; these pin that it
+//! still reaches the runtime loop, and that a bad rules file still stops it
+//! with the file and line.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// Starts the binary with `rules_dir` and returns the request line of its
+/// first Runtime API call (`None` if it made none), with its exit status
+/// and stderr when it exited.
+fn start(rules_dir: &Path) -> (Option<String>, Option<(std::process::ExitStatus, String)>) {
+    let api = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = api.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in api.incoming().flatten() {
+            let mut line = String::new();
+            if BufReader::new(&stream).read_line(&mut line).is_ok() {
+                let _ = tx.send(line.trim().to_owned());
+            }
+            // The connection is held open: no event comes.
+            std::mem::forget(stream);
+        }
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_check"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "check")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("NUDGE_TABLE", "nudge")
+        .env("NUDGE_SCHEDULE_GROUP", "nudge-checks")
+        .env("NUDGE_CHECK_FUNCTION_ARN", "arn:aws:lambda:us-east-1:123456789012:function:nudge-check")
+        .env("NUDGE_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/nudge-scheduler")
+        .env("NUDGE_SCHEDULE_DLQ_ARN", "arn:aws:sqs:us-east-1:123456789012:nudge-checks-dlq")
+        .env("NUDGE_SES_CONFIGURATION_SET", "nudge")
+        .env("NUDGE_FROM", "Shop <shop@example.com>")
+        .env("NUDGE_PUBLIC_URL", "https://unsubscribe.example")
+        .env("NUDGE_RULES_DIR", rules_dir)
+        .env("NUDGE_SHOP", "acme.myshopify.com")
+        .env("NUDGE_ALIAS_KEY", "test")
+        .env("NUDGE_UNSUBSCRIBE_KEY", "test")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut first = None;
+    while first.is_none() && std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        first = rx.recv_timeout(Duration::from_millis(20)).ok();
+    }
+    let exited = match child.try_wait().unwrap() {
+        Some(_) => {
+            let out = child.wait_with_output().unwrap();
+            Some((out.status, String::from_utf8_lossy(&out.stderr).into_owned()))
+        }
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            None
+        }
+    };
+    (first, exited)
+}
+
+#[test]
+fn with_the_example_rules_init_reaches_the_runtime_loop() {
+    let (first, exited) = start(&examples());
+    assert!(exited.is_none(), "exited during init: {exited:?}");
+    let first = first.expect("no Runtime API call within 30 s");
+    assert!(first.starts_with("GET /2018-06-01/runtime/invocation/next "), "{first}");
+}
+
+#[test]
+fn a_bad_rules_file_stops_init_with_its_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ex = examples();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    for t in std::fs::read_dir(ex.join("templates")).unwrap() {
+        let t = t.unwrap().path();
+        std::fs::copy(&t, dir.path().join("templates").join(t.file_name().unwrap())).unwrap();
+    }
+    let rules = std::fs::read_to_string(ex.join("triggers.toml")).unwrap();
+    let (at, _) = rules.split_once("delay = \"").expect("the example rules have a delay");
+    let line = at.matches('\n').count() + 1;
+    std::fs::write(dir.path().join("triggers.toml"), rules.replacen("delay = \"", "delay = \"soon", 1)).unwrap();
+
+    let (first, exited) = start(dir.path());
+    let (status, stderr) = exited.expect("init went on with a bad rules file");
+    assert!(!status.success());
+    assert_eq!(first, None, "it called the Runtime API");
+    assert!(stderr.contains(&format!("triggers.toml:{line}")), "{stderr}");
+}
+
+/// `functions/build.rs` links the functions at a fixed address (see there):
+/// the ELF type is `ET_EXEC` (2), not a position-independent `ET_DYN` (3).
+#[test]
+fn the_function_is_linked_position_dependent_unless_asked_for_pie() {
+    let elf = std::fs::read(env!("CARGO_BIN_EXE_check")).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF");
+    let e_type = u16::from_le_bytes([elf[16], elf[17]]);
+    // As the build script saw it (cargo rebuilds this test when it changes).
+    let pie = option_env!("NUDGE_LAMBDA_PIE").is_some_and(|v| !v.is_empty() && v != "0");
+    assert_eq!(e_type, if pie { 3 } else { 2 }, "ELF type {e_type}");
+}
