@@ -1,9 +1,8 @@
 //! The real `check` binary's init, as Lambda runs it: under a minimal
 //! Runtime API (a local socket that notes the first `GET .../next`), with a
-//! local run's settings. Init loads the rules, templates and catalogue on
-//! threads of their own while the SDK clients are built; these pin that it
-//! still reaches the runtime loop, and that a bad rules file still stops it
-//! with the file and line.
+//! local run's settings: init (settings, rules, templates, catalogue, SDK
+//! clients) reaches the runtime loop, a bad rules file stops it with the
+//! file and line, and the binary is linked as `functions/build.rs` says.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

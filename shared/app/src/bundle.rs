@@ -78,23 +78,14 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// The templates compile on a second thread while the rules parse (a
-    /// Lambda function's cold start waits for both).
     pub fn load(triggers: &Path, templates: &Path, catalogue: Option<&Path>) -> Result<Bundle, BundleError> {
-        let (rules, compiled) = std::thread::scope(|s| {
-            let compiled = s.spawn(|| load_templates(templates));
-            let rules = load_rules(triggers, Some(templates));
-            (rules, compiled.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-        });
-        Bundle::checked(rules?, compiled?, catalogue)
+        Bundle::with_rules(load_rules(triggers, Some(templates))?, templates, catalogue)
     }
 
-    /// As `load`, with rules already loaded.
+    /// As `load`, with rules already loaded (a Lambda function's stack has
+    /// them: parsing them twice would cost every cold start).
     pub fn with_rules(rules: Triggers, templates: &Path, catalogue: Option<&Path>) -> Result<Bundle, BundleError> {
-        Bundle::checked(rules, load_templates(templates)?, catalogue)
-    }
-
-    fn checked(rules: Triggers, templates: Templates, catalogue: Option<&Path>) -> Result<Bundle, BundleError> {
+        let templates = load_templates(templates)?;
         let problems = nudge_content::check_rules(&templates, &rules);
         if !problems.is_empty() {
             return Err(BundleError(format!("template problems:\n{}", problems.join("\n"))));

@@ -3,7 +3,6 @@
 //! only wire these to the runtime; the tests call the same handlers against
 //! the AWS emulator.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -103,19 +102,7 @@ impl Stack {
     /// built at every cold start for nothing. Elsewhere the default chains
     /// apply.
     pub async fn from_env() -> Result<Stack, InitError> {
-        Ok(Stack::from_env_with(rules_in).await?.0)
-    }
-
-    /// [`Stack::from_env`] with the rules (and whatever comes with them: the
-    /// check function's mail bundle) read from the rules directory by
-    /// `load`, on a thread of its own.
-    pub async fn from_env_with<T: Send + 'static>(
-        load: impl FnOnce(&Path) -> Result<(Triggers, T), InitError> + Send + 'static,
-    ) -> Result<(Stack, T), InitError> {
         use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
-        let get = |k: &str| std::env::var(k).ok();
-        let settings = Settings::from_env(get)?;
-        let loading = load_in_background(&settings.rules_dir, load);
         let has = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
         let system_roots =
             crate::tls::wants_system_roots(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()));
@@ -127,35 +114,23 @@ impl Stack {
         if has("AWS_ACCESS_KEY_ID") && has("AWS_SECRET_ACCESS_KEY") {
             loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
         }
-        Stack::assemble(loader.load().await, settings, get, loading).await
+        Stack::new(loader.load().await, |k| std::env::var(k).ok()).await
     }
 
     /// From `get` (an environment) and an SDK configuration.
     pub async fn new(sdk: SdkConfig, get: impl Fn(&str) -> Option<String>) -> Result<Stack, InitError> {
         let settings = Settings::from_env(&get)?;
-        let loading = load_in_background(&settings.rules_dir, rules_in);
-        Ok(Stack::assemble(sdk, settings, get, loading).await?.0)
-    }
-
-    /// Reads the secrets and builds the clients while `loading` loads the
-    /// rules, then waits for them.
-    async fn assemble<T>(
-        sdk: SdkConfig,
-        settings: Settings,
-        get: impl Fn(&str) -> Option<String>,
-        loading: std::thread::JoinHandle<Result<(Triggers, T), InitError>>,
-    ) -> Result<(Stack, T), InitError> {
         let secrets = match &settings.secrets_path {
             Some(path) => Secrets::from_ssm(&aws_sdk_ssm::Client::new(&sdk), path).await?,
             None => Secrets::from_env(&get),
         };
+        let rules = load_rules(&settings.rules_dir.join("triggers.toml"), Some(&settings.rules_dir.join("templates")))
+            .map_err(|e| InitError::Rules(e.0))?;
         let sources = SourcesConfig::from_env(|k| if k == SHOP { get(k) } else { secrets.get(k) });
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table, settings.retention);
         let scheduler = EventBridgeScheduler::new(aws_sdk_scheduler::Client::new(&sdk), settings.schedule.clone());
         let publisher = EventBridgePublisher::new(&sdk, settings.event_bus.clone());
-        let (rules, also) =
-            loading.join().unwrap_or_else(|_| Err(InitError::Rules("loading the rules panicked".into())))?;
-        let stack = Stack {
+        Ok(Stack {
             alias_key: AliasKey::new(secrets.require(ALIAS_KEY)?),
             unsubscribe_key: UnsubscribeKey::new(secrets.require(UNSUBSCRIBE_KEY)?),
             settings,
@@ -165,8 +140,7 @@ impl Stack {
             publisher,
             sources,
             sdk,
-        };
-        Ok((stack, also))
+        })
     }
 
     fn ingest_ports(&self) -> IngestPorts<'_, DynamoStore, EventBridgeScheduler, EventBridgePublisher> {
@@ -178,24 +152,6 @@ impl Stack {
             publisher: &self.publisher,
         }
     }
-}
-
-/// Runs `load` on the rules directory on a thread of its own: init reads
-/// the secrets and builds the SDK clients meanwhile, so where a second core
-/// is free it is shorter by the lesser of the two.
-fn load_in_background<T: Send + 'static>(
-    dir: &Path,
-    load: impl FnOnce(&Path) -> Result<(Triggers, T), InitError> + Send + 'static,
-) -> std::thread::JoinHandle<Result<(Triggers, T), InitError>> {
-    let dir = dir.to_path_buf();
-    std::thread::spawn(move || load(&dir))
-}
-
-/// The rules in `dir`, checked against the templates' names.
-fn rules_in(dir: &Path) -> Result<(Triggers, ()), InitError> {
-    let rules =
-        load_rules(&dir.join("triggers.toml"), Some(&dir.join("templates"))).map_err(|e| InitError::Rules(e.0))?;
-    Ok((rules, ()))
 }
 
 pub type Http = HttpService<DynamoStore, EventBridgeScheduler, EventBridgePublisher, SystemClock>;
@@ -276,13 +232,6 @@ pub async fn run_http(paths: &'static [&'static str]) -> Result<(), lambda_http:
 /// rather than once per send.
 pub const CATALOGUE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The templates directory of the rules directory `dir`, and its product
-/// feed when it has one.
-fn bundle_paths(dir: &Path) -> (std::path::PathBuf, Option<std::path::PathBuf>) {
-    let catalogue = dir.join("catalogue.json");
-    (dir.join("templates"), catalogue.exists().then_some(catalogue))
-}
-
 /// The check and reconcile functions: the stack plus the SES mailer.
 pub struct CheckFunction {
     pub stack: Stack,
@@ -290,29 +239,16 @@ pub struct CheckFunction {
 }
 
 impl CheckFunction {
-    /// From the process environment: the mail bundle (templates compiled
-    /// and checked against the rules) is built on the thread that loads the
-    /// rules. Fails (naming the setting) without the mail settings.
-    pub async fn from_env() -> Result<CheckFunction, InitError> {
-        let (stack, bundle) = Stack::from_env_with(|dir| {
-            let (templates, catalogue) = bundle_paths(dir);
-            let bundle = Bundle::load(&dir.join("triggers.toml"), &templates, catalogue.as_deref())
-                .map_err(|e| InitError::Rules(e.0))?;
-            Ok((bundle.rules.clone(), bundle))
-        })
-        .await?;
-        CheckFunction::with_bundle(stack, bundle)
-    }
-
-    /// From a stack. Fails (naming the setting) without the mail settings.
+    /// Fails (naming the setting) without the mail settings.
     pub fn new(stack: Stack) -> Result<CheckFunction, InitError> {
-        let (templates, catalogue) = bundle_paths(&stack.settings.rules_dir);
-        let bundle = Bundle::with_rules(stack.rules.clone(), &templates, catalogue.as_deref())
-            .map_err(|e| InitError::Rules(e.0))?;
-        CheckFunction::with_bundle(stack, bundle)
-    }
-
-    fn with_bundle(stack: Stack, bundle: Bundle) -> Result<CheckFunction, InitError> {
+        let dir = &stack.settings.rules_dir;
+        let catalogue = dir.join("catalogue.json");
+        let bundle = Bundle::with_rules(
+            stack.rules.clone(),
+            &dir.join("templates"),
+            catalogue.exists().then_some(catalogue.as_path()),
+        )
+        .map_err(|e| InitError::Rules(e.0))?;
         let mail = &stack.settings.mail()?;
         let composer = Composer {
             rules: bundle.rules,

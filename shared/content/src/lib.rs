@@ -73,15 +73,9 @@ impl Templates {
         env.set_auto_escape_callback(|name| {
             if name.ends_with(".html") { minijinja::AutoEscape::Html } else { minijinja::AutoEscape::None }
         });
-        // MJML → HTML is most of the work and each template's is its own:
-        // one thread per template (a cold start waits for the slowest).
-        let htmls: Vec<Result<String, ContentError>> = std::thread::scope(|s| {
-            let compiling: Vec<_> = sources.iter().map(|src| s.spawn(|| mjml_to_html(&src.name, &src.mjml))).collect();
-            compiling.into_iter().map(|c| c.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-        });
         let mut has_text = BTreeMap::new();
-        for (src, html) in sources.into_iter().zip(htmls) {
-            let html = html?;
+        for src in sources {
+            let html = mjml_to_html(&src.name, &src.mjml)?;
             env.add_template_owned(format!("{}.html", src.name), html).map_err(|e| located(&src.name, &e))?;
             if let Some(t) = src.text {
                 env.add_template_owned(format!("{}.txt", src.name), t).map_err(|e| located(&src.name, &e))?;
