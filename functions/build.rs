@@ -5,8 +5,8 @@
 //! Why: a position-independent executable is relocated by the dynamic
 //! loader at every start. These binaries hold ~25,000 relative relocations
 //! (mostly vtables of the AWS SDK's trait objects, ~380 KB), so each cold
-//! start wrote and copied ~100 pages before `main`: about 0.9 ms of the
-//! ~4.5 ms init of a webhook function (`make bench`, README). Linked at a
+//! start copied and wrote ~100 pages before `main`: 0.2–0.7 ms of the
+//! ~4 ms init of a webhook function (README, Performance). Linked at a
 //! fixed address they need none.
 //!
 //! The price: the executable's own code and data are at the same address
