@@ -79,7 +79,7 @@ bench: check-rust
 	./target/release/examples/serve_load target/release/nudge 20000 64 4
 	$(CARGO) build --release $(addprefix -p ,$(FUNCTIONS))
 	$(CARGO) build --release -p nudge-aws --example hello_lambda --example init_bench
-	./target/release/examples/init_bench target/release/examples/hello_lambda $(addprefix target/release/,$(FUNCTIONS))
+	INIT_BENCH_ROUNDS=15 ./target/release/examples/init_bench target/release/examples/hello_lambda $(addprefix target/release/,$(FUNCTIONS))
 
 ## fmt: format the code
 fmt: check-rust
