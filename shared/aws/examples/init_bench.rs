@@ -20,7 +20,6 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-
 #[derive(Default)]
 struct Seen {
     next_at: Option<Instant>,
