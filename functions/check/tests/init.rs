@@ -11,6 +11,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use nudge_aws::settings::local_start_env;
+
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
@@ -34,25 +36,7 @@ fn start(rules_dir: &Path) -> (Option<String>, Option<(std::process::ExitStatus,
     });
     let mut child = Command::new(env!("CARGO_BIN_EXE_check"))
         .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", &addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "check")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("NUDGE_TABLE", "nudge")
-        .env("NUDGE_SCHEDULE_GROUP", "nudge-checks")
-        .env("NUDGE_CHECK_FUNCTION_ARN", "arn:aws:lambda:us-east-1:123456789012:function:nudge-check")
-        .env("NUDGE_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/nudge-scheduler")
-        .env("NUDGE_SCHEDULE_DLQ_ARN", "arn:aws:sqs:us-east-1:123456789012:nudge-checks-dlq")
-        .env("NUDGE_SES_CONFIGURATION_SET", "nudge")
-        .env("NUDGE_FROM", "Shop <shop@example.com>")
-        .env("NUDGE_PUBLIC_URL", "https://unsubscribe.example")
-        .env("NUDGE_RULES_DIR", rules_dir)
-        .env("NUDGE_SHOP", "acme.myshopify.com")
-        .env("NUDGE_ALIAS_KEY", "test")
-        .env("NUDGE_UNSUBSCRIBE_KEY", "test")
+        .envs(local_start_env(&addr, rules_dir))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -20,6 +20,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nudge_aws::settings::local_start_env;
+
 #[derive(Default)]
 struct Seen {
     next_at: Option<Instant>,
@@ -74,28 +76,7 @@ fn init_ms(binary: &str, seen: &Arc<Mutex<Seen>>, api: &str) -> Result<f64, Stri
     let started = Instant::now();
     let mut child = Command::new(binary)
         .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("NUDGE_TABLE", "nudge")
-        .env("NUDGE_SCHEDULE_GROUP", "nudge-checks")
-        .env("NUDGE_CHECK_FUNCTION_ARN", "arn:aws:lambda:us-east-1:123456789012:function:nudge-check")
-        .env("NUDGE_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/nudge-scheduler")
-        .env("NUDGE_SCHEDULE_DLQ_ARN", "arn:aws:sqs:us-east-1:123456789012:nudge-checks-dlq")
-        .env("NUDGE_SES_CONFIGURATION_SET", "nudge")
-        .env("NUDGE_FROM", "Shop <shop@example.com>")
-        .env("NUDGE_PUBLIC_URL", "https://unsubscribe.example")
-        .env("NUDGE_RULES_DIR", &examples)
-        .env("NUDGE_SHOP", "acme.myshopify.com")
-        .env("NUDGE_SHOPIFY_SECRET", "bench")
-        .env("NUDGE_WOOCOMMERCE_SECRET", "bench")
-        .env("NUDGE_SEGMENT_WRITE_KEY", "bench")
-        .env("NUDGE_ALIAS_KEY", "bench")
-        .env("NUDGE_UNSUBSCRIBE_KEY", "bench")
+        .envs(local_start_env(api, &examples))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

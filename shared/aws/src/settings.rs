@@ -2,7 +2,7 @@
 //! the single list of names: the SAM template, the Terraform module and the
 //! README are checked against it by a test, so they cannot drift apart.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use jiff::SignedDuration;
 
@@ -56,6 +56,41 @@ pub const RECONCILE_GRACE_MINUTES: &str = "NUDGE_RECONCILE_GRACE_MINUTES";
 pub const SECRETS_PATH: &str = "NUDGE_SECRETS_PATH";
 pub const ALIAS_KEY: &str = "NUDGE_ALIAS_KEY";
 pub const UNSUBSCRIBE_KEY: &str = "NUDGE_UNSUBSCRIBE_KEY";
+
+/// The environment for starting any function on this machine under a local
+/// Runtime API at `runtime_api`, with `rules_dir` as the rules layer:
+/// Lambda's own variables, dummy credentials, a placeholder for every
+/// required setting and plain secrets (no secrets path), so init makes no
+/// AWS call. The init benchmark and the functions' start-up tests run them
+/// with it.
+pub fn local_start_env(runtime_api: &str, rules_dir: &Path) -> Vec<(&'static str, String)> {
+    use nudge_sources::config::env::{SEGMENT_WRITE_KEY, SHOPIFY_SECRET, WOOCOMMERCE_SECRET};
+    let arn = |rest: &str| format!("arn:aws:{rest}");
+    vec![
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "local".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        (TABLE, "nudge".into()),
+        (SCHEDULE_GROUP, "nudge-checks".into()),
+        (CHECK_FUNCTION_ARN, arn("lambda:us-east-1:123456789012:function:nudge-check")),
+        (SCHEDULER_ROLE_ARN, arn("iam::123456789012:role/nudge-scheduler")),
+        (SCHEDULE_DLQ_ARN, arn("sqs:us-east-1:123456789012:nudge-checks-dlq")),
+        (SES_CONFIGURATION_SET, "nudge".into()),
+        (FROM, "Shop <shop@example.com>".into()),
+        (PUBLIC_URL, "https://unsubscribe.example".into()),
+        (RULES_DIR, rules_dir.display().to_string()),
+        (SHOP, "acme.myshopify.com".into()),
+        (SHOPIFY_SECRET, "local".into()),
+        (WOOCOMMERCE_SECRET, "local".into()),
+        (SEGMENT_WRITE_KEY, "local".into()),
+        (ALIAS_KEY, "local".into()),
+        (UNSUBSCRIBE_KEY, "local".into()),
+    ]
+}
 
 /// Where the rules layer puts triggers.toml, templates/ and catalogue.json.
 pub const DEFAULT_RULES_DIR: &str = "/opt/rules";
