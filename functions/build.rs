@@ -5,14 +5,14 @@
 //! Why: a position-independent executable is relocated by the dynamic
 //! loader at every start. These binaries hold ~25,000 relative relocations
 //! (mostly vtables of the AWS SDK's trait objects, ~380 KB), so each cold
-//! start copied and wrote ~100 pages before `main`: 0.2–0.7 ms of the
-//! ~4 ms init of a webhook function (README, Performance). Linked at a
-//! fixed address they need none.
+//! start copied and wrote ~100 pages before `main`: 0.1–0.7 ms of a
+//! 4–7 ms init (README, Performance). Linked at a fixed address they need
+//! none.
 //!
 //! The price: the executable's own code and data are at the same address
 //! in every process (shared libraries, heap and stack stay randomized), as
-//! for Go binaries, which Lambda runs non-PIE by default. To keep ASLR for
-//! the executable too, build with `NUDGE_LAMBDA_PIE=1`.
+//! with Go, which links its Linux binaries this way by default. To keep
+//! ASLR for the executable too, build with `NUDGE_LAMBDA_PIE=1`.
 
 fn main() {
     println!("cargo:rerun-if-env-changed=NUDGE_LAMBDA_PIE");

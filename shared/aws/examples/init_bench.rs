@@ -2,9 +2,9 @@
 //! started under a minimal local Lambda Runtime API — a server in this
 //! program that notes when `GET /2018-06-01/runtime/invocation/next` first
 //! arrives, i.e. when init is over — alternating with the hello-world
-//! baseline, 9 times (`INIT_BENCH_ROUNDS` to change it); medians and the ratio to the baseline are
-//! printed. A binary that reports an init error (or exits) is a failure,
-//! not a measurement.
+//! baseline, 9 rounds (`INIT_BENCH_ROUNDS` sets another count); medians
+//! and the ratio to the baseline are printed. A binary that reports an init
+//! error (or exits) is a failure, not a measurement.
 //!
 //!     init_bench HELLO_BINARY FUNCTION_BINARY...
 //!
