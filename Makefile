@@ -6,6 +6,8 @@ CARGO ?= cargo
 export PATH := $(CURDIR)/.venv-tools/bin:$(PATH)
 FUNCTIONS := shopify-webhook woocommerce-webhook track check ses-events unsubscribe reconcile
 RULES ?= examples
+# The nudge command rules-layer runs (bench passes its release build).
+NUDGE ?= $(CARGO) run --quiet -p nudge --
 
 .PHONY: demo test bench fuzz fmt lint check-rust clean build-lambdas rules-layer deploy-sam deploy-tf watch infra-check ensure-cargo-lambda
 
@@ -39,12 +41,13 @@ ensure-cargo-lambda:
 build-lambdas: check-rust ensure-cargo-lambda
 	$(CARGO) lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
 
-## rules-layer: triggers.toml, templates/ and catalogue.json from RULES (default examples) → target/rules-layer.zip
+## rules-layer: triggers.toml, templates/ (checked and precompiled) and catalogue.json from RULES (default examples) → target/rules-layer.zip
 rules-layer: check-rust
-	$(CARGO) run --quiet -p nudge -- check $(RULES)/triggers.toml --templates $(RULES)/templates
 	rm -rf target/rules-layer && mkdir -p target/rules-layer/rules
 	cp -r $(RULES)/triggers.toml $(RULES)/templates target/rules-layer/rules/
 	if [ -f $(RULES)/catalogue.json ]; then cp $(RULES)/catalogue.json target/rules-layer/rules/; fi
+	$(NUDGE) check target/rules-layer/rules/triggers.toml \
+	  --templates target/rules-layer/rules/templates --compile target/rules-layer/rules/templates/compiled.json
 	rm -f target/rules-layer.zip && cd target/rules-layer && python3 -m zipfile -c ../rules-layer.zip rules
 
 ## deploy-sam: build with SAM (rust-cargolambda) and deploy, asking for the parameters the first time
@@ -70,7 +73,7 @@ fuzz: check-rust
 	bash scripts/fuzz.sh 300
 
 ## bench: replay throughput on a generated 1M-line log, email renders/s, signed deliveries/s against nudge serve,
-## and each Lambda function's init time against a hello-world lambda_runtime binary (see README)
+## and each Lambda function's init time against a hello-world lambda_runtime binary, on the rules layer (see README)
 bench: check-rust
 	$(CARGO) build --release -p nudge --bin nudge --example serve_load
 	python3 scripts/bench_replay.py
@@ -79,7 +82,8 @@ bench: check-rust
 	./target/release/examples/serve_load target/release/nudge 20000 64 4
 	$(CARGO) build --release $(addprefix -p ,$(FUNCTIONS))
 	$(CARGO) build --release -p nudge-aws --example hello_lambda --example init_bench
-	INIT_BENCH_ROUNDS=15 ./target/release/examples/init_bench target/release/examples/hello_lambda $(addprefix target/release/,$(FUNCTIONS))
+	$(MAKE) --no-print-directory rules-layer NUDGE=target/release/nudge
+	INIT_BENCH_ROUNDS=15 INIT_BENCH_RULES=target/rules-layer/rules ./target/release/examples/init_bench target/release/examples/hello_lambda $(addprefix target/release/,$(FUNCTIONS))
 
 ## fmt: format the code
 fmt: check-rust

@@ -36,6 +36,11 @@ enum Command {
         /// Also check that every referenced template exists here.
         #[arg(long)]
         templates: Option<PathBuf>,
+        /// Also write the templates compiled and checked to this file
+        /// (`templates/compiled.json` of a Lambda rules layer: `make
+        /// rules-layer`), so a function's start-up skips that work.
+        #[arg(long, requires = "templates")]
+        compile: Option<PathBuf>,
     },
     /// Attribution report from a decision log and an event log: per trigger
     /// and variant sent, opened, clicked, converted, revenue, intervals, lift.
@@ -63,7 +68,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Replay(args) => replay_cmd::run(args),
-        Command::Check { file, templates } => replay_cmd::check(&file, templates.as_deref()),
+        Command::Check { file, templates, compile } => {
+            replay_cmd::check(&file, templates.as_deref(), compile.as_deref())
+        }
         Command::Simulate(args) => simulate::run(args),
         Command::Preview(args) => templates::preview(args),
         Command::Report(args) => report::run(args),

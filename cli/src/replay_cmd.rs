@@ -67,9 +67,13 @@ pub fn load_rules(file: &Path, templates: Option<&Path>) -> Result<Triggers> {
     Ok(nudge_app::bundle::load_rules(file, templates)?)
 }
 
-pub fn check(file: &Path, templates: Option<&Path>) -> Result<ExitCode> {
+pub fn check(file: &Path, templates: Option<&Path>, compile: Option<&Path>) -> Result<ExitCode> {
     let rules = load_rules(file, templates)?;
-    if let Some(dir) = templates {
+    if let (Some(dir), Some(out)) = (templates, compile) {
+        let json = nudge_app::bundle::compile_for_layer(&rules, dir)?;
+        std::fs::write(out, json).with_context(|| format!("cannot write {}", out.display()))?;
+        println!("{}: templates compiled and checked", out.display());
+    } else if let Some(dir) = templates {
         let compiled = crate::templates::load(dir)?;
         let problems = nudge_content::check_rules(&compiled, &rules);
         if !problems.is_empty() {

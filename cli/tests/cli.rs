@@ -114,6 +114,29 @@ fn check_with_templates_catches_a_missing_template() {
 }
 
 #[test]
+fn check_compile_writes_every_template_compiled_and_needs_templates() {
+    let out_file = tmp("compiled.json", "");
+    let out = nudge(&[
+        "check",
+        "examples/triggers.toml",
+        "--templates",
+        "examples/templates",
+        "--compile",
+        out_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let names: Vec<&str> = json["templates"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["browse-reminder", "cart-reminder", "win-back"]);
+    assert!(json["templates"][0]["html"].as_str().unwrap().starts_with("<!doctype html>"), "{json}");
+    assert_eq!(json["digest"].as_str().unwrap().len(), 64);
+
+    let out = nudge(&["check", "examples/triggers.toml", "--compile", out_file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--templates"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn simulate_is_deterministic_for_a_seed_and_replays_cleanly() {
     let a = nudge(&["simulate", "--events", "2000", "--seed", "7"]);
     let b = nudge(&["simulate", "--events", "2000", "--seed", "7"]);

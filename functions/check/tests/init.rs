@@ -2,7 +2,9 @@
 //! Runtime API (a local socket that notes the first `GET .../next`), with a
 //! local run's settings: init (settings, rules, templates, catalogue, SDK
 //! clients) reaches the runtime loop, a bad rules file stops it with the
-//! file and line, and the binary is linked as `functions/build.rs` says.
+//! file and line, precompiled templates that do not match are said to be
+//! stale and compiled again, and the binary is linked as
+//! `functions/build.rs` says.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -17,10 +19,19 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
-/// Starts the binary with `rules_dir` and returns the request line of its
-/// first Runtime API call (`None` if it made none), with its exit status
-/// and stderr when it exited.
-fn start(rules_dir: &Path) -> (Option<String>, Option<(std::process::ExitStatus, String)>) {
+/// One start of the binary.
+struct Start {
+    /// The request line of its first Runtime API call.
+    first: Option<String>,
+    /// Its exit status, when it exited by itself.
+    exited: Option<std::process::ExitStatus>,
+    /// What it wrote to stdout (its log) and stderr.
+    output: String,
+}
+
+/// Starts the binary with `rules_dir` and waits for its first Runtime API
+/// call or its exit.
+fn start(rules_dir: &Path) -> Start {
     let api = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = api.local_addr().unwrap().to_string();
     let (tx, rx) = mpsc::channel();
@@ -37,7 +48,7 @@ fn start(rules_dir: &Path) -> (Option<String>, Option<(std::process::ExitStatus,
     let mut child = Command::new(env!("CARGO_BIN_EXE_check"))
         .env_clear()
         .envs(local_start_env(&addr, rules_dir))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -46,30 +57,17 @@ fn start(rules_dir: &Path) -> (Option<String>, Option<(std::process::ExitStatus,
     while first.is_none() && std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
         first = rx.recv_timeout(Duration::from_millis(20)).ok();
     }
-    let exited = match child.try_wait().unwrap() {
-        Some(_) => {
-            let out = child.wait_with_output().unwrap();
-            Some((out.status, String::from_utf8_lossy(&out.stderr).into_owned()))
-        }
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            None
-        }
-    };
-    (first, exited)
+    let exited = child.try_wait().unwrap();
+    if exited.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let output = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    Start { first, exited, output }
 }
 
-#[test]
-fn with_the_example_rules_init_reaches_the_runtime_loop() {
-    let (first, exited) = start(&examples());
-    assert!(exited.is_none(), "exited during init: {exited:?}");
-    let first = first.expect("no Runtime API call within 30 s");
-    assert!(first.starts_with("GET /2018-06-01/runtime/invocation/next "), "{first}");
-}
-
-#[test]
-fn a_bad_rules_file_stops_init_with_its_file_and_line() {
+/// A copy of the example rules in a temporary directory.
+fn example_layer() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ex = examples();
     std::fs::create_dir(dir.path().join("templates")).unwrap();
@@ -77,16 +75,43 @@ fn a_bad_rules_file_stops_init_with_its_file_and_line() {
         let t = t.unwrap().path();
         std::fs::copy(&t, dir.path().join("templates").join(t.file_name().unwrap())).unwrap();
     }
-    let rules = std::fs::read_to_string(ex.join("triggers.toml")).unwrap();
+    std::fs::copy(ex.join("triggers.toml"), dir.path().join("triggers.toml")).unwrap();
+    dir
+}
+
+#[test]
+fn with_the_example_rules_init_reaches_the_runtime_loop() {
+    let s = start(&examples());
+    assert!(s.exited.is_none(), "exited during init: {:?} {}", s.exited, s.output);
+    let first = s.first.expect("no Runtime API call within 30 s");
+    assert!(first.starts_with("GET /2018-06-01/runtime/invocation/next "), "{first}");
+}
+
+#[test]
+fn stale_precompiled_templates_are_reported_and_compiled_at_start_up() {
+    let dir = example_layer();
+    // Made from other inputs (the digest cannot match) and holding no
+    // templates: used, it would leave every email without its template.
+    std::fs::write(dir.path().join("templates/compiled.json"), r#"{"digest":"0","templates":[]}"#).unwrap();
+    let s = start(dir.path());
+    assert!(s.exited.is_none(), "exited during init: {:?} {}", s.exited, s.output);
+    assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
+    assert!(s.output.contains("precompiled templates were made from other templates, rules or code"), "{}", s.output);
+}
+
+#[test]
+fn a_bad_rules_file_stops_init_with_its_file_and_line() {
+    let dir = example_layer();
+    let rules = std::fs::read_to_string(examples().join("triggers.toml")).unwrap();
     let (at, _) = rules.split_once("delay = \"").expect("the example rules have a delay");
     let line = at.matches('\n').count() + 1;
     std::fs::write(dir.path().join("triggers.toml"), rules.replacen("delay = \"", "delay = \"soon", 1)).unwrap();
 
-    let (first, exited) = start(dir.path());
-    let (status, stderr) = exited.expect("init went on with a bad rules file");
+    let s = start(dir.path());
+    let status = s.exited.expect("init went on with a bad rules file");
     assert!(!status.success());
-    assert_eq!(first, None, "it called the Runtime API");
-    assert!(stderr.contains(&format!("triggers.toml:{line}")), "{stderr}");
+    assert_eq!(s.first, None, "it called the Runtime API");
+    assert!(s.output.contains(&format!("triggers.toml:{line}")), "{}", s.output);
 }
 
 /// `functions/build.rs` links the functions at a fixed address (see there):

@@ -8,10 +8,13 @@
 //!
 //!     init_bench HELLO_BINARY FUNCTION_BINARY...
 //!
-//! The functions get the settings of a local run (examples/ as the rules
-//! layer, plain secrets, no secrets path): init reads settings, loads and
-//! compiles the rules and templates, and builds the SDK clients, with no
-//! network call.
+//! The functions get the settings of a local run (plain secrets, no secrets
+//! path) with `INIT_BENCH_RULES` as the rules layer — `make bench` passes
+//! the one `make rules-layer` builds, templates precompiled as deployed;
+//! the default is examples/, compiled at start-up. Init reads settings,
+//! loads the rules and templates, and builds the SDK clients, with no
+//! network call. What a function logs in its first start is shown (a
+//! warning that precompiled templates were not used, say).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -69,16 +72,23 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Milliseconds from spawn to the first `/next`.
-fn init_ms(binary: &str, seen: &Arc<Mutex<Seen>>, api: &str) -> Result<f64, String> {
+/// Milliseconds from spawn to the first `/next`; with `log`, the child's
+/// stdout (its log) and stderr go there.
+fn init_ms(binary: &str, rules: &Path, log: Option<&Path>, seen: &Arc<Mutex<Seen>>, api: &str) -> Result<f64, String> {
     *seen.lock().unwrap_or_else(|e| e.into_inner()) = Seen::default();
-    let examples = repo().join("examples");
+    let (stdout, stderr) = match log {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            (Stdio::from(file.try_clone().map_err(|e| e.to_string())?), Stdio::from(file))
+        }
+        None => (Stdio::null(), Stdio::null()),
+    };
     let started = Instant::now();
     let mut child = Command::new(binary)
         .env_clear()
-        .envs(local_start_env(api, &examples))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .envs(local_start_env(api, rules))
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
         .map_err(|e| format!("{binary}: {e}"))?;
     let deadline = started + Duration::from_secs(20);
@@ -127,11 +137,22 @@ fn main() -> Result<(), String> {
         Ok(n) => n.parse().ok().filter(|&n: &usize| n > 0).ok_or(format!("INIT_BENCH_ROUNDS={n}: not a count"))?,
         Err(_) => 9,
     };
-    for _ in 0..rounds {
+    let rules = std::env::var_os("INIT_BENCH_RULES").map_or_else(|| repo().join("examples"), PathBuf::from);
+    let has_compiled = rules.join("templates").join(nudge_app::bundle::COMPILED_FILE).exists();
+    println!("rules layer: {} (precompiled templates: {})", rules.display(), if has_compiled { "yes" } else { "no" });
+    let log = std::env::temp_dir().join(format!("init_bench.{}.log", std::process::id()));
+    for round in 0..rounds {
         for (i, b) in binaries.iter().enumerate() {
-            times[i].push(init_ms(b, &seen, &api)?);
+            times[i].push(init_ms(b, &rules, (round == 0).then_some(log.as_path()), &seen, &api)?);
+            if round == 0 {
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                for line in said.lines().filter(|l| !l.trim().is_empty()) {
+                    println!("{b}: {line}");
+                }
+            }
         }
     }
+    let _ = std::fs::remove_file(&log);
     let medians: Vec<f64> = times.into_iter().map(median).collect();
     println!("| binary | init ms (median of {rounds}) | ratio to hello-world |");
     println!("|---|---|---|");
