@@ -81,9 +81,10 @@ bench: check-rust
 	@for c in 64 256; do ./target/release/examples/serve_load target/release/nudge 20000 $$c; done
 	./target/release/examples/serve_load target/release/nudge 20000 64 4
 	$(CARGO) build --release $(addprefix -p ,$(FUNCTIONS))
-	$(CARGO) build --release -p nudge-aws --example hello_lambda --example init_bench
+	$(CARGO) build --release -p nudge-aws --example hello_lambda --example hello_lambda_current_thread --example init_bench
 	$(MAKE) --no-print-directory rules-layer NUDGE=target/release/nudge
-	INIT_BENCH_ROUNDS=15 INIT_BENCH_RULES=target/rules-layer/rules ./target/release/examples/init_bench target/release/examples/hello_lambda $(addprefix target/release/,$(FUNCTIONS))
+	INIT_BENCH_ROUNDS=15 INIT_BENCH_RULES=target/rules-layer/rules ./target/release/examples/init_bench target/release/examples/hello_lambda \
+	  target/release/examples/hello_lambda_current_thread $(addprefix target/release/,$(FUNCTIONS))
 
 ## fmt: format the code
 fmt: check-rust

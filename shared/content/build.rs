@@ -1,6 +1,7 @@
 //! Sets `NUDGE_CONTENT_BUILD_ID`: a fingerprint of the code that compiles
 //! and checks templates — this crate's and nudge-core's sources, the locked
-//! dependency versions (mrml, minijinja) and the crate version.
+//! versions of the two libraries that do that work (mrml, minijinja) and
+//! the crate version.
 //!
 //! A rules layer ships templates compiled and checked by `nudge check
 //! --compile`; a binary trusts that work only when its own build id matches
@@ -30,11 +31,6 @@ fn main() {
         println!("cargo:rerun-if-changed={}", dir.display());
         files(&dir, &mut inputs);
     }
-    let lock = manifest.join("../../Cargo.lock");
-    if lock.exists() {
-        println!("cargo:rerun-if-changed={}", lock.display());
-        inputs.push(lock);
-    }
     inputs.sort();
     // SipHash with fixed keys: the same inputs give the same id with one
     // toolchain; another toolchain may give another id, which only means
@@ -44,6 +40,16 @@ fn main() {
     for path in &inputs {
         h.write(path.strip_prefix(&manifest).unwrap_or(path).to_string_lossy().as_bytes());
         h.write(&std::fs::read(path).unwrap_or_default());
+    }
+    // Only these packages' entries: a change elsewhere in the lock (a test
+    // dependency, say) leaves the templates as they were.
+    let lock = manifest.join("../../Cargo.lock");
+    println!("cargo:rerun-if-changed={}", lock.display());
+    let lock = std::fs::read_to_string(&lock).unwrap_or_default();
+    for package in lock.split("[[package]]") {
+        if ["mrml", "minijinja"].iter().any(|name| package.contains(&format!("name = \"{name}\"\n"))) {
+            h.write(package.as_bytes());
+        }
     }
     println!("cargo:rustc-env=NUDGE_CONTENT_BUILD_ID={:016x}", h.finish());
 }

@@ -2,17 +2,16 @@
 //! Runtime API (a local socket that notes the first `GET .../next`), with a
 //! local run's settings: init (settings, rules, templates, catalogue, SDK
 //! clients) reaches the runtime loop, a bad rules file stops it with the
-//! file and line, precompiled templates that do not match are said to be
+//! file and line, an invocation is answered through the Runtime API,
+//! precompiled templates that do not match are said to be
 //! stale and compiled again, and the binary is linked as
 //! `functions/build.rs` says.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use nudge_aws::runtime_api::RuntimeApi;
 use nudge_aws::settings::local_start_env;
 
 fn examples() -> PathBuf {
@@ -32,30 +31,17 @@ struct Start {
 /// Starts the binary with `rules_dir` and waits for its first Runtime API
 /// call or its exit.
 fn start(rules_dir: &Path) -> Start {
-    let api = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = api.local_addr().unwrap().to_string();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in api.incoming().flatten() {
-            let mut line = String::new();
-            if BufReader::new(&stream).read_line(&mut line).is_ok() {
-                let _ = tx.send(line.trim().to_owned());
-            }
-            // The connection is held open: no event comes.
-            std::mem::forget(stream);
-        }
-    });
+    let api = RuntimeApi::start().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_check"))
         .env_clear()
-        .envs(local_start_env(&addr, rules_dir))
+        .envs(local_start_env(api.addr(), rules_dir))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut first = None;
-    while first.is_none() && std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-        first = rx.recv_timeout(Duration::from_millis(20)).ok();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.calls().is_empty() && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(5));
     }
     let exited = child.try_wait().unwrap();
     if exited.is_none() {
@@ -63,7 +49,7 @@ fn start(rules_dir: &Path) -> Start {
     }
     let out = child.wait_with_output().unwrap();
     let output = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    Start { first, exited, output }
+    Start { first: api.calls().first().map(|c| c.line.clone()), exited, output }
 }
 
 /// A copy of the example rules in a temporary directory.
@@ -85,6 +71,31 @@ fn with_the_example_rules_init_reaches_the_runtime_loop() {
     assert!(s.exited.is_none(), "exited during init: {:?} {}", s.exited, s.output);
     let first = s.first.expect("no Runtime API call within 30 s");
     assert!(first.starts_with("GET /2018-06-01/runtime/invocation/next "), "{first}");
+}
+
+#[test]
+fn an_input_that_is_not_a_check_is_answered_as_bad_input_and_the_function_polls_again() {
+    let api = RuntimeApi::start().unwrap();
+    let id = api.push_event(br#"{"not":"a check"}"#.to_vec());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_check"))
+        .env_clear()
+        .envs(local_start_env(api.addr(), &examples()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let answer = api.answer(&id, Duration::from_secs(30));
+    // After answering it goes back for the next event.
+    let polls = api.polls(2, Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let (kind, body) = answer.expect("no answer within 30 s");
+    assert_eq!(kind, "error");
+    let diagnostic: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(diagnostic["errorType"], "nudge.BadInput", "{diagnostic}");
+    assert!(diagnostic["errorMessage"].as_str().unwrap().starts_with("not a check"), "{diagnostic}");
+    assert_eq!(polls, 2, "one poll for the event, one for the next");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use nudge_aws::lambda::{CheckFunction, Stack, init_tracing};
 use nudge_aws::lambda_runtime::{self, LambdaEvent, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let function = Arc::new(CheckFunction::new(Stack::from_env().await?)?);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use nudge_aws::lambda::{Stack, init_tracing, ses_event};
 use nudge_aws::lambda_runtime::{self, LambdaEvent, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let stack = Arc::new(Stack::from_env().await?);

@@ -6,7 +6,10 @@
 //! and the ratio to the baseline are printed. A binary that reports an init
 //! error (or exits) is a failure, not a measurement.
 //!
-//!     init_bench HELLO_BINARY FUNCTION_BINARY...
+//!     init_bench HELLO_BINARY [hello_lambda_current_thread] FUNCTION_BINARY...
+//!
+//! Each binary is compared with the first and with any other whose name
+//! starts with `hello_lambda`.
 //!
 //! The functions get the settings of a local run (plain secrets, no secrets
 //! path) with `INIT_BENCH_RULES` as the rules layer — `make bench` passes
@@ -16,57 +19,12 @@
 //! network call. What a function logs in its first start is shown (a
 //! warning that precompiled templates were not used, say).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nudge_aws::runtime_api::RuntimeApi;
 use nudge_aws::settings::local_start_env;
-
-#[derive(Default)]
-struct Seen {
-    next_at: Option<Instant>,
-    init_error: bool,
-}
-
-/// The Runtime API: notes the first `/next` (and never answers it: the
-/// process is killed) and any `/init/error`.
-fn runtime_api(seen: Arc<Mutex<Seen>>) -> std::io::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?.to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let seen = seen.clone();
-            std::thread::spawn(move || serve(stream, &seen));
-        }
-    });
-    Ok(addr)
-}
-
-fn serve(mut stream: TcpStream, seen: &Mutex<Seen>) {
-    let Ok(clone) = stream.try_clone() else { return };
-    let mut reader = BufReader::new(clone);
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let now = Instant::now();
-    let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
-    if line.contains("/runtime/invocation/next") {
-        s.next_at.get_or_insert(now);
-        drop(s);
-        // Hold the connection: no event comes.
-        std::thread::sleep(Duration::from_secs(30));
-    } else {
-        if line.contains("/init/error") {
-            s.init_error = true;
-        }
-        drop(s);
-        let _ = stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
-    }
-}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -74,8 +32,8 @@ fn repo() -> PathBuf {
 
 /// Milliseconds from spawn to the first `/next`; with `log`, the child's
 /// stdout (its log) and stderr go there.
-fn init_ms(binary: &str, rules: &Path, log: Option<&Path>, seen: &Arc<Mutex<Seen>>, api: &str) -> Result<f64, String> {
-    *seen.lock().unwrap_or_else(|e| e.into_inner()) = Seen::default();
+fn init_ms(binary: &str, rules: &Path, log: Option<&Path>, api: &RuntimeApi) -> Result<f64, String> {
+    api.clear();
     let (stdout, stderr) = match log {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -86,21 +44,19 @@ fn init_ms(binary: &str, rules: &Path, log: Option<&Path>, seen: &Arc<Mutex<Seen
     let started = Instant::now();
     let mut child = Command::new(binary)
         .env_clear()
-        .envs(local_start_env(api, rules))
+        .envs(local_start_env(api.addr(), rules))
         .stdout(stdout)
         .stderr(stderr)
         .spawn()
         .map_err(|e| format!("{binary}: {e}"))?;
     let deadline = started + Duration::from_secs(20);
     let result = loop {
-        let s = seen.lock().unwrap_or_else(|e| e.into_inner());
-        if s.init_error {
+        if api.init_error() {
             break Err(format!("{binary}: reported an init error"));
         }
-        if let Some(at) = s.next_at {
+        if let Some(at) = api.first_next() {
             break Ok(at.duration_since(started).as_secs_f64() * 1000.0);
         }
-        drop(s);
         if let Ok(Some(status)) = child.try_wait() {
             break Err(format!("{binary}: exited during init ({status})"));
         }
@@ -130,8 +86,7 @@ fn main() -> Result<(), String> {
     if binaries.len() < 2 {
         return Err("usage: init_bench HELLO_BINARY FUNCTION_BINARY...".into());
     }
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let api = runtime_api(seen.clone()).map_err(|e| e.to_string())?;
+    let api = RuntimeApi::start().map_err(|e| e.to_string())?;
     let mut times = vec![Vec::new(); binaries.len()];
     let rounds = match std::env::var("INIT_BENCH_ROUNDS") {
         Ok(n) => n.parse().ok().filter(|&n: &usize| n > 0).ok_or(format!("INIT_BENCH_ROUNDS={n}: not a count"))?,
@@ -143,7 +98,7 @@ fn main() -> Result<(), String> {
     let log = std::env::temp_dir().join(format!("init_bench.{}.log", std::process::id()));
     for round in 0..rounds {
         for (i, b) in binaries.iter().enumerate() {
-            times[i].push(init_ms(b, &rules, (round == 0).then_some(log.as_path()), &seen, &api)?);
+            times[i].push(init_ms(b, &rules, (round == 0).then_some(log.as_path()), &api)?);
             if round == 0 {
                 let said = std::fs::read_to_string(&log).unwrap_or_default();
                 for line in said.lines().filter(|l| !l.trim().is_empty()) {
@@ -154,11 +109,16 @@ fn main() -> Result<(), String> {
     }
     let _ = std::fs::remove_file(&log);
     let medians: Vec<f64> = times.into_iter().map(median).collect();
-    println!("| binary | init ms (median of {rounds}) | ratio to hello-world |");
-    println!("|---|---|---|");
-    for (b, m) in binaries.iter().zip(&medians) {
-        let name = Path::new(b).file_name().map_or(b.as_str(), |n| n.to_str().unwrap_or(b));
-        println!("| {name} | {m:.2} | {:.2} |", m / medians[0]);
+    let names: Vec<&str> =
+        binaries.iter().map(|b| Path::new(b).file_name().and_then(|n| n.to_str()).unwrap_or(b)).collect();
+    // The first binary, and any other hello-world, is a baseline.
+    let baselines: Vec<usize> = (0..names.len()).filter(|&i| i == 0 || names[i].starts_with("hello_lambda")).collect();
+    let heads: String = baselines.iter().map(|&i| format!(" ratio to {} |", names[i])).collect();
+    println!("| binary | init ms (median of {rounds}) |{heads}");
+    println!("|---|---|{}", "---|".repeat(baselines.len()));
+    for (name, m) in names.iter().zip(&medians) {
+        let ratios: String = baselines.iter().map(|&i| format!(" {:.2} |", m / medians[i])).collect();
+        println!("| {name} | {m:.2} |{ratios}");
     }
     Ok(())
 }

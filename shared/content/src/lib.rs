@@ -50,7 +50,7 @@ pub struct CompiledTemplate {
 }
 
 /// Fingerprint of the code that compiles and checks templates (this crate's
-/// and nudge-core's sources, the locked dependency versions; see build.rs).
+/// and nudge-core's sources, the locked mrml and minijinja; see build.rs).
 /// Work done by one build is trusted by another only when the ids match.
 pub const BUILD_ID: &str = env!("NUDGE_CONTENT_BUILD_ID");
 
