@@ -196,7 +196,7 @@ impl Bundle {
     pub fn with_rules(rules: Triggers, dir: &Path, catalogue: Option<&Path>) -> Result<Bundle, BundleError> {
         let sources = read_sources(dir)?;
         let templates = match precompiled(dir, &digest(&sources, &rules)) {
-            Some(compiled) => Templates::from_compiled(compiled).map_err(in_dir(dir))?,
+            Some(compiled) => Templates::from_checked(compiled),
             None => checked(Templates::compile(sources).map_err(in_dir(dir))?, &rules)?,
         };
         Ok(Bundle { rules, templates, catalogue: load_catalogue(catalogue)? })
