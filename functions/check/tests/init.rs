@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nudge_aws::runtime_api::RuntimeApi;
+use nudge_aws::runtime_api::{RuntimeApi, invoke_once};
 use nudge_aws::settings::local_start_env;
 
 fn examples() -> PathBuf {
@@ -75,27 +75,14 @@ fn with_the_example_rules_init_reaches_the_runtime_loop() {
 
 #[test]
 fn an_input_that_is_not_a_check_is_answered_as_bad_input_and_the_function_polls_again() {
-    let api = RuntimeApi::start().unwrap();
-    let id = api.push_event(br#"{"not":"a check"}"#.to_vec());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_check"))
-        .env_clear()
-        .envs(local_start_env(api.addr(), &examples()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let answer = api.answer(&id, Duration::from_secs(30));
-    // After answering it goes back for the next event.
-    let polls = api.polls(2, Duration::from_secs(10));
-    let _ = child.kill();
-    let _ = child.wait();
-
-    let (kind, body) = answer.expect("no answer within 30 s");
+    let run =
+        invoke_once(Path::new(env!("CARGO_BIN_EXE_check")), &examples(), br#"{"not":"a check"}"#.to_vec()).unwrap();
+    let (kind, body) = run.answer.expect("no answer within 30 s");
     assert_eq!(kind, "error");
     let diagnostic: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(diagnostic["errorType"], "nudge.BadInput", "{diagnostic}");
     assert!(diagnostic["errorMessage"].as_str().unwrap().starts_with("not a check"), "{diagnostic}");
-    assert_eq!(polls, 2, "one poll for the event, one for the next");
+    assert_eq!(run.polls, 2, "one poll for the event, one for the next");
 }
 
 #[test]

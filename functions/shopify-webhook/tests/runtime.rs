@@ -7,34 +7,17 @@
 //! handler's path through DynamoDB and the Scheduler.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use nudge_aws::runtime_api::RuntimeApi;
-use nudge_aws::settings::local_start_env;
+use nudge_aws::runtime_api::invoke_once;
 
 #[test]
 fn a_delivery_signed_with_another_secret_is_answered_401_through_the_runtime_api() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let event = std::fs::read(repo.join("events/shopify-webhook.checkouts-create.json")).unwrap();
-    let api = RuntimeApi::start().unwrap();
-    let id = api.push_event(event);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shopify-webhook"))
-        .env_clear()
-        .envs(local_start_env(api.addr(), &repo.join("examples")))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let answer = api.answer(&id, Duration::from_secs(30));
-    // After answering it goes back for the next event.
-    let polls = api.polls(2, Duration::from_secs(10));
-    let _ = child.kill();
-    let _ = child.wait();
-
-    let (kind, body) = answer.expect("no answer within 30 s");
+    let run = invoke_once(Path::new(env!("CARGO_BIN_EXE_shopify-webhook")), &repo.join("examples"), event).unwrap();
+    let (kind, body) = run.answer.expect("no answer within 30 s");
     assert_eq!(kind, "response", "{}", String::from_utf8_lossy(&body));
     let response: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(response["statusCode"], 401, "{response}");
-    assert_eq!(polls, 2, "one poll for the event, one for the next");
+    assert_eq!(run.polls, 2, "one poll for the event, one for the next");
 }

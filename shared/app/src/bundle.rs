@@ -251,6 +251,12 @@ mod tests {
         std::fs::write(path, text.replacen(from, to, 1)).unwrap();
     }
 
+    /// Adds a text block at the end of the template's body.
+    fn add_text(template: &Path, text: &str) {
+        let section = format!("<mj-section><mj-column><mj-text>{text}</mj-text></mj-column></mj-section></mj-body>");
+        edit(template, "</mj-body>", &section);
+    }
+
     #[test]
     fn precompiled_templates_are_used_when_sources_rules_and_build_match() {
         let (dir, _) = layer();
@@ -260,11 +266,7 @@ mod tests {
     #[test]
     fn an_edited_template_is_compiled_from_its_source_not_taken_from_a_stale_file() {
         let (dir, templates) = layer();
-        edit(
-            &templates.join("cart-reminder.mjml"),
-            "</mj-body>",
-            "<mj-section><mj-column><mj-text>EDITED</mj-text></mj-column></mj-section></mj-body>",
-        );
+        add_text(&templates.join("cart-reminder.mjml"), "EDITED");
         let html = cart_html(&load(dir.path()).unwrap());
         assert!(html.contains("EDITED") && !html.contains(MARK), "{html}");
     }
@@ -279,11 +281,7 @@ mod tests {
     #[test]
     fn a_stale_file_does_not_spare_the_templates_their_check() {
         let (dir, templates) = layer();
-        edit(
-            &templates.join("win-back.mjml"),
-            "</mj-body>",
-            "<mj-section><mj-column><mj-text>{{ person.nickname }}</mj-text></mj-column></mj-section></mj-body>",
-        );
+        add_text(&templates.join("win-back.mjml"), "{{ person.nickname }}");
         let err = load(dir.path()).err().expect("an undefined variable fails the load");
         assert!(err.0.contains("template problems") && err.0.contains("win-back.mjml"), "{err}");
     }

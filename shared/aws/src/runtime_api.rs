@@ -12,6 +12,8 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -129,6 +131,34 @@ impl RuntimeApi {
             s = self.state.1.wait_timeout(s, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
+}
+
+/// What a function binary did with one event ([`invoke_once`]).
+#[derive(Debug)]
+pub struct Invoked {
+    /// `("response" | "error", body)`, if it answered within 30 s.
+    pub answer: Option<(String, Vec<u8>)>,
+    /// Its `GET .../next` calls: 2 when it went back for another event.
+    pub polls: usize,
+}
+
+/// Starts `binary` with a local run's settings and `rules_dir` as its rules
+/// layer, hands it `payload` and waits for its answer and its next poll;
+/// then kills it.
+pub fn invoke_once(binary: &Path, rules_dir: &Path, payload: impl Into<Vec<u8>>) -> std::io::Result<Invoked> {
+    let api = RuntimeApi::start()?;
+    let id = api.push_event(payload);
+    let mut child = Command::new(binary)
+        .env_clear()
+        .envs(crate::settings::local_start_env(api.addr(), rules_dir))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let answer = api.answer(&id, Duration::from_secs(30));
+    let polls = api.polls(2, Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(Invoked { answer, polls })
 }
 
 /// One connection: requests in turn (the runtime client keeps it alive).
