@@ -17,6 +17,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// A replay makes and drops small strings and vectors for every event; with
+/// glibc's allocator about 15 % of its time went to malloc and free. With
+/// mimalloc, replay and parsing run about 1.25x faster (README, Performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "nudge", version, about = "Behavioural email triggers for storefronts")]
 struct Cli {
