@@ -22,22 +22,6 @@ pub fn stable_hash(parts: &[&[u8]]) -> u64 {
     mix(h)
 }
 
-/// A 128-bit fingerprint: two FNV-1a passes from different offsets. Wide
-/// enough that maps may key by it alone instead of by the full strings.
-pub fn stable_hash128(parts: &[&[u8]]) -> u128 {
-    let lo = stable_hash(parts);
-    let mut h = FNV_OFFSET ^ 0x9e37_79b9_7f4a_7c15;
-    for part in parts {
-        for &b in *part {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(FNV_PRIME);
-        }
-        h ^= 0xfe;
-        h = h.wrapping_mul(FNV_PRIME);
-    }
-    (u128::from(mix(h)) << 64) | u128::from(lo)
-}
-
 /// SplitMix64's finaliser.
 pub fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
