@@ -527,3 +527,31 @@ impl Publisher for MemoryPublisher {
         ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::AliasKind;
+
+    #[test]
+    fn map_keys_keep_the_boundaries_between_their_parts() {
+        assert_ne!(profile_key("ab", "c"), profile_key("a", "bc"));
+        assert_ne!(profile_key("shop", ""), profile_key("", "shop"));
+    }
+
+    #[test]
+    fn an_alias_key_depends_on_its_kind_as_well_as_its_value() {
+        let alias = |kind| Alias { kind, value: "42".into() };
+        assert_ne!(alias_key("s", &alias(AliasKind::Customer)), alias_key("s", &alias(AliasKind::Cart)));
+        assert_ne!(alias_key("s", &alias(AliasKind::Customer)), alias_key("t", &alias(AliasKind::Customer)));
+        assert_eq!(alias_key("s", &alias(AliasKind::Cart)), alias_key("s", &alias(AliasKind::Cart)));
+    }
+
+    #[test]
+    fn both_halves_of_a_map_key_vary() {
+        let keys: Vec<u128> = (0..1000).map(|i| profile_key("shop", &format!("p{i}"))).collect();
+        let distinct = |half: fn(u128) -> u64| keys.iter().map(|&k| half(k)).collect::<HashSet<_>>().len();
+        assert_eq!(distinct(|k| k as u64), 1000);
+        assert_eq!(distinct(|k| (k >> 64) as u64), 1000);
+    }
+}
