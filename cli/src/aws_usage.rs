@@ -32,7 +32,11 @@ const WRITES_PER_SEND: u64 = 2;
 pub struct Usage {
     pub events: u64,
     pub episodes: u64,
+    /// Checks the Scheduler invoked the check function for.
     pub checks_run: u64,
+    /// Parked checks (no Scheduler request) the reconcile sweep decided.
+    pub checks_reconciled: u64,
+    pub scheduler_parks: u64,
     pub sends: u64,
     pub dynamodb_requests: u64,
     pub dynamodb_requests_per_event: f64,
@@ -86,10 +90,13 @@ pub fn usage(replay: &Replay<'_>) -> Usage {
     let plain_events: u64 = plain.iter().sum();
     let events = s.events.max(1);
     let per_million = 1e6 / events as f64;
+    // Reconciled checks run inside the periodic sweep's invocations (a
+    // fixed number a month, whatever the traffic): no request fee each, but
+    // as much compute as a check invocation.
     let invocations = (s.events + s.checks_run) as f64;
+    let checks = (s.checks_run + s.checks_reconciled) as f64;
     let lambda = invocations * LAMBDA_PER_REQUEST
-        + (s.events as f64 * INGEST_SECONDS * INGEST_GB + s.checks_run as f64 * CHECK_SECONDS * CHECK_GB)
-            * LAMBDA_ARM_PER_GB_S;
+        + (s.events as f64 * INGEST_SECONDS * INGEST_GB + checks * CHECK_SECONDS * CHECK_GB) * LAMBDA_ARM_PER_GB_S;
     let dynamodb = wru as f64 * DDB_PER_WRU + rru as f64 * DDB_PER_RRU;
     let scheduler = s.checks_run as f64 * SCHEDULER_PER_INVOCATION;
     let logs = invocations * LOG_BYTES_PER_INVOCATION / 1e9 * LOGS_PER_GB;
@@ -105,6 +112,8 @@ pub fn usage(replay: &Replay<'_>) -> Usage {
         events: s.events,
         episodes,
         checks_run: s.checks_run,
+        checks_reconciled: s.checks_reconciled,
+        scheduler_parks: get(&replay.scheduler.parks),
         sends,
         dynamodb_requests: reads + writes,
         dynamodb_requests_per_event: (reads + writes) as f64 / events as f64,

@@ -53,6 +53,11 @@ pub struct ReplayArgs {
     /// Scheduler requests, modelled cost per 1M events) here as JSON.
     #[arg(long)]
     pub aws_usage: Option<PathBuf>,
+    /// Ask the scheduler for parked checks too (checks for people who
+    /// cannot be emailed), as a stack without parking would: to compare
+    /// what it costs. The decisions are the same.
+    #[arg(long)]
+    pub schedule_parked: bool,
     /// Only deserialize each line into the message type; decide nothing.
     /// The baseline of `make bench`.
     #[arg(long, hide = true)]
@@ -119,6 +124,9 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let mut replay = Replay::new(&rules, AliasKey::new(b"nudge-replay"));
     if templates.is_some() {
         replay.record_messages();
+    }
+    if args.schedule_parked {
+        replay.scheduler = nudge_app::memory::MemoryScheduler::scheduling_parked();
     }
     if args.aws_usage.is_some() {
         crate::aws_usage::start(&replay);

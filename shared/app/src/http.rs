@@ -163,6 +163,7 @@ where
         match accepted {
             Accepted::Events(events) => {
                 let ports = IngestPorts {
+                    now: self.clock.now(),
                     rules: &self.rules,
                     alias_key: &self.alias_key,
                     store: &self.store,

@@ -367,15 +367,36 @@ struct Queue {
     heap: BinaryHeap<Reverse<(i64, u64, Check)>>,
     /// Scheduled checks withdrawn before they ran: (episode hash, due).
     cancelled: HashSet<(u64, i64)>,
+    /// Queued checks that were parked and not asked for since, and whether
+    /// parking made a request anyway (`scheduling_parked`). One that made
+    /// none stands for the reconcile sweep when it comes due.
+    parked: HashMap<(u64, i64), bool>,
     seq: u64,
 }
 
 /// A scheduler whose queue is read by whoever drives time (replay, tests).
+///
+/// It models the AWS one call for call: `creates` counts the requests
+/// EventBridge Scheduler would get. A parked check makes no request; it is
+/// queued all the same, and when it comes due it runs as the reconcile
+/// sweep would run it (`Due::parked`).
 #[derive(Default)]
 pub struct MemoryScheduler {
     queue: Mutex<Queue>,
     pub creates: AtomicU64,
     pub cancels: AtomicU64,
+    /// Checks parked instead of scheduled.
+    pub parks: AtomicU64,
+    schedule_parked: bool,
+}
+
+/// A check popped from the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub check: Check,
+    /// It was parked and never asked for: the reconcile sweep runs it, not
+    /// a Scheduler invocation.
+    pub parked: bool,
 }
 
 impl MemoryScheduler {
@@ -383,8 +404,14 @@ impl MemoryScheduler {
         MemoryScheduler::default()
     }
 
+    /// A scheduler that asks for parked checks like any other, as `nudge
+    /// serve`'s does: what the AWS stack would cost without parking.
+    pub fn scheduling_parked() -> MemoryScheduler {
+        MemoryScheduler { schedule_parked: true, ..MemoryScheduler::default() }
+    }
+
     /// The earliest scheduled check due at or before `until`, removed.
-    pub fn pop_due(&self, until: Timestamp) -> Option<Check> {
+    pub fn pop_due(&self, until: Timestamp) -> Option<Due> {
         let mut q = lock(&self.queue);
         loop {
             let Reverse((due, _, _)) = q.heap.peek()?;
@@ -392,8 +419,10 @@ impl MemoryScheduler {
                 return None;
             }
             let Reverse((_, _, check)) = q.heap.pop()?;
-            if q.cancelled.is_empty() || !q.cancelled.remove(&cancel_key(&check)) {
-                return Some(check);
+            let key = (!q.cancelled.is_empty() || !q.parked.is_empty()).then(|| cancel_key(&check));
+            let parked = key.and_then(|k| q.parked.remove(&k)).is_some_and(|requested| !requested);
+            if !key.is_some_and(|k| q.cancelled.remove(&k)) {
+                return Some(Due { check, parked });
             }
         }
     }
@@ -407,6 +436,7 @@ impl MemoryScheduler {
             if let Some(key) = key
                 && q.cancelled.remove(&key)
             {
+                q.parked.remove(&key);
                 q.heap.pop();
                 continue;
             }
@@ -421,13 +451,36 @@ impl MemoryScheduler {
     }
 }
 
-impl Scheduler for MemoryScheduler {
-    fn schedule(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {
-        self.creates.fetch_add(1, Ordering::Relaxed);
+impl MemoryScheduler {
+    fn enqueue(&self, check: &Check, parked: bool) {
         let mut q = lock(&self.queue);
+        if parked {
+            q.parked.insert(cancel_key(check), self.schedule_parked);
+        } else if !q.parked.is_empty() && q.parked.remove(&cancel_key(check)).is_some() {
+            // Asked for (again: the name makes it idempotent): the queued
+            // entry stands for the request.
+            return;
+        }
         q.seq += 1;
         let seq = q.seq;
         q.heap.push(Reverse((check.due.as_second(), seq, check.clone())));
+    }
+}
+
+impl Scheduler for MemoryScheduler {
+    fn schedule(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        self.creates.fetch_add(1, Ordering::Relaxed);
+        self.enqueue(check, false);
+        ready(Ok(()))
+    }
+
+    fn park(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        if self.schedule_parked {
+            self.creates.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.parks.fetch_add(1, Ordering::Relaxed);
+        }
+        self.enqueue(check, true);
         ready(Ok(()))
     }
 

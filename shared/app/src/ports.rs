@@ -210,6 +210,14 @@ pub trait Scheduler: Send + Sync {
     fn schedule(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send;
     /// Withdraws a scheduled check; an unknown one is not an error.
     fn cancel(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send;
+    /// A check for a person who cannot be emailed: it can only skip until
+    /// an event changes that, and the next event (or the reconcile sweep)
+    /// decides it as of its due time. A scheduler whose requests cost
+    /// nothing may schedule it like any other (the default); the AWS one
+    /// makes no request.
+    fn park(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {
+        self.schedule(check)
+    }
 }
 
 /// A message ready for the mailer: which episode, which variant, and the

@@ -70,6 +70,7 @@ impl<'r> Replay<'r> {
         self.run_due(arrived, sink)?;
         self.clock.advance_to(arrived);
         let ports = IngestPorts {
+            now: self.now(),
             rules: self.rules,
             alias_key: &self.alias_key,
             store: &self.store,
@@ -101,7 +102,7 @@ impl<'r> Replay<'r> {
             self.summary.duplicates += 1;
         }
         for e in &ingested.effects {
-            if let Effect::Schedule { check, first: true } = e {
+            if let Effect::Schedule { check, first: true, .. } = e {
                 self.summary.trigger(&check.trigger).armed += 1;
             }
         }
@@ -113,6 +114,7 @@ impl<'r> Replay<'r> {
     /// merging as in production); no check runs. For reports over logs.
     pub fn identify(&mut self, event: &Event) -> Result<Option<String>, AppError> {
         let ports = IngestPorts {
+            now: self.now(),
             rules: self.rules,
             alias_key: &self.alias_key,
             store: &self.store,
@@ -131,7 +133,7 @@ impl<'r> Replay<'r> {
     }
 
     fn run_due(&mut self, until: Timestamp, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
-        while let Some(check) = self.scheduler.pop_due(until) {
+        while let Some(crate::memory::Due { check, parked }) = self.scheduler.pop_due(until) {
             self.clock.advance_to(check.due);
             let ports = CheckPorts {
                 rules: self.rules,
@@ -142,7 +144,11 @@ impl<'r> Replay<'r> {
                 publisher: &self.publisher,
             };
             now_or_never(run_check(&ports, &check))?;
-            self.summary.checks_run += 1;
+            if parked {
+                self.summary.checks_reconciled += 1;
+            } else {
+                self.summary.checks_run += 1;
+            }
             self.drain(sink);
         }
         Ok(())
@@ -178,6 +184,9 @@ pub struct Summary {
     pub duplicates: u64,
     /// Scheduled checks that came due and ran (the check function's invocations).
     pub checks_run: u64,
+    /// Parked checks (no scheduler request) that came due and ran, as the
+    /// reconcile sweep runs them.
+    pub checks_reconciled: u64,
     pub triggers: BTreeMap<String, TriggerSummary>,
 }
 
@@ -230,6 +239,11 @@ impl Summary {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{} events ({} duplicates ignored)", self.events, self.duplicates)?;
+        writeln!(
+            f,
+            "{} checks run by the scheduler, {} parked (the person could not be emailed: no scheduler request)",
+            self.checks_run, self.checks_reconciled
+        )?;
         writeln!(
             f,
             "{:<22} {:>8} {:>8} {:>8} {:>8}  skipped by reason",

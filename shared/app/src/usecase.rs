@@ -42,6 +42,8 @@ pub struct Ingested {
 
 /// The ports `ingest` needs.
 pub struct IngestPorts<'a, S, Sch, P> {
+    /// When the events arrive (decides parked checks that came due before).
+    pub now: jiff::Timestamp,
     pub rules: &'a Triggers,
     pub alias_key: &'a AliasKey,
     pub store: &'a S,
@@ -92,10 +94,14 @@ where
     let Some((changed, effects, snapshot)) = ports
         .store
         .update_from(&event.shop, id, create, preloaded, |p| {
+            let mut effects = p.conclude_parked(rules, ports.now);
+            let concluded = !effects.is_empty();
             let applied = p.apply(event, rules);
-            let wants_export = applied.effects.iter().any(|e| matches!(e, Effect::Export));
+            p.stamp_parked(ports.now);
+            effects.extend(applied.effects);
+            let wants_export = effects.iter().any(|e| matches!(e, Effect::Export));
             let snapshot = wants_export.then(|| p.clone());
-            Change { changed: applied.changed, value: (applied.changed, applied.effects, snapshot) }
+            Change { changed: applied.changed || concluded, value: (applied.changed, effects, snapshot) }
         })
         .await?
     else {
@@ -106,7 +112,8 @@ where
     }
     for effect in &effects {
         match effect {
-            Effect::Schedule { check, .. } => ports.scheduler.schedule(check).await?,
+            Effect::Schedule { check, parked: false, .. } => ports.scheduler.schedule(check).await?,
+            Effect::Schedule { check, parked: true, .. } => ports.scheduler.park(check).await?,
             Effect::Cancel(check) => ports.scheduler.cancel(check).await?,
             Effect::Decided(d) => ports.publisher.decision(d).await?,
             Effect::Erase => ports.store.erase(&event.shop, id).await?,
@@ -232,8 +239,10 @@ where
     }
     ports.publisher.decision(&decision).await?;
     for effect in &effects {
-        if let Effect::Schedule { check, .. } = effect {
-            ports.scheduler.schedule(check).await?;
+        match effect {
+            Effect::Schedule { check, parked: false, .. } => ports.scheduler.schedule(check).await?,
+            Effect::Schedule { check, parked: true, .. } => ports.scheduler.park(check).await?,
+            _ => {}
         }
     }
     Ok(Checked { decision, message_id })

@@ -145,6 +145,7 @@ impl Stack {
 
     fn ingest_ports(&self) -> IngestPorts<'_, DynamoStore, EventBridgeScheduler, EventBridgePublisher> {
         IngestPorts {
+            now: Timestamp::now(),
             rules: &self.rules,
             alias_key: &self.alias_key,
             store: &self.store,

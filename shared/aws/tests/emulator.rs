@@ -667,9 +667,20 @@ async fn ses_bounces_and_complaints_suppress_and_an_unsubscribe_stops_later_send
         if kind != "unsubscribe" {
             assert!(p.suppressed.is_some(), "{kind} suppresses");
         }
-        for check in p.pending_checks() {
-            let out = c.check(w.scheduled_input(&check).await).await.unwrap();
+        // The person cannot be emailed now: the new check is parked, with no
+        // schedule behind it; run as the reconcile sweep would, it skips.
+        let checks = p.pending_checks();
+        assert_eq!(checks.len(), 1, "{kind}: {checks:?}");
+        assert!(p.triggers.iter().filter_map(|t| t.pending.as_ref()).all(|p| p.parked), "{kind}: parked");
+        for check in checks {
+            let scheduled =
+                aws_sdk_scheduler::Client::new(&w.sdk).get_schedule().name(check.name()).group_name(GROUP).send().await;
+            let missing = scheduled.as_ref().err().and_then(|e| e.as_service_error());
+            assert!(missing.is_some_and(|e| e.is_resource_not_found_exception()), "{kind}: {scheduled:?}");
+            let out = c.check(serde_json::to_value(&check).unwrap()).await.unwrap();
             assert_eq!(out["decision"], "skip", "{kind}: {out}");
+            let reason = if kind == "unsubscribe" { "no_consent" } else { "suppressed" };
+            assert_eq!(out["reason"], reason, "{kind}: {out}");
         }
         assert_eq!(w.moto.sent().len(), 1, "{kind}: no further email");
     }

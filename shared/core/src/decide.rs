@@ -176,17 +176,8 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
     if trigger.only_if.as_ref().is_some_and(|c| !c.eval(p, now)) {
         return skip(Reason::ConditionLapsed);
     }
-    if p.suppressed.is_some() {
-        return skip(Reason::Suppressed);
-    }
-    // An explicit "no" is honoured whatever the policy says.
-    let refused =
-        matches!(p.consent.state, ConsentState::Unsubscribed | ConsentState::Redacted | ConsentState::Invalid);
-    if refused || (rules.policy.require_consent && p.consent.state != ConsentState::Subscribed) {
-        return skip(Reason::NoConsent);
-    }
-    if p.email.as_deref().is_none_or(str::is_empty) {
-        return skip(Reason::NoAddress);
+    if let Some(reason) = p.unreachable(rules) {
+        return skip(reason);
     }
     if outranked(p, trigger, rules, now) {
         return skip(Reason::Outranked);
@@ -298,7 +289,23 @@ impl Profile {
     /// Decides a due check and records the outcome in the profile: a send or
     /// final skip ends the episode (claiming it: saving this profile is what
     /// makes the send at-most-once), a deferral asks for one new check.
+    ///
+    /// A parked check (no scheduler request was made; see
+    /// `Pending::parked`) found by a later sweep is decided as of the time
+    /// it could first have run (its due time, or when it was parked if that
+    /// was later) while the person is still unreachable: nothing has changed
+    /// since.
     pub fn conclude(&mut self, check: &Check, rules: &Triggers, now: Timestamp) -> (Decision, Vec<Effect>) {
+        let parked_at = self
+            .state(&check.trigger)
+            .and_then(|s| s.pending.as_ref())
+            .filter(|p| p.parked && p.episode == check.episode && p.scheduled == secs(check.due))
+            .map(|p| p.parked_at);
+        let now = match parked_at {
+            // The earliest a scheduler asked when it was parked could have run it.
+            Some(at) if self.unreachable(rules).is_some() => now.min(check.due.max(ts(at))),
+            _ => now,
+        };
         let d = decide(self, check, rules, now);
         let mut effects = Vec::new();
         let Some(i) = self.triggers.iter().position(|s| s.trigger == check.trigger) else {
@@ -307,11 +314,14 @@ impl Profile {
         match (d.decision, d.reason) {
             (_, Some(Reason::Duplicate)) => {}
             (Outcome::Defer, _) => {
+                let parked = self.unreachable(rules).is_some();
                 if let (Some(p), Some(until)) = (&mut self.triggers[i].pending, d.until) {
                     p.scheduled = secs(until);
                     p.due = p.due.max(secs(until));
+                    p.parked = parked;
+                    p.parked_at = if parked { secs(now) } else { 0 };
                     let next = Check { due: until, ..check.clone() };
-                    effects.push(Effect::Schedule { check: next, first: false });
+                    effects.push(Effect::Schedule { check: next, first: false, parked });
                 }
             }
             (Outcome::Send, _) => {

@@ -224,7 +224,27 @@ pub struct Pending {
     pub scheduled: Secs,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// No scheduler request exists: the person could not be emailed when
+    /// this check was wanted, so asking for one would only buy a skip.
+    /// Asked for once they can be; otherwise decided, as of `scheduled`,
+    /// before their next event is folded in or by the reconcile sweep.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parked: bool,
+    /// Wall-clock time the check was parked (0: not recorded). A scheduler
+    /// asked then would have run it no sooner than `PARK_LEAD` later.
+    #[serde(default, skip_serializing_if = "is_zero_secs")]
+    pub parked_at: Secs,
 }
+
+fn is_zero_secs(n: &Secs) -> bool {
+    *n == 0
+}
+
+/// How soon after being asked a scheduler runs a check that is already
+/// due (EventBridge Scheduler's `at()` gets at least a minute; see
+/// nudge-aws). A parked check stands in for such a request, so an event
+/// arriving sooner than this after it was parked is folded in first.
+pub const PARK_LEAD: Secs = 60;
 
 /// Dedupe fingerprints of recent event ids, newest last; stored as one
 /// base64 string of 48-bit values (6 bytes each) to stay small. With 32
@@ -277,8 +297,12 @@ impl<'de> Deserialize<'de> for Seen {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// Ask the scheduler for a check. `first` is true when arming a new
-    /// episode, false for the one reschedule after a debounce or deferral.
-    Schedule { check: Check, first: bool },
+    /// episode, false for the one reschedule after a debounce or deferral
+    /// (or for a parked check once the person can be emailed). `parked`:
+    /// the person cannot be emailed, so no scheduler request is needed (see
+    /// `Pending::parked`); shells without a per-request cost may still
+    /// schedule it.
+    Schedule { check: Check, first: bool, parked: bool },
     /// The outstanding check of an episode that just ended may be deleted.
     Cancel(Check),
     /// A decision made without waiting for the check (e.g. converted).
@@ -349,7 +373,89 @@ impl Profile {
             return Applied { changed: true, effects };
         }
         self.run_lifecycle(e, t, rules, &mut effects);
+        self.unpark(rules, &mut effects);
         Applied { changed: true, effects }
+    }
+
+    /// Whether a check could send as far as the person goes: not suppressed,
+    /// consent as the policy needs it, an address. `None` when it could;
+    /// otherwise the reason every check would skip with.
+    pub fn unreachable(&self, rules: &Triggers) -> Option<Reason> {
+        if self.suppressed.is_some() {
+            return Some(Reason::Suppressed);
+        }
+        // An explicit "no" is honoured whatever the policy says.
+        let refused =
+            matches!(self.consent.state, ConsentState::Unsubscribed | ConsentState::Redacted | ConsentState::Invalid);
+        if refused || (rules.policy.require_consent && self.consent.state != ConsentState::Subscribed) {
+            return Some(Reason::NoConsent);
+        }
+        if self.email.as_deref().is_none_or(str::is_empty) {
+            return Some(Reason::NoAddress);
+        }
+        None
+    }
+
+    /// Once the person can be emailed, asks for the check of every parked
+    /// episode.
+    fn unpark(&mut self, rules: &Triggers, effects: &mut Vec<Effect>) {
+        if self.unreachable(rules).is_some() {
+            return;
+        }
+        for i in 0..self.triggers.len() {
+            let Some(p) = self.triggers[i].pending.as_mut().filter(|p| p.parked) else { continue };
+            p.parked = false;
+            p.parked_at = 0;
+            let (episode, scheduled) = (p.episode, p.scheduled);
+            let check = self.check(&self.triggers[i].trigger, episode, scheduled);
+            effects.push(Effect::Schedule { check, first: false, parked: false });
+        }
+    }
+
+    /// Records when the checks this event parked were parked (wall clock).
+    pub fn stamp_parked(&mut self, now: Timestamp) {
+        for p in self.triggers.iter_mut().filter_map(|st| st.pending.as_mut()) {
+            if p.parked && p.parked_at == 0 {
+                p.parked_at = secs(now);
+            }
+        }
+    }
+
+    /// Decides every parked episode a scheduler would have run by `now`
+    /// (due, and parked at least `PARK_LEAD` ago), each as of the time it
+    /// could first have run, in due order. Call it before folding in an event that arrived at
+    /// `now`: nothing about the person has changed since those checks came
+    /// due, so these are the decisions on-time checks would have made.
+    /// (While the person stays unreachable, none of them sends.)
+    pub fn conclude_parked(&mut self, rules: &Triggers, now: Timestamp) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if self.unreachable(rules).is_none() {
+            // Reachable under these rules (they changed): `unpark` asks for
+            // real checks instead.
+            return effects;
+        }
+        let now = secs(now);
+        // Each round ends an episode or defers it to a strictly later time;
+        // the bound only guards against a rules bug looping.
+        for _ in 0..4 * self.triggers.len() + 4 {
+            let next =
+                self.triggers
+                    .iter()
+                    .filter_map(|st| {
+                        let p = st.pending.as_ref().filter(|p| {
+                            p.parked && p.scheduled <= now && p.parked_at.saturating_add(PARK_LEAD) <= now
+                        })?;
+                        Some((p.scheduled, st.trigger.as_str(), p.episode))
+                    })
+                    .min();
+            let Some((due, trigger, episode)) = next else { break };
+            let check = self.check(trigger, episode, due);
+            // `conclude` decides it as of when it could first have run.
+            let (decision, more) = self.conclude(&check, rules, ts(now));
+            effects.push(Effect::Decided(decision));
+            effects.extend(more);
+        }
+        effects
     }
 
     fn record_activity(&mut self, kind: &str, t: Secs, cap: usize) {
@@ -646,9 +752,11 @@ impl Profile {
         }
         st.episode += 1;
         let episode = st.episode;
-        st.pending = Some(Pending { episode, started: t, due, scheduled: due, token });
+        let parked = self.unreachable(rules).is_some();
+        let st = &mut self.triggers[i];
+        st.pending = Some(Pending { episode, started: t, due, scheduled: due, token, parked, parked_at: 0 });
         let check = self.check(&trigger.id, episode, due);
-        effects.push(Effect::Schedule { check, first: true });
+        effects.push(Effect::Schedule { check, first: true, parked });
     }
 
     /// The outstanding scheduler request of every pending episode: what a

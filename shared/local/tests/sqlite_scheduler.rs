@@ -84,8 +84,14 @@ fn a_check_run_twice_after_a_crash_sends_one_email() {
         },
         EventKind::CheckoutStarted { basket: Basket { token: Some("chk".into()), value: 10.0, ..Basket::default() } },
     ];
-    let ports =
-        IngestPorts { rules: &rules, alias_key: &key, store: &store, scheduler: &scheduler, publisher: &publisher };
+    let ports = IngestPorts {
+        now: at("2026-10-06T14:00:00Z"),
+        rules: &rules,
+        alias_key: &key,
+        store: &store,
+        scheduler: &scheduler,
+        publisher: &publisher,
+    };
     for (i, kind) in events.into_iter().enumerate() {
         let e = Event {
             id: format!("e{i}"),

@@ -60,6 +60,7 @@ fn fifty_concurrent_deliveries_to_one_profile_lose_no_update() {
                 let scheduler = MemoryScheduler::new();
                 let publisher = MemoryPublisher::default();
                 let ports = IngestPorts {
+                    now: jiff::Timestamp::UNIX_EPOCH,
                     rules: &rules,
                     alias_key: &key,
                     store: &*store,

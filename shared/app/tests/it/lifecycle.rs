@@ -293,8 +293,14 @@ fn a_check_for_an_episode_already_decided_is_skipped_as_duplicate() {
     let publisher = MemoryPublisher::default();
     let key = AliasKey::new(b"k");
     let clock = ManualClock::new(at(0));
-    let ingest_ports =
-        IngestPorts { rules: &rules, alias_key: &key, store: &store, scheduler: &scheduler, publisher: &publisher };
+    let ingest_ports = IngestPorts {
+        now: at(0),
+        rules: &rules,
+        alias_key: &key,
+        store: &store,
+        scheduler: &scheduler,
+        publisher: &publisher,
+    };
     let check_ports = CheckPorts {
         rules: &rules,
         store: &store,
@@ -332,8 +338,14 @@ fn duplicate_event_ids_change_nothing() {
     let scheduler = MemoryScheduler::new();
     let publisher = MemoryPublisher::default();
     let key = AliasKey::new(b"k");
-    let ports =
-        IngestPorts { rules: &rules, alias_key: &key, store: &store, scheduler: &scheduler, publisher: &publisher };
+    let ports = IngestPorts {
+        now: at(0),
+        rules: &rules,
+        alias_key: &key,
+        store: &store,
+        scheduler: &scheduler,
+        publisher: &publisher,
+    };
     let mut s = Shopper::new("c1");
     let e = s.checkout(0, "chk1");
     let first = block_on(ingest(&ports, &e)).unwrap();

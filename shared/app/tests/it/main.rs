@@ -5,6 +5,7 @@
 mod attribution;
 mod http;
 mod lifecycle;
+mod parking;
 mod policies;
 mod properties;
 mod request_model;
