@@ -7,6 +7,7 @@
 //! | message | `M#<ses message id>`            | `MESSAGE`    |
 //! | stats   | `S#<shop>#<trigger>#<variant>`  | `D#<date>`   |
 //! | product | `C#<shop>`                      | `P#<id>`     |
+//! | erasure | `ERASED`                        | `<unix seconds>#<profile pk or shop>` |
 //!
 //! Every item carries `shop` (so `shop/redact` finds them all), and items
 //! belonging to one person carry `owner` = the profile's pk: the `by-owner`
@@ -21,6 +22,13 @@
 //! event that read it (it is handed back as unlinked), so an alias in use
 //! never lapses; one that has lapsed but is not yet removed by DynamoDB
 //! counts as absent.
+//!
+//! An erase finds a person's items through `by-owner`, and a global
+//! secondary index is eventually consistent: an alias written a moment
+//! before the erase may not be listed yet. So every erase also leaves an
+//! erasure record (profile id and shop, no personal data), and the
+//! reconcile sweep looks again a minute later (`finish_erasures`), deleting
+//! what was written before the erase and has turned up since.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,6 +56,10 @@ pub const BY_OWNER: &str = "by-owner";
 pub const BY_DUE: &str = "by-due";
 /// `due_bucket` spreads the index over this many partitions.
 pub const DUE_BUCKETS: u64 = 8;
+/// Partition of the erasure records.
+pub const ERASED_PK: &str = "ERASED";
+/// Erasure records outlive a sweep that keeps failing by this long.
+const ERASURE_KEPT: SignedDuration = SignedDuration::from_hours(7 * 24);
 
 /// Requests made, by kind: the figures behind "DynamoDB requests per event".
 #[derive(Debug, Default)]
@@ -119,6 +131,20 @@ struct ProductItem {
     /// Unix seconds of the change kept, when known.
     #[serde(default)]
     updated_at: Option<i64>,
+}
+
+/// An erase done, to look again once the indexes have caught up.
+#[derive(Serialize, Deserialize)]
+struct ErasureItem {
+    pk: String,
+    sk: String,
+    shop: String,
+    /// The profile erased; `None` for a whole shop.
+    #[serde(default)]
+    profile: Option<String>,
+    /// When (unix seconds).
+    at: i64,
+    ttl: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -490,6 +516,81 @@ impl DynamoStore {
         Ok(out)
     }
 
+    /// The erasure record of an erase happening now.
+    fn erasure(&self, shop: &str, profile: Option<&str>) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        let now = Timestamp::now();
+        let of = profile.map_or_else(|| format!("S#{shop}"), |id| profile_pk(shop, id));
+        to_item(ErasureItem {
+            pk: ERASED_PK.into(),
+            sk: format!("{:012}#{of}", now.as_second()),
+            shop: shop.into(),
+            profile: profile.map(str::to_owned),
+            at: now.as_second(),
+            ttl: now.saturating_add(ERASURE_KEPT).map_or(i64::MAX, |t| t.as_second()),
+        })
+        .map_err(corrupt)
+    }
+
+    /// Looks again for what every erase made up to `cutoff` should have
+    /// deleted (the `by-owner` index, or for a shop the scan, may not have
+    /// shown it yet): deletes each item found that was last written before
+    /// that erase (its `ttl` says when), then the erasure record. Items
+    /// written since (a new event about the person) stay. Returns how many
+    /// items were left over.
+    pub async fn finish_erasures(&self, cutoff: Timestamp) -> Result<u32, StoreError> {
+        let upto = format!("{:012}~", cutoff.as_second());
+        let names = [("#pk", "pk"), ("#sk", "sk")];
+        let values = [(":pk", s(ERASED_PK)), (":upto", s(upto))];
+        let records = self.query(None, "#pk = :pk AND #sk <= :upto", &names, &values).await?;
+        let mut left_over = 0;
+        for item in records {
+            let record: ErasureItem = from_item(item).map_err(corrupt)?;
+            let keys = match &record.profile {
+                Some(id) => {
+                    let mut keys = self.owned(&record.shop, id).await?;
+                    keys.push(key(profile_pk(&record.shop, id), PROFILE_SK));
+                    keys
+                }
+                None => self.scan_keys_of(Some(&record.shop)).await?,
+            };
+            let written_before = record.at.saturating_add(self.retention.as_secs());
+            for k in keys {
+                if k.get("pk").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk == ERASED_PK) {
+                    continue;
+                }
+                self.wrote();
+                let deleted = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(k))
+                    .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#ttl) OR #ttl <= :before)")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":before", n(written_before))
+                    .send()
+                    .await;
+                match deleted {
+                    Ok(_) => left_over += 1,
+                    // Already gone, or written after the erase.
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                    Err(e) => return Err(unavailable("delete left over", e)),
+                }
+            }
+            self.wrote();
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(ERASED_PK.into(), &record.sk)))
+                .send()
+                .await
+                .map_err(|e| unavailable("delete erasure record", e))?;
+        }
+        if left_over > 0 {
+            tracing::warn!(left_over, "erase: items the index had not shown yet were deleted by the sweep");
+        }
+        Ok(left_over)
+    }
+
     /// (pk, sk) of every item of the table; for tests and audits.
     pub async fn scan_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
         let text = |k: &Key, name: &str| k.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
@@ -730,7 +831,8 @@ impl ProfileStore for DynamoStore {
         if !keys.contains(&own) {
             keys.push(own);
         }
-        let requests = keys.into_iter().map(Self::delete_request).collect::<Result<_, _>>()?;
+        let mut requests = vec![Self::put_request(self.erasure(shop, Some(id))?)?];
+        requests.extend(keys.into_iter().map(Self::delete_request).collect::<Result<Vec<_>, _>>()?);
         self.batch_write(requests).await
     }
 
@@ -738,7 +840,8 @@ impl ProfileStore for DynamoStore {
     /// sends `shop/redact` 48 hours after an uninstall).
     async fn erase_shop(&self, shop: &str) -> Result<(), StoreError> {
         let keys = self.scan_keys_of(Some(shop)).await?;
-        let requests = keys.into_iter().map(Self::delete_request).collect::<Result<_, _>>()?;
+        let mut requests: Vec<_> = keys.into_iter().map(Self::delete_request).collect::<Result<_, _>>()?;
+        requests.push(Self::put_request(self.erasure(shop, None)?)?);
         self.batch_write(requests).await
     }
 

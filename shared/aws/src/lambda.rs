@@ -311,7 +311,15 @@ impl CheckFunction {
         let profiles = self.stack.store.overdue(cutoff).await?;
         let done = reconcile(&self.ports(), &profiles, grace).await?;
         metrics::count(metrics::CHECKS_RUN, u64::from(done.run));
-        Ok(serde_json::json!({ "profiles": profiles.len(), "run": done.run, "sent": done.sent }))
+        // Erases a minute old or more: the indexes have caught up by then.
+        let settled = SystemClock.now().saturating_sub(jiff::SignedDuration::from_mins(1)).unwrap_or(Timestamp::MIN);
+        let left_over = self.stack.store.finish_erasures(settled).await?;
+        Ok(serde_json::json!({
+            "profiles": profiles.len(),
+            "run": done.run,
+            "sent": done.sent,
+            "erase_left_overs": left_over,
+        }))
     }
 }
 

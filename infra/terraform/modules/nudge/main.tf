@@ -58,7 +58,7 @@ locals {
     }
     "reconcile" = {
       memory    = 512, timeout = 300, reserved = 1, url = false, async = true, ses = true, events = true
-      dynamodb  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
+      dynamodb  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"]
       scheduler = ["scheduler:CreateSchedule"]
     }
   }
