@@ -212,7 +212,7 @@ pub trait Scheduler: Send + Sync {
     fn cancel(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send;
     /// A check for a person who cannot be emailed: it can only skip until
     /// an event changes that, and the next event (or the reconcile sweep)
-    /// decides it as of its due time. A scheduler whose requests cost
+    /// decides it as of when it could first have run. A scheduler whose requests cost
     /// nothing may schedule it like any other (the default); the AWS one
     /// makes no request.
     fn park(&self, check: &Check) -> impl Future<Output = Result<(), SchedulerError>> + Send {

@@ -112,8 +112,7 @@ where
     }
     for effect in &effects {
         match effect {
-            Effect::Schedule { check, parked: false, .. } => ports.scheduler.schedule(check).await?,
-            Effect::Schedule { check, parked: true, .. } => ports.scheduler.park(check).await?,
+            Effect::Schedule { check, parked, .. } => ask(ports.scheduler, check, *parked).await?,
             Effect::Cancel(check) => ports.scheduler.cancel(check).await?,
             Effect::Decided(d) => ports.publisher.decision(d).await?,
             Effect::Erase => ports.store.erase(&event.shop, id).await?,
@@ -144,6 +143,11 @@ where
     Ok(fold_into(ports, profile, false, crate::ports::ReadAhead::Nothing, event, &[])
         .await?
         .is_some_and(|(changed, _)| changed))
+}
+
+/// Asks the scheduler for a check, or parks it (see `Scheduler::park`).
+async fn ask<Sch: Scheduler>(scheduler: &Sch, check: &Check, parked: bool) -> Result<(), SchedulerError> {
+    if parked { scheduler.park(check).await } else { scheduler.schedule(check).await }
 }
 
 /// Folds profile `from` into `into` (the same person seen under two
@@ -239,10 +243,8 @@ where
     }
     ports.publisher.decision(&decision).await?;
     for effect in &effects {
-        match effect {
-            Effect::Schedule { check, parked: false, .. } => ports.scheduler.schedule(check).await?,
-            Effect::Schedule { check, parked: true, .. } => ports.scheduler.park(check).await?,
-            _ => {}
+        if let Effect::Schedule { check, parked, .. } = effect {
+            ask(ports.scheduler, check, *parked).await?;
         }
     }
     Ok(Checked { decision, message_id })

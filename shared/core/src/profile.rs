@@ -226,8 +226,9 @@ pub struct Pending {
     pub token: Option<String>,
     /// No scheduler request exists: the person could not be emailed when
     /// this check was wanted, so asking for one would only buy a skip.
-    /// Asked for once they can be; otherwise decided, as of `scheduled`,
-    /// before their next event is folded in or by the reconcile sweep.
+    /// Asked for once they can be; otherwise decided, as of when a scheduler
+    /// could first have run it, before their next event is folded in or by
+    /// the reconcile sweep.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub parked: bool,
     /// Wall-clock time the check was parked (0: not recorded). A scheduler
