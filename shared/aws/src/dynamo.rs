@@ -499,14 +499,23 @@ impl DynamoStore {
     }
 
     /// Profiles whose earliest pending check was due at or before `cutoff`
-    /// (the `by-due` index, every bucket).
-    pub async fn overdue(&self, cutoff: Timestamp) -> Result<Vec<Profile>, StoreError> {
-        let mut keys = Vec::new();
+    /// (the `by-due` index, every bucket): the `limit` longest overdue, so
+    /// that one sweep stays well inside its timeout and the next one
+    /// carries on.
+    pub async fn overdue(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Profile>, StoreError> {
+        let mut entries = Vec::new();
         for bucket in 0..DUE_BUCKETS {
             let names = [("#b", "due_bucket"), ("#d", "next_due")];
             let values = [(":b", s(format!("DUE#{bucket}"))), (":d", n(cutoff.as_second()))];
-            keys.extend(self.query_keys(BY_DUE, "#b = :b AND #d <= :d", &names, &values).await?);
+            let items = self.query(Some(BY_DUE), "#b = :b AND #d <= :d", &names, &values).await?;
+            for item in items {
+                let due = item.get("next_due").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+                entries.extend(key_of(&item).map(|k| (due.unwrap_or(i64::MIN), k)));
+            }
         }
+        entries.sort_by_key(|(due, _)| *due);
+        entries.truncate(limit);
+        let keys: Vec<Key> = entries.into_iter().map(|(_, k)| k).collect();
         let mut out = Vec::new();
         for chunk in keys.chunks(100) {
             for item in self.batch_get(chunk.to_vec()).await? {

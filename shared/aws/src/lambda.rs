@@ -233,6 +233,12 @@ pub async fn run_http(paths: &'static [&'static str]) -> Result<(), lambda_http:
 /// rather than once per send.
 pub const CATALOGUE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Profiles one reconcile sweep decides at most, longest overdue first: at
+/// 20–60 ms a check (two DynamoDB requests, an email for some) that stays
+/// well inside the function's 300 s; the next sweep, five minutes on,
+/// takes the rest.
+pub const RECONCILE_PROFILES_PER_SWEEP: usize = 2_000;
+
 /// The check and reconcile functions: the stack plus the SES mailer.
 pub struct CheckFunction {
     pub stack: Stack,
@@ -308,7 +314,7 @@ impl CheckFunction {
     pub async fn reconcile(&self) -> Result<serde_json::Value, HandlerError> {
         let grace = self.stack.settings.reconcile_grace;
         let cutoff = SystemClock.now().saturating_sub(grace).unwrap_or(Timestamp::MIN);
-        let profiles = self.stack.store.overdue(cutoff).await?;
+        let profiles = self.stack.store.overdue(cutoff, RECONCILE_PROFILES_PER_SWEEP).await?;
         let done = reconcile(&self.ports(), &profiles, grace).await?;
         metrics::count(metrics::CHECKS_RUN, u64::from(done.run));
         // Erases a minute old or more: the indexes have caught up by then.

@@ -774,6 +774,28 @@ async fn reconcile_finds_and_runs_a_check_whose_schedule_was_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_takes_the_longest_overdue_profiles_first_up_to_its_limit() {
+    let w = World::new().await;
+    let f = w.webhook().await;
+    // Three shoppers whose 10-minute checks came due 30, 10 and 20 minutes ago.
+    for (i, ago) in [40, 20, 30].into_iter().enumerate() {
+        let mut c = checkout(mins(ago));
+        c["token"] = json!(format!("token-{i}"));
+        c["cart_token"] = json!(format!("cart-{i}"));
+        c["email"] = json!(format!("shopper-{i}@example.com"));
+        c["customer"]["id"] = json!(1000 + i);
+        c["customer"]["email"] = json!(format!("shopper-{i}@example.com"));
+        assert_eq!(deliver(&f, "checkouts/create", &format!("evt-{i}"), &c).await, 200);
+    }
+    let cutoff = Timestamp::now() - mins(5);
+    let all = w.store().overdue(cutoff, 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let oldest_two = w.store().overdue(cutoff, 2).await.unwrap();
+    let customers: Vec<_> = oldest_two.iter().map(|p| p.customer_id.clone().unwrap_or_default()).collect();
+    assert_eq!(customers, ["1000", "1002"], "due 30 and 20 minutes ago, in that order");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn secrets_come_from_ssm_parameters_when_a_secrets_path_is_set() {
     let w = World::new().await;
     let ssm = aws_sdk_ssm::Client::new(&w.sdk);
