@@ -1,7 +1,6 @@
 //! Arming, debounce, cancellation, conditions and idempotence.
 
-use nudge_app::memory::{ManualClock, MemoryMailer, MemoryPublisher, MemoryScheduler, MemoryStore};
-use nudge_app::{AliasKey, CheckPorts, IngestPorts, Replay, ingest, run_check};
+use nudge_app::{AliasKey, Replay, ingest, run_check};
 use nudge_core::{Effect, Outcome, Reason};
 
 use super::*;
@@ -287,28 +286,8 @@ template = "t"
 #[test]
 fn a_check_for_an_episode_already_decided_is_skipped_as_duplicate() {
     let rules = rules(CART);
-    let store = MemoryStore::new();
-    let scheduler = MemoryScheduler::new();
-    let mailer = MemoryMailer::recording();
-    let publisher = MemoryPublisher::default();
-    let key = AliasKey::new(b"k");
-    let clock = ManualClock::new(at(0));
-    let ingest_ports = IngestPorts {
-        now: at(0),
-        rules: &rules,
-        alias_key: &key,
-        store: &store,
-        scheduler: &scheduler,
-        publisher: &publisher,
-    };
-    let check_ports = CheckPorts {
-        rules: &rules,
-        store: &store,
-        scheduler: &scheduler,
-        mailer: &mailer,
-        clock: &clock,
-        publisher: &publisher,
-    };
+    let st = Stack::new(rules);
+    let (ingest_ports, check_ports) = (st.ingest_ports(at(0)), st.check_ports());
     let mut s = Shopper::new("c1");
     let mut events = s.subscribe(0);
     events.push(s.checkout(MIN, "chk1"));
@@ -322,38 +301,27 @@ fn a_check_for_an_episode_already_decided_is_skipped_as_duplicate() {
         }
     }
     let check = check.expect("checkout armed a check");
-    clock.set(check.due);
+    st.clock.set(check.due);
     let first = block_on(run_check(&check_ports, &check)).unwrap();
     let second = block_on(run_check(&check_ports, &check)).unwrap();
     assert_eq!(first.decision.decision, Outcome::Send);
     assert_eq!(second.decision.reason, Some(Reason::Duplicate));
-    assert_eq!(mailer.sent().len(), 1, "a redelivered check sends nothing");
-    assert_eq!(mailer.sent()[0].profile.email.as_deref(), Some("c1@example.com"));
+    assert_eq!(st.mailer.sent().len(), 1, "a redelivered check sends nothing");
+    assert_eq!(st.mailer.sent()[0].profile.email.as_deref(), Some("c1@example.com"));
 }
 
 #[test]
 fn duplicate_event_ids_change_nothing() {
-    let rules = rules(CART);
-    let store = MemoryStore::new();
-    let scheduler = MemoryScheduler::new();
-    let publisher = MemoryPublisher::default();
-    let key = AliasKey::new(b"k");
-    let ports = IngestPorts {
-        now: at(0),
-        rules: &rules,
-        alias_key: &key,
-        store: &store,
-        scheduler: &scheduler,
-        publisher: &publisher,
-    };
+    let st = Stack::new(rules(CART));
+    let ports = st.ingest_ports(at(0));
     let mut s = Shopper::new("c1");
     let e = s.checkout(0, "chk1");
     let first = block_on(ingest(&ports, &e)).unwrap();
-    let before = store.profiles();
+    let before = st.store.profiles();
     let again = block_on(ingest(&ports, &e)).unwrap();
     assert!(first.changed && !again.changed);
     assert!(again.effects.is_empty());
-    assert_eq!(store.profiles(), before, "not even the version moves");
+    assert_eq!(st.store.profiles(), before, "not even the version moves");
 }
 
 #[test]

@@ -12,7 +12,8 @@ mod request_model;
 mod segment_client;
 
 use jiff::Timestamp;
-use nudge_app::{AliasKey, Replay};
+use nudge_app::memory::{ManualClock, MemoryMailer, MemoryPublisher, MemoryScheduler, MemoryStore};
+use nudge_app::{AliasKey, CheckPorts, IngestPorts, Replay};
 use nudge_core::event::{MessageRef, OptInLevel};
 use nudge_core::{
     Basket, ConsentState, ConsentUpdate, Decision, Event, EventKind, Identity, Line, Order, Outcome, Product, Reason,
@@ -145,6 +146,57 @@ pub fn replay_arrivals(rules: &Triggers, events: &[(Event, Timestamp)]) -> (Vec<
     r.finish(&mut |d| out.push(d.clone())).unwrap();
     let creates = r.scheduler.creates.load(std::sync::atomic::Ordering::Relaxed);
     (out, creates)
+}
+
+/// The use cases over in-memory adapters, driven by hand: each test says
+/// when events arrive and when checks run.
+pub struct Stack {
+    pub rules: Triggers,
+    pub key: AliasKey,
+    pub store: MemoryStore,
+    pub scheduler: MemoryScheduler,
+    pub mailer: MemoryMailer,
+    pub publisher: MemoryPublisher,
+    pub clock: ManualClock,
+}
+
+impl Stack {
+    pub fn new(rules: Triggers) -> Stack {
+        Stack {
+            rules,
+            key: AliasKey::new(b"k"),
+            store: MemoryStore::new(),
+            scheduler: MemoryScheduler::new(),
+            mailer: MemoryMailer::recording(),
+            publisher: MemoryPublisher::default(),
+            clock: ManualClock::new(at(0)),
+        }
+    }
+
+    /// The ports `ingest` needs, for events arriving at `now`.
+    pub fn ingest_ports(&self, now: Timestamp) -> IngestPorts<'_, MemoryStore, MemoryScheduler, MemoryPublisher> {
+        IngestPorts {
+            now,
+            rules: &self.rules,
+            alias_key: &self.key,
+            store: &self.store,
+            scheduler: &self.scheduler,
+            publisher: &self.publisher,
+        }
+    }
+
+    pub fn check_ports(
+        &self,
+    ) -> CheckPorts<'_, MemoryStore, MemoryScheduler, MemoryMailer, ManualClock, MemoryPublisher> {
+        CheckPorts {
+            rules: &self.rules,
+            store: &self.store,
+            scheduler: &self.scheduler,
+            mailer: &self.mailer,
+            clock: &self.clock,
+            publisher: &self.publisher,
+        }
+    }
 }
 
 pub fn sends(ds: &[Decision]) -> Vec<&Decision> {

@@ -6,9 +6,9 @@
 use std::sync::atomic::Ordering;
 
 use jiff::{SignedDuration, Timestamp};
-use nudge_app::memory::{ManualClock, MemoryMailer, MemoryPublisher, MemoryScheduler, MemoryStore};
-use nudge_app::{AliasKey, CheckPorts, IngestPorts, Replay, ingest, now_or_never as block_on, reconcile, run_check};
-use nudge_core::{Check, ConsentState, Decision, Effect, Event, Outcome, Reason, Triggers};
+use nudge_app::memory::MemoryScheduler;
+use nudge_app::{AliasKey, Replay, ingest, now_or_never as block_on, reconcile, run_check};
+use nudge_core::{Check, ConsentState, Decision, Effect, Event, Outcome, Reason};
 
 use super::*;
 
@@ -23,41 +23,11 @@ cancel_if = ["order_placed"]
 template = "cart-reminder"
 "#;
 
-struct Stack {
-    rules: Triggers,
-    key: AliasKey,
-    store: MemoryStore,
-    scheduler: MemoryScheduler,
-    mailer: MemoryMailer,
-    publisher: MemoryPublisher,
-    clock: ManualClock,
-}
-
 impl Stack {
-    fn new() -> Stack {
-        Stack {
-            rules: rules(CART),
-            key: AliasKey::new(b"k"),
-            store: MemoryStore::new(),
-            scheduler: MemoryScheduler::new(),
-            mailer: MemoryMailer::recording(),
-            publisher: MemoryPublisher::default(),
-            clock: ManualClock::new(at(0)),
-        }
-    }
-
     /// Ingests `e`, arriving at `arrived`; returns the scheduler requests
     /// it made (not the parked ones).
     fn ingest(&self, e: &Event, arrived: Timestamp) -> Vec<Check> {
-        let ports = IngestPorts {
-            now: arrived,
-            rules: &self.rules,
-            alias_key: &self.key,
-            store: &self.store,
-            scheduler: &self.scheduler,
-            publisher: &self.publisher,
-        };
-        let out = block_on(ingest(&ports, e)).unwrap();
+        let out = block_on(ingest(&self.ingest_ports(arrived), e)).unwrap();
         out.effects
             .into_iter()
             .filter_map(|eff| match eff {
@@ -65,17 +35,6 @@ impl Stack {
                 _ => None,
             })
             .collect()
-    }
-
-    fn check_ports(&self) -> CheckPorts<'_, MemoryStore, MemoryScheduler, MemoryMailer, ManualClock, MemoryPublisher> {
-        CheckPorts {
-            rules: &self.rules,
-            store: &self.store,
-            scheduler: &self.scheduler,
-            mailer: &self.mailer,
-            clock: &self.clock,
-            publisher: &self.publisher,
-        }
     }
 
     fn creates(&self) -> u64 {
@@ -98,7 +57,7 @@ fn guest_checkout(s: &mut Shopper) -> Event {
 
 #[test]
 fn a_check_for_a_person_who_cannot_be_emailed_is_parked_not_scheduled() {
-    let st = Stack::new();
+    let st = Stack::new(rules(CART));
     let mut s = Shopper::new("c1");
     assert!(st.ingest(&guest_checkout(&mut s), at(0)).is_empty(), "no scheduler request");
     assert_eq!((st.creates(), st.parks()), (0, 1));
@@ -110,7 +69,7 @@ fn a_check_for_a_person_who_cannot_be_emailed_is_parked_not_scheduled() {
 
 #[test]
 fn a_person_who_subscribes_before_the_due_time_gets_the_check_asked_for_and_the_email() {
-    let st = Stack::new();
+    let st = Stack::new(rules(CART));
     let mut s = Shopper::new("c1");
     st.ingest(&guest_checkout(&mut s), at(0));
     let mut asked = Vec::new();
@@ -128,7 +87,7 @@ fn a_person_who_subscribes_before_the_due_time_gets_the_check_asked_for_and_the_
 
 #[test]
 fn consent_arriving_after_the_due_time_finds_the_check_decided_no_consent_as_of_then() {
-    let st = Stack::new();
+    let st = Stack::new(rules(CART));
     let mut s = Shopper::new("c1");
     st.ingest(&guest_checkout(&mut s), at(0));
     // An on-time check would have run at 10 min and found no consent; the
@@ -149,7 +108,7 @@ fn consent_arriving_after_the_due_time_finds_the_check_decided_no_consent_as_of_
 
 #[test]
 fn an_event_arriving_within_the_lead_of_parking_is_folded_in_before_the_parked_check() {
-    let st = Stack::new();
+    let st = Stack::new(rules(CART));
     let mut s = Shopper::new("c1");
     // A webhook delivered late: the checkout is an hour old when it arrives,
     // so its check is already due. A scheduler asked then would not have run
@@ -163,7 +122,7 @@ fn an_event_arriving_within_the_lead_of_parking_is_folded_in_before_the_parked_c
 
 #[test]
 fn reconcile_decides_an_overdue_parked_check_as_of_its_due_time() {
-    let st = Stack::new();
+    let st = Stack::new(rules(CART));
     let mut s = Shopper::new("c1");
     st.ingest(&guest_checkout(&mut s), at(0));
     st.clock.set(at(40 * MIN));
@@ -280,7 +239,7 @@ fn a_check_parked_by_a_late_delivery_is_decided_as_of_its_arrival_as_a_scheduled
     assert_eq!(parked, run(false));
 
     // The reconcile sweep, much later, says the same.
-    let st = Stack::new();
+    let st = Stack::new(rules.clone());
     st.ingest(&late, at(HOUR));
     st.clock.set(at(3 * HOUR));
     block_on(reconcile(&st.check_ports(), &st.store.profiles(), SignedDuration::from_mins(15))).unwrap();
