@@ -96,8 +96,9 @@ impl Scheduler for EventBridgeScheduler {
 
     /// No request: the check is pending in the profile (and so in the
     /// `by-due` index). The person's next event, or the reconcile sweep once
-    /// it is overdue by the grace period, decides it as of its due time;
-    /// an event that makes the person reachable asks for it properly.
+    /// it is overdue by the grace period, decides it as of when it could
+    /// first have run; an event that makes the person reachable asks for it
+    /// properly.
     async fn park(&self, check: &Check) -> Result<(), SchedulerError> {
         tracing::debug!(check = %check.name(), "check parked: the person cannot be emailed");
         Ok(())
