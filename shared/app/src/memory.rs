@@ -67,7 +67,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[derive(Default)]
 struct StoreInner {
-    profiles: HashedMap<Profile>,
+    /// Boxed: a profile is ~840 bytes, and a table of them inline was most
+    /// of a replay's memory (and moved whole at every growth).
+    profiles: HashedMap<Box<Profile>>,
     aliases: HashedMap<Text>,
     /// Per shop, the latest change per product id.
     products: HashMap<String, std::collections::BTreeMap<String, ProductChange>>,
@@ -163,7 +165,7 @@ impl MemoryStore {
     }
 
     pub fn profiles(&self) -> Vec<Profile> {
-        lock(&self.inner).profiles.values().cloned().collect()
+        lock(&self.inner).profiles.values().map(|p| Profile::clone(p)).collect()
     }
 
     pub fn alias_count(&self) -> usize {
@@ -253,7 +255,7 @@ impl ProfileStore for MemoryStore {
 
     fn load(&self, shop: &str, id: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
         self.loads.fetch_add(1, Ordering::Relaxed);
-        ready(Ok(lock(&self.inner).profiles.get(&profile_key(shop, id)).cloned()))
+        ready(Ok(lock(&self.inner).profiles.get(&profile_key(shop, id)).map(|p| Profile::clone(p))))
     }
 
     fn save(
@@ -269,7 +271,7 @@ impl ProfileStore for MemoryStore {
             Saved::Conflict
         } else {
             profile.version = expected.map_or(1, |v| v + 1);
-            inner.profiles.insert(key, profile.clone());
+            inner.profiles.insert(key, Box::new(profile.clone()));
             Saved::Ok
         };
         ready(Ok(result))
@@ -329,7 +331,7 @@ impl ProfileStore for MemoryStore {
         if self.dynamo.measure.load(Ordering::Relaxed)
             && !lock(&self.preloaded).take().is_some_and(|(s, c)| s == shop && c.iter().any(|c| c == id))
         {
-            self.dynamo.loaded(inner.profiles.get(&key));
+            self.dynamo.loaded(inner.profiles.get(&key).map(|p| &**p));
         }
         let result = match inner.profiles.get_mut(&key) {
             Some(p) => {
@@ -342,7 +344,7 @@ impl ProfileStore for MemoryStore {
                 Some(c.value)
             }
             None if create => {
-                let mut p = Profile::new(shop, id);
+                let mut p = Box::new(Profile::new(shop, id));
                 let c = f(&mut p);
                 if c.changed {
                     p.version = 1;
