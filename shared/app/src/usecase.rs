@@ -100,7 +100,8 @@ where
             p.stamp_parked(ports.now);
             effects.extend(applied.effects);
             let wants_export = effects.iter().any(|e| matches!(e, Effect::Export));
-            let snapshot = wants_export.then(|| p.clone());
+            // Boxed: the closure's result is moved through the store's future.
+            let snapshot = wants_export.then(|| Box::new(p.clone()));
             Change { changed: applied.changed || concluded, value: (applied.changed, effects, snapshot) }
         })
         .await?
@@ -216,7 +217,7 @@ where
         .update(&check.shop, &check.profile, false, |p| {
             let (decision, effects) = p.conclude(check, rules, now);
             let changed = decision.reason != Some(Reason::Duplicate);
-            let snapshot = (decision.decision == Outcome::Send).then(|| p.clone());
+            let snapshot = (decision.decision == Outcome::Send).then(|| Box::new(p.clone()));
             Change { changed, value: (decision, effects, snapshot) }
         })
         .await?;
@@ -228,7 +229,7 @@ where
     let mut message_id = None;
     if let Some(profile) = snapshot {
         let outgoing =
-            Outgoing { check: check.clone(), variant: decision.variant.clone().unwrap_or_default(), profile };
+            Outgoing { check: check.clone(), variant: decision.variant.clone().unwrap_or_default(), profile: *profile };
         match ports.mailer.send(&outgoing).await {
             Ok(id) => message_id = Some(id),
             // The episode is claimed: a failed send is recorded, never retried
