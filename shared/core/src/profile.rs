@@ -474,7 +474,10 @@ impl Profile {
                         }
                     }
                 }
-                self.activity.push(Activity { kind: bounded_text(kind, MAX_TEXT_LEN).into(), ..Activity::default() });
+                push_tight(
+                    &mut self.activity,
+                    Activity { kind: bounded_text(kind, MAX_TEXT_LEN).into(), ..Activity::default() },
+                );
                 self.activity.len() - 1
             }
         };
@@ -495,7 +498,10 @@ impl Profile {
                             let oldest = (0..self.products.len()).min_by_key(|&i| self.products[i].last()).unwrap_or(0);
                             self.products.remove(oldest);
                         }
-                        self.products.push(ProductViews { id: id.as_str().into(), ..ProductViews::default() });
+                        push_tight(
+                            &mut self.products,
+                            ProductViews { id: id.as_str().into(), ..ProductViews::default() },
+                        );
                         self.products.len() - 1
                     }
                 };
@@ -626,7 +632,7 @@ impl Profile {
         match self.triggers.iter().position(|s| s.trigger == id) {
             Some(i) => i,
             None => {
-                self.triggers.push(TriggerState { trigger: id.into(), ..TriggerState::default() });
+                push_tight(&mut self.triggers, TriggerState { trigger: id.into(), ..TriggerState::default() });
                 self.triggers.len() - 1
             }
         }
@@ -941,6 +947,17 @@ fn insert_recent(recent: &mut Ring, t: Secs, cap: usize) {
     recent.insert(pos, t);
     let excess = recent.len().saturating_sub(cap);
     recent.drain(..excess);
+}
+
+/// Pushes without the doubling growth of `Vec::push`, which starts at four
+/// elements: these lists are short and bounded, most profiles hold one or
+/// two entries, and a replay keeps every profile in memory (the doubling
+/// left most of their capacity unused).
+fn push_tight<T>(list: &mut Vec<T>, item: T) {
+    if list.len() == list.capacity() {
+        list.reserve_exact(1);
+    }
+    list.push(item);
 }
 
 fn push_capped<T: PartialEq>(list: &mut Vec<T>, item: T, cap: usize) {
