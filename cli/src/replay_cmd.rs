@@ -108,6 +108,9 @@ pub fn check(file: &Path, templates: Option<&Path>, compile: Option<&Path>) -> R
             q.time_zone_name
         ));
     }
+    if let Some(d) = p.max_lateness {
+        policy.push(format!("never more than {d} late"));
+    }
     println!("policy: {}", policy.join(", "));
     for line in rules.describe() {
         println!("  {line}");

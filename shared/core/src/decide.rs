@@ -89,6 +89,9 @@ pub enum Reason {
     Sandbox,
     /// The mailer rejected the message permanently.
     MailFailed,
+    /// Decided longer than the trigger's `max_lateness` after it was due
+    /// (the scheduler or the reconcile sweep was late): not sent late.
+    Expired,
 }
 
 impl Reason {
@@ -111,6 +114,7 @@ impl Reason {
             Reason::NoProfile => "no_profile",
             Reason::Sandbox => "sandbox",
             Reason::MailFailed => "mail_failed",
+            Reason::Expired => "expired",
         }
     }
 }
@@ -172,6 +176,9 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
         if after_start || basket_bought {
             return skip(if kind == "order_placed" { Reason::Converted } else { Reason::Cancelled });
         }
+    }
+    if trigger.max_lateness.is_some_and(|limit| now - pending.due > limit.as_secs()) {
+        return skip(Reason::Expired);
     }
     if trigger.only_if.as_ref().is_some_and(|c| !c.eval(p, now)) {
         return skip(Reason::ConditionLapsed);

@@ -89,7 +89,13 @@ pub struct Policy {
     pub max_per_day: Option<u32>,
     pub max_per_week: Option<u32>,
     pub quiet_hours: Option<QuietHours>,
+    /// The default `max_lateness` of every trigger.
+    pub max_lateness: Option<Dur>,
 }
+
+/// The least `max_lateness` accepted: a scheduler delivers a check up to a
+/// minute or so after its time, and the reconcile sweep runs every five.
+pub const MIN_LATENESS: Dur = Dur::from_secs(5 * 60);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuietHours {
@@ -109,6 +115,10 @@ pub struct Trigger {
     pub after_inactive: Option<Dur>,
     pub cancel_if: Vec<String>,
     pub cooldown: Option<Dur>,
+    /// A check decided longer than this after its due time (the scheduler
+    /// or the reconcile sweep was late) skips with `expired` instead of
+    /// sending late. The trigger's own, else the policy's.
+    pub max_lateness: Option<Dur>,
     /// Checked when the check comes due; false → skip, `condition_lapsed`.
     pub only_if: Option<Condition>,
     pub template: String,
@@ -208,6 +218,9 @@ impl Trigger {
         if let Some(d) = self.cooldown {
             s += &format!(", cooldown {d}");
         }
+        if let Some(d) = self.max_lateness {
+            s += &format!(", never more than {d} late");
+        }
         s += &format!(" → email `{}`", self.template);
         if self.variants.len() > 1 {
             let total: u32 = self.variants.iter().map(|v| v.weight).sum();
@@ -256,6 +269,7 @@ struct RawPolicy {
     max_per_day: Option<Spanned<u32>>,
     max_per_week: Option<Spanned<u32>>,
     quiet_hours: Option<Spanned<RawQuietHours>>,
+    max_lateness: Option<Spanned<Dur>>,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +295,7 @@ struct RawTrigger {
     #[serde(default)]
     cancel_if: Vec<Spanned<String>>,
     cooldown: Option<Dur>,
+    max_lateness: Option<Spanned<Dur>>,
     template: Spanned<String>,
     subject: Option<String>,
     #[serde(default)]
@@ -389,7 +404,8 @@ impl Compiler<'_> {
                 self.err(rt.id.span(), "trigger.id", format!("{id:?}: use 1-40 letters, digits, '-' or '_'"));
                 continue;
             }
-            if let Some(t) = self.trigger(rt, span, &segments, &trigger_ids, templates) {
+            if let Some(mut t) = self.trigger(rt, span, &segments, &trigger_ids, templates) {
+                t.max_lateness = t.max_lateness.or(policy.max_lateness);
                 triggers.push(t);
             }
         }
@@ -487,12 +503,30 @@ impl Compiler<'_> {
             }
             Some(QuietHours { from: from?, to: to?, time_zone: tz?, time_zone_name: q.time_zone.into_inner() })
         });
+        let max_lateness = self.lateness(raw.max_lateness, "policy.max_lateness");
         Policy {
+            max_lateness,
             require_consent: raw.require_consent.unwrap_or(true),
             max_per_day: raw.max_per_day.map(Spanned::into_inner),
             max_per_week: raw.max_per_week.map(Spanned::into_inner),
             quiet_hours,
         }
+    }
+
+    fn lateness(&mut self, d: Option<Spanned<Dur>>, field: &str) -> Option<Dur> {
+        let d = d?;
+        if *d.get_ref() < MIN_LATENESS {
+            self.err(
+                d.span(),
+                field,
+                format!(
+                    "{} is too short: at least {MIN_LATENESS} (a scheduler delivers a check up to a minute or so late, and the reconcile sweep runs every 5 minutes)",
+                    d.get_ref()
+                ),
+            );
+            return None;
+        }
+        Some(d.into_inner())
     }
 
     fn clock_time(&mut self, s: &Spanned<String>, field: &str) -> Option<u16> {
@@ -627,6 +661,7 @@ impl Compiler<'_> {
             Some(h) => h.into_inner(),
             None => 0.0,
         };
+        let max_lateness = self.lateness(rt.max_lateness, &path("max_lateness"));
         if self.errors.len() > errors_before {
             return None;
         }
@@ -638,6 +673,7 @@ impl Compiler<'_> {
             after_inactive: rt.after_inactive,
             cancel_if: rt.cancel_if.into_iter().map(Spanned::into_inner).collect(),
             cooldown: rt.cooldown,
+            max_lateness,
             only_if,
             template: rt.template.into_inner(),
             subject: rt.subject,
@@ -1041,6 +1077,28 @@ mod tests {
         let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
         assert!(fields.contains(&"policy.quiet_hours.from"), "{e:?}");
         assert!(fields.contains(&"policy.quiet_hours.time_zone"), "{e:?}");
+    }
+
+    #[test]
+    fn max_lateness_under_five_minutes_is_rejected_with_its_line_and_field() {
+        let src = "[policy]\nmax_lateness = \"1m\"\n[[trigger]]\nid = \"a\"\non = \"checkout_started\"\nmax_lateness = \"30s\"\ntemplate = \"t\"\n";
+        let e = errors(src);
+        let got: Vec<(u32, &str)> = e.iter().map(|e| (e.line as u32, e.field.as_str())).collect();
+        assert_eq!(got, vec![(2, "policy.max_lateness"), (6, "trigger.a.max_lateness")], "{e:?}");
+        assert!(e[0].message.contains("at least 5m"), "{}", e[0].message);
+    }
+
+    #[test]
+    fn a_trigger_takes_the_policy_max_lateness_unless_it_sets_its_own() {
+        let src = format!(
+            "[policy]\nmax_lateness = \"6h\"\n{MINIMAL}[[trigger]]\nid = \"b\"\non = \"order_placed\"\nmax_lateness = \"30m\"\ntemplate = \"t\"\n"
+        );
+        let t = Triggers::parse(&src, "t.toml", None).unwrap();
+        let lateness: Vec<Option<Dur>> = t.triggers.iter().map(|t| t.max_lateness).collect();
+        assert_eq!(lateness, vec![Some(Dur::from_secs(6 * 3600)), Some(Dur::from_secs(1800))]);
+        assert!(t.describe()[1].contains("never more than 30m late"), "{:?}", t.describe());
+        let none = Triggers::parse(MINIMAL, "t.toml", None).unwrap();
+        assert_eq!(none.triggers[0].max_lateness, None);
     }
 
     #[test]

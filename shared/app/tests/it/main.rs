@@ -199,6 +199,31 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Ingests `e`, arriving at `arrived`; returns the scheduler requests
+    /// it made (not the parked ones).
+    pub fn ingest(&self, e: &Event, arrived: Timestamp) -> Vec<nudge_core::Check> {
+        let out = nudge_app::now_or_never(nudge_app::ingest(&self.ingest_ports(arrived), e)).unwrap();
+        out.effects
+            .into_iter()
+            .filter_map(|eff| match eff {
+                nudge_core::Effect::Schedule { check, parked: false, .. } => Some(check),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Runs `check` with the clock at `now`.
+    pub fn run(&self, check: &nudge_core::Check, now: Timestamp) -> Decision {
+        self.clock.set(now);
+        nudge_app::now_or_never(nudge_app::run_check(&self.check_ports(), check)).unwrap().decision
+    }
+
+    pub fn decisions(&self) -> Vec<Decision> {
+        self.publisher.decisions()
+    }
+}
+
 pub fn sends(ds: &[Decision]) -> Vec<&Decision> {
     ds.iter().filter(|d| d.decision == Outcome::Send).collect()
 }

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 
 use jiff::{SignedDuration, Timestamp};
 use nudge_app::memory::MemoryScheduler;
-use nudge_app::{AliasKey, Replay, ingest, now_or_never as block_on, reconcile, run_check};
-use nudge_core::{Check, ConsentState, Decision, Effect, Event, Outcome, Reason};
+use nudge_app::{AliasKey, Replay, now_or_never as block_on, reconcile, run_check};
+use nudge_core::{ConsentState, Event, Outcome, Reason};
 
 use super::*;
 
@@ -24,29 +24,12 @@ template = "cart-reminder"
 "#;
 
 impl Stack {
-    /// Ingests `e`, arriving at `arrived`; returns the scheduler requests
-    /// it made (not the parked ones).
-    fn ingest(&self, e: &Event, arrived: Timestamp) -> Vec<Check> {
-        let out = block_on(ingest(&self.ingest_ports(arrived), e)).unwrap();
-        out.effects
-            .into_iter()
-            .filter_map(|eff| match eff {
-                Effect::Schedule { check, parked: false, .. } => Some(check),
-                _ => None,
-            })
-            .collect()
-    }
-
     fn creates(&self) -> u64 {
         self.scheduler.creates.load(Ordering::Relaxed)
     }
 
     fn parks(&self) -> u64 {
         self.scheduler.parks.load(Ordering::Relaxed)
-    }
-
-    fn decisions(&self) -> Vec<Decision> {
-        self.publisher.decisions()
     }
 }
 

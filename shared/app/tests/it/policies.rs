@@ -280,3 +280,69 @@ fn variant_assignment_is_pinned_for_known_inputs() {
 }
 
 const PINNED_VARIANTS: [&str; 8] = ["b", "b", "a", "b", "a", "b", "b", "a"];
+
+/// A subscribed shopper's checkout at 0 and the one check it asked for.
+fn armed_cart(st: &Stack) -> nudge_core::Check {
+    let mut s = Shopper::new("c1");
+    for e in s.subscribe(0) {
+        st.ingest(&e, at(0));
+    }
+    let asked = st.ingest(&s.checkout(MIN, "chk1"), at(MIN));
+    assert_eq!(asked.len(), 1, "one scheduler request at arming");
+    asked.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_check_run_later_than_max_lateness_skips_expired_and_ends_the_episode() {
+    let st = Stack::new(cart_rules("[policy]\nmax_lateness = \"2h\"", ""));
+    let check = armed_cart(&st);
+    // Due at 11 minutes; the scheduler (or the sweep) only gets to it 3 hours later.
+    let d = st.run(&check, check.due.checked_add(jiff::SignedDuration::from_hours(3)).unwrap());
+    assert_eq!((d.decision, d.reason), (Outcome::Skip, Some(Reason::Expired)));
+    assert!(st.mailer.take_sent().is_empty(), "nothing is sent late");
+    // The episode is over: a redelivery of the same check is a duplicate, not a send.
+    let again = st.run(&check, check.due.checked_add(jiff::SignedDuration::from_hours(4)).unwrap());
+    assert_eq!(again.reason, Some(Reason::Duplicate));
+}
+
+#[test]
+fn a_check_late_by_less_than_max_lateness_still_sends() {
+    let st = Stack::new(cart_rules("[policy]\nmax_lateness = \"2h\"", ""));
+    let check = armed_cart(&st);
+    let d = st.run(&check, check.due.checked_add(jiff::SignedDuration::from_mins(90)).unwrap());
+    assert_eq!((d.decision, d.reason), (Outcome::Send, None));
+    assert_eq!(st.mailer.take_sent().len(), 1);
+}
+
+#[test]
+fn without_max_lateness_a_late_check_still_sends() {
+    let st = Stack::new(cart_rules("", ""));
+    let check = armed_cart(&st);
+    let d = st.run(&check, check.due.checked_add(jiff::SignedDuration::from_hours(72)).unwrap());
+    assert_eq!((d.decision, d.reason), (Outcome::Send, None));
+}
+
+#[test]
+fn a_trigger_max_lateness_overrides_the_policy_default() {
+    let st = Stack::new(cart_rules("[policy]\nmax_lateness = \"2h\"", "max_lateness = \"30m\""));
+    let check = armed_cart(&st);
+    let d = st.run(&check, check.due.checked_add(jiff::SignedDuration::from_hours(1)).unwrap());
+    assert_eq!(d.reason, Some(Reason::Expired));
+}
+
+#[test]
+fn a_check_deferred_by_quiet_hours_counts_its_lateness_from_when_they_end() {
+    // Checkout at 10:01 New York + 10 h delay → due 20:01, inside 20:00–08:00.
+    let policy = "[policy]\nmax_lateness = \"1h\"\nquiet_hours = { from = \"20:00\", to = \"08:00\", time_zone = \"America/New_York\" }";
+    let st = Stack::new(rules(&format!(
+        "{policy}\n[[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ndelay = \"10h\"\ntemplate = \"t\"\n"
+    )));
+    let check = armed_cart(&st);
+    let d = st.run(&check, check.due);
+    assert_eq!((d.decision, d.reason), (Outcome::Defer, Some(Reason::QuietHours)));
+    let until = d.until.unwrap();
+    let later = nudge_core::Check { due: until, ..check };
+    // Twenty minutes after the window ended (11 h after the original due time): still on time.
+    let sent = st.run(&later, until.checked_add(jiff::SignedDuration::from_mins(20)).unwrap());
+    assert_eq!((sent.decision, sent.reason), (Outcome::Send, None));
+}
