@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use jiff::{SignedDuration, Timestamp};
 use nudge_app::memory::MemoryScheduler;
-use nudge_app::{AliasKey, Replay, now_or_never as block_on, reconcile, run_check};
+use nudge_app::{AliasKey, Replay, now_or_never as block_on, reconcile};
 use nudge_core::{ConsentState, Event, Outcome, Reason};
 
 use super::*;
@@ -62,9 +62,7 @@ fn a_person_who_subscribes_before_the_due_time_gets_the_check_asked_for_and_the_
     assert_eq!(asked.len(), 1, "the parked check is asked for once: {asked:?}");
     assert_eq!(asked[0].due, at(10 * MIN), "at its own due time");
     assert_eq!(st.creates(), 1);
-    st.clock.set(asked[0].due);
-    let checked = block_on(run_check(&st.check_ports(), &asked[0])).unwrap();
-    assert_eq!(checked.decision.decision, Outcome::Send);
+    assert_eq!(st.run(&asked[0], asked[0].due).decision, Outcome::Send);
     assert_eq!(st.mailer.sent().len(), 1);
 }
 
