@@ -2,7 +2,8 @@
 //! started under a minimal local Lambda Runtime API — a server in this
 //! program that notes when `GET /2018-06-01/runtime/invocation/next` first
 //! arrives, i.e. when init is over — alternating with the hello-world
-//! baseline, 9 rounds (`INIT_BENCH_ROUNDS` sets another count); medians
+//! baseline, 9 rounds (`INIT_BENCH_ROUNDS` sets another count), each
+//! round starting one binary later than the last; medians
 //! and the ratio to the baseline are printed. A binary that reports an init
 //! error (or exits) is a failure, not a measurement.
 //!
@@ -97,7 +98,12 @@ fn main() -> Result<(), String> {
     println!("rules layer: {} (precompiled templates: {})", rules.display(), if has_compiled { "yes" } else { "no" });
     let log = std::env::temp_dir().join(format!("init_bench.{}.log", std::process::id()));
     for round in 0..rounds {
-        for (i, b) in binaries.iter().enumerate() {
+        // Each round starts one binary later, so every binary takes every
+        // place in the order equally often: a place that starts slower
+        // (right after a particular other binary, say) biases none of them.
+        for k in 0..binaries.len() {
+            let i = (k + round) % binaries.len();
+            let b = &binaries[i];
             times[i].push(init_ms(b, &rules, (round == 0).then_some(log.as_path()), &api)?);
             if round == 0 {
                 let said = std::fs::read_to_string(&log).unwrap_or_default();
