@@ -233,11 +233,21 @@ pub async fn run_http(paths: &'static [&'static str]) -> Result<(), lambda_http:
 /// rather than once per send.
 pub const CATALOGUE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Profiles one reconcile sweep decides at most, longest overdue first: at
-/// 20–60 ms a check (two DynamoDB requests, an email for some) that stays
-/// well inside the function's 300 s; the next sweep, five minutes on,
-/// takes the rest.
-pub const RECONCILE_PROFILES_PER_SWEEP: usize = 2_000;
+/// Profiles a reconcile sweep loads and decides at a time, longest overdue
+/// first: at 20–60 ms a check (two DynamoDB requests, an email for some) a
+/// batch takes 40–120 s of the function's 300 s.
+pub const RECONCILE_BATCH: usize = 2_000;
+
+/// When Lambda will stop this invocation (`None` where a local runtime
+/// gives no deadline).
+pub fn invocation_deadline(context: &lambda_runtime::Context) -> Option<Timestamp> {
+    let ms = i64::try_from(context.deadline).ok().filter(|&ms| ms > 0)?;
+    Timestamp::from_millisecond(ms).ok()
+}
+
+/// A sweep starts no further batch with less than this left of its
+/// invocation; the next sweep, five minutes on, takes the rest.
+pub const RECONCILE_RESERVE: jiff::SignedDuration = jiff::SignedDuration::from_secs(150);
 
 /// The check and reconcile functions: the stack plus the SES mailer.
 pub struct CheckFunction {
@@ -310,20 +320,51 @@ impl CheckFunction {
         }))
     }
 
-    /// The periodic sweep: runs checks overdue by more than the grace period.
-    pub async fn reconcile(&self) -> Result<serde_json::Value, HandlerError> {
+    /// The periodic sweep: runs checks overdue by more than the grace
+    /// period, [`RECONCILE_BATCH`] profiles at a time, until none is left or
+    /// the invocation's `deadline` is less than [`RECONCILE_RESERVE`] away.
+    pub async fn reconcile(&self, deadline: Option<Timestamp>) -> Result<serde_json::Value, HandlerError> {
+        self.reconcile_in_batches(RECONCILE_BATCH, deadline).await
+    }
+
+    /// [`Self::reconcile`] with batches of `batch` profiles.
+    pub async fn reconcile_in_batches(
+        &self,
+        batch: usize,
+        deadline: Option<Timestamp>,
+    ) -> Result<serde_json::Value, HandlerError> {
         let grace = self.stack.settings.reconcile_grace;
         let cutoff = SystemClock.now().saturating_sub(grace).unwrap_or(Timestamp::MIN);
-        let profiles = self.stack.store.overdue(cutoff, RECONCILE_PROFILES_PER_SWEEP).await?;
-        let done = reconcile(&self.ports(), &profiles, grace).await?;
-        metrics::count(metrics::CHECKS_RUN, u64::from(done.run));
+        // The by-due index may still list a profile this sweep just decided:
+        // each batch asks for that many more and skips them.
+        let mut decided = std::collections::HashSet::new();
+        let (mut batches, mut run, mut sent) = (0u32, 0u32, 0u32);
+        loop {
+            let wanted = batch + decided.len();
+            let found = self.stack.store.overdue(cutoff, wanted).await?;
+            let more = found.len() == wanted;
+            let profiles: Vec<_> =
+                found.into_iter().filter(|p| !decided.contains(&(p.shop.clone(), p.id.clone()))).collect();
+            if profiles.is_empty() {
+                break;
+            }
+            let done = reconcile(&self.ports(), &profiles, grace).await?;
+            metrics::count(metrics::CHECKS_RUN, u64::from(done.run));
+            (batches, run, sent) = (batches + 1, run + done.run, sent + done.sent);
+            decided.extend(profiles.into_iter().map(|p| (p.shop, p.id)));
+            let late = deadline.is_some_and(|d| SystemClock.now() + RECONCILE_RESERVE > d);
+            if !more || late {
+                break;
+            }
+        }
         // Erases a minute old or more: the indexes have caught up by then.
         let settled = SystemClock.now().saturating_sub(jiff::SignedDuration::from_mins(1)).unwrap_or(Timestamp::MIN);
         let left_over = self.stack.store.finish_erasures(settled).await?;
         Ok(serde_json::json!({
-            "profiles": profiles.len(),
-            "run": done.run,
-            "sent": done.sent,
+            "profiles": decided.len(),
+            "batches": batches,
+            "run": run,
+            "sent": sent,
             "erase_left_overs": left_over,
         }))
     }

@@ -763,21 +763,18 @@ async fn reconcile_finds_and_runs_a_check_whose_schedule_was_deleted() {
     let check = w.abandon(&f).await;
     aws_sdk_scheduler::Client::new(&w.sdk).delete_schedule().name(check.name()).group_name(GROUP).send().await.unwrap();
     let c = w.checker().await;
-    let out = c.reconcile().await.unwrap();
+    let out = c.reconcile(None).await.unwrap();
     assert_eq!(out["run"], 1, "{out}");
     assert_eq!(out["sent"], 1);
     assert_eq!(w.moto.sent().len(), 1);
     assert!(w.profile().await.unwrap().pending_checks().is_empty());
-    let again = c.reconcile().await.unwrap();
+    let again = c.reconcile(None).await.unwrap();
     assert_eq!(again["run"], 0, "nothing left overdue: {again}");
     assert_eq!(w.moto.sent().len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_sweep_takes_the_longest_overdue_profiles_first_up_to_its_limit() {
-    let w = World::new().await;
-    let f = w.webhook().await;
-    // Three shoppers whose 10-minute checks came due 30, 10 and 20 minutes ago.
+/// Three shoppers whose 10-minute checks came due 30, 10 and 20 minutes ago.
+async fn three_overdue_checkouts(f: &HttpFunction) {
     for (i, ago) in [40, 20, 30].into_iter().enumerate() {
         let mut c = checkout(mins(ago));
         c["token"] = json!(format!("token-{i}"));
@@ -785,14 +782,45 @@ async fn a_sweep_takes_the_longest_overdue_profiles_first_up_to_its_limit() {
         c["email"] = json!(format!("shopper-{i}@example.com"));
         c["customer"]["id"] = json!(1000 + i);
         c["customer"]["email"] = json!(format!("shopper-{i}@example.com"));
-        assert_eq!(deliver(&f, "checkouts/create", &format!("evt-{i}"), &c).await, 200);
+        assert_eq!(deliver(f, "checkouts/create", &format!("evt-{i}"), &c).await, 200);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_takes_the_longest_overdue_profiles_first_up_to_its_limit() {
+    let w = World::new().await;
+    let f = w.webhook().await;
+    three_overdue_checkouts(&f).await;
     let cutoff = Timestamp::now() - mins(5);
     let all = w.store().overdue(cutoff, 10).await.unwrap();
     assert_eq!(all.len(), 3);
     let oldest_two = w.store().overdue(cutoff, 2).await.unwrap();
     let customers: Vec<_> = oldest_two.iter().map(|p| p.customer_id.clone().unwrap_or_default()).collect();
     assert_eq!(customers, ["1000", "1002"], "due 30 and 20 minutes ago, in that order");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_runs_batch_after_batch_until_nothing_is_overdue() {
+    let w = World::with(&[("NUDGE_RECONCILE_GRACE_MINUTES", "5")]).await;
+    three_overdue_checkouts(&w.webhook().await).await;
+    let deadline = Timestamp::now() + SignedDuration::from_mins(5);
+    let out = w.checker().await.reconcile_in_batches(2, Some(deadline)).await.unwrap();
+    assert_eq!((out["batches"].as_u64(), out["run"].as_u64()), (Some(2), Some(3)), "{out}");
+    assert_eq!(out["profiles"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_starts_no_further_batch_near_the_end_of_its_invocation() {
+    let w = World::with(&[("NUDGE_RECONCILE_GRACE_MINUTES", "5")]).await;
+    three_overdue_checkouts(&w.webhook().await).await;
+    let c = w.checker().await;
+    // Two minutes left: less than the reserve a batch needs.
+    let deadline = Timestamp::now() + SignedDuration::from_mins(2);
+    let out = c.reconcile_in_batches(2, Some(deadline)).await.unwrap();
+    assert_eq!((out["batches"].as_u64(), out["run"].as_u64()), (Some(1), Some(2)), "{out}");
+    // The next sweep takes the one left.
+    let next = c.reconcile_in_batches(2, None).await.unwrap();
+    assert_eq!(next["run"], 1, "{next}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
