@@ -238,16 +238,16 @@ pub const CATALOGUE_MAX_AGE: std::time::Duration = std::time::Duration::from_sec
 /// batch takes 40–120 s of the function's 300 s.
 pub const RECONCILE_BATCH: usize = 2_000;
 
+/// A sweep starts no further batch with less than this left of its
+/// invocation; the next sweep, five minutes on, takes the rest.
+pub const RECONCILE_RESERVE: jiff::SignedDuration = jiff::SignedDuration::from_secs(150);
+
 /// When Lambda will stop this invocation (`None` where a local runtime
 /// gives no deadline).
 pub fn invocation_deadline(context: &lambda_runtime::Context) -> Option<Timestamp> {
     let ms = i64::try_from(context.deadline).ok().filter(|&ms| ms > 0)?;
     Timestamp::from_millisecond(ms).ok()
 }
-
-/// A sweep starts no further batch with less than this left of its
-/// invocation; the next sweep, five minutes on, takes the rest.
-pub const RECONCILE_RESERVE: jiff::SignedDuration = jiff::SignedDuration::from_secs(150);
 
 /// The check and reconcile functions: the stack plus the SES mailer.
 pub struct CheckFunction {

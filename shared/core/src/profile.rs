@@ -153,8 +153,9 @@ pub struct StoredBasket {
     pub updated: Secs,
 }
 
-fn is_zero(n: &u32) -> bool {
-    *n == 0
+/// For `skip_serializing_if`: a count or time that is zero is left out.
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,12 +234,8 @@ pub struct Pending {
     pub parked: bool,
     /// Wall-clock time the check was parked (0: not recorded). A scheduler
     /// asked then would have run it no sooner than `PARK_LEAD` later.
-    #[serde(default, skip_serializing_if = "is_zero_secs")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub parked_at: Secs,
-}
-
-fn is_zero_secs(n: &Secs) -> bool {
-    *n == 0
 }
 
 /// How soon after being asked a scheduler runs a check that is already
