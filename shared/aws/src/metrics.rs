@@ -14,6 +14,8 @@ pub const SENDS: &str = "Sends";
 pub const SKIPS: &str = "Skips";
 pub const FEEDBACK: &str = "Feedback";
 pub const ERRORS: &str = "Errors";
+/// SES answered `TooManyRequestsException` (the send is retried).
+pub const SES_THROTTLED: &str = "SesThrottled";
 
 /// The function name, for the `Function` dimension.
 fn function() -> String {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::operation::send_email::{SendEmailError, SendEmailOutput};
-use aws_sdk_sesv2::types::error::{MessageRejected, TooManyRequestsException};
+use aws_sdk_sesv2::types::error::{LimitExceededException, MessageRejected, TooManyRequestsException};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use jiff::{SignedDuration, Timestamp};
 use nudge_app::bundle::Bundle;
@@ -58,6 +58,7 @@ fn mailer(ses_rules: &[&Rule], put: &Rule) -> SesMailer {
     let mut m =
         SesMailer::new(ses, composer, "nudge".into(), DynamoStore::new(ddb, "t", SignedDuration::from_hours(24)));
     m.backoff = Duration::from_millis(1);
+    m.max_backoff = Duration::from_millis(4);
     m
 }
 
@@ -81,8 +82,43 @@ async fn throttling_is_retried_with_backoff_until_ses_accepts() {
 }
 
 #[tokio::test]
-async fn throttling_that_never_ends_gives_up_after_the_attempt_budget() {
+async fn a_burst_of_throttling_longer_than_the_attempt_count_is_waited_out() {
+    // A burst (quiet hours ending, every deferred check due at once) can
+    // throttle one message many times; it is retried for a time, not a count.
+    let throttles = 3 * SEND_ATTEMPTS as usize;
+    let send = mock!(Client::send_email)
+        .sequence()
+        .error(throttled)
+        .times(throttles)
+        .output(|| SendEmailOutput::builder().message_id("m-3").build())
+        .build();
+    let put = put_ok();
+    assert_eq!(mailer(&[&send], &put).send(&outgoing()).await.unwrap(), "m-3");
+    assert_eq!(send.num_calls(), throttles + 1);
+    assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn throttling_that_never_ends_gives_up_when_the_time_budget_is_spent() {
     let send = mock!(Client::send_email).then_error(throttled);
+    let put = put_ok();
+    let mut m = mailer(&[&send], &put);
+    m.throttle_budget = Duration::from_millis(60);
+    let started = std::time::Instant::now();
+    let err = m.send(&outgoing()).await.unwrap_err();
+    assert!(matches!(err, MailError::Unavailable(_)), "{err}");
+    assert!(err.to_string().contains("throttled"), "{err}");
+    // It stops before a wait would overrun the budget.
+    assert!(started.elapsed() >= m.throttle_budget - m.max_backoff, "gave up early: {:?}", started.elapsed());
+    assert!(send.num_calls() > SEND_ATTEMPTS as usize, "{} calls", send.num_calls());
+    assert_eq!(put.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn other_transient_failures_are_tried_send_attempts_times() {
+    let send = mock!(Client::send_email).then_error(|| {
+        SendEmailError::LimitExceededException(LimitExceededException::builder().message("limit").build())
+    });
     let put = put_ok();
     let err = mailer(&[&send], &put).send(&outgoing()).await.unwrap_err();
     assert!(matches!(err, MailError::Unavailable(_)), "{err}");
