@@ -4,7 +4,10 @@ Maildir: what the tests point `nudge serve`'s SMTP delivery at.
 It binds a free port itself and prints `port N` as its first stdout line.
 The Mailbox handler adds the envelope as X-MailFrom / X-RcptTo headers.
 
-Usage: PYTHONPATH=.pytools python3 scripts/smtp_sink.py MAILDIR
+With DEFER (a number), the first DEFER messages are answered
+`451 4.3.0 Try again later` (a relay's rate limit) and not kept.
+
+Usage: PYTHONPATH=.pytools python3 scripts/smtp_sink.py MAILDIR [DEFER]
 """
 
 import asyncio
@@ -15,8 +18,20 @@ from aiosmtpd.handlers import Mailbox
 from aiosmtpd.smtp import SMTP
 
 
-async def main(maildir):
-    handler = Mailbox(maildir)
+class Deferring(Mailbox):
+    def __init__(self, maildir, defer):
+        super().__init__(maildir)
+        self.defer = defer
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.defer > 0:
+            self.defer -= 1
+            return "451 4.3.0 Try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def main(maildir, defer):
+    handler = Deferring(maildir, defer)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: SMTP(handler, hostname="sink.test"), "127.0.0.1", 0)
     print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
@@ -24,4 +39,4 @@ async def main(maildir):
     await server.serve_forever()
 
 
-asyncio.run(main(sys.argv[1]))
+asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0))

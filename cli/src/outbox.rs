@@ -8,6 +8,7 @@ use lettre::address::Envelope;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use nudge_app::compose::Composer;
 use nudge_app::ports::{MailError, Mailer, Outgoing};
+use nudge_app::retry::{Failure, GaveUp, Retry};
 
 pub struct Outbox {
     pub dir: PathBuf,
@@ -19,6 +20,10 @@ pub struct Outbox {
 pub struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Address,
+    /// A 4xx reply (a relay's rate limit, "try again later") is retried for
+    /// the throttle budget, a dropped connection or timeout a few times:
+    /// the same policy as SES in the Lambda functions.
+    pub retry: Retry,
 }
 
 impl Smtp {
@@ -31,7 +36,7 @@ impl Smtp {
             .build();
         let mailbox: lettre::message::Mailbox =
             from.parse().map_err(|e| anyhow::anyhow!("from {from:?} is not an address: {e}"))?;
-        Ok(Smtp { transport, from: mailbox.email })
+        Ok(Smtp { transport, from: mailbox.email, retry: Retry::default() })
     }
 
     async fn send(&self, to: &str, bytes: &[u8]) -> Result<(), MailError> {
@@ -39,10 +44,25 @@ impl Smtp {
         let to: Address = to.parse().map_err(|_| MailError::Rejected("recipient is not a valid address".into()))?;
         let envelope = Envelope::new(Some(self.from.clone()), vec![to])
             .map_err(|e| MailError::Rejected(format!("envelope: {e}")))?;
-        match self.transport.send_raw(&envelope, bytes).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(MailError::Rejected(format!("smtp refused the message: {}", status(&e)))),
-            Err(e) => Err(MailError::Unavailable(format!("smtp: {}", status(&e)))),
+        let attempt = || async {
+            self.transport.send_raw(&envelope, bytes).await.map(drop).map_err(|e| {
+                if e.is_permanent() {
+                    Failure::Permanent(e)
+                } else if e.is_transient() {
+                    Failure::Throttled(e)
+                } else {
+                    Failure::Transient(e)
+                }
+            })
+        };
+        match self.retry.run(attempt, tokio::time::sleep).await {
+            Ok(()) => Ok(()),
+            Err(GaveUp { error, permanent: true, .. }) => {
+                Err(MailError::Rejected(format!("smtp refused the message: {}", status(&error))))
+            }
+            Err(GaveUp { error, attempts, .. }) => {
+                Err(MailError::Unavailable(format!("smtp after {attempts} attempts: {}", status(&error))))
+            }
         }
     }
 }

@@ -259,7 +259,8 @@ fn profiles_idle_past_the_retention_are_purged_with_their_files() {
 }
 
 /// aiosmtpd (a real SMTP server, installed by scripts/ensure_smtp_sink.sh)
-/// keeping what it accepts in `maildir`; killed on drop.
+/// keeping what it accepts in `maildir`, after answering the first `defer`
+/// messages `451 Try again later`; killed on drop.
 struct SmtpSink {
     child: Child,
     port: u16,
@@ -272,10 +273,11 @@ impl Drop for SmtpSink {
     }
 }
 
-fn smtp_sink(maildir: &Path) -> SmtpSink {
+fn smtp_sink(maildir: &Path, defer: u32) -> SmtpSink {
     let mut child = Command::new("python3")
         .arg(repo().join("scripts/smtp_sink.py"))
         .arg(maildir)
+        .arg(defer.to_string())
         .env("PYTHONPATH", repo().join(".pytools"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -292,10 +294,20 @@ fn smtp_sink(maildir: &Path) -> SmtpSink {
 
 #[test]
 fn with_an_smtp_server_configured_each_message_is_also_sent_there() {
-    let maildir = std::env::temp_dir().join(format!("nudge-serve-{}-maildir", std::process::id()));
+    relays_one_message("smtp", 0);
+}
+
+#[test]
+fn a_relay_that_answers_try_again_later_gets_the_message_on_a_later_attempt() {
+    // 451 twice (a relay's rate limit): retried, not decided `mail_failed`.
+    relays_one_message("smtp-451", 2);
+}
+
+fn relays_one_message(name: &str, defer: u32) {
+    let maildir = std::env::temp_dir().join(format!("nudge-serve-{}-{name}-maildir", std::process::id()));
     let _ = std::fs::remove_dir_all(&maildir);
-    let sink = smtp_sink(&maildir);
-    let (config, data) = setup_with("smtp", &format!("smtp_url = \"smtp://127.0.0.1:{}\"\n", sink.port));
+    let sink = smtp_sink(&maildir, defer);
+    let (config, data) = setup_with(name, &format!("smtp_url = \"smtp://127.0.0.1:{}\"\n", sink.port));
     let server = start(&config, &data);
     consent_then_checkout(&server.addr);
     let written = wait_for(&data, 1, 15);
@@ -325,6 +337,9 @@ fn with_an_smtp_server_configured_each_message_is_also_sent_there() {
     let (relayed, written) = (parsed(&relayed), parsed(&written[0]));
     assert!(relayed.0.is_some() && relayed.1.is_some() && relayed.2.is_some());
     assert_eq!(relayed, written, "the same message the outbox holds");
+    let decisions = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
+    assert_eq!(decisions.lines().filter(|l| l.contains("\"decision\":\"send\"")).count(), 1, "{decisions}");
+    assert!(!decisions.contains("mail_failed"), "{decisions}");
     drop(server);
 }
 

@@ -12,6 +12,7 @@ pub mod memory;
 pub mod pack;
 pub mod ports;
 pub mod replay;
+pub mod retry;
 pub mod unsubscribe;
 pub mod usecase;
 

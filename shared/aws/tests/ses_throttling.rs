@@ -13,9 +13,10 @@ use jiff::{SignedDuration, Timestamp};
 use nudge_app::bundle::Bundle;
 use nudge_app::compose::Composer;
 use nudge_app::ports::{MailError, Mailer, Outgoing};
+use nudge_app::retry::SEND_ATTEMPTS;
 use nudge_app::unsubscribe::UnsubscribeKey;
 use nudge_aws::dynamo::DynamoStore;
-use nudge_aws::ses::{SEND_ATTEMPTS, SesMailer};
+use nudge_aws::ses::SesMailer;
 use nudge_core::{Check, Profile};
 
 fn repo() -> std::path::PathBuf {
@@ -57,8 +58,8 @@ fn mailer(ses_rules: &[&Rule], put: &Rule) -> SesMailer {
     let ddb: aws_sdk_dynamodb::Client = mock_client!(aws_sdk_dynamodb, [put]);
     let mut m =
         SesMailer::new(ses, composer, "nudge".into(), DynamoStore::new(ddb, "t", SignedDuration::from_hours(24)));
-    m.backoff = Duration::from_millis(1);
-    m.max_backoff = Duration::from_millis(4);
+    m.retry.first_backoff = Duration::from_millis(1);
+    m.retry.max_backoff = Duration::from_millis(4);
     m
 }
 
@@ -103,13 +104,14 @@ async fn throttling_that_never_ends_gives_up_when_the_time_budget_is_spent() {
     let send = mock!(Client::send_email).then_error(throttled);
     let put = put_ok();
     let mut m = mailer(&[&send], &put);
-    m.throttle_budget = Duration::from_millis(60);
+    m.retry.throttle_budget = Duration::from_millis(60);
     let started = std::time::Instant::now();
     let err = m.send(&outgoing()).await.unwrap_err();
     assert!(matches!(err, MailError::Unavailable(_)), "{err}");
     assert!(err.to_string().contains("throttled"), "{err}");
     // It stops before a wait would overrun the budget.
-    assert!(started.elapsed() >= m.throttle_budget - m.max_backoff, "gave up early: {:?}", started.elapsed());
+    let (budget, longest) = (m.retry.throttle_budget, m.retry.max_backoff);
+    assert!(started.elapsed() >= budget - longest, "gave up early: {:?}", started.elapsed());
     assert!(send.num_calls() > SEND_ATTEMPTS as usize, "{} calls", send.num_calls());
     assert_eq!(put.num_calls(), 0);
 }
