@@ -117,10 +117,12 @@ resource "aws_cloudwatch_dashboard" "nudge" {
       {
         type = "metric", x = 0, y = 6, width = 12, height = 6
         properties = {
-          title = "Errors", region = local.region, stat = "Sum", period = 300
+          title = "Errors and SES throttling", region = local.region, stat = "Sum", period = 300
           metrics = [
             [{ expression = "SEARCH('{AWS/Lambda,FunctionName} MetricName=\"Errors\" ${var.name}', 'Sum', 300)", id = "lambda", label = "function errors" }],
             [{ expression = "SEARCH('{nudge,Function,Stage} MetricName=\"Errors\"', 'Sum', 300)", id = "nudge", label = "nudge errors" }],
+            ["nudge", "SesThrottled", "Function", local.fn["check"].function_name],
+            ["nudge", "SesThrottled", "Function", local.fn["reconcile"].function_name],
           ]
         }
       },
