@@ -46,19 +46,32 @@ pub struct ReportArgs {
     pub json: Option<PathBuf>,
 }
 
-/// Sends and skips by reason, per day.
+/// Sends and skips by reason, per day (UTC).
 #[derive(Default)]
-pub struct Daily(pub BTreeMap<String, BTreeMap<String, u64>>);
+pub struct Daily {
+    pub days: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    /// The day last recorded, as days since the epoch and as its key:
+    /// decisions come in time order, so most need no date formatting.
+    last: Option<(i64, String)>,
+}
 
 impl Daily {
     pub fn record(&mut self, d: &Decision) {
-        let day = d.at.strftime("%Y-%m-%d").to_string();
         let key = match (d.decision, d.reason) {
-            (Outcome::Send, _) => "sent".to_owned(),
+            (Outcome::Send, _) => "sent",
             (Outcome::Defer, _) => return,
-            (Outcome::Skip, r) => r.map_or("skip", |r| r.as_str()).to_owned(),
+            (Outcome::Skip, r) => r.map_or("skip", |r| r.as_str()),
         };
-        *self.0.entry(day).or_default().entry(key).or_default() += 1;
+        let n = d.at.as_second().div_euclid(86_400);
+        let day = match &self.last {
+            Some((last, day)) if *last == n => day,
+            _ => &self.last.insert((n, d.at.strftime("%Y-%m-%d").to_string())).1,
+        };
+        let counts = match self.days.get_mut(day.as_str()) {
+            Some(c) => c,
+            None => self.days.entry(day.clone()).or_default(),
+        };
+        *counts.entry(key).or_default() += 1;
     }
 }
 
@@ -230,22 +243,22 @@ pub fn write_html(path: &Path, rows: &[ReportRow], daily: &Daily) -> Result<()> 
         );
     }
     h.push_str("</svg><h2>Decisions by day</h2>");
-    let reasons: Vec<String> = {
-        let mut all: Vec<String> = daily.0.values().flat_map(|m| m.keys().cloned()).collect();
+    let reasons: Vec<&str> = {
+        let mut all: Vec<&str> = daily.days.values().flat_map(|m| m.keys().copied()).collect();
         all.sort();
         all.dedup();
         all
     };
     let palette =
         ["#1f6feb", "#0b6e4f", "#c2410c", "#7b8794", "#a21caf", "#ca8a04", "#0e7490", "#be123c", "#4d7c0f", "#6d28d9"];
-    let day_max = daily.0.values().map(|m| m.values().sum::<u64>()).max().unwrap_or(1).max(1) as f64;
+    let day_max = daily.days.values().map(|m| m.values().sum::<u64>()).max().unwrap_or(1).max(1) as f64;
     let col = 18.0;
     let _ = write!(
         h,
         "<svg width=\"{:.0}\" height=\"260\" role=\"img\" aria-label=\"decisions by day\">",
-        daily.0.len() as f64 * col + 40.0
+        daily.days.len() as f64 * col + 40.0
     );
-    for (i, (day, counts)) in daily.0.iter().enumerate() {
+    for (i, (day, counts)) in daily.days.iter().enumerate() {
         let mut y = 220.0;
         for (k, reason) in reasons.iter().enumerate() {
             let n = counts.get(reason).copied().unwrap_or(0);
