@@ -82,8 +82,12 @@ impl std::fmt::Debug for AliasKey {
     }
 }
 
+/// The aliases of one identity: inline, as an event rarely carries more
+/// than three (no allocation for the list on every event).
+pub type Aliases = smallvec::SmallVec<[Alias; 3]>;
+
 /// The aliases an identity carries, strongest first.
-pub fn aliases(identity: &Identity, key: &AliasKey) -> Vec<Alias> {
+pub fn aliases(identity: &Identity, key: &AliasKey) -> Aliases {
     fn plain(kind: AliasKind, value: &Option<String>) -> Option<Alias> {
         let v = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
         Some(Alias { kind, value: bounded_key(v) })

@@ -172,49 +172,47 @@ impl SegmentMessage {
             cart_token: self.properties.cart_id.clone(),
             checkout_token: self.properties.checkout_id.clone(),
         };
-        let kinds: Vec<EventKind> = match kind.as_str() {
+        // One event for most messages; an identify with consent gives two.
+        let (first, second) = match kind.as_str() {
             "identify" => {
-                let mut out = vec![EventKind::ProfileUpdated {
+                let profile = EventKind::ProfileUpdated {
                     first_name: self.traits.first_name.take(),
                     last_name: self.traits.last_name.take(),
-                }];
-                if let Some(c) = self.traits.email_marketing_consent.take() {
+                };
+                let consent = self.traits.email_marketing_consent.take().map(|c| {
                     let (state, opt_in_level, updated_at) = match c {
                         ConsentTrait::State(s) => (s, None, None),
                         ConsentTrait::Full { state, opt_in_level, consent_updated_at } => {
                             (state, opt_in_level, consent_updated_at)
                         }
                     };
-                    out.push(EventKind::ConsentChanged {
+                    EventKind::ConsentChanged {
                         consent: ConsentUpdate { state, opt_in_level, updated_at, source: Some("segment".into()) },
-                    });
-                }
-                out
+                    }
+                });
+                (Some(profile), consent)
             }
-            "page" | "screen" => vec![EventKind::PageViewed { url: self.properties.url.take() }],
-            "track" => vec![self.track_kind(&id)?],
-            "group" | "alias" => Vec::new(),
+            "page" | "screen" => (Some(EventKind::PageViewed { url: self.properties.url.take() }), None),
+            "track" => (Some(self.track_kind(&id)?), None),
+            "group" | "alias" => (None, None),
             other => return Err(SegmentError::UnknownType(other.to_owned())),
         };
-        let n = kinds.len();
-        let mut identity = Some(identity);
-        let mut id = Some(id);
-        Ok(kinds
-            .into_iter()
-            .enumerate()
-            .map(|(i, kind)| {
-                // The last event takes the id and identity; earlier ones copy them.
-                let last = i + 1 == n;
-                let base = if last { id.take() } else { id.clone() }.unwrap_or_default();
-                Event {
-                    id: if i == 0 { base } else { format!("{base}#{i}") },
-                    shop: shop.to_owned(),
-                    occurred_at,
-                    identity: if last { identity.take() } else { identity.clone() }.unwrap_or_default(),
-                    kind,
-                }
-            })
-            .collect())
+        let event = |id: String, identity: Identity, kind: EventKind| Event {
+            id,
+            shop: shop.to_owned(),
+            occurred_at,
+            identity,
+            kind,
+        };
+        // A second event gets the message id with `#1` appended.
+        Ok(match (first, second) {
+            (Some(a), Some(b)) => {
+                let second_id = format!("{id}#1");
+                vec![event(id, identity.clone(), a), event(second_id, identity, b)]
+            }
+            (Some(a), None) => vec![event(id, identity, a)],
+            (None, _) => Vec::new(),
+        })
     }
 
     fn track_kind(&mut self, message_id: &str) -> Result<EventKind, SegmentError> {
