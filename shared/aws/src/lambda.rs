@@ -336,22 +336,22 @@ impl CheckFunction {
         let grace = self.stack.settings.reconcile_grace;
         let cutoff = SystemClock.now().saturating_sub(grace).unwrap_or(Timestamp::MIN);
         // The by-due index may still list a profile this sweep just decided:
-        // each batch asks for that many more and skips them.
+        // each batch asks for that many more and skips them. A profile id
+        // is derived from its shop (`new_profile_id`), so the id names it.
         let mut decided = std::collections::HashSet::new();
         let (mut batches, mut run, mut sent) = (0u32, 0u32, 0u32);
         loop {
             let wanted = batch + decided.len();
             let found = self.stack.store.overdue(cutoff, wanted).await?;
             let more = found.len() == wanted;
-            let profiles: Vec<_> =
-                found.into_iter().filter(|p| !decided.contains(&(p.shop.clone(), p.id.clone()))).collect();
+            let profiles: Vec<_> = found.into_iter().filter(|p| !decided.contains(&p.id)).collect();
             if profiles.is_empty() {
                 break;
             }
             let done = reconcile(&self.ports(), &profiles, grace).await?;
             metrics::count(metrics::CHECKS_RUN, u64::from(done.run));
             (batches, run, sent) = (batches + 1, run + done.run, sent + done.sent);
-            decided.extend(profiles.into_iter().map(|p| (p.shop, p.id)));
+            decided.extend(profiles.into_iter().map(|p| p.id));
             let late = deadline.is_some_and(|d| SystemClock.now() + RECONCILE_RESERVE > d);
             if !more || late {
                 break;
