@@ -162,9 +162,12 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
     };
     let mut write_error: Option<io::Error> = None;
-    let mut daily = crate::report::Daily::default();
+    // Decisions per day, for the HTML report's chart only.
+    let mut daily = args.html.is_some().then(crate::report::Daily::default);
     let mut sink = |d: &Decision| {
-        daily.record(d);
+        if let Some(daily) = &mut daily {
+            daily.record(d);
+        }
         if write_error.is_none() {
             let r = serde_json::to_writer(&mut out, d).map_err(io::Error::from).and_then(|()| out.write_all(b"\n"));
             if let Err(e) = r {
@@ -248,8 +251,8 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     if !report.is_empty() {
         crate::report::print_table(&mut io::stderr(), &report);
     }
-    if let Some(path) = &args.html {
-        crate::report::write_html(path, &report, &daily)?;
+    if let (Some(path), Some(daily)) = (&args.html, &daily) {
+        crate::report::write_html(path, &report, daily)?;
     }
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;

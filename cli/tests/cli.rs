@@ -232,7 +232,7 @@ fn replay_with_templates_renders_every_send() {
 }
 
 #[test]
-fn report_over_the_logs_matches_the_attribution_of_the_replay_and_writes_html() {
+fn report_over_the_logs_matches_the_attribution_and_the_html_page_of_the_replay() {
     let log = tmp("report-sim.jsonl", &text(&nudge(&["simulate", "--events", "5000", "--seed", "3"]).stdout));
     let dir = log.parent().unwrap().to_path_buf();
     let (decisions, inline, html) =
@@ -245,6 +245,8 @@ fn report_over_the_logs_matches_the_attribution_of_the_replay_and_writes_html() 
         decisions.to_str().unwrap(),
         "--report",
         inline.to_str().unwrap(),
+        "--html",
+        dir.join("report-replay.html").to_str().unwrap(),
         log.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -269,4 +271,6 @@ fn report_over_the_logs_matches_the_attribution_of_the_replay_and_writes_html() 
         page.contains("<svg") && !page.contains("http://") && !page.contains("https://"),
         "charts inline, nothing fetched"
     );
+    let from_replay = std::fs::read_to_string(dir.join("report-replay.html")).unwrap();
+    assert_eq!(from_replay, page, "the replay's own page shows the same figures and days");
 }
