@@ -2,7 +2,8 @@
 //! normalized events, with errors that name the file and line.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -42,56 +43,111 @@ impl std::fmt::Display for LineError {
 }
 
 pub struct LogReader {
-    path: PathBuf,
-    reader: BufReader<File>,
+    lines: Lines,
     format: Format,
     shop: String,
+}
+
+/// A file's lines, split on `\n` with memchr in one reusable buffer:
+/// nothing is copied per line.
+struct Lines {
+    path: PathBuf,
+    file: File,
+    /// Lines read so far (blank ones included), i.e. the current line's number.
     line_no: u64,
-    buf: String,
+    /// `filled` bytes of `buf` hold data; from `next` on, lines not yet returned.
+    buf: Vec<u8>,
+    next: usize,
+    filled: usize,
+    at_eof: bool,
+    /// Where the current line is in `buf`.
+    line: Range<usize>,
+}
+
+/// Bytes read at a time; a longer line grows the buffer.
+const READ_SIZE: usize = 1 << 20;
+
+impl Lines {
+    /// The next line without its newline, reading more of the file as needed.
+    fn next_range(&mut self) -> Result<Option<Range<usize>>> {
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.next..self.filled]) {
+                let line = self.next..self.next + i;
+                self.next += i + 1;
+                return Ok(Some(line));
+            }
+            if self.at_eof {
+                // The last line, without a newline.
+                let line = self.next..self.filled;
+                self.next = self.filled;
+                return Ok((!line.is_empty()).then_some(line));
+            }
+            self.buf.copy_within(self.next..self.filled, 0);
+            self.filled -= self.next;
+            self.next = 0;
+            if self.filled == self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            let n = self
+                .file
+                .read(&mut self.buf[self.filled..])
+                .with_context(|| format!("{}:{}: cannot read", self.path.display(), self.line_no + 1))?;
+            self.filled += n;
+            self.at_eof = n == 0;
+        }
+    }
+
+    /// The next non-blank line, trimmed at the end; `None` at the end of
+    /// the file, `Some(Err)` for a line that is not UTF-8 (reading can go on).
+    fn next_text(&mut self) -> Result<Option<Result<&str, LineError>>> {
+        let line = loop {
+            let Some(line) = self.next_range()? else { return Ok(None) };
+            self.line_no += 1;
+            if !self.buf[line.clone()].iter().all(u8::is_ascii_whitespace) {
+                break line;
+            }
+        };
+        self.line = line.clone();
+        Ok(Some(match std::str::from_utf8(&self.buf[line]) {
+            Ok(text) => Ok(text.trim_end()),
+            Err(e) => Err(self.error(format!("not UTF-8 text ({e})"))),
+        }))
+    }
+
+    fn error(&self, message: String) -> LineError {
+        LineError { file: self.path.clone(), line: self.line_no, message }
+    }
 }
 
 impl LogReader {
     pub fn open(path: &Path, format: Format, shop: &str) -> Result<LogReader> {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(LogReader {
+        let lines = Lines {
             path: path.to_owned(),
-            reader: BufReader::with_capacity(1 << 20, file),
-            format,
-            shop: shop.to_owned(),
+            file,
             line_no: 0,
-            buf: String::with_capacity(1024),
-        })
+            buf: vec![0; READ_SIZE],
+            next: 0,
+            filled: 0,
+            at_eof: false,
+            line: 0..0,
+        };
+        Ok(LogReader { lines, format, shop: shop.to_owned() })
     }
 
-    /// Reads the next non-empty line as raw text; `None` at the end.
-    pub fn next_line(&mut self) -> Result<Option<&str>> {
-        loop {
-            self.buf.clear();
-            let n = self
-                .reader
-                .read_line(&mut self.buf)
-                .with_context(|| format!("{}:{}: cannot read", self.path.display(), self.line_no + 1))?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.line_no += 1;
-            if !self.buf.trim().is_empty() {
-                return Ok(Some(self.buf.trim_end()));
-            }
-        }
-    }
-
+    /// The length of the line last read, for progress.
     pub fn bytes_read_hint(&self) -> usize {
-        self.buf.len()
+        self.lines.line.len()
     }
 
     /// The next line, parsed. `Ok(None)` at the end; `Err` for a bad line,
     /// after which reading can continue.
     pub fn next(&mut self) -> Result<Option<Result<Parsed, LineError>>> {
-        if self.next_line()?.is_none() {
-            return Ok(None);
-        }
-        let line = self.buf.trim_end();
+        let line = match self.lines.next_text()? {
+            None => return Ok(None),
+            Some(Err(e)) => return Ok(Some(Err(e))),
+            Some(Ok(line)) => line,
+        };
         if self.format == Format::Auto {
             self.format = if serde_json::from_str::<Event>(line).is_ok() { Format::Nudge } else { Format::Segment };
         }
@@ -101,19 +157,17 @@ impl LogReader {
                 .map(|e| Parsed { arrived: e.occurred_at, events: vec![e] }),
             _ => parse_segment(line, &self.shop),
         };
-        Ok(Some(parsed.map_err(|message| LineError { file: self.path.clone(), line: self.line_no, message })))
+        Ok(Some(parsed.map_err(|message| self.lines.error(message))))
     }
 
     /// Parse-only: deserializes the next line into the message type and
     /// nothing else (the baseline of the replay benchmark).
     pub fn parse_only(&mut self) -> Result<Option<bool>> {
-        if self.next_line()?.is_none() {
-            return Ok(None);
-        }
-        let line = self.buf.trim_end();
-        Ok(Some(match self.format {
-            Format::Nudge => serde_json::from_str::<Event>(line).is_ok(),
-            _ => serde_json::from_str::<SegmentMessage>(line).is_ok(),
+        let format = self.format;
+        Ok(self.lines.next_text()?.map(|line| match line {
+            Err(_) => false,
+            Ok(line) if format == Format::Nudge => serde_json::from_str::<Event>(line).is_ok(),
+            Ok(line) => serde_json::from_str::<SegmentMessage>(line).is_ok(),
         }))
     }
 }
@@ -127,4 +181,58 @@ fn parse_segment(line: &str, shop: &str) -> Result<Parsed, String> {
     let arrived = msg.received_at.or(msg.occurred_at()).unwrap_or(Timestamp::UNIX_EPOCH);
     let events = msg.into_events(shop, &fallback, None).map_err(|e| e.to_string())?;
     Ok(Parsed { events, arrived })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(name: &str, bytes: &[u8]) -> LogReader {
+        let path = std::env::temp_dir().join(format!("nudge-logs-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let r = LogReader::open(&path, Format::Segment, "shop").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        r
+    }
+
+    /// Every line `next_text` returns, errors as `Err(line number)`.
+    fn texts(r: &mut LogReader) -> Vec<Result<(u64, String), u64>> {
+        let mut out = Vec::new();
+        while let Some(t) = r.lines.next_text().unwrap() {
+            out.push(t.map(|s| s.to_owned()).map(|s| (r.lines.line_no, s)).map_err(|e| e.line));
+        }
+        out
+    }
+
+    #[test]
+    fn lines_longer_than_a_read_and_split_across_reads_come_back_whole_with_their_numbers() {
+        let long = "x".repeat(READ_SIZE + 17);
+        let mut log = String::new();
+        for i in 0..40_000 {
+            log.push_str(&format!("line {i} {}\n", "y".repeat(i % 97)));
+        }
+        log.push_str(&long);
+        log.push('\n');
+        log.push_str("after");
+        let got = texts(&mut reader("long", log.as_bytes()));
+        assert_eq!(got.len(), 40_002);
+        assert_eq!(got[12_345], Ok((12_346, format!("line 12345 {}", "y".repeat(12_345 % 97)))));
+        assert_eq!(got[40_000], Ok((40_001, long)));
+        assert_eq!(got[40_001], Ok((40_002, "after".to_owned())), "a last line without a newline");
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_but_counted_and_line_ends_are_trimmed() {
+        let got = texts(&mut reader("blank", b"a\r\n\n  \t\nb  \n"));
+        assert_eq!(got, vec![Ok((1, "a".to_owned())), Ok((4, "b".to_owned()))]);
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_an_error_of_that_line_and_reading_goes_on() {
+        let mut r = reader("utf8", b"{}\n\xff\xfe\n{}\n");
+        assert_eq!(texts(&mut r), vec![Ok((1, "{}".to_owned())), Err(2), Ok((3, "{}".to_owned()))]);
+        let mut r = reader("utf8-next", b"\xff\n");
+        let e = r.next().unwrap().unwrap().err().unwrap();
+        assert!(e.to_string().ends_with(":1: not UTF-8 text (invalid utf-8 sequence of 1 bytes from index 0)"), "{e}");
+    }
 }
