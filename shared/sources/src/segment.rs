@@ -6,6 +6,7 @@
 
 use jiff::Timestamp;
 use nudge_core::event::{MessageRef, OptInLevel};
+use nudge_core::time::optional_timestamp;
 use nudge_core::{Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product};
 use serde::Deserialize;
 
@@ -25,9 +26,13 @@ pub struct SegmentMessage {
     #[serde(deserialize_with = "id_value")]
     pub anonymous_id: Option<String>,
     pub message_id: Option<String>,
+    #[serde(deserialize_with = "optional_timestamp")]
     pub timestamp: Option<Timestamp>,
+    #[serde(deserialize_with = "optional_timestamp")]
     pub original_timestamp: Option<Timestamp>,
+    #[serde(deserialize_with = "optional_timestamp")]
     pub sent_at: Option<Timestamp>,
+    #[serde(deserialize_with = "optional_timestamp")]
     pub received_at: Option<Timestamp>,
     pub properties: Properties,
     pub traits: Traits,
