@@ -164,12 +164,20 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let mut write_error: Option<io::Error> = None;
     // Decisions per day, for the HTML report's chart only.
     let mut daily = args.html.is_some().then(crate::report::Daily::default);
+    // Each decision is encoded into `line` first: serde_json writes a
+    // value in many small pieces, and each would be a dynamic call into
+    // `out` (callgrind: ~2,300 instructions more per decision).
+    let mut line = Vec::with_capacity(512);
     let mut sink = |d: &Decision| {
         if let Some(daily) = &mut daily {
             daily.record(d);
         }
         if write_error.is_none() {
-            let r = serde_json::to_writer(&mut out, d).map_err(io::Error::from).and_then(|()| out.write_all(b"\n"));
+            line.clear();
+            let r = serde_json::to_writer(&mut line, d).map_err(io::Error::from).and_then(|()| {
+                line.push(b'\n');
+                out.write_all(&line)
+            });
             if let Err(e) = r {
                 write_error = Some(e);
             }
