@@ -88,10 +88,10 @@ impl Lines {
             if self.filled == self.buf.len() {
                 self.buf.resize(self.buf.len() * 2, 0);
             }
-            let n = self
-                .file
-                .read(&mut self.buf[self.filled..])
-                .with_context(|| format!("{}:{}: cannot read", self.path.display(), self.line_no + 1))?;
+            let n = match self.file.read(&mut self.buf[self.filled..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => r.with_context(|| format!("{}:{}: cannot read", self.path.display(), self.line_no + 1))?,
+            };
             self.filled += n;
             self.at_eof = n == 0;
         }

@@ -124,8 +124,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// A replay only grows: memory it frees (a rehashed table, a batch's
 /// buffers) is soon needed again. By default mimalloc hands freed memory
 /// back to the OS after 10 ms, and every later reuse then faults in and
-/// zeroes fresh (huge) pages: ~7,800 page faults and ~10 % of a 1M-line
-/// replay's time. Keep it instead, for the life of this short process.
+/// zeroes fresh (huge) pages: ~7,800 page faults and up to ~10 % of a
+/// 1M-line replay's time. Keep it instead, for the life of this short process.
 fn keep_freed_memory() {
     // SAFETY: called before any other thread exists (mi_option_set is not
     // thread-safe), with an option id and value mimalloc documents.

@@ -117,9 +117,10 @@ impl<'de> Deserialize<'de> for Dur {
 
 /// Parses an RFC 3339 timestamp as jiff does. Tracking APIs write nearly
 /// every one as `YYYY-MM-DDTHH:MM:SS[.fraction]Z`; that form is read here
-/// by position, ~10× cheaper than jiff's general parser, which takes
-/// everything else (offsets, lower-case letters, leap seconds) and every
-/// error. A property test pins the two to the same result.
+/// by position (callgrind: ~260 instructions less per timestamp than
+/// jiff's general parser), which takes everything else (offsets, lower-case
+/// letters, leap seconds) and every error. Property tests pin the two to the
+/// same result.
 pub fn parse_timestamp(s: &str) -> Result<Timestamp, jiff::Error> {
     match utc_fast(s.as_bytes()) {
         Some(t) => Ok(t),
