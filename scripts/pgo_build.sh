@@ -16,6 +16,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 host=$(rustc -vV | sed -n 's/^host: //p')
 llvm_major=$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
+# A build that fails must not leave an older one for `make bench` to measure.
+rm -f "$root/target/pgo/nudge"
 
 # The newest llvm-profdata for LLVM 19..$1 (rustc's major first).
 find_profdata() {
