@@ -12,6 +12,8 @@
    STS calls answered by moto.
 5. One list of settings: shared/aws/src/settings.rs against SAM, Terraform,
    the cargo-lambda metadata and the README.
+6. infra/aws-partitions (the SDK partition tables the rules layer ships) is
+   what scripts/aws_partitions.py cuts from the locked SDK.
 """
 
 import json
@@ -311,6 +313,9 @@ def main():
         tf = tf_model(plan_json(example, work))
         functions = compare(sam, tf)
         check_settings(settings(), functions)
+    step("AWS SDK partition tables")
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/aws_partitions.py"), "--check"], cwd=ROOT)
+    expect(done.returncode == 0, "infra/aws-partitions differs from the locked SDK's table")
     if FAILURES:
         print(f"\n{len(FAILURES)} infrastructure check(s) failed:")
         for f in FAILURES:
