@@ -4,7 +4,8 @@
 //! clients) reaches the runtime loop, a bad rules file stops it with the
 //! file and line, an invocation is answered through the Runtime API,
 //! precompiled templates that do not match are said to be
-//! stale and compiled again, and the binary is linked as
+//! stale and compiled again, the rules layer's AWS partition table is used
+//! and a missing one stops init with its path, and the binary is linked as
 //! `functions/build.rs` says.
 
 use std::path::{Path, PathBuf};
@@ -31,10 +32,16 @@ struct Start {
 /// Starts the binary with `rules_dir` and waits for its first Runtime API
 /// call or its exit.
 fn start(rules_dir: &Path) -> Start {
+    start_with(rules_dir, &[])
+}
+
+/// As [`start`], with more environment variables.
+fn start_with(rules_dir: &Path, extra: &[(&str, &str)]) -> Start {
     let api = RuntimeApi::start().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_check"))
         .env_clear()
         .envs(local_start_env(api.addr(), rules_dir))
+        .envs(extra.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -55,14 +62,18 @@ fn start(rules_dir: &Path) -> Start {
 /// A copy of the example rules in a temporary directory.
 fn example_layer() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    copy_examples(dir.path());
+    dir
+}
+
+fn copy_examples(to: &Path) {
     let ex = examples();
-    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    std::fs::create_dir_all(to.join("templates")).unwrap();
     for t in std::fs::read_dir(ex.join("templates")).unwrap() {
         let t = t.unwrap().path();
-        std::fs::copy(&t, dir.path().join("templates").join(t.file_name().unwrap())).unwrap();
+        std::fs::copy(&t, to.join("templates").join(t.file_name().unwrap())).unwrap();
     }
-    std::fs::copy(ex.join("triggers.toml"), dir.path().join("triggers.toml")).unwrap();
-    dir
+    std::fs::copy(ex.join("triggers.toml"), to.join("triggers.toml")).unwrap();
 }
 
 #[test]
@@ -110,6 +121,38 @@ fn a_bad_rules_file_stops_init_with_its_file_and_line() {
     assert!(!status.success());
     assert_eq!(s.first, None, "it called the Runtime API");
     assert!(s.output.contains(&format!("triggers.toml:{line}")), "{}", s.output);
+}
+
+/// A rules layer as `make rules-layer` builds it and the stacks mount it:
+/// `rules/` and the SDK's partition tables in `aws-partitions/`, which
+/// `local_start_env` hands the SDK as the stacks do.
+#[test]
+fn with_the_partition_table_of_the_rules_layer_init_reaches_the_runtime_loop() {
+    let layer = tempfile::tempdir().unwrap();
+    let rules_dir = layer.path().join("rules");
+    copy_examples(&rules_dir);
+    let partitions = layer.path().join("aws-partitions");
+    std::fs::create_dir(&partitions).unwrap();
+    std::fs::copy(examples().join("../infra/aws-partitions/aws.json"), partitions.join("aws.json")).unwrap();
+    assert!(
+        local_start_env("127.0.0.1:1", &rules_dir).iter().any(|(k, _)| *k == "SMITHY_CLIENT_SDK_CUSTOM_PARTITION"),
+        "the layer's partition table is not handed to the SDK"
+    );
+    let s = start(&rules_dir);
+    assert!(s.exited.is_none(), "exited during init: {:?} {}", s.exited, s.output);
+    let first = s.first.expect("no Runtime API call within 30 s");
+    assert!(first.starts_with("GET /2018-06-01/runtime/invocation/next "), "{first}");
+}
+
+#[test]
+fn a_partition_table_that_is_not_there_stops_init_with_its_path_not_a_panic() {
+    let s = start_with(&examples(), &[("SMITHY_CLIENT_SDK_CUSTOM_PARTITION", "/opt/aws-partitions/missing.json")]);
+    let status = s.exited.expect("init went on without its partition table");
+    assert!(!status.success());
+    assert_eq!(s.first, None, "it called the Runtime API");
+    assert!(s.output.contains("SMITHY_CLIENT_SDK_CUSTOM_PARTITION"), "{}", s.output);
+    assert!(s.output.contains("/opt/aws-partitions/missing.json: No such file"), "{}", s.output);
+    assert!(!s.output.contains("panicked"), "{}", s.output);
 }
 
 /// `functions/build.rs` links the functions at a fixed address (see there):
