@@ -56,7 +56,7 @@ fn each_partition_file_resolves_every_region_of_it_as_the_sdk_table_does() {
         let regions = &every_region[id];
         assert!(!regions.is_empty(), "{id}: no regions");
         let sdk = endpoints(regions, None);
-        let ours = endpoints(&regions, Some(file));
+        let ours = endpoints(regions, Some(file));
         assert_eq!(ours, sdk, "{}", file.display());
         assert!(!ours.contains("error"), "{}: {ours}", file.display());
         compared += ours.lines().count();
