@@ -181,7 +181,7 @@ pub struct Settings {
     pub retention: SignedDuration,
     pub reconcile_grace: SignedDuration,
     pub secrets_path: Option<String>,
-    /// [`AWS_PARTITIONS_FILE`], known to be a readable file.
+    /// [`AWS_PARTITIONS_FILE`], known to be a readable text file.
     pub aws_partitions: Option<PathBuf>,
 }
 
@@ -229,10 +229,10 @@ impl Settings {
             return Err(SettingsError::Invalid(RETENTION_DAYS, "retention and grace must be positive".into()));
         }
         let rules_dir = opt(RULES_DIR).map_or_else(|| PathBuf::from(DEFAULT_RULES_DIR), PathBuf::from);
-        // The SDK panics at the first client when it cannot read the file:
-        // a missing layer is an init error that names it instead.
+        // The SDK panics at the first client when it cannot read the file
+        // as text: a missing layer is an init error that names it instead.
         let aws_partitions = match opt(AWS_PARTITIONS_FILE).map(PathBuf::from) {
-            Some(path) => match std::fs::File::open(&path) {
+            Some(path) => match std::fs::read_to_string(&path) {
                 Ok(_) => Some(path),
                 Err(e) => return Err(SettingsError::Invalid(AWS_PARTITIONS_FILE, format!("{}: {e}", path.display()))),
             },
@@ -332,6 +332,10 @@ mod tests {
         m.insert(AWS_PARTITIONS_FILE, "/opt/aws-partitions/nowhere.json".into());
         let err = Settings::from_env(|k| m.get(k).cloned()).unwrap_err().to_string();
         assert!(err.starts_with("SMITHY_CLIENT_SDK_CUSTOM_PARTITION: /opt/aws-partitions/nowhere.json: "), "{err}");
+        // A directory opens, but the SDK could not read it either.
+        m.insert(AWS_PARTITIONS_FILE, dir.display().to_string());
+        let err = Settings::from_env(|k| m.get(k).cloned()).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("SMITHY_CLIENT_SDK_CUSTOM_PARTITION: {}: ", dir.display())), "{err}");
     }
 
     #[test]
