@@ -10,8 +10,8 @@
 //!     init_bench HELLO_BINARY [hello_lambda_current_thread] FUNCTION_BINARY...
 //!
 //! Each binary is compared with the first and with any other whose name
-//! starts with `hello_lambda`. Each is measured as a fresh copy written in
-//! one go, as a deployment package is unpacked (see [`deploy`]).
+//! starts with `hello_lambda`. Each start is of a copy written in one go
+//! that round, as a deployment package is unpacked (see [`deploy`]).
 //!
 //! The functions get the settings of a local run (plain secrets, no secrets
 //! path) with `INIT_BENCH_RULES` as the rules layer — `make bench` passes
@@ -78,20 +78,33 @@ fn init_ms(binary: &str, rules: &Path, log: Option<&Path>, api: &RuntimeApi) -> 
 
 const SETTLE: Duration = Duration::from_millis(100);
 
-/// A copy of `binary` in `dir`, written front to back in one `write`, as
-/// Lambda's unpacking of a deployment package writes it. Measured here: a
-/// binary as the linker leaves it sits in the page cache as single 4 KB
-/// pages, and its start-up took its page faults one small page at a time
-/// (`track` 2.72 ms as linked, 2.27 ms copied; `check`'s CPU time 2.76 →
-/// 1.73 ms); that depended on how each file happened to be written, not on
-/// its code, and made binaries of the same code differ by up to 0.5 ms.
-/// Every binary, the baselines too, is measured as such a copy.
+/// A new copy of `binary` in `dir`, written front to back in one `write`
+/// and synced, as a new execution environment unpacks a deployment package
+/// before its cold start. Every binary, the baselines too, is started from
+/// such a copy, a fresh one each round. Measured here: a binary as the
+/// linker leaves it sits in the page cache as single 4 KB pages, and its
+/// start-up took its page faults one small page at a time (`track` 2.72 ms
+/// as linked, 2.27 ms as a copy; `check`'s CPU time 2.76 → 1.73 ms); that
+/// depended on how each file happened to be written, not on its code, and
+/// made binaries of the same code differ by up to 0.5 ms. One copy kept for
+/// all rounds still left each binary an offset of its own for the run
+/// (same-code functions 1.16× and 1.33× in one run); a fresh copy per round
+/// spreads that over the rounds, and is slower for every binary (hello
+/// 2.4–2.7 ms against ~2.0 ms), as a file the kernel has not executed
+/// before is.
 fn deploy(binary: &Path, dir: &Path) -> Result<String, String> {
     use std::os::unix::fs::PermissionsExt;
     let name = binary.file_name().ok_or(format!("{}: not a file", binary.display()))?;
     let to = dir.join(name);
     let bytes = std::fs::read(binary).map_err(|e| format!("{}: {e}", binary.display()))?;
-    std::fs::write(&to, bytes).map_err(|e| format!("{}: {e}", to.display()))?;
+    // A new file, not last round's rewritten: its page cache starts afresh.
+    let _ = std::fs::remove_file(&to);
+    let written = std::fs::File::create(&to).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(&bytes)?;
+        f.sync_all()
+    });
+    written.map_err(|e| format!("{}: {e}", to.display()))?;
     std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("{}: {e}", to.display()))?;
     Ok(to.display().to_string())
@@ -103,12 +116,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> Result<(), String> {
-    let given: Vec<String> = std::env::args().skip(1).collect();
-    if given.len() < 2 {
+    let binaries: Vec<String> = std::env::args().skip(1).collect();
+    if binaries.len() < 2 {
         return Err("usage: init_bench HELLO_BINARY FUNCTION_BINARY...".into());
     }
     let deployed = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let binaries = given.iter().map(|b| deploy(Path::new(b), deployed.path())).collect::<Result<Vec<_>, _>>()?;
     let api = RuntimeApi::start().map_err(|e| e.to_string())?;
     let mut times = vec![Vec::new(); binaries.len()];
     let rounds = match std::env::var("INIT_BENCH_ROUNDS") {
@@ -120,13 +132,16 @@ fn main() -> Result<(), String> {
     println!("rules layer: {} (precompiled templates: {})", rules.display(), if has_compiled { "yes" } else { "no" });
     let log = std::env::temp_dir().join(format!("init_bench.{}.log", std::process::id()));
     for round in 0..rounds {
+        // Fresh copies every round, written before any start of the round.
+        let copies = binaries.iter().map(|b| deploy(Path::new(b), deployed.path())).collect::<Result<Vec<_>, _>>()?;
+        std::thread::sleep(SETTLE);
         // Each round starts one binary later, so every binary takes every
         // place in the order equally often: a place that starts slower
         // (right after a particular other binary, say) biases none of them.
         for k in 0..binaries.len() {
             let i = (k + round) % binaries.len();
             let b = &binaries[i];
-            times[i].push(init_ms(b, &rules, (round == 0).then_some(log.as_path()), &api)?);
+            times[i].push(init_ms(&copies[i], &rules, (round == 0).then_some(log.as_path()), &api)?);
             if round == 0 {
                 let said = std::fs::read_to_string(&log).unwrap_or_default();
                 for line in said.lines().filter(|l| !l.trim().is_empty()) {
