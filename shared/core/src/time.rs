@@ -189,6 +189,8 @@ pub fn optional_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Time
 mod tests {
     use proptest::prelude::*;
 
+    use super::*;
+
     proptest! {
         /// Whatever the text, the fast path and jiff agree: the same
         /// instant, or both an error.
@@ -200,18 +202,18 @@ mod tests {
         ) {
             let dot = if fraction.is_empty() { "" } else { "." };
             let text = format!("{year:04}-{month:02}-{day:02}{sep}{hour:02}:{minute:02}:{second:02}{dot}{fraction}{zone}");
-            prop_assert_eq!(super::parse_timestamp(&text).ok(), text.parse::<Timestamp>().ok(), "{}", text);
+            prop_assert_eq!(parse_timestamp(&text).ok(), text.parse::<Timestamp>().ok(), "{}", text);
         }
 
         #[test]
         fn parse_timestamp_agrees_with_jiff_on_any_text(text in "[-0-9TZ:.+ ]{0,32}") {
-            prop_assert_eq!(super::parse_timestamp(&text).ok(), text.parse::<Timestamp>().ok(), "{}", text);
+            prop_assert_eq!(parse_timestamp(&text).ok(), text.parse::<Timestamp>().ok(), "{}", text);
         }
 
         #[test]
         fn parse_timestamp_reads_back_every_instant_jiff_writes(s in -62_000_000_000i64..253_000_000_000, ns in 0i32..1_000_000_000) {
             let t = Timestamp::new(s, ns).unwrap();
-            prop_assert_eq!(super::parse_timestamp(&t.to_string()).unwrap(), t);
+            prop_assert_eq!(parse_timestamp(&t.to_string()).unwrap(), t);
         }
     }
 
@@ -219,7 +221,7 @@ mod tests {
     fn optional_timestamp_reads_null_missing_and_text() {
         #[derive(serde::Deserialize)]
         struct M {
-            #[serde(default, deserialize_with = "super::optional_timestamp")]
+            #[serde(default, deserialize_with = "optional_timestamp")]
             at: Option<Timestamp>,
         }
         let at = |json: &str| serde_json::from_str::<M>(json).map(|m| m.at).map_err(|e| e.to_string());
@@ -229,8 +231,6 @@ mod tests {
         assert!(at(r#"{"at":"2026-02-30T00:00:00Z"}"#).unwrap_err().contains("line 1"));
         assert!(at(r#"{"at":5}"#).unwrap_err().contains("an RFC 3339 timestamp"));
     }
-
-    use super::*;
 
     #[test]
     fn durations_parse_units_and_sums() {
