@@ -78,9 +78,10 @@ fn init_ms(binary: &str, rules: &Path, log: Option<&Path>, api: &RuntimeApi) -> 
 
 const SETTLE: Duration = Duration::from_millis(100);
 
-/// A new copy of `binary` in `dir`, written front to back in one `write`
-/// and synced, as a new execution environment unpacks a deployment package
-/// before its cold start. Every binary, the baselines too, is started from
+/// A new file in `dir` with `name` and `bytes` (a binary, read once at
+/// start), written front to back in one `write` and synced, as a new
+/// execution environment unpacks a deployment package before its cold
+/// start. Every binary, the baselines too, is started from
 /// such a copy, a fresh one each round. Measured here: a binary as the
 /// linker leaves it sits in the page cache as single 4 KB pages, and its
 /// start-up took its page faults one small page at a time (`track` 2.72 ms
@@ -92,16 +93,14 @@ const SETTLE: Duration = Duration::from_millis(100);
 /// spreads that over the rounds, and is slower for every binary (hello
 /// 2.4–2.7 ms against ~2.0 ms), as a file the kernel has not executed
 /// before is.
-fn deploy(binary: &Path, dir: &Path) -> Result<String, String> {
+fn deploy((name, bytes): &(std::ffi::OsString, Vec<u8>), dir: &Path) -> Result<String, String> {
     use std::os::unix::fs::PermissionsExt;
-    let name = binary.file_name().ok_or(format!("{}: not a file", binary.display()))?;
     let to = dir.join(name);
-    let bytes = std::fs::read(binary).map_err(|e| format!("{}: {e}", binary.display()))?;
     // A new file, not last round's rewritten: its page cache starts afresh.
     let _ = std::fs::remove_file(&to);
     let written = std::fs::File::create(&to).and_then(|mut f| {
         use std::io::Write;
-        f.write_all(&bytes)?;
+        f.write_all(bytes)?;
         f.sync_all()
     });
     written.map_err(|e| format!("{}: {e}", to.display()))?;
@@ -121,6 +120,15 @@ fn main() -> Result<(), String> {
         return Err("usage: init_bench HELLO_BINARY FUNCTION_BINARY...".into());
     }
     let deployed = tempfile::tempdir().map_err(|e| e.to_string())?;
+    // Each binary's name and bytes, read once: every round writes them anew.
+    let packages = binaries
+        .iter()
+        .map(|b| {
+            let path = Path::new(b);
+            let name = path.file_name().ok_or(format!("{b}: not a file"))?.to_owned();
+            Ok((name, std::fs::read(path).map_err(|e| format!("{b}: {e}"))?))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let api = RuntimeApi::start().map_err(|e| e.to_string())?;
     let mut times = vec![Vec::new(); binaries.len()];
     let rounds = match std::env::var("INIT_BENCH_ROUNDS") {
@@ -133,7 +141,7 @@ fn main() -> Result<(), String> {
     let log = std::env::temp_dir().join(format!("init_bench.{}.log", std::process::id()));
     for round in 0..rounds {
         // Fresh copies every round, written before any start of the round.
-        let copies = binaries.iter().map(|b| deploy(Path::new(b), deployed.path())).collect::<Result<Vec<_>, _>>()?;
+        let copies = packages.iter().map(|p| deploy(p, deployed.path())).collect::<Result<Vec<_>, _>>()?;
         std::thread::sleep(SETTLE);
         // Each round starts one binary later, so every binary takes every
         // place in the order equally often: a place that starts slower
