@@ -48,7 +48,7 @@ rules-layer: check-rust
 	if [ -f $(RULES)/catalogue.json ]; then cp $(RULES)/catalogue.json target/rules-layer/rules/; fi
 	cp -r infra/aws-partitions target/rules-layer/
 	$(NUDGE) check target/rules-layer/rules/triggers.toml \
-	  --templates target/rules-layer/rules/templates --compile target/rules-layer/rules/templates/compiled.json
+	  --templates target/rules-layer/rules/templates --compile target/rules-layer/rules/templates/compiled
 	rm -f target/rules-layer.zip && cd target/rules-layer && python3 -m zipfile -c ../rules-layer.zip rules aws-partitions
 
 ## deploy-sam: build with SAM (rust-cargolambda) and deploy, asking for the parameters the first time

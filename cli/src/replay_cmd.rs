@@ -75,8 +75,7 @@ pub fn load_rules(file: &Path, templates: Option<&Path>) -> Result<Triggers> {
 pub fn check(file: &Path, templates: Option<&Path>, compile: Option<&Path>) -> Result<ExitCode> {
     let rules = load_rules(file, templates)?;
     if let (Some(dir), Some(out)) = (templates, compile) {
-        let json = nudge_app::bundle::compile_for_layer(&rules, dir)?;
-        std::fs::write(out, json).with_context(|| format!("cannot write {}", out.display()))?;
+        nudge_app::bundle::compile_for_layer(&rules, dir, out)?;
         println!("{}: templates compiled and checked", out.display());
     } else if let Some(dir) = templates {
         let compiled = crate::templates::load(dir)?;

@@ -115,23 +115,27 @@ fn check_with_templates_catches_a_missing_template() {
 
 #[test]
 fn check_compile_writes_every_template_compiled_and_needs_templates() {
-    let out_file = tmp("compiled.json", "");
+    let out_dir = std::env::temp_dir().join(format!("nudge-compiled-{}", std::process::id()));
     let out = nudge(&[
         "check",
         "examples/triggers.toml",
         "--templates",
         "examples/templates",
         "--compile",
-        out_file.to_str().unwrap(),
+        out_dir.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
     let names: Vec<&str> = json["templates"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["browse-reminder", "cart-reminder", "win-back"]);
-    assert!(json["templates"][0]["html"].as_str().unwrap().starts_with("<!doctype html>"), "{json}");
+    for name in names {
+        let html = std::fs::read_to_string(out_dir.join(format!("{name}.html"))).unwrap();
+        assert!(html.starts_with("<!doctype html>"), "{name}: {html}");
+    }
     assert_eq!(json["digest"].as_str().unwrap().len(), 64);
 
-    let out = nudge(&["check", "examples/triggers.toml", "--compile", out_file.to_str().unwrap()]);
+    let out = nudge(&["check", "examples/triggers.toml", "--compile", out_dir.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--templates"), "{}", text(&out.stderr));
 }

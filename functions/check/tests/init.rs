@@ -96,12 +96,40 @@ fn an_input_that_is_not_a_check_is_answered_as_bad_input_and_the_function_polls_
     assert_eq!(run.polls, 2, "one poll for the event, one for the next");
 }
 
+/// [`example_layer`] with its templates compiled by this build, as `make
+/// rules-layer` does.
+fn compiled_layer() -> tempfile::TempDir {
+    let dir = example_layer();
+    let templates = dir.path().join("templates");
+    let rules = nudge_app::bundle::load_rules(&dir.path().join("triggers.toml"), Some(&templates)).unwrap();
+    nudge_app::bundle::compile_for_layer(&rules, &templates, &templates.join("compiled")).unwrap();
+    dir
+}
+
+#[test]
+fn a_layer_compiled_by_this_build_starts_on_its_precompiled_templates_without_a_warning() {
+    let s = start(compiled_layer().path());
+    assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
+    assert!(!s.output.contains("WARN"), "{}", s.output);
+}
+
+#[test]
+fn a_precompiled_template_missing_from_the_layer_is_reported_and_the_sources_compiled() {
+    let dir = compiled_layer();
+    std::fs::remove_file(dir.path().join("templates/compiled/cart-reminder.html")).unwrap();
+    let s = start(dir.path());
+    assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
+    assert!(s.output.contains("cannot read a precompiled template"), "{}", s.output);
+    assert!(s.output.contains("cart-reminder.html"), "{}", s.output);
+}
+
 #[test]
 fn stale_precompiled_templates_are_reported_and_compiled_at_start_up() {
     let dir = example_layer();
     // Made from other inputs (the digest cannot match) and holding no
     // templates: used, it would leave every email without its template.
-    std::fs::write(dir.path().join("templates/compiled.json"), r#"{"digest":"0","templates":[]}"#).unwrap();
+    std::fs::create_dir(dir.path().join("templates/compiled")).unwrap();
+    std::fs::write(dir.path().join("templates/compiled/manifest.json"), r#"{"digest":"0","templates":[]}"#).unwrap();
     let s = start(dir.path());
     assert!(s.exited.is_none(), "exited during init: {:?} {}", s.exited, s.output);
     assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);

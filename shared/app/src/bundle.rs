@@ -3,25 +3,33 @@
 //! `nudge serve`, `nudge replay` and the Lambda functions all load them here,
 //! so a file that one accepts the others accept too.
 //!
-//! A templates directory may also hold [`COMPILED_FILE`], written by `nudge
-//! check --compile` when a Lambda rules layer is built: the templates'
-//! MJML already compiled to HTML and every email of the rules already
-//! rendered once against sample data. MJML compilation and that check are
-//! most of the `check` function's start-up work beyond the runtime's own.
-//! The file records a digest of everything that work depended on — the
-//! template sources, the emails the rules can send and the build of the
-//! code ([`nudge_content::BUILD_ID`]) — and is used only when the digest
-//! still matches; otherwise the templates are compiled and checked here as
-//! if it were absent, with a warning saying why.
+//! A templates directory may also hold a [`COMPILED_DIR`], written by
+//! `nudge check --compile` when a Lambda rules layer is built: the
+//! templates' MJML already compiled to HTML and every email of the rules
+//! already rendered once against sample data. MJML compilation and that
+//! check are most of the `check` function's start-up work beyond the
+//! runtime's own. Each template is a plain file there (`<name>.html`, and
+//! `<name>.txt` for a text part), read as it is — no decoding at start-up,
+//! and open to inspection — beside a [`MANIFEST`] that lists them and
+//! records a digest of everything that work depended on: the template
+//! sources, the emails the rules can send and the build of the code
+//! ([`nudge_content::BUILD_ID`]). The directory is used only when the
+//! digest still matches and every file it lists reads; otherwise the
+//! templates are compiled and checked here as if it were absent, with a
+//! warning saying why.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nudge_content::{Catalogue, CompiledTemplate, TemplateSource, Templates};
 use nudge_core::Triggers;
 use sha2::{Digest, Sha256};
 
-/// Precompiled templates, in a templates directory.
-pub const COMPILED_FILE: &str = "compiled.json";
+/// Precompiled templates, a directory in a templates directory.
+pub const COMPILED_DIR: &str = "compiled";
+
+/// The list of a [`COMPILED_DIR`]'s templates, with the digest they were
+/// made for.
+pub const MANIFEST: &str = "manifest.json";
 
 /// A file that could not be read or does not validate; the message names it.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +40,7 @@ fn read(path: &Path) -> Result<String, BundleError> {
     std::fs::read_to_string(path).map_err(|e| BundleError(format!("cannot read {}: {e}", path.display())))
 }
 
-fn mjml_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, BundleError> {
+fn mjml_files(dir: &Path) -> Result<Vec<PathBuf>, BundleError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| BundleError(format!("cannot read templates directory {}: {e}", dir.display())))?;
     let mut out = Vec::new();
@@ -63,7 +71,7 @@ pub fn load_rules(file: &Path, templates: Option<&Path>) -> Result<Triggers, Bun
 }
 
 /// Compiles every `<name>.mjml` in `dir`, with `<name>.txt` as its text part
-/// where present. Always from the sources: [`COMPILED_FILE`] is not read.
+/// where present. Always from the sources: [`COMPILED_DIR`] is not read.
 pub fn load_templates(dir: &Path) -> Result<Templates, BundleError> {
     Templates::compile(read_sources(dir)?).map_err(in_dir(dir))
 }
@@ -80,12 +88,20 @@ fn read_sources(dir: &Path) -> Result<Vec<TemplateSource>, BundleError> {
     Ok(sources)
 }
 
-/// What [`COMPILED_FILE`] holds.
+/// A [`COMPILED_DIR`]'s [`MANIFEST`].
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Compiled {
+struct Manifest {
     /// [`digest`] of what the compilation and the check depended on.
     digest: String,
-    templates: Vec<CompiledTemplate>,
+    templates: Vec<Listed>,
+}
+
+/// One template of a [`Manifest`]: `<name>.html`, and `<name>.txt` when
+/// `text`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Listed {
+    name: String,
+    text: bool,
 }
 
 /// SHA-256 over the build id, every template source and every email the
@@ -128,22 +144,45 @@ fn checked(templates: Templates, rules: &Triggers) -> Result<Templates, BundleEr
     Ok(templates)
 }
 
-/// Compiles and checks the templates in `dir` against `rules`, and returns
-/// the contents of [`COMPILED_FILE`] for them (`nudge check --compile`).
-pub fn compile_for_layer(rules: &Triggers, dir: &Path) -> Result<String, BundleError> {
+/// Compiles and checks the templates in `dir` against `rules` and writes
+/// them to `out` as a [`COMPILED_DIR`] (`nudge check --compile`). The
+/// manifest is written last, so an interrupted write leaves a directory
+/// that is not used.
+pub fn compile_for_layer(rules: &Triggers, dir: &Path, out: &Path) -> Result<(), BundleError> {
     let sources = read_sources(dir)?;
     let digest = digest(&sources, rules);
     let templates = Templates::compile_mjml(sources).map_err(in_dir(dir))?;
     checked(Templates::from_compiled(templates.clone()).map_err(in_dir(dir))?, rules)?;
-    serde_json::to_string(&Compiled { digest, templates })
-        .map_err(|e| BundleError(format!("cannot encode {COMPILED_FILE}: {e}")))
+    let write = |path: PathBuf, contents: &[u8]| {
+        std::fs::write(&path, contents).map_err(|e| BundleError(format!("cannot write {}: {e}", path.display())))
+    };
+    let manifest = out.join(MANIFEST);
+    match std::fs::remove_file(&manifest) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(BundleError(format!("cannot replace {}: {e}", manifest.display())));
+        }
+        _ => {}
+    }
+    std::fs::create_dir_all(out).map_err(|e| BundleError(format!("cannot create {}: {e}", out.display())))?;
+    let mut listed = Vec::new();
+    for t in templates {
+        write(out.join(format!("{}.html", t.name)), t.html.as_bytes())?;
+        if let Some(text) = &t.text {
+            write(out.join(format!("{}.txt", t.name)), text.as_bytes())?;
+        }
+        listed.push(Listed { text: t.text.is_some(), name: t.name });
+    }
+    let json = serde_json::to_vec_pretty(&Manifest { digest, templates: listed })
+        .map_err(|e| BundleError(format!("cannot encode {}: {e}", manifest.display())))?;
+    write(manifest, &json)
 }
 
-/// The precompiled templates in `dir` when they are there and were made
-/// from exactly these inputs by this build; `None` (with a warning when a
-/// file was there) otherwise.
-fn precompiled(dir: &Path, digest: &str) -> Option<Vec<CompiledTemplate>> {
-    let path = dir.join(COMPILED_FILE);
+/// The precompiled templates in `dir` when they are there, were made from
+/// exactly these inputs by this build and are the templates of `sources`;
+/// `None` (with a warning when a manifest was there) otherwise.
+fn precompiled(dir: &Path, sources: &[TemplateSource], digest: &str) -> Option<Vec<CompiledTemplate>> {
+    let compiled = dir.join(COMPILED_DIR);
+    let path = compiled.join(MANIFEST);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -152,21 +191,38 @@ fn precompiled(dir: &Path, digest: &str) -> Option<Vec<CompiledTemplate>> {
             return None;
         }
     };
-    match serde_json::from_slice::<Compiled>(&bytes) {
-        Ok(c) if c.digest == digest => Some(c.templates),
+    let manifest = match serde_json::from_slice::<Manifest>(&bytes) {
+        Ok(m) if m.digest == digest && m.templates.iter().map(|t| &t.name).eq(sources.iter().map(|s| &s.name)) => m,
         Ok(_) => {
             tracing::warn!(
                 file = %path.display(),
                 "precompiled templates were made from other templates, rules or code; compiling them \
                  (rebuild the rules layer with this build's `nudge check --compile`)"
             );
-            None
+            return None;
         }
         Err(e) => {
             tracing::warn!(file = %path.display(), error = %e, "precompiled templates unreadable; compiling them");
-            None
+            return None;
         }
-    }
+    };
+    let read = |file: String| {
+        let path = compiled.join(file);
+        std::fs::read_to_string(&path)
+            .inspect_err(|e| {
+                tracing::warn!(file = %path.display(), error = %e, "cannot read a precompiled template; compiling them");
+            })
+            .ok()
+    };
+    manifest
+        .templates
+        .into_iter()
+        .map(|t| {
+            let html = read(format!("{}.html", t.name))?;
+            let text = if t.text { Some(read(format!("{}.txt", t.name))?) } else { None };
+            Some(CompiledTemplate { name: t.name, html, text })
+        })
+        .collect()
 }
 
 /// The product feed at `path`; no path is an empty catalogue.
@@ -192,10 +248,10 @@ impl Bundle {
 
     /// As `load`, with rules already loaded (a Lambda function's stack has
     /// them: parsing them twice would cost every cold start). Uses the
-    /// directory's [`COMPILED_FILE`] when it matches (see the module doc).
+    /// directory's [`COMPILED_DIR`] when it matches (see the module doc).
     pub fn with_rules(rules: Triggers, dir: &Path, catalogue: Option<&Path>) -> Result<Bundle, BundleError> {
         let sources = read_sources(dir)?;
-        let templates = match precompiled(dir, &digest(&sources, &rules)) {
+        let templates = match precompiled(dir, &sources, &digest(&sources, &rules)) {
             Some(compiled) => Templates::from_checked(compiled),
             None => checked(Templates::compile(sources).map_err(in_dir(dir))?, &rules)?,
         };
@@ -205,8 +261,6 @@ impl Bundle {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
 
     fn examples() -> PathBuf {
@@ -216,8 +270,8 @@ mod tests {
     const MARK: &str = "FROM-COMPILED-JSON";
 
     /// examples/triggers.toml and a copy of examples/templates with its
-    /// compiled.json, in which every template's HTML carries [`MARK`], so a
-    /// render shows whether the file or the sources were used.
+    /// compiled directory, in which every template's HTML carries [`MARK`],
+    /// so a render shows whether the directory or the sources were used.
     fn layer() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let templates = dir.path().join("templates");
@@ -229,11 +283,10 @@ mod tests {
         let triggers = dir.path().join("triggers.toml");
         std::fs::copy(examples().join("triggers.toml"), &triggers).unwrap();
         let rules = load_rules(&triggers, Some(&templates)).unwrap();
-        let mut compiled: Compiled = serde_json::from_str(&compile_for_layer(&rules, &templates).unwrap()).unwrap();
-        for t in &mut compiled.templates {
-            t.html = t.html.replace("</body>", &format!("{MARK}</body>"));
+        compile_for_layer(&rules, &templates, &templates.join(COMPILED_DIR)).unwrap();
+        for name in template_names(&templates).unwrap() {
+            edit(&templates.join(COMPILED_DIR).join(format!("{name}.html")), "</body>", &format!("{MARK}</body>"));
         }
-        std::fs::write(templates.join(COMPILED_FILE), serde_json::to_string(&compiled).unwrap()).unwrap();
         (dir, templates)
     }
 
@@ -287,9 +340,50 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_compiled_file_is_ignored_and_the_sources_compiled() {
+    fn the_compiled_directory_holds_each_template_as_plain_html_and_text_beside_its_manifest() {
+        let (_dir, templates) = layer();
+        std::fs::write(templates.join("win-back.txt"), "Hello {{ person.first_name or \"there\" }}").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let rules = load_rules(&examples().join("triggers.toml"), Some(&templates)).unwrap();
+        compile_for_layer(&rules, &templates, out.path()).unwrap();
+        let mut files: Vec<String> =
+            std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        files.sort();
+        assert_eq!(
+            files,
+            ["browse-reminder.html", "cart-reminder.html", MANIFEST, "win-back.html", "win-back.txt"].map(String::from)
+        );
+        let html = std::fs::read_to_string(out.path().join("cart-reminder.html")).unwrap();
+        assert!(html.starts_with("<!doctype html>") && html.contains("{{"), "compiled MJML, Jinja left to render");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.path().join(MANIFEST)).unwrap()).unwrap();
+        assert_eq!(manifest["digest"].as_str().unwrap().len(), 64);
+        assert_eq!(manifest["templates"][2], serde_json::json!({"name": "win-back", "text": true}));
+    }
+
+    #[test]
+    fn an_unreadable_manifest_is_ignored_and_the_sources_compiled() {
         let (dir, templates) = layer();
-        std::fs::write(templates.join(COMPILED_FILE), "{not json").unwrap();
+        std::fs::write(templates.join(COMPILED_DIR).join(MANIFEST), "{not json").unwrap();
+        assert!(!cart_html(&load(dir.path()).unwrap()).contains(MARK));
+    }
+
+    #[test]
+    fn a_listed_template_missing_from_the_directory_means_the_sources_are_compiled() {
+        let (dir, templates) = layer();
+        std::fs::remove_file(templates.join(COMPILED_DIR).join("win-back.html")).unwrap();
+        let bundle = load(dir.path()).unwrap();
+        assert!(!cart_html(&bundle).contains(MARK));
+        assert!(bundle.templates.render("win-back", "s", &nudge_content::sample_context()).is_ok());
+    }
+
+    #[test]
+    fn a_manifest_that_lists_other_templates_than_the_sources_is_not_used() {
+        let (dir, templates) = layer();
+        let path = templates.join(COMPILED_DIR).join(MANIFEST);
+        let mut manifest: Manifest = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        manifest.templates.pop();
+        std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
         assert!(!cart_html(&load(dir.path()).unwrap()).contains(MARK));
     }
 

@@ -136,7 +136,8 @@ fn main() -> Result<(), String> {
         Err(_) => 9,
     };
     let rules = std::env::var_os("INIT_BENCH_RULES").map_or_else(|| repo().join("examples"), PathBuf::from);
-    let has_compiled = rules.join("templates").join(nudge_app::bundle::COMPILED_FILE).exists();
+    let has_compiled =
+        rules.join("templates").join(nudge_app::bundle::COMPILED_DIR).join(nudge_app::bundle::MANIFEST).exists();
     println!("rules layer: {} (precompiled templates: {})", rules.display(), if has_compiled { "yes" } else { "no" });
     let log = std::env::temp_dir().join(format!("init_bench.{}.log", std::process::id()));
     for round in 0..rounds {
