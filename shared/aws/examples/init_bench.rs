@@ -2,10 +2,12 @@
 //! started under a minimal local Lambda Runtime API — a server in this
 //! program that notes when `GET /2018-06-01/runtime/invocation/next` first
 //! arrives, i.e. when init is over — alternating with the hello-world
-//! baseline, 9 rounds (`INIT_BENCH_ROUNDS` sets another count), each
-//! round starting one binary later than the last; medians
-//! and the ratio to the baseline are printed. A binary that reports an init
-//! error (or exits) is a failure, not a measurement.
+//! baseline, 9 rounds (`INIT_BENCH_ROUNDS` sets another count), each round
+//! starting one binary later than the last. Printed: medians, their ratio
+//! to each baseline, and the median of each round's ratio to the first
+//! baseline (a round's starts are milliseconds apart, so a slower stretch
+//! of the run moves that paired figure less). A binary that
+//! reports an init error (or exits) is a failure, not a measurement.
 //!
 //!     init_bench HELLO_BINARY [hello_lambda_current_thread] FUNCTION_BINARY...
 //!
@@ -160,17 +162,22 @@ fn main() -> Result<(), String> {
         }
     }
     let _ = std::fs::remove_file(&log);
+    // Each start against the first baseline's start in the same round,
+    // milliseconds apart: a paired figure, which a slower or faster stretch
+    // of the run moves less than it moves the medians.
+    let paired: Vec<f64> =
+        times.iter().map(|t| median(t.iter().zip(&times[0]).map(|(a, b)| a / b).collect())).collect();
     let medians: Vec<f64> = times.into_iter().map(median).collect();
     let names: Vec<&str> =
         binaries.iter().map(|b| Path::new(b).file_name().and_then(|n| n.to_str()).unwrap_or(b)).collect();
     // The first binary, and any other hello-world, is a baseline.
     let baselines: Vec<usize> = (0..names.len()).filter(|&i| i == 0 || names[i].starts_with("hello_lambda")).collect();
     let heads: String = baselines.iter().map(|&i| format!(" ratio to {} |", names[i])).collect();
-    println!("| binary | init ms (median of {rounds}) |{heads}");
-    println!("|---|---|{}", "---|".repeat(baselines.len()));
-    for (name, m) in names.iter().zip(&medians) {
+    println!("| binary | init ms (median of {rounds}) |{heads} median of per-round ratios to {} |", names[0]);
+    println!("|---|---|{}---|", "---|".repeat(baselines.len()));
+    for ((name, m), p) in names.iter().zip(&medians).zip(&paired) {
         let ratios: String = baselines.iter().map(|&i| format!(" {:.2} |", m / medians[i])).collect();
-        println!("| {name} | {m:.2} |{ratios}");
+        println!("| {name} | {m:.2} |{ratios} {p:.2} |");
     }
     Ok(())
 }
