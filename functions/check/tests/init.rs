@@ -124,6 +124,15 @@ fn a_precompiled_template_missing_from_the_layer_is_reported_and_the_sources_com
 }
 
 #[test]
+fn a_layer_built_by_an_older_nudge_is_reported_and_its_templates_compiled_at_start_up() {
+    let dir = example_layer();
+    std::fs::write(dir.path().join("templates/compiled.json"), r#"{"digest":"0","templates":[]}"#).unwrap();
+    let s = start(dir.path());
+    assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
+    assert!(s.output.contains("precompiled templates in the format of an older nudge"), "{}", s.output);
+}
+
+#[test]
 fn stale_precompiled_templates_are_reported_and_compiled_at_start_up() {
     let dir = example_layer();
     // Made from other inputs (the digest cannot match) and holding no

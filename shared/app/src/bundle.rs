@@ -31,6 +31,11 @@ pub const COMPILED_DIR: &str = "compiled";
 /// made for.
 pub const MANIFEST: &str = "manifest.json";
 
+/// Where earlier builds wrote precompiled templates (one JSON file). Not
+/// read; its presence without a [`COMPILED_DIR`] is worth a warning, since
+/// every start-up then compiles the templates.
+const LEGACY_FILE: &str = "compiled.json";
+
 /// A file that could not be read or does not validate; the message names it.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -185,7 +190,17 @@ fn precompiled(dir: &Path, sources: &[TemplateSource], digest: &str) -> Option<V
     let path = compiled.join(MANIFEST);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let legacy = dir.join(LEGACY_FILE);
+            if legacy.exists() {
+                tracing::warn!(
+                    file = %legacy.display(),
+                    "precompiled templates in the format of an older nudge; compiling them \
+                     (rebuild the rules layer with this build's `nudge check --compile`)"
+                );
+            }
+            return None;
+        }
         Err(e) => {
             tracing::warn!(file = %path.display(), error = %e, "cannot read precompiled templates; compiling them");
             return None;
