@@ -282,7 +282,7 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
     }
 
-    const MARK: &str = "FROM-COMPILED-JSON";
+    const MARK: &str = "FROM-COMPILED-DIR";
 
     /// examples/triggers.toml and a copy of examples/templates with its
     /// compiled directory, in which every template's HTML carries [`MARK`],
