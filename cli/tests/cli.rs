@@ -127,7 +127,7 @@ fn check_compile_writes_every_template_compiled_and_needs_templates() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
-    let names: Vec<&str> = json["templates"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = json["templates"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
     assert_eq!(names, ["browse-reminder", "cart-reminder", "win-back"]);
     for name in names {
         let html = std::fs::read_to_string(out_dir.join(format!("{name}.html"))).unwrap();

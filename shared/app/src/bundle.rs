@@ -8,13 +8,14 @@
 //! templates' MJML already compiled to HTML and every email of the rules
 //! already rendered once against sample data. MJML compilation and that
 //! check are most of the `check` function's start-up work beyond the
-//! runtime's own. Each template is a plain file there (`<name>.html`, and
-//! `<name>.txt` for a text part), read as it is — no decoding at start-up,
-//! and open to inspection — beside a [`MANIFEST`] that lists them and
-//! records a digest of everything that work depended on: the template
-//! sources, the emails the rules can send and the build of the code
-//! ([`nudge_content::BUILD_ID`]). The directory is used only when the
-//! digest still matches and every file it lists reads; otherwise the
+//! runtime's own. Each template's HTML is a plain file there
+//! (`<name>.html`), read as it is — no decoding at start-up, and open to
+//! inspection — beside a [`MANIFEST`] that lists them and records a digest
+//! of everything that work depended on: the template sources, the emails
+//! the rules can send and the build of the code
+//! ([`nudge_content::BUILD_ID`]). A text part (`<name>.txt`) needs no
+//! compiling and is taken from its source. The directory is used only when
+//! the digest still matches and every file it lists reads; otherwise the
 //! templates are compiled and checked here as if it were absent, with a
 //! warning saying why.
 
@@ -98,15 +99,8 @@ fn read_sources(dir: &Path) -> Result<Vec<TemplateSource>, BundleError> {
 struct Manifest {
     /// [`digest`] of what the compilation and the check depended on.
     digest: String,
-    templates: Vec<Listed>,
-}
-
-/// One template of a [`Manifest`]: `<name>.html`, and `<name>.txt` when
-/// `text`.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Listed {
-    name: String,
-    text: bool,
+    /// The templates' names: each one's HTML is `<name>.html`.
+    templates: Vec<String>,
 }
 
 /// SHA-256 over the build id, every template source and every email the
@@ -172,10 +166,7 @@ pub fn compile_for_layer(rules: &Triggers, dir: &Path, out: &Path) -> Result<(),
     let mut listed = Vec::new();
     for t in templates {
         write(out.join(format!("{}.html", t.name)), t.html.as_bytes())?;
-        if let Some(text) = &t.text {
-            write(out.join(format!("{}.txt", t.name)), text.as_bytes())?;
-        }
-        listed.push(Listed { text: t.text.is_some(), name: t.name });
+        listed.push(t.name);
     }
     let json = serde_json::to_vec_pretty(&Manifest { digest, templates: listed })
         .map_err(|e| BundleError(format!("cannot encode {}: {e}", manifest.display())))?;
@@ -206,8 +197,8 @@ fn precompiled(dir: &Path, sources: &[TemplateSource], digest: &str) -> Option<V
             return None;
         }
     };
-    let manifest = match serde_json::from_slice::<Manifest>(&bytes) {
-        Ok(m) if m.digest == digest && m.templates.iter().map(|t| &t.name).eq(sources.iter().map(|s| &s.name)) => m,
+    match serde_json::from_slice::<Manifest>(&bytes) {
+        Ok(m) if m.digest == digest && m.templates.iter().eq(sources.iter().map(|s| &s.name)) => {}
         Ok(_) => {
             tracing::warn!(
                 file = %path.display(),
@@ -220,22 +211,17 @@ fn precompiled(dir: &Path, sources: &[TemplateSource], digest: &str) -> Option<V
             tracing::warn!(file = %path.display(), error = %e, "precompiled templates unreadable; compiling them");
             return None;
         }
-    };
-    let read = |file: String| {
-        let path = compiled.join(file);
-        std::fs::read_to_string(&path)
-            .inspect_err(|e| {
-                tracing::warn!(file = %path.display(), error = %e, "cannot read a precompiled template; compiling them");
-            })
-            .ok()
-    };
-    manifest
-        .templates
-        .into_iter()
-        .map(|t| {
-            let html = read(format!("{}.html", t.name))?;
-            let text = if t.text { Some(read(format!("{}.txt", t.name))?) } else { None };
-            Some(CompiledTemplate { name: t.name, html, text })
+    }
+    sources
+        .iter()
+        .map(|s| {
+            let path = compiled.join(format!("{}.html", s.name));
+            let html = std::fs::read_to_string(&path)
+                .inspect_err(|e| {
+                    tracing::warn!(file = %path.display(), error = %e, "cannot read a precompiled template; compiling them");
+                })
+                .ok()?;
+            Some(CompiledTemplate { name: s.name.clone(), html, text: s.text.clone() })
         })
         .collect()
 }
@@ -355,25 +341,34 @@ mod tests {
     }
 
     #[test]
-    fn the_compiled_directory_holds_each_template_as_plain_html_and_text_beside_its_manifest() {
+    fn the_compiled_directory_holds_each_template_as_plain_html_beside_its_manifest() {
         let (_dir, templates) = layer();
-        std::fs::write(templates.join("win-back.txt"), "Hello {{ person.first_name or \"there\" }}").unwrap();
         let out = tempfile::tempdir().unwrap();
         let rules = load_rules(&examples().join("triggers.toml"), Some(&templates)).unwrap();
         compile_for_layer(&rules, &templates, out.path()).unwrap();
         let mut files: Vec<String> =
             std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         files.sort();
-        assert_eq!(
-            files,
-            ["browse-reminder.html", "cart-reminder.html", MANIFEST, "win-back.html", "win-back.txt"].map(String::from)
-        );
+        assert_eq!(files, ["browse-reminder.html", "cart-reminder.html", MANIFEST, "win-back.html"].map(String::from));
         let html = std::fs::read_to_string(out.path().join("cart-reminder.html")).unwrap();
         assert!(html.starts_with("<!doctype html>") && html.contains("{{"), "compiled MJML, Jinja left to render");
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.path().join(MANIFEST)).unwrap()).unwrap();
         assert_eq!(manifest["digest"].as_str().unwrap().len(), 64);
-        assert_eq!(manifest["templates"][2], serde_json::json!({"name": "win-back", "text": true}));
+        assert_eq!(manifest["templates"], serde_json::json!(["browse-reminder", "cart-reminder", "win-back"]));
+    }
+
+    #[test]
+    fn a_text_part_is_rendered_from_its_source_beside_the_precompiled_html() {
+        let (dir, templates) = layer();
+        std::fs::write(templates.join("cart-reminder.txt"), "TEXT-PART {{ person.first_name or \"there\" }}").unwrap();
+        let rules = load_rules(&dir.path().join("triggers.toml"), Some(&templates)).unwrap();
+        compile_for_layer(&rules, &templates, &templates.join(COMPILED_DIR)).unwrap();
+        edit(&templates.join(COMPILED_DIR).join("cart-reminder.html"), "</body>", &format!("{MARK}</body>"));
+        let email = load(dir.path()).unwrap().templates.render("cart-reminder", "s", &nudge_content::sample_context());
+        let email = email.unwrap();
+        assert!(email.html.contains(MARK), "the HTML comes from the compiled directory");
+        assert!(email.text.starts_with("TEXT-PART "), "{}", email.text);
     }
 
     #[test]
