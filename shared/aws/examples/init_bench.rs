@@ -6,8 +6,10 @@
 //! starting one binary later than the last. Printed: medians, their ratio
 //! to each baseline, and the median of each round's ratio to the first
 //! baseline (a round's starts are milliseconds apart, so a slower stretch
-//! of the run moves that paired figure less). A binary that
-//! reports an init error (or exits) is a failure, not a measurement.
+//! of the run moves that paired figure less). A binary that reports an init
+//! error (or exits) is a failure, not a measurement. Where valgrind is
+//! installed, each binary's instructions from exec to the first `/next`
+//! are counted too (callgrind, one start each).
 //!
 //!     init_bench HELLO_BINARY [hello_lambda_current_thread] FUNCTION_BINARY...
 //!
@@ -111,6 +113,39 @@ fn deploy((name, bytes): &(std::ffi::OsString, Vec<u8>), dir: &Path) -> Result<S
     Ok(to.display().to_string())
 }
 
+/// Instructions `binary` runs from exec to its first `/next`, counted by
+/// callgrind: a figure this machine's noise does not move, for changes too
+/// small for the timings to resolve. Valgrind hides some CPU extensions
+/// (SHA among them), so code that uses them counts its software fallback.
+fn init_instructions(binary: &str, rules: &Path, api: &RuntimeApi) -> Result<u64, String> {
+    api.clear();
+    let mut child = Command::new("valgrind")
+        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null", binary])
+        .env_clear()
+        .envs(local_start_env(api.addr(), rules))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("valgrind {binary}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while api.first_next().is_none() && Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let reached = api.first_next().is_some();
+    // SIGTERM, not SIGKILL: callgrind prints its count as the program ends.
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let out = child.wait_with_output().map_err(|e| format!("valgrind {binary}: {e}"))?;
+    let log = String::from_utf8_lossy(&out.stderr);
+    let count = log
+        .lines()
+        .find_map(|l| l.split_once("I   refs:").map(|(_, n)| n.trim().replace(',', "")))
+        .and_then(|n| n.parse().ok());
+    match (reached, count) {
+        (true, Some(n)) => Ok(n),
+        _ => Err(format!("valgrind {binary}: no /next or no count\n{log}")),
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -178,6 +213,18 @@ fn main() -> Result<(), String> {
     for ((name, m), p) in names.iter().zip(&medians).zip(&paired) {
         let ratios: String = baselines.iter().map(|&i| format!(" {:.2} |", m / medians[i])).collect();
         println!("| {name} | {m:.2} |{ratios} {p:.2} |");
+    }
+    if Command::new("valgrind").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
+        let counts =
+            binaries.iter().map(|b| init_instructions(b, &rules, &api)).collect::<Result<Vec<u64>, String>>()?;
+        println!();
+        println!("| binary | instructions to the first /next (callgrind) | ratio to {} |", names[0]);
+        println!("|---|---|---|");
+        for (name, n) in names.iter().zip(&counts) {
+            println!("| {name} | {n} | {:.2} |", *n as f64 / counts[0] as f64);
+        }
+    } else {
+        println!("(valgrind not installed: no instruction counts)");
     }
     Ok(())
 }
