@@ -26,7 +26,7 @@
 //! warning that precompiled templates were not used, say).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nudge_aws::runtime_api::RuntimeApi;
@@ -55,22 +55,8 @@ fn init_ms(binary: &str, rules: &Path, log: Option<&Path>, api: &RuntimeApi) -> 
         .stderr(stderr)
         .spawn()
         .map_err(|e| format!("{binary}: {e}"))?;
-    let deadline = started + Duration::from_secs(20);
-    let result = loop {
-        if api.init_error() {
-            break Err(format!("{binary}: reported an init error"));
-        }
-        if let Some(at) = api.first_next() {
-            break Ok(at.duration_since(started).as_secs_f64() * 1000.0);
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            break Err(format!("{binary}: exited during init ({status})"));
-        }
-        if Instant::now() > deadline {
-            break Err(format!("{binary}: no /next within 20 s"));
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    };
+    let result = first_next(binary, &mut child, api, Duration::from_secs(20))
+        .map(|at| at.duration_since(started).as_secs_f64() * 1000.0);
     let _ = child.kill();
     let _ = child.wait();
     // The kernel is still tearing the last process down after `wait`: a
@@ -78,6 +64,27 @@ fn init_ms(binary: &str, rules: &Path, log: Option<&Path>, api: &RuntimeApi) -> 
     // the baseline, the first binary of each round.
     std::thread::sleep(SETTLE);
     result
+}
+
+/// When `child` (started as `binary`) first called `/next`; an init error,
+/// an exit or no call within `timeout` is an error.
+fn first_next(binary: &str, child: &mut Child, api: &RuntimeApi, timeout: Duration) -> Result<Instant, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if api.init_error() {
+            return Err(format!("{binary}: reported an init error"));
+        }
+        if let Some(at) = api.first_next() {
+            return Ok(at);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{binary}: exited during init ({status})"));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{binary}: no /next within {} s", timeout.as_secs()));
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
 }
 
 const SETTLE: Duration = Duration::from_millis(100);
@@ -127,23 +134,16 @@ fn init_instructions(binary: &str, rules: &Path, api: &RuntimeApi) -> Result<u64
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("valgrind {binary}: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while api.first_next().is_none() && Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let reached = api.first_next().is_some();
+    let reached = first_next(binary, &mut child, api, Duration::from_secs(120));
     // SIGTERM, not SIGKILL: callgrind prints its count as the program ends.
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let out = child.wait_with_output().map_err(|e| format!("valgrind {binary}: {e}"))?;
     let log = String::from_utf8_lossy(&out.stderr);
-    let count = log
-        .lines()
+    reached.map_err(|e| format!("under valgrind, {e}\n{log}"))?;
+    log.lines()
         .find_map(|l| l.split_once("I   refs:").map(|(_, n)| n.trim().replace(',', "")))
-        .and_then(|n| n.parse().ok());
-    match (reached, count) {
-        (true, Some(n)) => Ok(n),
-        _ => Err(format!("valgrind {binary}: no /next or no count\n{log}")),
-    }
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("valgrind {binary}: no instruction count\n{log}"))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
