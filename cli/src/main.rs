@@ -42,8 +42,8 @@ enum Command {
         /// Also check that every referenced template exists here.
         #[arg(long)]
         templates: Option<PathBuf>,
-        /// Also write the templates compiled and checked into this directory
-        /// (`templates/compiled/` of a Lambda rules layer: `make
+        /// Also write the rules and templates compiled and checked into this
+        /// directory (`templates/compiled/` of a Lambda rules layer: `make
         /// rules-layer`), so a function's start-up skips that work.
         #[arg(long, requires = "templates")]
         compile: Option<PathBuf>,

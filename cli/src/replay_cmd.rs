@@ -73,10 +73,12 @@ pub fn load_rules(file: &Path, templates: Option<&Path>) -> Result<Triggers> {
 }
 
 pub fn check(file: &Path, templates: Option<&Path>, compile: Option<&Path>) -> Result<ExitCode> {
-    let rules = load_rules(file, templates)?;
-    if let (Some(dir), Some(out)) = (templates, compile) {
-        nudge_app::bundle::compile_for_layer(&rules, dir, out)?;
-        println!("{}: templates compiled and checked", out.display());
+    let rules = match (templates, compile) {
+        (Some(dir), Some(out)) => nudge_app::bundle::compile_for_layer(file, dir, out)?,
+        _ => load_rules(file, templates)?,
+    };
+    if let (Some(_), Some(out)) = (templates, compile) {
+        println!("{}: rules and templates compiled and checked", out.display());
     } else if let Some(dir) = templates {
         let compiled = crate::templates::load(dir)?;
         let problems = nudge_content::check_rules(&compiled, &rules);

@@ -3,8 +3,8 @@
 //! local run's settings: init (settings, rules, templates, catalogue, SDK
 //! clients) reaches the runtime loop, a bad rules file stops it with the
 //! file and line, an invocation is answered through the Runtime API,
-//! precompiled templates that do not match are said to be
-//! stale and compiled again, the rules layer's AWS partition table is used
+//! precompiled templates and compiled rules that do not match are said to
+//! be stale and compiled (parsed) again, the rules layer's AWS partition table is used
 //! and a missing one stops init with its path, and the binary is linked as
 //! `functions/build.rs` says.
 
@@ -96,18 +96,18 @@ fn an_input_that_is_not_a_check_is_answered_as_bad_input_and_the_function_polls_
     assert_eq!(run.polls, 2, "one poll for the event, one for the next");
 }
 
-/// [`example_layer`] with its templates compiled by this build, as `make
-/// rules-layer` does.
+/// [`example_layer`] with its rules and templates compiled by this build, as
+/// `make rules-layer` does.
 fn compiled_layer() -> tempfile::TempDir {
     let dir = example_layer();
     let templates = dir.path().join("templates");
-    let rules = nudge_app::bundle::load_rules(&dir.path().join("triggers.toml"), Some(&templates)).unwrap();
-    nudge_app::bundle::compile_for_layer(&rules, &templates, &templates.join("compiled")).unwrap();
+    nudge_app::bundle::compile_for_layer(&dir.path().join("triggers.toml"), &templates, &templates.join("compiled"))
+        .unwrap();
     dir
 }
 
 #[test]
-fn a_layer_compiled_by_this_build_starts_on_its_precompiled_templates_without_a_warning() {
+fn a_layer_compiled_by_this_build_starts_on_its_compiled_rules_and_templates_without_a_warning() {
     let s = start(compiled_layer().path());
     assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
     assert!(!s.output.contains("WARN"), "{}", s.output);
@@ -121,6 +121,20 @@ fn a_precompiled_template_missing_from_the_layer_is_reported_and_the_sources_com
     assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
     assert!(s.output.contains("cannot read a precompiled template"), "{}", s.output);
     assert!(s.output.contains("cart-reminder.html"), "{}", s.output);
+}
+
+#[test]
+fn a_rules_file_edited_after_the_layer_was_built_is_reported_and_parsed() {
+    let dir = compiled_layer();
+    let path = dir.path().join("triggers.toml");
+    let rules = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, rules + "\n# edited in place\n").unwrap();
+    let s = start(dir.path());
+    assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
+    assert!(s.output.contains("compiled rules were made from other rules, templates or code"), "{}", s.output);
+    assert!(s.output.contains("templates/compiled/rules.bin"), "{}", s.output);
+    // A comment changes no email: the templates are still taken as compiled.
+    assert!(!s.output.contains("precompiled templates"), "{}", s.output);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 use crate::profile::Profile;
 use crate::time::{Dur, Secs};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Condition {
     All(Vec<Condition>),
     Any(Vec<Condition>),
@@ -36,7 +36,7 @@ pub enum Condition {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Scope {
     /// All events of the kind together.
     AnyProduct,
@@ -46,7 +46,7 @@ pub enum Scope {
     SameCategory,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Signal {
     Sent,
     Opened,

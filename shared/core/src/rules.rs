@@ -6,7 +6,7 @@ use std::fmt;
 use std::ops::Range;
 
 use jiff::tz::TimeZone;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::condition::{Condition, Scope, Signal};
@@ -53,8 +53,10 @@ impl fmt::Display for RulesErrors {
     }
 }
 
-/// The validated rules: what the engine runs.
-#[derive(Clone, Debug)]
+/// The validated rules: what the engine runs. Serializable so a deployment
+/// can ship them compiled (nudge-app's `bundle`); the only way to make one
+/// is still [`Triggers::parse`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Triggers {
     /// Short fingerprint of the rules text, written into every decision.
     pub version: String,
@@ -83,7 +85,7 @@ const ALWAYS_TRACKED: [&str; 7] = [
     "wishlist_added",
 ];
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
     pub require_consent: bool,
     pub max_per_day: Option<u32>,
@@ -97,7 +99,10 @@ pub struct Policy {
 /// minute or so after its time, and the reconcile sweep runs every five.
 pub const MIN_LATENESS: Dur = Dur::from_secs(5 * 60);
 
-#[derive(Clone, Debug, PartialEq)]
+/// Serialized with the zone's name only: the zone is looked up again (in
+/// the database compiled into this build) when read back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "QuietHoursByName", try_from = "QuietHoursByName")]
 pub struct QuietHours {
     /// Minutes after local midnight.
     pub from: u16,
@@ -106,7 +111,27 @@ pub struct QuietHours {
     pub time_zone_name: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Serialize, Deserialize)]
+struct QuietHoursByName {
+    from: u16,
+    to: u16,
+    time_zone: String,
+}
+
+impl From<QuietHours> for QuietHoursByName {
+    fn from(q: QuietHours) -> QuietHoursByName {
+        QuietHoursByName { from: q.from, to: q.to, time_zone: q.time_zone_name }
+    }
+}
+
+impl TryFrom<QuietHoursByName> for QuietHours {
+    type Error = jiff::Error;
+    fn try_from(q: QuietHoursByName) -> Result<QuietHours, jiff::Error> {
+        Ok(QuietHours { from: q.from, to: q.to, time_zone: TimeZone::get(&q.time_zone)?, time_zone_name: q.time_zone })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Trigger {
     pub id: String,
     pub priority: i64,
@@ -127,7 +152,7 @@ pub struct Trigger {
     pub holdout: f64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Arm {
     /// Arms (or, while pending, pushes back) on every event of this kind.
     On(String),
@@ -136,7 +161,7 @@ pub enum Arm {
     When(Condition),
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Variant {
     pub id: String,
     pub weight: u32,
