@@ -20,7 +20,13 @@ use crate::usecase::{AppError, CheckPorts, IngestPorts, ingest, run_check};
 /// Runs a future whose adapters never wait (in memory, or embedded SQLite):
 /// one poll completes it. Pending would be a programming error.
 pub fn now_or_never<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
+    complete(pin!(f))
+}
+
+/// As [`now_or_never`], for a future pinned where it was made: the replay's
+/// per-event futures are kilobytes, and moving one into `now_or_never` is a
+/// copy of all of it.
+pub fn complete<F: Future>(mut f: std::pin::Pin<&mut F>) -> F::Output {
     match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => v,
         Poll::Pending => unreachable!("these adapters complete without waiting"),
@@ -79,7 +85,7 @@ impl<'r> Replay<'r> {
         };
         let measured = self.store.dynamo.measure.load(std::sync::atomic::Ordering::Relaxed);
         let before = measured.then(|| self.store.dynamo.requests());
-        let ingested = now_or_never(ingest(&ports, event))?;
+        let ingested = complete(pin!(ingest(&ports, event)))?;
         if let Some(before) = before {
             self.store.dynamo.ingested(before);
         }
@@ -143,7 +149,7 @@ impl<'r> Replay<'r> {
                 clock: &self.clock,
                 publisher: &self.publisher,
             };
-            now_or_never(run_check(&ports, &check))?;
+            complete(pin!(run_check(&ports, &check)))?;
             if parked {
                 self.summary.checks_reconciled += 1;
             } else {
