@@ -157,6 +157,9 @@ fn stale_precompiled_templates_are_reported_and_compiled_at_start_up() {
     assert!(s.exited.is_none(), "exited during init: {:?} {}", s.exited, s.output);
     assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
     assert!(s.output.contains("precompiled templates were made from other templates, rules or code"), "{}", s.output);
+    // Nor does it hold compiled rules, as a layer from before they were
+    // compiled would not: said, and the rules parsed.
+    assert!(s.output.contains("no compiled rules beside the precompiled templates"), "{}", s.output);
 }
 
 #[test]
