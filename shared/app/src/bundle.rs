@@ -277,11 +277,11 @@ fn snapshot_for_build(
 /// are used only if they decode and match).
 pub fn compile_for_layer(file: &Path, dir: &Path, out: &Path) -> Result<Triggers, BundleError> {
     let src = read(file)?;
-    let names = template_names(dir)?;
+    let sources = read_sources(dir)?;
+    let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
     let rules = parse_rules(&src, file, Some(&names))?;
     let snapshot = snapshot(&src, &names, &rules)
         .map_err(|e| BundleError(format!("cannot encode the rules of {}: {e}", file.display())))?;
-    let sources = read_sources(dir)?;
     let digest = digest(&sources, &rules);
     let templates = Templates::compile_mjml(sources).map_err(in_dir(dir))?;
     checked(Templates::from_compiled(templates.clone()).map_err(in_dir(dir))?, &rules)?;
