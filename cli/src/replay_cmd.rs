@@ -74,21 +74,25 @@ pub fn load_rules(file: &Path, templates: Option<&Path>) -> Result<Triggers> {
 
 pub fn check(file: &Path, templates: Option<&Path>, compile: Option<&Path>) -> Result<ExitCode> {
     let rules = match (templates, compile) {
-        (Some(dir), Some(out)) => nudge_app::bundle::compile_for_layer(file, dir, out)?,
-        _ => load_rules(file, templates)?,
-    };
-    if let (Some(_), Some(out)) = (templates, compile) {
-        println!("{}: rules and templates compiled and checked", out.display());
-    } else if let Some(dir) = templates {
-        let compiled = crate::templates::load(dir)?;
-        let problems = nudge_content::check_rules(&compiled, &rules);
-        if !problems.is_empty() {
-            for p in &problems {
-                eprintln!("{p}");
-            }
-            anyhow::bail!("{} template problem(s): nothing would render for these", problems.len());
+        (Some(dir), Some(out)) => {
+            let rules = nudge_app::bundle::compile_for_layer(file, dir, out)?;
+            println!("{}: rules and templates compiled and checked", out.display());
+            rules
         }
-    }
+        (Some(dir), None) => {
+            let rules = load_rules(file, templates)?;
+            let problems = nudge_content::check_rules(&crate::templates::load(dir)?, &rules);
+            if !problems.is_empty() {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                anyhow::bail!("{} template problem(s): nothing would render for these", problems.len());
+            }
+            rules
+        }
+        // `--compile` requires `--templates` (clap).
+        (None, _) => load_rules(file, None)?,
+    };
     println!("{}: {} trigger(s), rules version {}", file.display(), rules.triggers.len(), rules.version);
     let p = &rules.policy;
     let mut policy =
