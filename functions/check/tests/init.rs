@@ -35,6 +35,11 @@ fn start(rules_dir: &Path) -> Start {
     start_with(rules_dir, &[])
 }
 
+/// Init went on to ask the Runtime API for an invocation.
+fn assert_reached_the_runtime_loop(s: &Start) {
+    assert!(s.first.as_ref().is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
+}
+
 /// As [`start`], with more environment variables.
 fn start_with(rules_dir: &Path, extra: &[(&str, &str)]) -> Start {
     let api = RuntimeApi::start().unwrap();
@@ -109,7 +114,7 @@ fn compiled_layer() -> tempfile::TempDir {
 #[test]
 fn a_layer_compiled_by_this_build_starts_on_its_compiled_rules_and_templates_without_a_warning() {
     let s = start(compiled_layer().path());
-    assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
+    assert_reached_the_runtime_loop(&s);
     assert!(!s.output.contains("WARN"), "{}", s.output);
 }
 
@@ -118,7 +123,7 @@ fn a_precompiled_template_missing_from_the_layer_is_reported_and_the_sources_com
     let dir = compiled_layer();
     std::fs::remove_file(dir.path().join("templates/compiled/cart-reminder.html")).unwrap();
     let s = start(dir.path());
-    assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
+    assert_reached_the_runtime_loop(&s);
     assert!(s.output.contains("cannot read a precompiled template"), "{}", s.output);
     assert!(s.output.contains("cart-reminder.html"), "{}", s.output);
 }
@@ -130,7 +135,7 @@ fn a_rules_file_edited_after_the_layer_was_built_is_reported_and_parsed() {
     let rules = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, rules + "\n# edited in place\n").unwrap();
     let s = start(dir.path());
-    assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
+    assert_reached_the_runtime_loop(&s);
     assert!(s.output.contains("compiled rules were made from other rules, templates or code"), "{}", s.output);
     assert!(s.output.contains("templates/compiled/rules.bin"), "{}", s.output);
     // A comment changes no email: the templates are still taken as compiled.
@@ -142,7 +147,7 @@ fn a_layer_built_by_an_older_nudge_is_reported_and_its_templates_compiled_at_sta
     let dir = example_layer();
     std::fs::write(dir.path().join("templates/compiled.json"), r#"{"digest":"0","templates":[]}"#).unwrap();
     let s = start(dir.path());
-    assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
+    assert_reached_the_runtime_loop(&s);
     assert!(s.output.contains("precompiled templates in the format of an older nudge"), "{}", s.output);
 }
 
@@ -155,7 +160,7 @@ fn stale_precompiled_templates_are_reported_and_compiled_at_start_up() {
     std::fs::write(dir.path().join("templates/compiled/manifest.json"), r#"{"digest":"0","templates":[]}"#).unwrap();
     let s = start(dir.path());
     assert!(s.exited.is_none(), "exited during init: {:?} {}", s.exited, s.output);
-    assert!(s.first.is_some_and(|l| l.contains("/runtime/invocation/next")), "{}", s.output);
+    assert_reached_the_runtime_loop(&s);
     assert!(s.output.contains("precompiled templates were made from other templates, rules or code"), "{}", s.output);
     // Nor does it hold compiled rules, as a layer from before they were
     // compiled would not: said, and the rules parsed.
