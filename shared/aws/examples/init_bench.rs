@@ -6,7 +6,10 @@
 //! starting one binary later than the last. Printed: medians, their ratio
 //! to each baseline, and the median of each round's ratio to the first
 //! baseline (a round's starts are milliseconds apart, so a slower stretch
-//! of the run moves that paired figure less). A binary that reports an init
+//! of the run moves that paired figure less) with a distribution-free 95 %
+//! interval for it, and what that interval says of the target ratio
+//! (`INIT_BENCH_TARGET`, default 1.3): met, missed, or undecided by this
+//! run. A binary that reports an init
 //! error (or exits) is a failure, not a measurement. Where valgrind is
 //! installed, each binary's instructions from exec to the first `/next`
 //! are counted too (callgrind, one start each).
@@ -151,6 +154,44 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Where, in `n` values sorted, the bounds of a distribution-free 95 %
+/// confidence interval for their median lie (0-based; `None` below 6
+/// values): the k-th smallest and the k-th largest, k the largest with
+/// P(Binomial(n, ½) < k) ≤ 2.5 %. It assumes only that rounds are
+/// independent, not that the machine's noise is normal — it is not: a
+/// start the other core delays is late by milliseconds.
+fn median_interval_ranks(n: usize) -> Option<(usize, usize)> {
+    let mut below = 0.0; // P(B < k), grown one k at a time
+    let mut pmf = 0.5f64.powi(i32::try_from(n).ok()?); // P(B = k - 1)
+    let mut best = None;
+    for k in 1..=n / 2 {
+        below += pmf;
+        if 2.0 * below > 0.05 {
+            break;
+        }
+        best = Some((k - 1, n - k));
+        // P(B = k) from P(B = k - 1)
+        pmf *= (n - (k - 1)) as f64 / k as f64;
+    }
+    best
+}
+
+/// The 95 % interval of the median of `v` (see [`median_interval_ranks`]).
+fn median_interval(mut v: Vec<f64>) -> Option<(f64, f64)> {
+    v.sort_by(f64::total_cmp);
+    median_interval_ranks(v.len()).map(|(lo, hi)| (v[lo], v[hi]))
+}
+
+/// What the interval of a binary's per-round ratio says of `target`.
+fn verdict(interval: Option<(f64, f64)>, target: f64) -> String {
+    match interval {
+        None => "too few rounds".into(),
+        Some((_, hi)) if hi <= target => format!("met (≤ {target})"),
+        Some((lo, _)) if lo > target => format!("missed (> {target})"),
+        Some(_) => format!("undecided ({target} inside the interval)"),
+    }
+}
+
 fn main() -> Result<(), String> {
     let binaries: Vec<String> = std::env::args().skip(1).collect();
     if binaries.len() < 2 {
@@ -200,19 +241,33 @@ fn main() -> Result<(), String> {
     // Each start against the first baseline's start in the same round,
     // milliseconds apart: a paired figure, which a slower or faster stretch
     // of the run moves less than it moves the medians.
-    let paired: Vec<f64> =
-        times.iter().map(|t| median(t.iter().zip(&times[0]).map(|(a, b)| a / b).collect())).collect();
+    let per_round: Vec<Vec<f64>> =
+        times.iter().map(|t| t.iter().zip(&times[0]).map(|(a, b)| a / b).collect()).collect();
+    let paired: Vec<f64> = per_round.iter().cloned().map(median).collect();
+    let intervals: Vec<Option<(f64, f64)>> = per_round.into_iter().map(median_interval).collect();
+    let target = match std::env::var("INIT_BENCH_TARGET") {
+        Ok(t) => t.parse().ok().filter(|&t: &f64| t > 0.0).ok_or(format!("INIT_BENCH_TARGET={t}: not a ratio"))?,
+        Err(_) => 1.3,
+    };
     let medians: Vec<f64> = times.into_iter().map(median).collect();
     let names: Vec<&str> =
         binaries.iter().map(|b| Path::new(b).file_name().and_then(|n| n.to_str()).unwrap_or(b)).collect();
     // The first binary, and any other hello-world, is a baseline.
     let baselines: Vec<usize> = (0..names.len()).filter(|&i| i == 0 || names[i].starts_with("hello_lambda")).collect();
     let heads: String = baselines.iter().map(|&i| format!(" ratio to {} |", names[i])).collect();
-    println!("| binary | init ms (median of {rounds}) |{heads} median of per-round ratios to {} |", names[0]);
-    println!("|---|---|{}---|", "---|".repeat(baselines.len()));
-    for ((name, m), p) in names.iter().zip(&medians).zip(&paired) {
-        let ratios: String = baselines.iter().map(|&i| format!(" {:.2} |", m / medians[i])).collect();
-        println!("| {name} | {m:.2} |{ratios} {p:.2} |");
+    println!(
+        "| binary | init ms (median of {rounds}) |{heads} median of per-round ratios to {} (95 % interval) | target |",
+        names[0]
+    );
+    println!("|---|---|{}---|---|", "---|".repeat(baselines.len()));
+    for (i, ((name, m), p)) in names.iter().zip(&medians).zip(&paired).enumerate() {
+        let ratios: String = baselines.iter().map(|&b| format!(" {:.2} |", m / medians[b])).collect();
+        let (interval, judged) = match intervals[i] {
+            Some((lo, hi)) => (format!("{lo:.2}–{hi:.2}"), verdict(intervals[i], target)),
+            None => ("-".into(), verdict(None, target)),
+        };
+        let judged = if baselines.contains(&i) { "baseline".into() } else { judged };
+        println!("| {name} | {m:.2} |{ratios} {p:.2} ({interval}) | {judged} |");
     }
     if Command::new("valgrind").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
         let counts =
@@ -227,4 +282,35 @@ fn main() -> Result<(), String> {
         println!("(valgrind not installed: no instruction counts)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_interval_ranks_are_the_binomial_order_statistics() {
+        // Checked against the exact binomial sums (scipy-free: math.comb).
+        assert_eq!(median_interval_ranks(5), None, "five values cannot give 95 %");
+        assert_eq!(median_interval_ranks(6), Some((0, 5)));
+        assert_eq!(median_interval_ranks(9), Some((1, 7)));
+        assert_eq!(median_interval_ranks(27), Some((7, 19)));
+        assert_eq!(median_interval_ranks(41), Some((13, 27)));
+        assert_eq!(median_interval_ranks(61), Some((22, 38)));
+    }
+
+    #[test]
+    fn the_interval_covers_the_median_of_values_given_in_any_order() {
+        let v: Vec<f64> = (0..27).map(|i| f64::from((i * 11) % 27)).collect();
+        assert_eq!(median_interval(v.clone()), Some((7.0, 19.0)));
+        assert_eq!(median(v), 13.0);
+    }
+
+    #[test]
+    fn a_target_is_met_missed_or_undecided_by_where_the_interval_lies() {
+        assert_eq!(verdict(Some((1.1, 1.25)), 1.3), "met (≤ 1.3)");
+        assert_eq!(verdict(Some((1.31, 1.5)), 1.3), "missed (> 1.3)");
+        assert_eq!(verdict(Some((1.2, 1.4)), 1.3), "undecided (1.3 inside the interval)");
+        assert_eq!(verdict(None, 1.3), "too few rounds");
+    }
 }
