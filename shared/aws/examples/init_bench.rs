@@ -9,8 +9,8 @@
 //! of the run moves that paired figure less) with a distribution-free 95 %
 //! interval for it, and what that interval says of the target ratio
 //! (`INIT_BENCH_TARGET`, default 1.3): met, missed, or undecided by this
-//! run. A binary that reports an init
-//! error (or exits) is a failure, not a measurement. Where valgrind is
+//! run. A binary that reports an init error (or exits) is a failure, not a
+//! measurement. Where valgrind is
 //! installed, each binary's instructions from exec to the first `/next`
 //! are counted too (callgrind, one start each).
 //!
@@ -149,9 +149,14 @@ fn init_instructions(binary: &str, rules: &Path, api: &RuntimeApi) -> Result<u64
         .ok_or_else(|| format!("valgrind {binary}: no instruction count\n{log}"))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v
+}
+
+/// The median of values already [`sorted`].
+fn median(sorted: &[f64]) -> f64 {
+    sorted[sorted.len() / 2]
 }
 
 /// Where, in `n` values sorted, the bounds of a distribution-free 95 %
@@ -176,10 +181,10 @@ fn median_interval_ranks(n: usize) -> Option<(usize, usize)> {
     best
 }
 
-/// The 95 % interval of the median of `v` (see [`median_interval_ranks`]).
-fn median_interval(mut v: Vec<f64>) -> Option<(f64, f64)> {
-    v.sort_by(f64::total_cmp);
-    median_interval_ranks(v.len()).map(|(lo, hi)| (v[lo], v[hi]))
+/// The 95 % interval of the median of values already [`sorted`] (see
+/// [`median_interval_ranks`]).
+fn median_interval(sorted: &[f64]) -> Option<(f64, f64)> {
+    median_interval_ranks(sorted.len()).map(|(lo, hi)| (sorted[lo], sorted[hi]))
 }
 
 /// What the interval of a binary's per-round ratio says of `target`.
@@ -213,6 +218,10 @@ fn main() -> Result<(), String> {
         Ok(n) => n.parse().ok().filter(|&n: &usize| n > 0).ok_or(format!("INIT_BENCH_ROUNDS={n}: not a count"))?,
         Err(_) => 9,
     };
+    let target = match std::env::var("INIT_BENCH_TARGET") {
+        Ok(t) => t.parse().ok().filter(|&t: &f64| t > 0.0).ok_or(format!("INIT_BENCH_TARGET={t}: not a ratio"))?,
+        Err(_) => 1.3,
+    };
     let rules = std::env::var_os("INIT_BENCH_RULES").map_or_else(|| repo().join("examples"), PathBuf::from);
     let has_compiled =
         rules.join("templates").join(nudge_app::bundle::COMPILED_DIR).join(nudge_app::bundle::MANIFEST).exists();
@@ -242,14 +251,8 @@ fn main() -> Result<(), String> {
     // milliseconds apart: a paired figure, which a slower or faster stretch
     // of the run moves less than it moves the medians.
     let per_round: Vec<Vec<f64>> =
-        times.iter().map(|t| t.iter().zip(&times[0]).map(|(a, b)| a / b).collect()).collect();
-    let paired: Vec<f64> = per_round.iter().cloned().map(median).collect();
-    let intervals: Vec<Option<(f64, f64)>> = per_round.into_iter().map(median_interval).collect();
-    let target = match std::env::var("INIT_BENCH_TARGET") {
-        Ok(t) => t.parse().ok().filter(|&t: &f64| t > 0.0).ok_or(format!("INIT_BENCH_TARGET={t}: not a ratio"))?,
-        Err(_) => 1.3,
-    };
-    let medians: Vec<f64> = times.into_iter().map(median).collect();
+        times.iter().map(|t| sorted(t.iter().zip(&times[0]).map(|(a, b)| a / b).collect())).collect();
+    let medians: Vec<f64> = times.into_iter().map(|t| median(&sorted(t))).collect();
     let names: Vec<&str> =
         binaries.iter().map(|b| Path::new(b).file_name().and_then(|n| n.to_str()).unwrap_or(b)).collect();
     // The first binary, and any other hello-world, is a baseline.
@@ -260,14 +263,12 @@ fn main() -> Result<(), String> {
         names[0]
     );
     println!("|---|---|{}---|---|", "---|".repeat(baselines.len()));
-    for (i, ((name, m), p)) in names.iter().zip(&medians).zip(&paired).enumerate() {
+    for (i, (name, m)) in names.iter().zip(&medians).enumerate() {
         let ratios: String = baselines.iter().map(|&b| format!(" {:.2} |", m / medians[b])).collect();
-        let (interval, judged) = match intervals[i] {
-            Some((lo, hi)) => (format!("{lo:.2}–{hi:.2}"), verdict(intervals[i], target)),
-            None => ("-".into(), verdict(None, target)),
-        };
-        let judged = if baselines.contains(&i) { "baseline".into() } else { judged };
-        println!("| {name} | {m:.2} |{ratios} {p:.2} ({interval}) | {judged} |");
+        let interval = median_interval(&per_round[i]);
+        let shown = interval.map_or_else(|| "-".into(), |(lo, hi)| format!("{lo:.2}–{hi:.2}"));
+        let judged = if baselines.contains(&i) { "baseline".into() } else { verdict(interval, target) };
+        println!("| {name} | {m:.2} |{ratios} {:.2} ({shown}) | {judged} |", median(&per_round[i]));
     }
     if Command::new("valgrind").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
         let counts =
@@ -290,7 +291,7 @@ mod tests {
 
     #[test]
     fn median_interval_ranks_are_the_binomial_order_statistics() {
-        // Checked against the exact binomial sums (scipy-free: math.comb).
+        // Checked against the binomial sums computed exactly (Python's math.comb).
         assert_eq!(median_interval_ranks(5), None, "five values cannot give 95 %");
         assert_eq!(median_interval_ranks(6), Some((0, 5)));
         assert_eq!(median_interval_ranks(9), Some((1, 7)));
@@ -301,9 +302,9 @@ mod tests {
 
     #[test]
     fn the_interval_covers_the_median_of_values_given_in_any_order() {
-        let v: Vec<f64> = (0..27).map(|i| f64::from((i * 11) % 27)).collect();
-        assert_eq!(median_interval(v.clone()), Some((7.0, 19.0)));
-        assert_eq!(median(v), 13.0);
+        let v = sorted((0..27).map(|i| f64::from((i * 11) % 27)).collect());
+        assert_eq!(median_interval(&v), Some((7.0, 19.0)));
+        assert_eq!(median(&v), 13.0);
     }
 
     #[test]
