@@ -85,7 +85,7 @@ bench: check-rust
 	$(CARGO) build --release $(addprefix -p ,$(FUNCTIONS))
 	$(CARGO) build --release -p nudge-aws --example hello_lambda --example hello_lambda_current_thread --example init_bench
 	$(MAKE) --no-print-directory rules-layer NUDGE=target/release/nudge
-	INIT_BENCH_ROUNDS=27 INIT_BENCH_RULES=target/rules-layer/rules ./target/release/examples/init_bench target/release/examples/hello_lambda \
+	INIT_BENCH_ROUNDS=301 INIT_BENCH_RULES=target/rules-layer/rules ./target/release/examples/init_bench target/release/examples/hello_lambda \
 	  target/release/examples/hello_lambda_current_thread $(addprefix target/release/,$(FUNCTIONS))
 
 ## nudge-pgo: a profile-guided (PGO) nudge at target/pgo/nudge, ~1.4x faster replays of big logs
