@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every decoder with cargo-fuzz (libFuzzer).
 # usage: scripts/fuzz.sh SECONDS_PER_TARGET
-# Seeds come from the vendors' sample payloads in ../shared/fixtures. Prints
+# Seeds come from the vendors' sample payloads in fixtures/. Prints
 # the executions each target ran without a crash; any crash fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-fixtures=../shared/fixtures
+fixtures=fixtures
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
 # cargo-fuzz passes -Z flags (sanitizers); stable rustc accepts them when told to.
 export RUSTC_BOOTSTRAP=1

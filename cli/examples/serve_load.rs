@@ -128,7 +128,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).ok_or("no address")?.to_owned();
 
     let fixture: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(repo().join("../shared/fixtures/shopify/checkouts__create.json"))?)?;
+        serde_json::from_slice(&std::fs::read(repo().join("fixtures/shopify/checkouts__create.json"))?)?;
     let requests: Arc<Vec<Vec<u8>>> = Arc::new((0..total).map(|i| request(&fixture, i, customers, &addr)).collect());
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;

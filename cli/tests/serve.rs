@@ -106,7 +106,7 @@ fn shopify(addr: &str, topic: &str, event_id: &str, body: &[u8]) -> u16 {
 fn consent_then_checkout(addr: &str) {
     let identify = br#"{"batch":[{"type":"identify","userId":"u1","messageId":"id-1","traits":{"email":"example@email.com","first_name":"Ada","email_marketing_consent":"subscribed"}}],"writeKey":"wk"}"#;
     assert_eq!(post(addr, "/v1/batch", &[("Content-Type", "application/json".into())], identify), 200);
-    let checkout = std::fs::read(repo().join("../shared/fixtures/shopify/checkouts__create.json")).unwrap();
+    let checkout = std::fs::read(repo().join("fixtures/shopify/checkouts__create.json")).unwrap();
     for _ in 0..3 {
         assert_eq!(shopify(addr, "checkouts/create", "evt-checkout-1", &checkout), 200, "delivered three times");
     }
@@ -178,10 +178,8 @@ fn an_abandoned_checkout_gets_one_eml_reminder_even_across_a_crash_mid_delay() {
 fn a_product_webhook_is_kept_across_a_restart_and_shows_in_the_email() {
     let (config, data) = setup("product");
     let server = start(&config, &data);
-    let mut product: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(repo().join("../shared/fixtures/shopify/products__update.json")).unwrap(),
-    )
-    .unwrap();
+    let mut product: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo().join("fixtures/shopify/products__update.json")).unwrap()).unwrap();
     product["id"] = 632910392.into(); // the product in the sample checkout
     product["variants"] = serde_json::json!([{"price": "199.00", "inventory_quantity": 2}]);
     assert_eq!(shopify(&server.addr, "products/update", "evt-product-1", product.to_string().as_bytes()), 200);
@@ -380,8 +378,7 @@ fn a_purchase_inside_the_delay_sends_nothing_and_logs_converted() {
     let server = start(&config, &data);
     consent_then_checkout(&server.addr);
     let mut order: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(repo().join("../shared/fixtures/shopify/orders__create.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(repo().join("fixtures/shopify/orders__create.json")).unwrap()).unwrap();
     order["checkout_token"] = "123123123".into();
     assert_eq!(shopify(&server.addr, "orders/create", "evt-order-1", order.to_string().as_bytes()), 200);
     std::thread::sleep(Duration::from_secs(6));

@@ -230,6 +230,7 @@ mod tests {
             until: None,
             rules: "r".into(),
             consent: nudge_core::ConsentState::Subscribed,
+            consent_source: None,
         }
     }
 

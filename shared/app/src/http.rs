@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::catalogue::Catalogues;
 use crate::identity::AliasKey;
 use crate::ports::{CatalogueStore, Clock, ProfileStore, Publisher, Scheduler};
-use crate::unsubscribe::{UnsubscribeKey, unsubscribe};
+use crate::unsubscribe::{UnsubscribeKey, Unsubscribed, unsubscribe};
 use crate::usecase::{AppError, IngestPorts, ingest};
 
 /// Everything the ingest endpoints need, built once per process.
@@ -225,9 +225,13 @@ where
             return page(StatusCode::OK, "Unsubscribe from these emails?", &form);
         }
         match unsubscribe(&self.store, &self.rules, &target, now).await {
-            Ok(_) => {
-                tracing::info!(shop = %target.shop, profile = %target.profile, "unsubscribed");
+            Ok(Unsubscribed::Recorded { profile }) => {
+                tracing::info!(shop = %target.shop, link = %target.profile, %profile, "unsubscribed");
                 page(StatusCode::OK, "You are unsubscribed", "You will not get these emails any more.")
+            }
+            Ok(Unsubscribed::Gone) => {
+                tracing::info!(shop = %target.shop, link = %target.profile, "unsubscribe for an erased profile");
+                page(StatusCode::OK, "Nothing is held about you", "This shop keeps no data for this link any more.")
             }
             Err(e) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);

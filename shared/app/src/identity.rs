@@ -17,6 +17,9 @@ pub enum AliasKind {
     Anonymous,
     Checkout,
     Cart,
+    /// Not a way to recognise a person: the id of a profile merged into the
+    /// one this points at, so links and records naming it still arrive.
+    Merged,
 }
 
 impl AliasKind {
@@ -27,6 +30,7 @@ impl AliasKind {
             AliasKind::Anonymous => "anon",
             AliasKind::Checkout => "checkout",
             AliasKind::Cart => "cart",
+            AliasKind::Merged => "merged",
         }
     }
 }
@@ -39,11 +43,20 @@ pub struct Alias {
 }
 
 impl Alias {
+    /// The redirect a merge leaves from the retired profile `from`.
+    pub fn merged(from: &str) -> Alias {
+        Alias { kind: AliasKind::Merged, value: from.to_owned() }
+    }
+
     /// The storage key of DESIGN.md: `A#<shop>#<kind>#<value>`.
     pub fn key(&self, shop: &str) -> String {
         format!("A#{shop}#{}#{}", self.kind.as_str(), self.value)
     }
 }
+
+/// How long a merge's redirect is kept at least: as long as the links
+/// naming the retired profile work (unsubscribe links), and a week more.
+pub const REDIRECT_KEPT_SECS: i64 = crate::unsubscribe::LINK_LIFETIME_SECS + 7 * 86_400;
 
 /// The secret that keys email hashes, so that alias keys reveal nothing
 /// about an address to someone without it. Holds the HMAC already keyed, so

@@ -90,6 +90,8 @@ pub struct MemoryStore {
     /// What `health` reports (tests set it to play a store that can no
     /// longer acknowledge writes).
     pub unhealthy: Mutex<Option<String>>,
+    /// While set, every write fails as an unreachable store's would (tests).
+    pub failing_writes: std::sync::atomic::AtomicBool,
 }
 
 /// The requests and capacity units the DynamoDB store would use for the
@@ -325,6 +327,9 @@ impl ProfileStore for MemoryStore {
         T: Send,
         F: FnMut(&mut Profile) -> Change<T> + Send,
     {
+        if self.failing_writes.load(Ordering::Relaxed) {
+            return ready(Err(StoreError::Unavailable("writes are failing".into())));
+        }
         let mut inner = lock(&self.inner);
         self.loads.fetch_add(1, Ordering::Relaxed);
         let key = profile_key(shop, id);

@@ -6,10 +6,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use jiff::Timestamp;
-use nudge_core::{ConsentState, ConsentUpdate, Event, EventKind, Identity, Triggers};
+use nudge_core::{ConsentSource, ConsentState, ConsentUpdate, Event, EventKind, Identity, Triggers, Trust};
 use sha2::Sha256;
 
 use crate::ports::{Change, ProfileStore, StoreError};
+use crate::usecase::current_profile;
 
 /// How long an unsubscribe link works.
 pub const LINK_LIFETIME_SECS: i64 = 365 * 86_400;
@@ -134,15 +135,25 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Records the refusal on the profile: consent becomes `unsubscribed`, so
-/// every later check skips with `no_consent`. Returns false when the profile
-/// no longer exists (already erased: nothing to do).
+/// What an unsubscribe did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsubscribed {
+    /// The refusal is stored on this profile (the link's, or the one it
+    /// was merged into).
+    Recorded { profile: String },
+    /// Nothing is held for the link any more (erased): no email can follow.
+    Gone,
+}
+
+/// Records the refusal on the profile the link names, or on the profile it
+/// was merged into: consent becomes `unsubscribed`, so every later check
+/// skips with `no_consent`. Returns only once the refusal is stored.
 pub async fn unsubscribe<S: ProfileStore>(
     store: &S,
     rules: &Triggers,
     target: &LinkTarget,
     now: Timestamp,
-) -> Result<bool, StoreError> {
+) -> Result<Unsubscribed, StoreError> {
     let event = Event {
         id: format!("unsubscribe:{}:{}", target.profile, now.as_second()),
         shop: target.shop.clone(),
@@ -153,17 +164,28 @@ pub async fn unsubscribe<S: ProfileStore>(
                 state: ConsentState::Unsubscribed,
                 opt_in_level: None,
                 updated_at: Some(now),
-                source: Some("unsubscribe_link".into()),
+                source: Some(ConsentSource::UnsubscribeLink),
             },
         },
+        trust: Trust::Verified,
     };
-    let done = store
-        .update(&target.shop, &target.profile, false, |p| {
-            let applied = p.apply(&event, rules);
-            Change { changed: applied.changed, value: () }
-        })
-        .await?;
-    Ok(done.is_some())
+    // A merge may retire the profile between the look-up and the write:
+    // follow the redirect again then.
+    for _ in 0..3 {
+        let Some(profile) = current_profile(store, &target.shop, &target.profile).await? else {
+            return Ok(Unsubscribed::Gone);
+        };
+        let done = store
+            .update(&target.shop, &profile, false, |p| {
+                let applied = p.apply(&event, rules);
+                Change { changed: applied.changed, value: () }
+            })
+            .await?;
+        if done.is_some() {
+            return Ok(Unsubscribed::Recorded { profile });
+        }
+    }
+    Err(StoreError::Contention(target.profile.clone(), 3))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use nudge_core::decide::Outcome;
 use nudge_core::{Check, Decision, Effect, Event, Reason, Triggers};
 
-use crate::identity::{AliasKey, aliases, new_profile_id};
+use crate::identity::{Alias, AliasKey, AliasKind, aliases, new_profile_id};
 use crate::ports::{
     Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, Scheduler, SchedulerError,
     StoreError,
@@ -91,7 +91,7 @@ where
     P: Publisher,
 {
     let rules = ports.rules;
-    let Some((changed, effects, snapshot)) = ports
+    let Some((changed, effects, snapshot, address_refused)) = ports
         .store
         .update_from(&event.shop, id, create, preloaded, |p| {
             let mut effects = p.conclude_parked(rules, ports.now);
@@ -102,14 +102,24 @@ where
             let wants_export = effects.iter().any(|e| matches!(e, Effect::Export));
             // Boxed: the closure's result is moved through the store's future.
             let snapshot = wants_export.then(|| Box::new(p.clone()));
-            Change { changed: applied.changed || concluded, value: (applied.changed, effects, snapshot) }
+            Change {
+                changed: applied.changed || concluded,
+                value: (applied.changed, effects, snapshot, applied.address_refused),
+            }
         })
         .await?
     else {
         return Ok(None);
     };
     if changed && !unlinked.is_empty() {
-        ports.store.link(&event.shop, unlinked, id).await?;
+        // An address the profile refused (a public key naming another one)
+        // must not lead to this profile either.
+        if address_refused {
+            let kept: Vec<Alias> = unlinked.iter().filter(|a| a.kind != AliasKind::Email).cloned().collect();
+            ports.store.link(&event.shop, &kept, id).await?;
+        } else {
+            ports.store.link(&event.shop, unlinked, id).await?;
+        }
     }
     for effect in &effects {
         match effect {
@@ -141,9 +151,22 @@ where
     Sch: Scheduler,
     P: Publisher,
 {
-    Ok(fold_into(ports, profile, false, crate::ports::ReadAhead::Nothing, event, &[])
+    let Some(current) = current_profile(ports.store, &event.shop, profile).await? else {
+        return Ok(false);
+    };
+    Ok(fold_into(ports, &current, false, crate::ports::ReadAhead::Nothing, event, &[])
         .await?
         .is_some_and(|(changed, _)| changed))
+}
+
+/// The profile that holds what `id` named: `id` itself, or the profile it
+/// was merged into (redirects follow chains of merges, as each merge
+/// re-points the retired profile's aliases). `None` when erased.
+pub async fn current_profile<S: ProfileStore>(store: &S, shop: &str, id: &str) -> Result<Option<String>, StoreError> {
+    if store.load(shop, id).await?.is_some() {
+        return Ok(Some(id.to_owned()));
+    }
+    Ok(store.resolve(shop, &[Alias::merged(id)]).await?.profile)
 }
 
 /// Asks the scheduler for a check, or parks it (see `Scheduler::park`).
@@ -174,6 +197,9 @@ where
             })
             .await?;
     }
+    // The redirect first: links and message records naming `from` keep
+    // arriving (an unsubscribe, a complaint) once it is gone.
+    ports.store.link(shop, &[Alias::merged(from)], into).await?;
     ports.store.merge_into(shop, from, into).await?;
     Ok(())
 }

@@ -23,7 +23,7 @@ fn repo() -> PathBuf {
 }
 
 fn fixture(rel: &str) -> Vec<u8> {
-    let p = repo().join("../shared/fixtures").join(rel);
+    let p = repo().join("fixtures").join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 

@@ -17,7 +17,7 @@ use nudge_app::unsubscribe::UnsubscribeKey;
 use nudge_app::{AliasKey, AppError, Catalogues, CheckPorts, IngestPorts, ingest_for, reconcile, run_check};
 use nudge_core::decide::Outcome;
 use nudge_core::event::MessageRef;
-use nudge_core::{Check, Event, Identity, Triggers};
+use nudge_core::{Check, Event, Identity, Triggers, Trust};
 use nudge_sources::SourcesConfig;
 use nudge_sources::ses::{self, Feedback};
 
@@ -401,6 +401,7 @@ pub async fn ses_event(stack: &Stack, payload: serde_json::Value) -> Result<serd
             occurred_at: feedback.at,
             identity: Identity::default(),
             kind,
+            trust: Trust::Verified,
         };
         changed = ingest_for(&stack.ingest_ports(), &record.profile, &event).await?;
     }

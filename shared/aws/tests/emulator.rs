@@ -132,7 +132,7 @@ fn repo() -> PathBuf {
 }
 
 fn fixture(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(repo().join("../shared/fixtures/shopify").join(name)).unwrap()).unwrap()
+    serde_json::from_slice(&std::fs::read(repo().join("fixtures/shopify").join(name)).unwrap()).unwrap()
 }
 
 /// Rules for these tests: the example cart reminder without a holdout, so
@@ -651,7 +651,7 @@ async fn ses_bounces_and_complaints_suppress_and_an_unsubscribe_stops_later_send
                 .unwrap();
             assert_eq!(unsub.handle(req).await.unwrap().status(), 200);
         } else {
-            let path = repo().join(format!("../shared/fixtures/aws/ses/ses.event-publishing.{fixture_name}.json"));
+            let path = repo().join(format!("fixtures/aws/ses/ses.event-publishing.{fixture_name}.json"));
             let mut detail: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
             detail["mail"]["messageId"] = sent["message_id"].clone();
             let envelope = json!({"detail-type": "Email Bounced", "source": "aws.ses", "detail": detail});

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use jiff::civil::Time;
 use serde::{Deserialize, Serialize};
 
-use crate::event::ConsentState;
+use crate::event::{ConsentSource, ConsentState};
 use crate::hash::{stable_hash, unit_interval};
 use crate::profile::{Effect, Profile, SendRecord};
 use crate::rules::{QuietHours, Trigger, Triggers};
@@ -137,6 +137,9 @@ pub struct Decision {
     pub rules: String,
     /// The consent state the decision relied on.
     pub consent: ConsentState,
+    /// Who recorded that consent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_source: Option<ConsentSource>,
 }
 
 const DAY: Secs = 86_400;
@@ -290,6 +293,7 @@ impl Profile {
             until: None,
             rules: rules.version.clone(),
             consent: self.consent.state,
+            consent_source: self.consent.source,
         }
     }
 

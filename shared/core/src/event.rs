@@ -24,6 +24,29 @@ pub struct Event {
     pub identity: Identity,
     #[serde(flatten)]
     pub kind: EventKind,
+    /// How far the sender is trusted. Absent in logs: `verified`.
+    #[serde(default, skip_serializing_if = "Trust::is_verified")]
+    pub trust: Trust,
+}
+
+/// How far an event's sender is trusted: what it may change about a person.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trust {
+    /// Signed by the storefront, sent with a secret server-side key, made by
+    /// nudge itself, or read from an operator's event log.
+    #[default]
+    Verified,
+    /// Authenticated only by a key that storefronts put in web pages (a
+    /// browser write key): it cannot grant consent, replace an address a
+    /// profile has, or lift a suppression. Opt-outs are honoured.
+    Public,
+}
+
+impl Trust {
+    pub fn is_verified(&self) -> bool {
+        *self == Trust::Verified
+    }
 }
 
 /// What is known about who did it. Any subset may be present.
@@ -275,9 +298,49 @@ pub struct ConsentUpdate {
     /// When the person gave or withdrew consent; defaults to the event time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Timestamp>,
-    /// Where consent came from (`shopify`, `segment`, `unsubscribe_link`, ...).
+    /// Who recorded this change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
+    pub source: Option<ConsentSource>,
+}
+
+/// The provenance of a consent change: which door it came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentSource {
+    /// A signed Shopify webhook.
+    Shopify,
+    /// A signed WooCommerce webhook.
+    Woocommerce,
+    /// A signed Segment webhook destination.
+    SegmentWebhook,
+    /// The tracking API with a secret server-side key.
+    ServerKey,
+    /// The tracking API with a browser (public) write key.
+    BrowserKey,
+    /// nudge's own one-click unsubscribe link.
+    UnsubscribeLink,
+    /// Mail feedback (SES events, SMTP bounces and complaints).
+    MailFeedback,
+    /// A followed double opt-in confirmation link.
+    Confirmation,
+    /// An operator's event log or import.
+    Import,
+}
+
+impl ConsentSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentSource::Shopify => "shopify",
+            ConsentSource::Woocommerce => "woocommerce",
+            ConsentSource::SegmentWebhook => "segment_webhook",
+            ConsentSource::ServerKey => "server_key",
+            ConsentSource::BrowserKey => "browser_key",
+            ConsentSource::UnsubscribeLink => "unsubscribe_link",
+            ConsentSource::MailFeedback => "mail_feedback",
+            ConsentSource::Confirmation => "confirmation",
+            ConsentSource::Import => "import",
+        }
+    }
 }
 
 /// Keeps identifiers bounded: values longer than [`MAX_KEY_LEN`] become a

@@ -16,7 +16,9 @@ pub mod time;
 
 pub use catalogue::{CatalogueProduct, ProductChange};
 pub use decide::{Check, Decision, Outcome, Reason, assign_variant, decide, in_holdout};
-pub use event::{Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product};
+pub use event::{
+    Basket, ConsentSource, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product, Trust,
+};
 pub use profile::{Applied, Effect, Profile};
 pub use rules::{RulesError, RulesErrors, Trigger, Triggers};
 pub use time::Dur;

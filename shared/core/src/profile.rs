@@ -16,7 +16,8 @@ pub type Ring = smallvec::SmallVec<[Secs; 4]>;
 
 use crate::decide::{Check, Decision, Outcome, Reason};
 use crate::event::{
-    Basket, ConsentState, Event, EventKind, Line, MAX_TEXT_LEN, MAX_URL_LEN, OptInLevel, bounded_key, bounded_text,
+    Basket, ConsentSource, ConsentState, Event, EventKind, Line, MAX_TEXT_LEN, MAX_URL_LEN, OptInLevel, Trust,
+    bounded_key, bounded_text,
 };
 use crate::hash::stable_hash;
 use crate::rules::{Arm, SENDS_KEPT, Trigger, Triggers};
@@ -89,10 +90,14 @@ pub struct Consent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opt_in_level: Option<OptInLevel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
+    pub source: Option<ConsentSource>,
     /// When this state was given; older updates arriving late do not override it.
     #[serde(default)]
     pub at: Secs,
+    /// When a source that cannot grant consent (a browser key) last asked
+    /// for a subscription: it waits for the person's confirmation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<Secs>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,6 +322,10 @@ pub struct Applied {
     /// False when nothing changed (a duplicate event id): no save needed.
     pub changed: bool,
     pub effects: Vec<Effect>,
+    /// The event named an address other than the profile's, from a source
+    /// that may not replace it: the address was not taken (and must not be
+    /// linked to this profile).
+    pub address_refused: bool,
 }
 
 /// Fingerprint of an event id, used for dedupe.
@@ -354,8 +363,13 @@ impl Profile {
         if e.kind.is_shopper_activity() {
             self.last_active = self.last_active.max(t);
         }
+        let mut address_refused = false;
         if let Some(email) = &e.identity.email {
-            self.email = Some(bounded_text(email.trim(), MAX_EMAIL_LEN));
+            let email = bounded_text(email.trim(), MAX_EMAIL_LEN);
+            match &self.email {
+                Some(have) if e.trust == Trust::Public && !have.eq_ignore_ascii_case(&email) => address_refused = true,
+                _ => self.email = Some(email),
+            }
         }
         if let Some(c) = &e.identity.customer_id {
             self.customer_id = Some(bounded_key(c));
@@ -365,14 +379,14 @@ impl Profile {
             self.record_activity(kind, t, rules.ring_cap(kind));
         }
         let mut effects = Vec::new();
-        self.fold(&e.kind, t, rules, &mut effects);
+        self.fold(&e.kind, e.trust, t, rules, &mut effects);
         if matches!(e.kind, EventKind::EraseRequested {}) {
             effects.push(Effect::Erase);
-            return Applied { changed: true, effects };
+            return Applied { changed: true, effects, address_refused };
         }
         self.run_lifecycle(e, t, rules, &mut effects);
         self.unpark(rules, &mut effects);
-        Applied { changed: true, effects }
+        Applied { changed: true, effects, address_refused }
     }
 
     /// Whether a check could send as far as the person goes: not suppressed,
@@ -484,7 +498,7 @@ impl Profile {
         insert_recent(&mut a.recent, t, cap);
     }
 
-    fn fold(&mut self, kind: &EventKind, t: Secs, rules: &Triggers, effects: &mut Vec<Effect>) {
+    fn fold(&mut self, kind: &EventKind, trust: Trust, t: Secs, rules: &Triggers, effects: &mut Vec<Effect>) {
         match kind {
             EventKind::ProductViewed { product } => {
                 let id = bounded_key(&product.id);
@@ -566,12 +580,20 @@ impl Profile {
             }
             EventKind::ConsentChanged { consent } => {
                 let at = consent.updated_at.map_or(t, secs);
-                if at >= self.consent.at {
+                if trust == Trust::Public && consent.state == ConsentState::Subscribed {
+                    // Only the person can confirm a subscription a public
+                    // key asked for; an existing one stays as it is.
+                    if self.consent.state != ConsentState::Subscribed {
+                        self.consent.requested = Some(self.consent.requested.map_or(at, |r| r.max(at)));
+                    }
+                } else if at >= self.consent.at {
+                    let requested = self.consent.requested.filter(|_| consent.state != ConsentState::Subscribed);
                     self.consent = Consent {
                         state: consent.state,
                         opt_in_level: consent.opt_in_level,
-                        source: consent.source.as_deref().map(|s| bounded_text(s, 24)),
+                        source: consent.source,
                         at,
+                        requested,
                     };
                 }
             }

@@ -99,6 +99,7 @@ fn a_check_run_twice_after_a_crash_sends_one_email() {
             occurred_at: at("2026-10-06T14:00:00Z"),
             identity: identity.clone(),
             kind,
+            trust: Default::default(),
         };
         run(ingest(&ports, &e)).unwrap();
     }

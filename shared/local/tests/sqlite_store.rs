@@ -75,6 +75,7 @@ fn fifty_concurrent_deliveries_to_one_profile_lose_no_update() {
                     kind: EventKind::ProductViewed {
                         product: Product { id: format!("p{}", i % 3), ..Product::default() },
                     },
+                    trust: Default::default(),
                 };
                 run(ingest(&ports, &event)).unwrap();
             })

@@ -7,6 +7,8 @@ use std::fmt;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use crate::delivery::Rejection;
+
 /// The environment variables every shell reads, listed once.
 pub mod env {
     /// Shop name for deliveries that do not name one (Segment, WooCommerce).
@@ -16,11 +18,22 @@ pub mod env {
     /// The previous Shopify secret, still accepted while rotating.
     pub const SHOPIFY_SECRET_PREVIOUS: &str = "NUDGE_SHOPIFY_SECRET_PREVIOUS";
     pub const WOOCOMMERCE_SECRET: &str = "NUDGE_WOOCOMMERCE_SECRET";
+    /// The tracking write key storefronts put in their pages (public: it
+    /// cannot grant consent or replace an address).
     pub const SEGMENT_WRITE_KEY: &str = "NUDGE_SEGMENT_WRITE_KEY";
+    /// A secret tracking key for server-side sources (fully trusted).
+    pub const SEGMENT_SERVER_KEY: &str = "NUDGE_SEGMENT_SERVER_KEY";
     /// Shared secret of a Segment webhook destination (`X-Signature`).
     pub const SEGMENT_WEBHOOK_SECRET: &str = "NUDGE_SEGMENT_WEBHOOK_SECRET";
-    pub const ALL: [&str; 6] =
-        [SHOP, SHOPIFY_SECRET, SHOPIFY_SECRET_PREVIOUS, WOOCOMMERCE_SECRET, SEGMENT_WRITE_KEY, SEGMENT_WEBHOOK_SECRET];
+    pub const ALL: [&str; 7] = [
+        SHOP,
+        SHOPIFY_SECRET,
+        SHOPIFY_SECRET_PREVIOUS,
+        WOOCOMMERCE_SECRET,
+        SEGMENT_WRITE_KEY,
+        SEGMENT_SERVER_KEY,
+        SEGMENT_WEBHOOK_SECRET,
+    ];
 }
 
 /// A secret value. Prints as `Secret(…)`.
@@ -66,10 +79,23 @@ pub struct ShopSources {
     /// Host of the store's `X-WC-Webhook-Source` (e.g. `shop.example`).
     #[serde(default)]
     pub woocommerce_source: Option<String>,
+    /// Tracking write keys as storefronts put them in web pages: public.
     #[serde(default)]
     pub segment_write_keys: Vec<Secret>,
+    /// Secret tracking keys of server-side sources: fully trusted.
+    #[serde(default)]
+    pub segment_server_keys: Vec<Secret>,
     #[serde(default)]
     pub segment_webhook_secrets: Vec<Secret>,
+}
+
+/// Which kind of tracking key a call presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A write key storefronts expose to browsers.
+    Browser,
+    /// A secret server-side key.
+    Server,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -114,14 +140,20 @@ impl SourcesConfig {
                 shop,
                 woocommerce_secrets: read(env::WOOCOMMERCE_SECRET).into_iter().collect(),
                 segment_write_keys: read(env::SEGMENT_WRITE_KEY).into_iter().collect(),
+                segment_server_keys: read(env::SEGMENT_SERVER_KEY).into_iter().collect(),
                 segment_webhook_secrets: read(env::SEGMENT_WEBHOOK_SECRET).into_iter().collect(),
                 ..ShopSources::default()
             }],
         }
     }
 
-    /// Secrets that may have signed a Shopify delivery for `shop`.
+    /// Secrets that may have signed a Shopify delivery for `shop`: none for
+    /// a shop this configuration does not serve (an app secret signs for
+    /// every shop the app is installed on).
     pub fn shopify_secrets(&self, shop: &str) -> Vec<Secret> {
+        if !self.serves(shop) {
+            return Vec::new();
+        }
         let mut out = self.shopify_app_secrets.clone();
         for s in self.shops.iter().filter(|s| s.shop.eq_ignore_ascii_case(shop)) {
             out.extend(s.shopify_secrets.iter().cloned());
@@ -129,35 +161,53 @@ impl SourcesConfig {
         out
     }
 
-    /// The shop and secrets for a WooCommerce `X-WC-Webhook-Source` host: the
-    /// shop whose `woocommerce_source` matches, else the only shop with a
-    /// WooCommerce secret.
-    pub fn woocommerce(&self, source_host: Option<&str>) -> Option<(&str, &[Secret])> {
-        let with_secret = || self.shops.iter().filter(|s| !s.woocommerce_secrets.is_empty());
-        let by_host = source_host.and_then(|h| {
-            with_secret().find(|s| s.woocommerce_source.as_deref().is_some_and(|src| src.eq_ignore_ascii_case(h)))
+    /// The shop whose WooCommerce secret signed `body`. Only the signature
+    /// decides: `source_host` (the unsigned `X-WC-Webhook-Source`) merely
+    /// breaks a tie between shops that share a secret.
+    pub fn woocommerce_signer(
+        &self,
+        body: &[u8],
+        signature: &str,
+        source_host: Option<&str>,
+    ) -> Result<&str, Rejection> {
+        let mut signers = self.shops.iter().filter(|s| {
+            !s.woocommerce_secrets.is_empty()
+                && crate::signature::verify_woocommerce(body, signature, &s.woocommerce_secrets).is_ok()
         });
-        let only = || {
-            let mut it = with_secret();
-            match (it.next(), it.next()) {
-                (Some(s), None) => Some(s),
-                _ => None,
-            }
-        };
-        by_host.or_else(only).map(|s| (s.shop.as_str(), s.woocommerce_secrets.as_slice()))
+        let (first, second) = (signers.next(), signers.next());
+        match (first, second) {
+            (None, _) if !self.shops.iter().any(|s| !s.woocommerce_secrets.is_empty()) => Err(Rejection::UnknownShop),
+            (None, _) => Err(Rejection::BadSignature),
+            (Some(s), None) => Ok(s.shop.as_str()),
+            (Some(a), Some(b)) => [a, b]
+                .into_iter()
+                .chain(signers)
+                .find(|s| {
+                    s.woocommerce_source.as_deref().zip(source_host).is_some_and(|(src, h)| src.eq_ignore_ascii_case(h))
+                })
+                .map(|s| s.shop.as_str())
+                .ok_or(Rejection::UnknownShop),
+        }
     }
 
-    /// The shop a Segment write key belongs to (constant-time comparisons).
-    pub fn shop_for_write_key(&self, key: &str) -> Option<&str> {
+    /// The shop a tracking key belongs to and which kind of key it is
+    /// (constant-time comparisons, every key compared).
+    pub fn shop_for_write_key(&self, key: &str) -> Option<(&str, KeyKind)> {
         let mut found = None;
         for s in &self.shops {
-            for k in &s.segment_write_keys {
+            let keys = s.segment_server_keys.iter().map(|k| (k, KeyKind::Server));
+            for (k, kind) in keys.chain(s.segment_write_keys.iter().map(|k| (k, KeyKind::Browser))) {
                 if k.matches(key.as_bytes()) && found.is_none() {
-                    found = Some(s.shop.as_str());
+                    found = Some((s.shop.as_str(), kind));
                 }
             }
         }
         found
+    }
+
+    /// Whether `shop` is one this configuration serves.
+    pub fn serves(&self, shop: &str) -> bool {
+        self.shops.iter().any(|s| s.shop.eq_ignore_ascii_case(shop))
     }
 
     /// Secrets for a Segment webhook destination of `shop`.
@@ -187,9 +237,12 @@ mod tests {
             _ => None,
         };
         let c = SourcesConfig::from_env(vars);
-        assert_eq!(c.shopify_secrets("x.myshopify.com").len(), 2);
-        assert_eq!(c.woocommerce(Some("anything")).map(|(s, _)| s), Some("acme"));
-        assert_eq!(c.shop_for_write_key("wk"), Some("acme"));
+        assert_eq!(c.shopify_secrets("acme").len(), 2);
+        assert!(c.shopify_secrets("x.myshopify.com").is_empty(), "a shop not configured has no secrets");
+        let body = b"{}";
+        let sig = crate::signature::sign_base64_sha256(body, b"wc");
+        assert_eq!(c.woocommerce_signer(body, &sig, Some("anything")), Ok("acme"));
+        assert_eq!(c.shop_for_write_key("wk"), Some(("acme", KeyKind::Browser)));
         assert_eq!(c.shop_for_write_key("nope"), None);
     }
 
@@ -222,8 +275,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.shopify_secrets("A.myshopify.com").len(), 2);
-        assert_eq!(c.shopify_secrets("other.myshopify.com").len(), 1);
-        assert_eq!(c.woocommerce(Some("b.example")).map(|(s, _)| s), Some("b-store"));
-        assert_eq!(c.shop_for_write_key("wk-a"), Some("a.myshopify.com"));
+        assert!(c.shopify_secrets("other.myshopify.com").is_empty());
+        let sig = crate::signature::sign_base64_sha256(b"{}", b"wc-b");
+        assert_eq!(c.woocommerce_signer(b"{}", &sig, Some("a.example")), Ok("b-store"), "the signature decides");
+        assert_eq!(c.shop_for_write_key("wk-a"), Some(("a.myshopify.com", KeyKind::Browser)));
     }
 }

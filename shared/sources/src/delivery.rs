@@ -55,6 +55,9 @@ pub enum Rejection {
     MalformedJson(String),
     #[error("invalid payload: {0}")]
     Invalid(String),
+    /// A signed body that is not what its (unsigned) headers say it is.
+    #[error("payload does not match its topic: {0}")]
+    WrongShape(String),
 }
 
 impl Rejection {
@@ -66,7 +69,10 @@ impl Rejection {
             | Rejection::UnknownShop
             | Rejection::UnknownWriteKey => 401,
             Rejection::TooLarge { .. } => 413,
-            Rejection::OverSegmentLimit(_) | Rejection::MalformedJson(_) | Rejection::Invalid(_) => 400,
+            Rejection::OverSegmentLimit(_)
+            | Rejection::MalformedJson(_)
+            | Rejection::Invalid(_)
+            | Rejection::WrongShape(_) => 400,
         }
     }
 }

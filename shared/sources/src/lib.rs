@@ -11,6 +11,6 @@ pub mod shopify;
 pub mod signature;
 pub mod woocommerce;
 
-pub use config::{Secret, ShopSources, SourcesConfig};
+pub use config::{KeyKind, Secret, ShopSources, SourcesConfig};
 pub use delivery::{Accepted, Delivery, Rejection};
 pub use segment::{SegmentError, SegmentMessage};

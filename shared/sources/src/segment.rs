@@ -7,7 +7,9 @@
 use jiff::Timestamp;
 use nudge_core::event::{MessageRef, OptInLevel};
 use nudge_core::time::optional_timestamp;
-use nudge_core::{Basket, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product};
+use nudge_core::{
+    Basket, ConsentSource, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product, Trust,
+};
 use serde::Deserialize;
 
 use crate::serde_util::{amount, id_value, quantity};
@@ -138,6 +140,17 @@ pub enum SegmentError {
     MessageIdTooLong,
 }
 
+/// Marks events as received through `source`: their consent changes name
+/// it, and a browser key's events are only [`Trust::Public`].
+pub fn attribute(events: &mut [Event], source: ConsentSource) {
+    for e in events {
+        e.trust = if source == ConsentSource::BrowserKey { Trust::Public } else { Trust::Verified };
+        if let EventKind::ConsentChanged { consent } = &mut e.kind {
+            consent.source = Some(source);
+        }
+    }
+}
+
 impl SegmentMessage {
     /// When it happened: `timestamp`, else `originalTimestamp`, else the
     /// time it was sent or received.
@@ -145,7 +158,10 @@ impl SegmentMessage {
         self.timestamp.or(self.original_timestamp).or(self.sent_at).or(self.received_at)
     }
 
-    /// Maps the message to core events, moving its strings into them.
+    /// Maps the message to core events, moving its strings into them. The
+    /// events are trusted and their consent comes from an import: a shell
+    /// that received them over the network says otherwise with
+    /// [`attribute`].
     /// `fallback_id` is used when the message has no `messageId` (e.g. a
     /// stable hash of the raw line), and `received` when it carries no time.
     pub fn into_events(
@@ -192,7 +208,7 @@ impl SegmentMessage {
                         }
                     };
                     EventKind::ConsentChanged {
-                        consent: ConsentUpdate { state, opt_in_level, updated_at, source: Some("segment".into()) },
+                        consent: ConsentUpdate { state, opt_in_level, updated_at, source: Some(ConsentSource::Import) },
                     }
                 });
                 (Some(profile), consent)
@@ -208,6 +224,7 @@ impl SegmentMessage {
             occurred_at,
             identity,
             kind,
+            trust: Trust::Verified,
         };
         // A second event gets the message id with `#1` appended.
         Ok(match (first, second) {
@@ -262,7 +279,7 @@ impl SegmentMessage {
                     state: ConsentState::Unsubscribed,
                     opt_in_level: None,
                     updated_at: None,
-                    source: Some("segment".into()),
+                    source: Some(ConsentSource::Import),
                 },
             },
             _ => EventKind::Custom { name },
@@ -322,7 +339,7 @@ impl SegmentMessage {
 mod tests {
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/segment");
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/segment");
 
     fn fixture(name: &str) -> String {
         std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))

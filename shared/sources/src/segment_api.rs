@@ -7,14 +7,14 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use nudge_core::Event;
 use nudge_core::hash::stable_hash;
+use nudge_core::{ConsentSource, Event};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::config::SourcesConfig;
+use crate::config::{KeyKind, SourcesConfig};
 use crate::delivery::{Accepted, Delivery, Rejection, json_error};
-use crate::segment::SegmentMessage;
+use crate::segment::{SegmentMessage, attribute};
 use crate::signature::verify_hex_sha1;
 
 pub const MAX_MESSAGE: usize = 32 * 1024;
@@ -81,7 +81,7 @@ pub fn decode(endpoint: Endpoint, d: &Delivery<'_>, config: &SourcesConfig) -> R
         }
     };
     let key = basic_auth_user(d).or(body_key).ok_or(Rejection::MissingHeader("Authorization"))?;
-    let shop = config.shop_for_write_key(&key).ok_or(Rejection::UnknownWriteKey)?;
+    let (shop, key_kind) = config.shop_for_write_key(&key).ok_or(Rejection::UnknownWriteKey)?;
     let mut events = Vec::new();
     for (i, raw) in messages.iter().enumerate() {
         if raw.len() > MAX_MESSAGE {
@@ -100,6 +100,11 @@ pub fn decode(endpoint: Endpoint, d: &Delivery<'_>, config: &SourcesConfig) -> R
             .map_err(|e| Rejection::Invalid(format!("message {i}: {e}")))?;
         events.extend(mapped);
     }
+    let source = match key_kind {
+        KeyKind::Browser => ConsentSource::BrowserKey,
+        KeyKind::Server => ConsentSource::ServerKey,
+    };
+    attribute(&mut events, source);
     Ok(Accepted::Events(events))
 }
 
@@ -118,8 +123,9 @@ pub fn decode_webhook(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accept
         .ok_or(Rejection::BadSignature)?;
     let msg: SegmentMessage = serde_json::from_slice(d.body).map_err(|e| json_error(&e))?;
     let fallback = format!("raw-{:016x}", stable_hash(&[shop.as_bytes(), d.body]));
-    let events: Vec<Event> =
+    let mut events: Vec<Event> =
         msg.into_events(shop, &fallback, Some(d.received_at)).map_err(|e| Rejection::Invalid(e.to_string()))?;
+    attribute(&mut events, ConsentSource::SegmentWebhook);
     Ok(Accepted::Events(events))
 }
 

@@ -8,7 +8,8 @@
 use jiff::Timestamp;
 use nudge_core::event::OptInLevel;
 use nudge_core::{
-    Basket, CatalogueProduct, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, ProductChange,
+    Basket, CatalogueProduct, ConsentSource, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order,
+    ProductChange, Trust,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -30,6 +31,13 @@ pub const TRIGGERED_AT: &str = "x-shopify-triggered-at";
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// Verifies and decodes one Shopify delivery.
+///
+/// The signature covers the body only: the topic, shop domain and event id
+/// headers are the sender's word. So the shop must be one this
+/// configuration serves, the body must have the shape of the topic it is
+/// delivered under (a signed checkout relabelled `customers/redact` is a
+/// 400), a compliance payload's own `shop_domain` must name the same shop,
+/// and events are deduplicated on ids derived from the signed content.
 pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Rejection> {
     if d.body.len() > MAX_BODY {
         return Err(Rejection::TooLarge { limit: MAX_BODY });
@@ -43,19 +51,51 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
     verify_base64_sha256(d.body, signature, &secrets)?;
     let shop = parse_shop_domain(shop)?;
     let topic = d.header(TOPIC).ok_or(Rejection::MissingHeader("X-Shopify-Topic"))?;
-    let id =
-        d.header(EVENT_ID).or(d.header(WEBHOOK_ID)).ok_or(Rejection::MissingHeader("X-Shopify-Event-Id"))?.to_owned();
+    let delivery_id =
+        d.header(EVENT_ID).or(d.header(WEBHOOK_ID)).ok_or(Rejection::MissingHeader("X-Shopify-Event-Id"))?;
+    let keys = top_level_keys(d.body)?;
+    check_shape(topic, &keys)?;
     let triggered = d.header(TRIGGERED_AT).and_then(|t| t.parse::<Timestamp>().ok());
-    let ctx = Ctx { shop, id, fallback_time: triggered.unwrap_or(d.received_at) };
+    let mut ctx = Ctx { shop, id: delivery_id.to_owned(), fallback_time: triggered.unwrap_or(d.received_at) };
     match topic {
-        "checkouts/create" | "checkouts/update" => ctx.checkout(parse(d.body)?),
-        "carts/create" | "carts/update" => ctx.cart(parse(d.body)?),
-        "orders/create" | "orders/paid" => ctx.order(parse(d.body)?),
-        "orders/cancelled" => ctx.order_cancelled(parse(d.body)?),
-        "customers/create" | "customers/update" => ctx.customer(parse(d.body)?),
-        "customers_email_marketing_consent/update" => ctx.consent(parse(d.body)?),
-        "customers/data_request" => ctx.compliance(parse(d.body)?, EventKind::DataRequested {}),
-        "customers/redact" => ctx.compliance(parse(d.body)?, EventKind::EraseRequested {}),
+        "checkouts/create" | "checkouts/update" => {
+            let c: Checkout = parse(d.body)?;
+            ctx.content_id("checkout", c.token.as_deref(), c.updated_at);
+            ctx.checkout(c)
+        }
+        "carts/create" | "carts/update" => {
+            let c: Cart = parse(d.body)?;
+            ctx.content_id("cart", c.token.as_deref().or(c.id.as_deref()), c.updated_at);
+            ctx.cart(c)
+        }
+        "orders/create" | "orders/paid" | "orders/cancelled" => {
+            let o: ShopifyOrder = parse(d.body)?;
+            ctx.content_id(topic, o.id.as_deref(), o.updated_at);
+            if topic == "orders/cancelled" { ctx.order_cancelled(o) } else { ctx.order(o) }
+        }
+        "customers/create" | "customers/update" => {
+            let c: Customer = parse(d.body)?;
+            ctx.content_id("customer", c.id.as_deref(), c.updated_at);
+            ctx.customer(c)
+        }
+        "customers_email_marketing_consent/update" => {
+            let c: ConsentPayload = parse(d.body)?;
+            let at = c.email_marketing_consent.as_ref().and_then(|m| m.consent_updated_at);
+            ctx.content_id("consent", c.customer_id.as_deref(), at);
+            ctx.consent(c)
+        }
+        "customers/data_request" | "customers/redact" => {
+            let c: Compliance = parse(d.body)?;
+            ctx.same_shop(c.shop_domain.as_deref())?;
+            let kind =
+                if topic == "customers/redact" { EventKind::EraseRequested {} } else { EventKind::DataRequested {} };
+            ctx.compliance(c, kind)
+        }
+        "shop/redact" => {
+            let c: Compliance = parse(d.body)?;
+            ctx.same_shop(c.shop_domain.as_deref())?;
+            Ok(Accepted::EraseShop { shop: ctx.shop })
+        }
         "products/create" | "products/update" => {
             let change = ProductChange::Upsert(product(parse(d.body)?, &ctx.shop)?);
             Ok(Accepted::Products { shop: ctx.shop, changes: vec![change] })
@@ -66,15 +106,56 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
             let at = Some(ctx.fallback_time);
             Ok(Accepted::Products { shop: ctx.shop, changes: vec![ProductChange::Remove { id, at }] })
         }
-        "shop/redact" => {
-            parse::<serde::de::IgnoredAny>(d.body)?;
-            Ok(Accepted::EraseShop { shop: ctx.shop })
-        }
-        other => {
-            parse::<serde::de::IgnoredAny>(d.body)?;
-            Ok(Accepted::Ignored { topic: other.to_owned() })
-        }
+        other => Ok(Accepted::Ignored { topic: other.to_owned() }),
     }
+}
+
+/// The top-level keys of a JSON object body.
+fn top_level_keys(body: &[u8]) -> Result<Vec<String>, Rejection> {
+    let map: std::collections::BTreeMap<String, serde::de::IgnoredAny> = parse(body)?;
+    Ok(map.into_keys().collect())
+}
+
+/// The keys a body delivered under `topic` must have, and keys that only
+/// other topics' payloads carry. Unknown topics have no shape to check.
+fn shape(topic: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
+    const ORDER_ONLY: &str = "financial_status";
+    const COMPLIANCE_ONLY: &str = "shop_domain";
+    Some(match topic {
+        "checkouts/create" | "checkouts/update" => (&["token", "line_items"], &[ORDER_ONLY, COMPLIANCE_ONLY]),
+        "carts/create" | "carts/update" => {
+            (&["line_items"], &[ORDER_ONLY, COMPLIANCE_ONLY, "abandoned_checkout_url", "email"])
+        }
+        "orders/create" | "orders/paid" | "orders/cancelled" => {
+            (&["id", ORDER_ONLY, "line_items"], &[COMPLIANCE_ONLY, "abandoned_checkout_url"])
+        }
+        "customers/create" | "customers/update" => (&["id"], &[ORDER_ONLY, COMPLIANCE_ONLY, "line_items", "token"]),
+        "customers_email_marketing_consent/update" => {
+            (&["customer_id", "email_marketing_consent"], &[COMPLIANCE_ONLY, "line_items"])
+        }
+        "customers/data_request" => (&[COMPLIANCE_ONLY, "customer", "data_request"], &["line_items"]),
+        "customers/redact" => (&[COMPLIANCE_ONLY, "customer"], &["data_request", "line_items"]),
+        "shop/redact" => (&[COMPLIANCE_ONLY, "shop_id"], &["customer", "line_items"]),
+        "products/create" | "products/update" => (&["id", "title", "variants"], &["line_items", COMPLIANCE_ONLY]),
+        "products/delete" => (&["id"], &[]),
+        _ => return None,
+    })
+}
+
+fn check_shape(topic: &str, keys: &[String]) -> Result<(), Rejection> {
+    let Some((required, forbidden)) = shape(topic) else { return Ok(()) };
+    let has = |k: &str| keys.iter().any(|have| have == k);
+    if let Some(missing) = required.iter().find(|k| !has(k)) {
+        return Err(Rejection::WrongShape(format!("a {topic} payload has `{missing}`")));
+    }
+    if let Some(foreign) = forbidden.iter().find(|k| has(k)) {
+        return Err(Rejection::WrongShape(format!("a {topic} payload has no `{foreign}`")));
+    }
+    // A deleted product's payload is its id alone.
+    if topic == "products/delete" && keys.len() != 1 {
+        return Err(Rejection::WrongShape("a products/delete payload is only `id`".into()));
+    }
+    Ok(())
 }
 
 /// `something.myshopify.com` (or a custom domain): lower-cased, host
@@ -118,6 +199,24 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// Dedupes on the signed content (what it is and when it last
+    /// changed), not on the unsigned delivery id: the same body re-sent
+    /// with a fresh `X-Shopify-Event-Id` is a duplicate. Without both parts
+    /// the delivery id stays.
+    fn content_id(&mut self, what: &str, id: Option<&str>, updated: Option<Timestamp>) {
+        if let (Some(id), Some(at)) = (id.filter(|i| !i.is_empty()), updated) {
+            self.id = format!("shopify:{what}:{id}:{}", at.as_second());
+        }
+    }
+
+    /// A compliance payload names its shop: it must be the signed-for one.
+    fn same_shop(&self, body_domain: Option<&str>) -> Result<(), Rejection> {
+        match body_domain {
+            Some(d) if d.trim().eq_ignore_ascii_case(&self.shop) => Ok(()),
+            _ => Err(Rejection::WrongShape("shop_domain does not match X-Shopify-Shop-Domain".into())),
+        }
+    }
+
     fn event(&self, suffix: &str, at: Option<Timestamp>, identity: Identity, kind: EventKind) -> Event {
         Event {
             id: format!("{}{suffix}", self.id),
@@ -125,6 +224,7 @@ impl Ctx {
             occurred_at: at.unwrap_or(self.fallback_time),
             identity,
             kind,
+            trust: Trust::Verified,
         }
     }
 
@@ -268,7 +368,7 @@ impl Ctx {
             state,
             opt_in_level: c.opt_in_level.as_deref().and_then(opt_in_level),
             updated_at: c.consent_updated_at.or(at),
-            source: Some("shopify".into()),
+            source: Some(ConsentSource::Shopify),
         };
         Some(self.event("#consent", at, identity, EventKind::ConsentChanged { consent: update }))
     }
@@ -399,6 +499,7 @@ struct ConsentPayload {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Compliance {
+    shop_domain: Option<String>,
     customer: Option<ComplianceCustomer>,
 }
 

@@ -7,17 +7,17 @@
 
 use jiff::Timestamp;
 use jiff::civil::DateTime;
-use nudge_core::{Basket, CatalogueProduct, Event, EventKind, Identity, Line, Order, ProductChange};
+use nudge_core::{Basket, CatalogueProduct, Event, EventKind, Identity, Line, Order, ProductChange, Trust};
 use serde::Deserialize;
 
 use crate::config::SourcesConfig;
 use crate::delivery::{Accepted, Delivery, Rejection, json_error};
 use crate::serde_util::{amount, id_value, quantity};
-use crate::signature::verify_woocommerce;
 
 pub const SIGNATURE: &str = "x-wc-webhook-signature";
 pub const TOPIC: &str = "x-wc-webhook-topic";
 pub const SOURCE: &str = "x-wc-webhook-source";
+pub const RESOURCE: &str = "x-wc-webhook-resource";
 
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
@@ -35,10 +35,15 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
     }
     let signature = d.header(SIGNATURE).ok_or(Rejection::MissingHeader("X-WC-Webhook-Signature"))?;
     let host = d.header(SOURCE).map(source_host);
-    let (shop, secrets) = config.woocommerce(host.as_deref()).ok_or(Rejection::UnknownShop)?;
-    verify_woocommerce(d.body, signature, secrets)?;
+    let shop = config.woocommerce_signer(d.body, signature, host.as_deref())?;
     let topic = d.header(TOPIC).ok_or(Rejection::MissingHeader("X-WC-Webhook-Topic"))?;
     let (resource, action) = topic.split_once('.').unwrap_or((topic, ""));
+    if d.header(RESOURCE).is_some_and(|r| r != resource) {
+        return Err(Rejection::WrongShape("X-WC-Webhook-Resource does not match X-WC-Webhook-Topic".into()));
+    }
+    let keys: std::collections::BTreeMap<String, serde::de::IgnoredAny> =
+        serde_json::from_slice(d.body).map_err(|e| json_error(&e))?;
+    check_shape(resource, action, &keys)?;
     let payload: Payload = serde_json::from_slice(d.body).map_err(|e| json_error(&e))?;
     let id = payload.id.clone().ok_or_else(|| Rejection::Invalid("payload without id".into()))?;
     // The same state of the same resource is one event, however often sent.
@@ -51,6 +56,7 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
         occurred_at: at,
         identity,
         kind,
+        trust: Trust::Verified,
     };
     match (resource, action) {
         ("order", "created" | "updated" | "restored") => {
@@ -131,6 +137,34 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
         }
         _ => Ok(Accepted::Ignored { topic: topic.to_owned() }),
     }
+}
+
+/// The body must be the resource its (unsigned) topic names: a deleted
+/// resource's payload is its id alone, an order has an order key and lines,
+/// a customer a user name, a product a permalink. A signed order relabelled
+/// `customer.deleted` is refused, not an erase.
+fn check_shape(
+    resource: &str,
+    action: &str,
+    keys: &std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+) -> Result<(), Rejection> {
+    let (required, forbidden): (&[&str], &[&str]) = match (resource, action) {
+        (_, "deleted") if keys.len() != 1 || !keys.contains_key("id") => {
+            return Err(Rejection::WrongShape(format!("a {resource}.deleted payload is only `id`")));
+        }
+        (_, "deleted") => return Ok(()),
+        ("order", _) => (&["id", "order_key", "line_items"], &["username", "permalink"]),
+        ("customer", _) => (&["id", "username"], &["order_key", "line_items", "permalink"]),
+        ("product", _) => (&["id", "permalink"], &["order_key", "line_items", "username"]),
+        _ => return Ok(()),
+    };
+    if let Some(missing) = required.iter().find(|k| !keys.contains_key(**k)) {
+        return Err(Rejection::WrongShape(format!("a {resource}.{action} payload has `{missing}`")));
+    }
+    if let Some(foreign) = forbidden.iter().find(|k| keys.contains_key(**k)) {
+        return Err(Rejection::WrongShape(format!("a {resource}.{action} payload has no `{foreign}`")));
+    }
+    Ok(())
 }
 
 /// A `product.*` payload (the REST API's product resource) as the catalogue

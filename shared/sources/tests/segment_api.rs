@@ -8,7 +8,7 @@ use nudge_sources::segment_api::{self, Endpoint};
 use nudge_sources::signature::sign_hex_sha1;
 use nudge_sources::{Accepted, Delivery, Rejection, Secret, ShopSources, SourcesConfig};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/segment");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/segment");
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))

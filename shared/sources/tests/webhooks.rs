@@ -1,5 +1,5 @@
 //! Shopify and WooCommerce deliveries built from the vendors' published
-//! sample payloads (../shared/fixtures), signed in the test with a test
+//! sample payloads (fixtures/ at the repository root), signed in the test with a test
 //! secret, exactly as the endpoint receives them.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -8,24 +8,32 @@ use nudge_core::{ConsentState, EventKind, ProductChange};
 use nudge_sources::signature::sign_base64_sha256;
 use nudge_sources::{Accepted, Delivery, Rejection, Secret, ShopSources, SourcesConfig, shopify, woocommerce};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures");
 const SHOPIFY_SECRET: &[u8] = b"test-shopify-secret";
 const WC_SECRET: &str = "test-wc-secret&amp;more";
 const WC_SECRET_DECODED: &[u8] = b"test-wc-secret&more";
 
+/// A fixture, with the compliance samples' `{shop}` placeholder filled in
+/// with the shop the deliveries come from.
 fn fixture(path: &str) -> Vec<u8> {
-    std::fs::read(format!("{FIXTURES}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"))
+    let text = std::fs::read_to_string(format!("{FIXTURES}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.replace("{shop}.myshopify.com", SHOP).into_bytes()
 }
+
+const SHOP: &str = "snowdevil.myshopify.com";
 
 fn config() -> SourcesConfig {
     SourcesConfig {
         shopify_app_secrets: vec![Secret::new(SHOPIFY_SECRET.to_vec())],
-        shops: vec![ShopSources {
-            shop: "wc-store".into(),
-            woocommerce_secrets: vec![Secret::new(WC_SECRET.as_bytes().to_vec())],
-            woocommerce_source: Some("example.com".into()),
-            ..ShopSources::default()
-        }],
+        shops: vec![
+            ShopSources { shop: SHOP.into(), ..ShopSources::default() },
+            ShopSources {
+                shop: "wc-store".into(),
+                woocommerce_secrets: vec![Secret::new(WC_SECRET.as_bytes().to_vec())],
+                woocommerce_source: Some("example.com".into()),
+                ..ShopSources::default()
+            },
+        ],
     }
 }
 
@@ -117,7 +125,7 @@ fn every_shopify_fixture_is_rejected_with_401_when_tampered_unsigned_or_wrongly_
 #[test]
 fn shopify_checkout_with_contact_info_is_checkout_started_with_lines_value_and_recovery_link() {
     let e = events(shopify("checkouts/create", &fixture("shopify/checkouts__create.json")));
-    assert_eq!(e[0].id, "59d6d79c-595f-4e7e-bc6f-72f5c3d0c66f", "dedupe id is X-Shopify-Event-Id");
+    assert_eq!(e[0].id, "shopify:checkout:123123123:1640995200", "dedupe id comes from the signed token and time");
     assert_eq!(e[0].shop, "snowdevil.myshopify.com");
     assert_eq!(e[0].identity.checkout_token.as_deref(), Some("123123123"));
     assert_eq!(e[0].identity.email.as_deref(), Some("example@email.com"));
@@ -130,12 +138,34 @@ fn shopify_checkout_with_contact_info_is_checkout_started_with_lines_value_and_r
 }
 
 #[test]
-fn shopify_dedupe_id_falls_back_to_the_webhook_id() {
-    let body = fixture("shopify/carts__create.json");
+fn shopify_dedupe_id_falls_back_to_the_webhook_id_when_the_content_has_no_time() {
+    let mut raw: serde_json::Value = serde_json::from_slice(&fixture("shopify/carts__create.json")).unwrap();
+    raw.as_object_mut().unwrap().remove("updated_at");
+    let body = raw.to_string().into_bytes();
     let mut h = shopify_headers("carts/create", &body, SHOPIFY_SECRET);
     h.remove("x-shopify-event-id");
     let e = events(shopify::decode(&Delivery { headers: &h, body: &body, received_at: now() }, &config()));
     assert_eq!(e[0].id, "545ebdd4-b7be-4d3d-b14e-54aa78e0e0f9");
+}
+
+#[test]
+fn a_re_sent_body_with_a_fresh_event_id_gets_the_same_dedupe_id() {
+    for (topic, file) in [
+        ("checkouts/update", "shopify/checkouts__update.json"),
+        ("carts/update", "shopify/carts__update.json"),
+        ("orders/paid", "shopify/orders__paid.json"),
+        ("customers/update", "shopify/customers__update.json"),
+    ] {
+        let body = fixture(file);
+        let first = shopify_headers(topic, &body, SHOPIFY_SECRET);
+        let mut again = first.clone();
+        again.insert("x-shopify-event-id", HeaderValue::from_static("a-fresh-unsigned-id"));
+        again.insert("x-shopify-webhook-id", HeaderValue::from_static("another-fresh-id"));
+        let decode = |h: &HeaderMap| {
+            events(shopify::decode(&Delivery { headers: h, body: &body, received_at: now() }, &config()))
+        };
+        assert_eq!(decode(&first)[0].id, decode(&again)[0].id, "{topic}");
+    }
 }
 
 #[test]
@@ -167,7 +197,7 @@ fn shopify_consent_update_is_consent_changed_with_state_level_and_time() {
     ));
     let EventKind::ConsentChanged { consent } = &e[0].kind else { panic!() };
     assert_eq!(consent.state, ConsentState::NotSubscribed);
-    assert_eq!(consent.source.as_deref(), Some("shopify"));
+    assert_eq!(consent.source, Some(nudge_core::ConsentSource::Shopify));
     assert!(e[0].identity.customer_id.is_some());
 }
 
@@ -403,4 +433,104 @@ fn shopify_rest_api_fixtures_decode_as_webhook_bodies() {
     assert!(decoded >= 5);
     let order = events(shopify("orders/paid", &inner("shopify_python_api.order.json", "order")[0]));
     assert_eq!(order[0].kind.name(), "order_placed");
+}
+
+// What an attacker holding one correctly signed body can try: every header
+// is theirs to choose, the body is not.
+
+fn status(a: Result<Accepted, Rejection>) -> u16 {
+    a.map_or_else(|r| r.status(), |_| 200)
+}
+
+#[test]
+fn a_signed_body_relabelled_as_a_compliance_topic_is_refused() {
+    for from in ["shopify/checkouts__create.json", "shopify/orders__create.json", "shopify/customers__update.json"] {
+        let body = fixture(from);
+        for topic in ["customers/redact", "shop/redact", "customers/data_request"] {
+            assert_eq!(status(shopify(topic, &body)), 400, "{from} as {topic}");
+        }
+    }
+}
+
+#[test]
+fn a_signed_body_relabelled_as_another_topic_is_refused() {
+    let cases = [
+        ("shopify/checkouts__create.json", "orders/create"),
+        ("shopify/checkouts__create.json", "customers/update"),
+        ("shopify/checkouts__create.json", "carts/update"),
+        ("shopify/orders__create.json", "checkouts/update"),
+        ("shopify/orders__create.json", "customers_email_marketing_consent/update"),
+        ("shopify/customers__redact.json", "customers/data_request"),
+        ("shopify/shop__redact.json", "customers/redact"),
+        ("shopify/products__update.json", "products/delete"),
+        ("shopify/customers__update.json", "products/update"),
+    ];
+    for (file, topic) in cases {
+        assert_eq!(status(shopify(topic, &fixture(file))), 400, "{file} as {topic}");
+    }
+}
+
+#[test]
+fn a_compliance_request_for_another_shop_is_refused() {
+    let body = std::fs::read_to_string(format!("{FIXTURES}/shopify/shop__redact.json")).unwrap();
+    let other = body.replace("{shop}.myshopify.com", "victim.myshopify.com").into_bytes();
+    assert_eq!(status(shopify("shop/redact", &other)), 400, "body names another shop than the header");
+    let redact = std::fs::read_to_string(format!("{FIXTURES}/shopify/customers__redact.json")).unwrap();
+    let other = redact.replace("{shop}.myshopify.com", "victim.myshopify.com").into_bytes();
+    assert_eq!(status(shopify("customers/redact", &other)), 400);
+}
+
+#[test]
+fn a_delivery_naming_a_shop_that_is_not_configured_is_401() {
+    let body = fixture("shopify/checkouts__create.json");
+    let mut h = shopify_headers("checkouts/create", &body, SHOPIFY_SECRET);
+    h.insert("x-shopify-shop-domain", HeaderValue::from_static("victim.myshopify.com"));
+    let got = shopify::decode(&Delivery { headers: &h, body: &body, received_at: now() }, &config());
+    assert_eq!(got, Err(Rejection::UnknownShop));
+    // The same for a compliance request whose body agrees with the header.
+    let redact = std::fs::read_to_string(format!("{FIXTURES}/shopify/shop__redact.json")).unwrap();
+    let redact = redact.replace("{shop}.myshopify.com", "victim.myshopify.com").into_bytes();
+    let mut h = shopify_headers("shop/redact", &redact, SHOPIFY_SECRET);
+    h.insert("x-shopify-shop-domain", HeaderValue::from_static("victim.myshopify.com"));
+    let got = shopify::decode(&Delivery { headers: &h, body: &redact, received_at: now() }, &config());
+    assert_eq!(got, Err(Rejection::UnknownShop));
+}
+
+#[test]
+fn a_signed_woocommerce_order_relabelled_as_customer_deleted_is_refused() {
+    let body = fixture("woocommerce/order.update.json");
+    for (topic, resource) in
+        [("customer.deleted", None), ("customer.updated", None), ("order.updated", Some("customer"))]
+    {
+        let mut pairs = vec![
+            ("X-WC-Webhook-Topic", topic.to_owned()),
+            ("X-WC-Webhook-Signature", sign_base64_sha256(&body, WC_SECRET_DECODED)),
+            ("X-WC-Webhook-Source", "https://example.com/".to_owned()),
+        ];
+        if let Some(r) = resource {
+            pairs.push(("X-WC-Webhook-Resource", r.to_owned()));
+        }
+        let h = headers(&pairs.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
+        let got = woocommerce::decode(&Delivery { headers: &h, body: &body, received_at: now() }, &config());
+        assert_eq!(status(got), 400, "{topic} / {resource:?}");
+    }
+}
+
+#[test]
+fn woocommerce_signed_by_one_shop_stays_that_shop_whatever_the_source_header_says() {
+    let mut c = config();
+    c.shops.push(ShopSources {
+        shop: "other-store".into(),
+        woocommerce_secrets: vec![Secret::new(b"other-secret".to_vec())],
+        woocommerce_source: Some("other.example".into()),
+        ..ShopSources::default()
+    });
+    let body = fixture("woocommerce/order.update.json");
+    let h = headers(&[
+        ("X-WC-Webhook-Topic", "order.updated"),
+        ("X-WC-Webhook-Signature", &sign_base64_sha256(&body, WC_SECRET_DECODED)),
+        ("X-WC-Webhook-Source", "https://other.example/"),
+    ]);
+    let e = events(woocommerce::decode(&Delivery { headers: &h, body: &body, received_at: now() }, &c));
+    assert!(e.iter().all(|e| e.shop == "wc-store"), "the shop whose secret signed it");
 }

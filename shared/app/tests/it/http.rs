@@ -16,7 +16,7 @@ use nudge_sources::{Secret, ShopSources, SourcesConfig};
 use super::lifecycle::block_on;
 use super::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures");
 const SECRET: &[u8] = b"test-secret";
 
 type Service = HttpService<MemoryStore, MemoryScheduler, MemoryPublisher, ManualClock>;
@@ -37,12 +37,20 @@ template = "t"
         alias_key: AliasKey::new(b"k"),
         sources: SourcesConfig {
             shopify_app_secrets: vec![Secret::new(SECRET.to_vec())],
-            shops: vec![ShopSources {
-                shop: "acme".into(),
-                woocommerce_secrets: vec![Secret::new(SECRET.to_vec())],
-                segment_write_keys: vec![Secret::new(b"wk".to_vec())],
-                ..ShopSources::default()
-            }],
+            shops: vec![
+                ShopSources {
+                    shop: "acme.myshopify.com".into(),
+                    segment_server_keys: vec![Secret::new(b"sk-shopify".to_vec())],
+                    ..ShopSources::default()
+                },
+                ShopSources {
+                    shop: "acme".into(),
+                    woocommerce_secrets: vec![Secret::new(SECRET.to_vec())],
+                    segment_write_keys: vec![Secret::new(b"wk".to_vec())],
+                    segment_server_keys: vec![Secret::new(b"sk".to_vec())],
+                    ..ShopSources::default()
+                },
+            ],
         },
         store: MemoryStore::new(),
         scheduler: MemoryScheduler::new(),
@@ -256,7 +264,7 @@ fn one_click_unsubscribe_stops_every_later_email_and_bad_links_change_nothing() 
     // A subscribed shopper, known to the store.
     let batch = serde_json::json!({"batch": [
         {"type": "identify", "userId": "u1", "messageId": "m1", "timestamp": "2026-10-06T14:00:00Z",
-         "traits": {"email": "u1@example.com", "email_marketing_consent": "subscribed"}}], "writeKey": "wk"});
+         "traits": {"email": "u1@example.com", "email_marketing_consent": "subscribed"}}], "writeKey": "sk"});
     assert_eq!(send(&s, &Request::post("/v1/batch").body(batch.to_string().into_bytes()).unwrap()).0, 200);
     let profile = s.store.profiles()[0].clone();
     let key = UnsubscribeKey::new(b"unsub-key");
@@ -304,4 +312,181 @@ fn one_click_unsubscribe_stops_every_later_email_and_bad_links_change_nothing() 
     let d = block_on(nudge_app::run_check(&ports, &check)).unwrap().decision;
     assert_eq!(d.reason, Some(Reason::NoConsent));
     assert!(mailer.sent().is_empty());
+}
+
+// Attacks on the doors every shell mounts. The tracking write key is public
+// (storefronts put it in their pages); only signed or secret sources are
+// trusted with consent and addresses.
+
+fn track(s: &Service, key: &str, messages: serde_json::Value) -> u16 {
+    let body = serde_json::json!({ "batch": messages, "writeKey": key }).to_string().into_bytes();
+    send(s, &Request::post("/v1/batch").body(body).unwrap()).0
+}
+
+#[test]
+fn a_browser_key_cannot_subscribe_a_victim_and_the_victim_gets_no_cart_email() {
+    let s = service();
+    let status = track(
+        &s,
+        "wk",
+        serde_json::json!([
+            {"type": "identify", "anonymousId": "attacker", "messageId": "m1", "timestamp": "2026-10-06T14:00:00Z",
+             "traits": {"email": "victim@example.com", "email_marketing_consent": "subscribed"}},
+            {"type": "track", "event": "Checkout Started", "anonymousId": "attacker", "messageId": "m2",
+             "timestamp": "2026-10-06T14:01:00Z", "properties": {"checkout_id": "chk-1", "value": 30}}
+        ]),
+    );
+    assert_eq!(status, 200, "accepted: the request itself is well-formed");
+    let p = &s.store.profiles()[0];
+    assert_eq!(p.consent.state, ConsentState::NotSubscribed, "a public key cannot grant consent");
+    assert!(p.consent.requested.is_some(), "the request waits for the person's own confirmation");
+    assert_eq!(s.scheduler.creates.load(Ordering::Relaxed), 0, "no scheduler request for someone who cannot be mailed");
+    let check = s.scheduler.pending().pop().expect("the episode is parked");
+    s.clock.set(check.due);
+    let mailer = nudge_app::memory::MemoryMailer::recording();
+    let ports = nudge_app::CheckPorts {
+        rules: &s.rules,
+        store: &s.store,
+        scheduler: &s.scheduler,
+        mailer: &mailer,
+        clock: &s.clock,
+        publisher: &s.publisher,
+    };
+    let d = block_on(nudge_app::run_check(&ports, &check)).unwrap().decision;
+    assert_eq!(d.reason, Some(Reason::NoConsent));
+    assert!(mailer.sent().is_empty(), "the victim gets no email");
+}
+
+#[test]
+fn a_browser_key_cannot_replace_the_address_of_a_known_person() {
+    let s = service();
+    track(
+        &s,
+        "sk",
+        serde_json::json!([{"type": "identify", "userId": "u1", "messageId": "m1", "timestamp": "2026-10-06T14:00:00Z",
+          "traits": {"email": "ada@example.com", "email_marketing_consent": "subscribed"}}]),
+    );
+    let aliases_before = s.store.alias_count();
+    track(
+        &s,
+        "wk",
+        serde_json::json!([{"type": "identify", "userId": "u1", "messageId": "m2", "timestamp": "2026-10-06T14:05:00Z",
+          "traits": {"email": "attacker@example.com"}}]),
+    );
+    let p = &s.store.profiles()[0];
+    assert_eq!(p.email.as_deref(), Some("ada@example.com"));
+    assert_eq!(s.store.alias_count(), aliases_before, "the refused address does not lead to this profile");
+    // A server-side source may change it.
+    track(
+        &s,
+        "sk",
+        serde_json::json!([{"type": "identify", "userId": "u1", "messageId": "m3", "timestamp": "2026-10-06T14:06:00Z",
+          "traits": {"email": "ada@new.example"}}]),
+    );
+    assert_eq!(s.store.profiles()[0].email.as_deref(), Some("ada@new.example"));
+}
+
+#[test]
+fn a_browser_key_still_adds_an_address_to_a_profile_without_one_and_opts_out() {
+    let s = service();
+    track(
+        &s,
+        "wk",
+        serde_json::json!([
+            {"type": "page", "anonymousId": "a1", "messageId": "m1", "timestamp": "2026-10-06T14:00:00Z"},
+            {"type": "identify", "anonymousId": "a1", "messageId": "m2", "timestamp": "2026-10-06T14:01:00Z",
+             "traits": {"email": "new@example.com"}}
+        ]),
+    );
+    assert_eq!(s.store.profiles()[0].email.as_deref(), Some("new@example.com"), "identity linking works");
+    track(
+        &s,
+        "sk",
+        serde_json::json!([{"type": "identify", "anonymousId": "a1", "messageId": "m3", "timestamp": "2026-10-06T14:02:00Z",
+          "traits": {"email_marketing_consent": "subscribed"}}]),
+    );
+    assert_eq!(s.store.profiles()[0].consent.state, ConsentState::Subscribed);
+    track(
+        &s,
+        "wk",
+        serde_json::json!([{"type": "track", "event": "Unsubscribed", "anonymousId": "a1", "messageId": "m4",
+          "timestamp": "2026-10-06T14:03:00Z"}]),
+    );
+    let p = &s.store.profiles()[0];
+    assert_eq!(p.consent.state, ConsentState::Unsubscribed, "opt-outs are honoured from every source");
+    assert_eq!(p.consent.source, Some(nudge_core::ConsentSource::BrowserKey), "and say where they came from");
+}
+
+/// An anonymous shopper who was emailed (profile A), later identified as a
+/// known customer (profile B): A is merged into B.
+fn merged_shopper(s: &Service) -> (String, String) {
+    merged_shopper_in(s, "sk")
+}
+
+fn merged_shopper_in(s: &Service, key: &str) -> (String, String) {
+    track(
+        s,
+        key,
+        serde_json::json!([{"type": "identify", "anonymousId": "anon-1", "messageId": "m1", "timestamp": "2026-10-06T14:00:00Z",
+          "traits": {"email": "ada@example.com", "email_marketing_consent": "subscribed"}}]),
+    );
+    let a = s.store.profiles()[0].id.clone();
+    track(
+        s,
+        key,
+        serde_json::json!([{"type": "identify", "userId": "c-7", "messageId": "m2", "timestamp": "2026-10-06T14:01:00Z",
+          "traits": {"first_name": "Ada"}}]),
+    );
+    track(
+        s,
+        key,
+        serde_json::json!([{"type": "identify", "userId": "c-7", "anonymousId": "anon-1", "messageId": "m3",
+          "timestamp": "2026-10-06T14:02:00Z"}]),
+    );
+    let profiles = s.store.profiles();
+    assert_eq!(profiles.len(), 1, "merged: {profiles:#?}");
+    assert_ne!(profiles[0].id, a, "A was merged away into B");
+    (a, profiles[0].id.clone())
+}
+
+#[test]
+fn an_unsubscribe_link_of_a_merged_away_profile_unsubscribes_the_survivor() {
+    use nudge_app::unsubscribe::UnsubscribeKey;
+    let mut s = service();
+    s.unsubscribe_key = Some(UnsubscribeKey::new(b"unsub-key"));
+    let (a, b) = merged_shopper(&s);
+    assert_eq!(s.store.profiles()[0].consent.state, ConsentState::Subscribed);
+    let query = UnsubscribeKey::new(b"unsub-key").query("acme", &a, at(0));
+    let req = Request::post(format!("/unsubscribe?{query}")).body(b"List-Unsubscribe=One-Click".to_vec()).unwrap();
+    let (status, body) = send(&s, &req);
+    assert_eq!(status, 200);
+    assert!(body.contains("You are unsubscribed"), "{body}");
+    let p = &s.store.profiles()[0];
+    assert_eq!((p.id.as_str(), p.consent.state), (b.as_str(), ConsentState::Unsubscribed));
+}
+
+#[test]
+fn an_unsubscribe_that_cannot_be_stored_is_a_5xx_never_a_confirmation() {
+    use nudge_app::unsubscribe::UnsubscribeKey;
+    let mut s = service();
+    s.unsubscribe_key = Some(UnsubscribeKey::new(b"unsub-key"));
+    let (a, _) = merged_shopper(&s);
+    s.store.failing_writes.store(true, Ordering::Relaxed);
+    let query = UnsubscribeKey::new(b"unsub-key").query("acme", &a, at(0));
+    let req = Request::post(format!("/unsubscribe?{query}")).body(b"List-Unsubscribe=One-Click".to_vec()).unwrap();
+    let (status, body) = send(&s, &req);
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.contains("You are unsubscribed"));
+    s.store.failing_writes.store(false, Ordering::Relaxed);
+    assert_eq!(s.store.profiles()[0].consent.state, ConsentState::Subscribed, "nothing half-done");
+}
+
+#[test]
+fn customers_redact_of_the_survivor_of_a_merge_leaves_nothing_of_either_profile() {
+    let s = service();
+    merged_shopper_in(&s, "sk-shopify");
+    let redact = serde_json::json!({"shop_id": 1, "shop_domain": "acme.myshopify.com", "customer": {"id": "c-7"}});
+    assert_eq!(send(&s, &shopify_request("customers/redact", "r1", redact.to_string().into_bytes())).0, 200);
+    assert_eq!(s.store.profile_count(), 0);
+    assert_eq!(s.store.alias_count(), 0, "the merge's redirect goes with the person");
 }

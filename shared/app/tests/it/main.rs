@@ -55,6 +55,7 @@ impl Shopper {
             occurred_at: at(t),
             identity: Identity { customer_id: Some(self.customer.clone()), ..Identity::default() },
             kind,
+            trust: Default::default(),
         }
     }
 

@@ -87,7 +87,7 @@ fn random_event(g: &mut Gen, n: u64, t: i64) -> Event {
                 state: if g.chance(0.8) { ConsentState::Subscribed } else { ConsentState::Unsubscribed },
                 opt_in_level: None,
                 updated_at: None,
-                source: Some(g.text()),
+                source: Some(nudge_core::ConsentSource::Import),
             },
         },
         12 => EventKind::ProfileUpdated { first_name: Some(g.text()), last_name: Some(g.text()) },
@@ -107,6 +107,7 @@ fn random_event(g: &mut Gen, n: u64, t: i64) -> Event {
             ..Identity::default()
         },
         kind,
+        trust: Default::default(),
     }
 }
 

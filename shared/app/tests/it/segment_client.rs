@@ -64,7 +64,8 @@ fn the_official_segment_python_library_works_against_the_tracking_api() {
             shopify_app_secrets: vec![],
             shops: vec![ShopSources {
                 shop: "acme".into(),
-                segment_write_keys: vec![Secret::new(b"wk-test".to_vec())],
+                // The Python library is a server-side source: its key is secret.
+                segment_server_keys: vec![Secret::new(b"wk-test".to_vec())],
                 ..ShopSources::default()
             }],
         },
