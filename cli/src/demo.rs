@@ -30,12 +30,14 @@ pub fn live(examples: &Path) -> Result<ExitCode> {
     std::fs::write(dir.join("nudge.toml"), config)?;
     let data = dir.join("data");
     let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--config"])
         .arg(dir.join("nudge.toml"))
         .arg("--data")
         .arg(&data)
         .env("NUDGE_SHOPIFY_SECRET", DEMO_SECRET)
-        .env("NUDGE_SEGMENT_WRITE_KEY", DEMO_WRITE_KEY)
+        // The demo's identify calls play the shop's own backend: a
+        // server-side source, trusted with consent.
+        .env("NUDGE_SEGMENT_SERVER_KEY", DEMO_SERVER_KEY)
         .env("NUDGE_SHOP", DEMO_SHOP)
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -62,7 +64,7 @@ pub fn live(examples: &Path) -> Result<ExitCode> {
 }
 
 const DEMO_SECRET: &str = "demo-shopify-secret";
-const DEMO_WRITE_KEY: &str = "demo-write-key";
+const DEMO_SERVER_KEY: &str = "demo-server-key";
 const DEMO_SHOP: &str = "demo-shop.myshopify.com";
 const SHOPPERS: [(&str, &str, &str); 5] = [
     ("u-ada", "Ada", "abandons checkout"),
@@ -116,7 +118,7 @@ fn drive(addr: &str) -> Result<()> {
         )
     };
     let segment = |messages: serde_json::Value| -> Result<u16> {
-        let body = serde_json::json!({ "batch": messages, "writeKey": DEMO_WRITE_KEY }).to_string();
+        let body = serde_json::json!({ "batch": messages, "writeKey": DEMO_SERVER_KEY }).to_string();
         http_post(addr, "/v1/batch", &[], body.as_bytes())
     };
     for (user, name, _) in SHOPPERS {

@@ -4,6 +4,8 @@
 mod aws_usage;
 mod dashboard;
 mod demo;
+mod http_server;
+mod keys;
 mod logs;
 mod outbox;
 mod replay_cmd;
@@ -54,6 +56,8 @@ enum Command {
     /// Run the whole pipeline on this machine: webhooks and tracking API in,
     /// SQLite profiles, durable checks, .eml outbox, decision and event logs.
     Serve(serve::ServeArgs),
+    /// Manage the keys `nudge serve` keeps in its data directory.
+    Keys(keys::KeysArgs),
     /// Render a template for a sample profile: subject, HTML and text.
     Preview(templates::PreviewArgs),
     /// Generate a seeded log of realistic shoppers (Segment JSON Lines).
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Preview(args) => templates::preview(args),
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Keys(args) => keys::run(args),
         Command::Demo { examples, replay: true } => demo::run(&examples),
         Command::Demo { examples, replay: false } => demo::live(&examples),
     };

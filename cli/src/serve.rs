@@ -32,9 +32,14 @@ pub struct ServeArgs {
     /// The configuration file (see examples/nudge.toml).
     #[arg(long, default_value = "nudge.toml")]
     pub config: PathBuf,
-    /// Address to listen on (overrides the config; default 127.0.0.1:8787).
+    /// Public address: webhooks, tracking, unsubscribe and confirmation
+    /// links, /healthz (overrides the config; default 127.0.0.1:8787).
     #[arg(long)]
     pub listen: Option<String>,
+    /// Admin address: the dashboard and sent emails, personal data
+    /// (overrides the config; default 127.0.0.1:8788, loopback only).
+    #[arg(long)]
+    pub admin_listen: Option<String>,
     /// Data directory (overrides the config; default ./nudge-data).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -48,6 +53,11 @@ struct ServeConfig {
     templates: PathBuf,
     catalogue: Option<PathBuf>,
     listen: Option<String>,
+    /// The dashboard's address; anywhere but loopback it needs
+    /// `NUDGE_ADMIN_TOKEN`.
+    admin_listen: Option<String>,
+    /// Connections served at once on each listener (default 1024).
+    max_connections: Option<usize>,
     data: Option<PathBuf>,
     /// Sender, e.g. "Demo Shop <shop@example.com>".
     from: String,
@@ -71,6 +81,10 @@ struct ServeConfig {
 
 /// Largest request body read (the sources' own limits are lower).
 const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Time a client has to send a request's body.
+const BODY_READ: Duration = Duration::from_secs(30);
+/// The bearer token (or Basic password) the admin listener asks for.
+const ADMIN_TOKEN: &str = "NUDGE_ADMIN_TOKEN";
 
 fn default_retention() -> Dur {
     Dur::from_secs(400 * 86_400)
@@ -97,7 +111,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let listen = args.listen.or(cfg.listen).unwrap_or_else(|| "127.0.0.1:8787".into());
     std::fs::create_dir_all(data.join("outbox")).with_context(|| format!("cannot create {}", data.display()))?;
     std::fs::create_dir_all(data.join("exports"))?;
-    let (alias_key, unsubscribe_key) = keys(&data)?;
+    let keys = crate::keys::load(&data)?;
+    let link_key = || UnsubscribeKey::rotating(&keys.link, &keys.previous_links);
     let sources = cfg.sources.unwrap_or_else(|| SourcesConfig::from_env(|k| std::env::var(k).ok()));
     let db = data.join("nudge.db");
     // One writer for the store and the scheduler: one fsync per batch of
@@ -108,13 +123,28 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let scheduler = SqliteScheduler::with_writer(&db, writer).map_err(|e| anyhow::anyhow!("{e}"))?;
     let publisher = Arc::new(FilePublisher::open(&data)?);
     {
-        let (data, publisher, alias_key) = (data.clone(), publisher.clone(), AliasKey::new(&alias_key));
+        let (data, publisher, alias_key) = (data.clone(), publisher.clone(), AliasKey::new(&keys.alias));
         store.on_erase(Box::new(move |e| erase_files(&data, &publisher, &alias_key, e)));
     }
+    let admin_listen = args.admin_listen.or(cfg.admin_listen).unwrap_or_else(|| "127.0.0.1:8788".into());
+    let admin_token = std::env::var(ADMIN_TOKEN).ok().filter(|t| !t.is_empty());
     let rt = tokio::runtime::Runtime::new()?;
-    let listener =
-        rt.block_on(tokio::net::TcpListener::bind(&listen)).with_context(|| format!("cannot listen on {listen}"))?;
+    let bind = |a: &str| rt.block_on(tokio::net::TcpListener::bind(a)).with_context(|| format!("cannot listen on {a}"));
+    let (listener, admin_listener) = (bind(&listen)?, bind(&admin_listen)?);
     let addr = listener.local_addr()?;
+    let admin_addr = admin_listener.local_addr()?;
+    if !admin_addr.ip().is_loopback() && admin_token.is_none() {
+        anyhow::bail!(
+            "the dashboard shows personal data: on {admin_addr} (not loopback) it needs {ADMIN_TOKEN} set; \
+             or keep it on 127.0.0.1 and reach it through an SSH tunnel"
+        );
+    }
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "nudge serve: warning: the public listener {addr} is reachable from other machines; \
+             put it behind HTTPS (a reverse proxy) before storefronts send to it"
+        );
+    }
     let public_url = cfg.public_url.unwrap_or_else(|| format!("http://{addr}"));
     // The feed file, overlaid with the product webhooks stored so far.
     let catalogues = Arc::new(Catalogues::new(catalogue));
@@ -128,7 +158,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         from: cfg.from,
         public_url,
         locale: cfg.locale,
-        unsubscribe_key: UnsubscribeKey::new(&unsubscribe_key),
+        unsubscribe_key: link_key(),
     };
     let sandbox = cfg.sandbox.map(|list| Sandbox::parse(&list.join(",")));
     if let Some(s) = &sandbox {
@@ -142,74 +172,128 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let mailer = Guarded { inner: Outbox { dir: data.join("outbox"), composer, smtp }, sandbox };
     let svc = Arc::new(HttpService {
         rules,
-        alias_key: AliasKey::new(&alias_key),
+        alias_key: AliasKey::new(&keys.alias),
         sources,
         store,
         scheduler,
         publisher,
         clock: SystemClock,
         stats: HttpStats::default(),
-        unsubscribe_key: Some(UnsubscribeKey::new(&unsubscribe_key)),
+        unsubscribe_key: Some(link_key()),
         catalogues: Some(catalogues),
     });
     println!("nudge serve: listening on http://{addr} (data in {})", data.display());
+    let guarded = if admin_token.is_some() { "token required" } else { "loopback only" };
+    println!("nudge serve: dashboard on http://{admin_addr} ({guarded})");
     std::io::stdout().flush()?;
 
-    let app = {
-        let svc = svc.clone();
-        let (dash_svc, dash_data, file_data) = (svc.clone(), data.clone(), data.clone());
-        Router::new()
-            .route(
-                "/",
-                axum::routing::get(move |uri: http::Uri| {
-                    let (svc, data) = (dash_svc.clone(), dash_data.clone());
-                    let q = crate::dashboard::search_term(uri.query().unwrap_or(""));
-                    async move { axum::response::Html(crate::dashboard::page(&svc, &data, q.as_deref())) }
-                }),
-            )
-            .route(
-                "/outbox/{name}",
-                axum::routing::get(move |axum::extract::Path(name): axum::extract::Path<String>| {
-                    let data = file_data.clone();
-                    async move { crate::dashboard::outbox_file(&data, &name) }
-                }),
-            )
-            .fallback(move |req: axum::extract::Request| {
-                let svc = svc.clone();
-                async move {
-                    let (parts, body) = req.into_parts();
-                    let declared = parts
-                        .headers
-                        .get(http::header::CONTENT_LENGTH)
-                        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-                    let refuse = |r: Rejection| svc.refuse(&r).map(Body::from);
-                    if declared.is_some_and(|n| n > MAX_BODY) {
-                        return refuse(Rejection::TooLarge { limit: MAX_BODY });
-                    }
-                    match axum::body::to_bytes(body, MAX_BODY).await {
-                        Ok(bytes) => svc.handle(&http::Request::from_parts(parts, bytes)).await.map(Body::from),
-                        // Over the limit without a Content-Length (chunked):
-                        // too large. Otherwise the client stopped sending
-                        // before the end: nothing was stored.
-                        Err(_) if declared.is_none() => refuse(Rejection::TooLarge { limit: MAX_BODY }),
-                        Err(_) => refuse(Rejection::Invalid("body cut off before its Content-Length".into())),
-                    }
-                }
-            })
+    let limits = crate::http_server::Limits {
+        max_connections: cfg.max_connections.unwrap_or(crate::http_server::Limits::default().max_connections),
+        ..crate::http_server::Limits::default()
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let public = rt.spawn(crate::http_server::serve(listener, public_routes(svc.clone()), limits, stop_rx.clone()));
+    let admin = rt.spawn(crate::http_server::serve(
+        admin_listener,
+        admin_routes(svc.clone(), data.clone(), admin_token),
+        limits,
+        stop_rx.clone(),
+    ));
     let checks = rt.spawn(check_loop(svc.clone(), Arc::new(mailer), stop_rx.clone()));
     let sweeps = rt.spawn(retention_loop(svc.clone(), cfg.retention, stop_rx));
     rt.block_on(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
-        let result = server.await;
+        shutdown_signal().await;
         let _ = stop_tx.send(true);
-        let _ = checks.await;
-        let _ = sweeps.await;
-        result
-    })?;
+        for task in [public, admin, checks, sweeps] {
+            let _ = task.await;
+        }
+    });
     eprintln!("nudge serve: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the internet may reach: webhooks, tracking, unsubscribe and
+/// confirmation links, `/healthz`. Nothing here shows personal data.
+fn public_routes(svc: Arc<Service>) -> Router {
+    Router::new().fallback(move |req: axum::extract::Request| {
+        let svc = svc.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let declared =
+                parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+            let refuse = |r: Rejection| svc.refuse(&r).map(Body::from);
+            if declared.is_some_and(|n| n > MAX_BODY) {
+                return refuse(Rejection::TooLarge { limit: MAX_BODY });
+            }
+            match tokio::time::timeout(BODY_READ, axum::body::to_bytes(body, MAX_BODY)).await {
+                Ok(Ok(bytes)) => svc.handle(&http::Request::from_parts(parts, bytes)).await.map(Body::from),
+                // Over the limit without a Content-Length (chunked): too
+                // large. Otherwise the client stopped sending before the
+                // end: nothing was stored.
+                Ok(Err(_)) if declared.is_none() => refuse(Rejection::TooLarge { limit: MAX_BODY }),
+                Ok(Err(_)) => refuse(Rejection::Invalid("body cut off before its Content-Length".into())),
+                Err(_) => refuse(Rejection::SlowBody { secs: BODY_READ.as_secs() }),
+            }
+        }
+    })
+}
+
+/// The dashboard and the sent emails: personal data, so on its own
+/// listener (loopback by default) and behind `NUDGE_ADMIN_TOKEN` when set.
+fn admin_routes(svc: Arc<Service>, data: PathBuf, token: Option<String>) -> Router {
+    let file_data = data.clone();
+    let routes = Router::new()
+        .route(
+            "/",
+            axum::routing::get(move |uri: http::Uri| {
+                let (svc, data) = (svc.clone(), data.clone());
+                let q = crate::dashboard::search_term(uri.query().unwrap_or(""));
+                async move { axum::response::Html(crate::dashboard::page(&svc, &data, q.as_deref())) }
+            }),
+        )
+        .route(
+            "/outbox/{name}",
+            axum::routing::get(move |axum::extract::Path(name): axum::extract::Path<String>| {
+                let data = file_data.clone();
+                async move { crate::dashboard::outbox_file(&data, &name) }
+            }),
+        );
+    let Some(token) = token else { return routes };
+    let token = Arc::new(nudge_sources::Secret::new(token.into_bytes()));
+    routes.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let token = token.clone();
+        async move {
+            if admin_authorised(req.headers(), &token) {
+                next.run(req).await
+            } else {
+                http::Response::builder()
+                    .status(http::StatusCode::UNAUTHORIZED)
+                    .header(http::header::WWW_AUTHENTICATE, "Basic realm=\"nudge\"")
+                    .body(Body::from("authentication required"))
+                    .unwrap_or_default()
+            }
+        }
+    }))
+}
+
+/// `Authorization: Bearer <token>`, or Basic with the token as password
+/// (what a browser's login prompt sends); compared in constant time.
+fn admin_authorised(headers: &http::HeaderMap, token: &nudge_sources::Secret) -> bool {
+    use base64::Engine as _;
+    let Some(value) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
+    let Some((scheme, rest)) = value.trim().split_once(' ') else { return false };
+    let presented = if scheme.eq_ignore_ascii_case("bearer") {
+        rest.trim().as_bytes().to_vec()
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).unwrap_or_default();
+        match decoded.iter().position(|b| *b == b':') {
+            Some(i) => decoded[i + 1..].to_vec(),
+            None => return false,
+        }
+    } else {
+        return false;
+    };
+    token.matches(&presented)
 }
 
 async fn shutdown_signal() {
@@ -298,29 +382,6 @@ async fn purge(svc: &Service, shop: &str, id: &str) -> Result<(), nudge_app::App
         }
     }
     Ok(svc.store.erase(shop, id).await?)
-}
-
-/// The alias and unsubscribe keys: from NUDGE_ALIAS_KEY /
-/// NUDGE_UNSUBSCRIBE_KEY, else generated once and kept in DATA/keys.
-fn keys(data: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
-    let from_env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).map(String::into_bytes);
-    let path = data.join("keys");
-    let stored = match std::fs::read(&path) {
-        Ok(b) if b.len() == 64 => b,
-        _ => {
-            let mut b = vec![0u8; 64];
-            std::io::Read::read_exact(
-                &mut File::open("/dev/urandom").context("no /dev/urandom for key generation")?,
-                &mut b,
-            )?;
-            std::fs::write(&path, &b).with_context(|| format!("cannot write {}", path.display()))?;
-            b
-        }
-    };
-    Ok((
-        from_env("NUDGE_ALIAS_KEY").unwrap_or_else(|| stored[..32].to_vec()),
-        from_env("NUDGE_UNSUBSCRIBE_KEY").unwrap_or_else(|| stored[32..].to_vec()),
-    ))
 }
 
 /// Appends decisions to DATA/decisions.jsonl and accepted events to

@@ -37,7 +37,10 @@ fn setup_with(name: &str, extra: &str) -> (PathBuf, PathBuf) {
 
 struct Server {
     child: Child,
+    /// The public listener: webhooks, tracking, links.
     addr: String,
+    /// The admin listener: the dashboard.
+    admin: String,
 }
 
 impl Drop for Server {
@@ -55,21 +58,26 @@ fn start(config: &Path, data: &Path) -> Server {
 /// limits and then execs it).
 fn start_in(mut cmd: Command, config: &Path, data: &Path) -> Server {
     let mut child = cmd
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--config"])
         .arg(config)
         .arg("--data")
         .arg(data)
         .env("NUDGE_SHOPIFY_SECRET", SECRET)
         .env("NUDGE_SEGMENT_WRITE_KEY", "wk")
+        .env("NUDGE_SEGMENT_SERVER_KEY", "sk")
         .env("NUDGE_SHOP", SHOP)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).expect(&line).to_owned();
-    Server { child, addr }
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut address = || {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).expect(&line).to_owned()
+    };
+    let (addr, admin) = (address(), address());
+    Server { child, addr, admin }
 }
 
 /// A plain HTTP/1.1 POST over a real socket; returns the status code.
@@ -104,7 +112,7 @@ fn shopify(addr: &str, topic: &str, event_id: &str, body: &[u8]) -> u16 {
 }
 
 fn consent_then_checkout(addr: &str) {
-    let identify = br#"{"batch":[{"type":"identify","userId":"u1","messageId":"id-1","traits":{"email":"example@email.com","first_name":"Ada","email_marketing_consent":"subscribed"}}],"writeKey":"wk"}"#;
+    let identify = br#"{"batch":[{"type":"identify","userId":"u1","messageId":"id-1","traits":{"email":"example@email.com","first_name":"Ada","email_marketing_consent":"subscribed"}}],"writeKey":"sk"}"#;
     assert_eq!(post(addr, "/v1/batch", &[("Content-Type", "application/json".into())], identify), 200);
     let checkout = std::fs::read(repo().join("fixtures/shopify/checkouts__create.json")).unwrap();
     for _ in 0..3 {
@@ -167,7 +175,7 @@ fn an_abandoned_checkout_gets_one_eml_reminder_even_across_a_crash_mid_delay() {
     let decisions = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
     assert_eq!(decisions.lines().filter(|l| l.contains("\"decision\":\"send\"")).count(), 1, "{decisions}");
     assert!(!decisions.contains("example@email.com"), "no address in the decision log");
-    dashboard_shows_the_scenario(&server.addr);
+    dashboard_shows_the_scenario(&server.admin);
     drop(server);
 }
 
@@ -219,8 +227,9 @@ fn an_erase_request_leaves_no_trace_of_the_person_in_the_data_directory() {
     assert_eq!(post(&server.addr, "/v1/batch", &[("Content-Type", "application/json".into())], other), 200);
     consent_then_checkout(&server.addr);
     assert_eq!(wait_for(&data, 1, 15).len(), 1, "the reminder was sent");
-    let request =
-        format!(r#"{{"shop_id": 1, "shop_domain": "{SHOP}", "customer": {CUSTOMER}, "orders_requested": []}}"#);
+    let request = format!(
+        r#"{{"shop_id": 1, "shop_domain": "{SHOP}", "customer": {CUSTOMER}, "orders_requested": [], "data_request": {{"id": 9999}}}}"#
+    );
     assert_eq!(shopify(&server.addr, "customers/data_request", "evt-dr", request.as_bytes()), 200);
     assert!(!files_containing(&data.join("exports"), "example@email.com").is_empty(), "the export was written");
     let before = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
@@ -531,4 +540,262 @@ fn when_the_disk_fills_deliveries_fail_loudly_and_nothing_acknowledged_is_lost()
     for (n, line) in log.lines().enumerate() {
         assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "events.jsonl:{}: torn line", n + 1);
     }
+}
+
+// The doors of `nudge serve`, tried as an attacker would, over real sockets.
+
+/// A GET over a real socket: status and body.
+fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, resp)
+}
+
+#[test]
+fn the_dashboard_and_sent_emails_are_not_served_on_the_public_listener() {
+    let (config, data) = setup("admin-split");
+    let server = start(&config, &data);
+    consent_then_checkout(&server.addr);
+    let sent = wait_for(&data, 1, 15);
+    assert_eq!(sent.len(), 1);
+    let name = std::fs::read_dir(data.join("outbox"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".html"))
+        .expect("an HTML preview");
+    for path in ["/", &format!("/outbox/{name}"), "/?q=example"] {
+        let (status, body) = get(&server.addr, path, &[]);
+        assert_eq!(status, 404, "{path} on the public listener");
+        assert!(!body.contains("example@email.com"), "{path} leaked an address");
+    }
+    let (status, body) = get(&server.admin, "/", &[]);
+    assert_eq!(status, 200);
+    assert!(body.contains("example@email.com"), "the admin listener shows the dashboard");
+    assert_eq!(get(&server.admin, &format!("/outbox/{name}"), &[]).0, 200);
+}
+
+fn serve_command(envs: &[(&str, &str)], args: &[&str], config: &Path, data: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .arg("serve")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .arg("--data")
+        .arg(data)
+        .env("NUDGE_SHOPIFY_SECRET", SECRET)
+        .env("NUDGE_SHOP", SHOP)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_dashboard_off_loopback_without_a_token_refuses_to_start() {
+    let (config, data) = setup("admin-exposed");
+    let out = serve_command(&[], &["--listen", "127.0.0.1:0", "--admin-listen", "0.0.0.0:0"], &config, &data);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("NUDGE_ADMIN_TOKEN"), "{err}");
+}
+
+#[test]
+fn with_an_admin_token_the_dashboard_answers_only_to_it() {
+    let (config, data) = setup("admin-token");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nudge"));
+    cmd.env("NUDGE_ADMIN_TOKEN", "s3cret-admin");
+    let server = start_in(cmd, &config, &data);
+    assert_eq!(get(&server.admin, "/", &[]).0, 401);
+    assert_eq!(get(&server.admin, "/", &[("Authorization", "Bearer wrong")]).0, 401);
+    assert_eq!(get(&server.admin, "/", &[("Authorization", "Bearer s3cret-admin")]).0, 200);
+    // What a browser's login prompt sends: user `admin`, the token as password.
+    assert_eq!(get(&server.admin, "/", &[("Authorization", "Basic YWRtaW46czNjcmV0LWFkbWlu")]).0, 200);
+}
+
+#[test]
+fn a_malformed_keys_file_stops_the_start_and_is_never_regenerated() {
+    let (config, data) = setup("bad-keys");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("keys"), [7u8; 40]).unwrap();
+    let out = serve_command(&[], &["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"], &config, &data);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("keys is 40 bytes"), "{err}");
+    assert_eq!(std::fs::read(data.join("keys")).unwrap(), vec![7u8; 40], "left as it was");
+}
+
+#[test]
+fn the_keys_file_is_private_and_links_sent_before_a_rotation_still_unsubscribe() {
+    use std::os::unix::fs::PermissionsExt;
+    let (config, data) = setup("rotate");
+    let server = start(&config, &data);
+    consent_then_checkout(&server.addr);
+    let sent = wait_for(&data, 1, 15);
+    assert_eq!(sent.len(), 1);
+    let mode = std::fs::metadata(data.join("keys")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "DATA/keys is readable by its owner only");
+    let parsed = mail_parser::MessageParser::default().parse(sent[0].as_bytes()).unwrap();
+    let link = parsed.header_raw("List-Unsubscribe").unwrap().trim().trim_matches(['<', '>']).to_owned();
+    let query = link.split_once('?').unwrap().1.to_owned();
+    drop(server);
+
+    let rotate =
+        Command::new(env!("CARGO_BIN_EXE_nudge")).args(["keys", "rotate", "--data"]).arg(&data).output().unwrap();
+    assert!(rotate.status.success(), "{}", String::from_utf8_lossy(&rotate.stderr));
+    let server = start(&config, &data);
+    let tampered = query.replacen("t=", "t=A", 1);
+    let one_click = |q: &str| {
+        post(
+            &server.addr,
+            &format!("/unsubscribe?{q}"),
+            &[("Content-Type", "application/x-www-form-urlencoded".into())],
+            b"List-Unsubscribe=One-Click",
+        )
+    };
+    assert_eq!(one_click(&tampered), 401, "a tampered link changes nothing");
+    assert_eq!(one_click(&query), 200, "the link sent before the rotation still works");
+    // The next checkout is decided no_consent.
+    let checkout = std::fs::read(repo().join("fixtures/shopify/checkouts__update.json")).unwrap();
+    let mut later: serde_json::Value = serde_json::from_slice(&checkout).unwrap();
+    later["updated_at"] = "2022-01-02T00:00:00Z".into();
+    assert_eq!(shopify(&server.addr, "checkouts/update", "evt-later", later.to_string().as_bytes()), 200);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let decisions = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap_or_default();
+        if decisions.contains("no_consent") {
+            assert!(decisions.contains("\"consent_source\":\"unsubscribe_link\""), "{decisions}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no second decision: {decisions}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(emails(&data).len(), 1, "no second email");
+}
+
+#[test]
+fn a_signed_body_re_sent_with_fresh_event_ids_is_applied_once() {
+    let (config, data) = setup("fresh-ids");
+    let server = start(&config, &data);
+    let checkout = std::fs::read(repo().join("fixtures/shopify/checkouts__create.json")).unwrap();
+    for id in ["evt-a", "evt-b", "evt-c"] {
+        assert_eq!(shopify(&server.addr, "checkouts/create", id, &checkout), 200);
+    }
+    let events = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    assert_eq!(events.lines().filter(|l| l.contains("\"kind\":\"checkout_started\"")).count(), 1, "{events}");
+}
+
+#[test]
+fn a_relabelled_compliance_topic_or_a_foreign_shop_erases_nothing() {
+    let (config, data) = setup("relabel");
+    let server = start(&config, &data);
+    consent_then_checkout(&server.addr);
+    let checkout = std::fs::read(repo().join("fixtures/shopify/checkouts__create.json")).unwrap();
+    assert_eq!(shopify(&server.addr, "customers/redact", "evt-x1", &checkout), 400);
+    assert_eq!(shopify(&server.addr, "shop/redact", "evt-x2", &checkout), 400);
+    let foreign = post(
+        &server.addr,
+        "/webhooks/shopify",
+        &[
+            ("X-Shopify-Topic", "shop/redact".into()),
+            ("X-Shopify-Shop-Domain", "victim.myshopify.com".into()),
+            ("X-Shopify-Event-Id", "evt-x3".into()),
+            (
+                "X-Shopify-Hmac-Sha256",
+                sign_base64_sha256(br#"{"shop_id":1,"shop_domain":"victim.myshopify.com"}"#, SECRET.as_bytes()),
+            ),
+        ],
+        br#"{"shop_id":1,"shop_domain":"victim.myshopify.com"}"#,
+    );
+    assert_eq!(foreign, 401, "a shop this server does not serve");
+    let sent = wait_for(&data, 1, 15);
+    assert_eq!(sent.len(), 1, "the person is still there and still gets the reminder");
+    let events = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    assert!(events.contains("example@email.com"), "nothing erased");
+}
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_cut_off_and_cannot_hold_the_server() {
+    let (config, data) = setup_with("slow", "max_connections = 2\n");
+    let server = start(&config, &data);
+    let stall = || {
+        let mut s = TcpStream::connect(&server.addr).unwrap();
+        s.write_all(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\n").unwrap();
+        s
+    };
+    let (mut a, b) = (stall(), stall());
+    // Both connections are taken: a third waits in the backlog.
+    let mut third = TcpStream::connect(&server.addr).unwrap();
+    third.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    assert!(third.read(&mut buf).is_err(), "not served while the cap is reached");
+    drop(b);
+    third.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n = third.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "served once a slot is free");
+    // The staller is cut off after the header timeout (10 s).
+    a.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = a.read_to_end(&mut rest);
+    assert!(started.elapsed() < Duration::from_secs(14), "closed by the server");
+}
+
+#[test]
+fn a_shutdown_with_a_stalled_client_finishes_within_its_deadline() {
+    let (config, data) = setup("shutdown");
+    let mut server = start(&config, &data);
+    let mut staller = TcpStream::connect(&server.addr).unwrap();
+    staller.write_all(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "still running");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(12), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn erasing_a_person_removes_the_emails_of_every_profile_merged_into_them() {
+    let (config, data) = setup("merged-erase");
+    let server = start(&config, &data);
+    let batch = |messages: &str| {
+        let body = format!(r#"{{"batch":[{messages}],"writeKey":"sk"}}"#);
+        assert_eq!(
+            post(&server.addr, "/v1/batch", &[("Content-Type", "application/json".into())], body.as_bytes()),
+            200
+        );
+    };
+    // An anonymous shopper who gave an address, abandoned a checkout and was emailed.
+    batch(
+        r#"{"type":"identify","anonymousId":"anon-1","messageId":"m1","traits":{"email":"ada@example.com","email_marketing_consent":"subscribed"}}"#,
+    );
+    batch(
+        r#"{"type":"track","event":"Checkout Started","anonymousId":"anon-1","messageId":"m2","properties":{"checkout_id":"chk-1","value":30}}"#,
+    );
+    assert_eq!(wait_for(&data, 1, 15).len(), 1);
+    // Later known as customer 777: the anonymous profile is merged into theirs.
+    batch(r#"{"type":"identify","userId":"777","messageId":"m3","traits":{"first_name":"Ada"}}"#);
+    batch(r#"{"type":"identify","userId":"777","anonymousId":"anon-1","messageId":"m4"}"#);
+    let redact =
+        format!(r#"{{"shop_id": 1, "shop_domain": "{SHOP}", "customer": {{"id": 777}}, "orders_to_redact": []}}"#);
+    assert_eq!(shopify(&server.addr, "customers/redact", "evt-redact", redact.as_bytes()), 200);
+    assert!(emails(&data).is_empty(), "the merged-away profile's email is gone too");
+    assert_eq!(files_containing(&data, "ada@example.com"), Vec::<PathBuf>::new());
 }

@@ -172,7 +172,11 @@ where
                 };
                 for e in &events {
                     let out = ingest(&ports, e).await?;
-                    self.publisher.event(e).await?;
+                    // A duplicate changed nothing: the event log keeps each
+                    // event once, as the profile did.
+                    if out.changed {
+                        self.publisher.event(e).await?;
+                    }
                     tracing::debug!(shop = %e.shop, event = %e.id, kind = e.kind.name(), profile = ?out.profile, duplicate = !out.changed, "ingested");
                 }
                 self.stats.events.fetch_add(events.len() as u64, Ordering::Relaxed);

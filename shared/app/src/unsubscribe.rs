@@ -15,8 +15,13 @@ use crate::usecase::current_profile;
 /// How long an unsubscribe link works.
 pub const LINK_LIFETIME_SECS: i64 = 365 * 86_400;
 
+/// Signs links with the current key and verifies them with it or any
+/// previous key still kept (a rotation leaves links already sent working).
 #[derive(Clone)]
-pub struct UnsubscribeKey(Hmac<Sha256>);
+pub struct UnsubscribeKey {
+    current: Hmac<Sha256>,
+    previous: Vec<Hmac<Sha256>>,
+}
 
 impl std::fmt::Debug for UnsubscribeKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,16 +55,26 @@ pub struct LinkTarget {
     pub profile: String,
 }
 
+fn hmac(secret: &[u8]) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+}
+
 impl UnsubscribeKey {
     pub fn new(secret: impl AsRef<[u8]>) -> UnsubscribeKey {
-        UnsubscribeKey(
-            Hmac::<Sha256>::new_from_slice(secret.as_ref())
-                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
-        )
+        UnsubscribeKey { current: hmac(secret.as_ref()), previous: Vec::new() }
+    }
+
+    /// A key during a rotation: signs with `current`, still accepts links
+    /// signed with any of `previous`.
+    pub fn rotating<P: AsRef<[u8]>>(current: impl AsRef<[u8]>, previous: &[P]) -> UnsubscribeKey {
+        UnsubscribeKey {
+            current: hmac(current.as_ref()),
+            previous: previous.iter().map(|p| hmac(p.as_ref())).collect(),
+        }
     }
 
     fn sign(&self, shop: &str, profile: &str, expires: i64) -> Vec<u8> {
-        let mut mac = self.0.clone();
+        let mut mac = self.current.clone();
         mac.update(format!("{shop}\n{profile}\n{expires}").as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
@@ -88,9 +103,15 @@ impl UnsubscribeKey {
         let (Some(shop), Some(profile), Some(expires), Some(token)) = (shop, profile, expires, token) else {
             return Err(LinkError::Malformed);
         };
-        let mut mac = self.0.clone();
-        mac.update(format!("{shop}\n{profile}\n{expires}").as_bytes());
-        mac.verify_slice(&token).map_err(|_| LinkError::Forged)?;
+        let message = format!("{shop}\n{profile}\n{expires}");
+        let signed_by = |key: &Hmac<Sha256>| {
+            let mut mac = key.clone();
+            mac.update(message.as_bytes());
+            mac.verify_slice(&token).is_ok()
+        };
+        if !std::iter::once(&self.current).chain(&self.previous).any(signed_by) {
+            return Err(LinkError::Forged);
+        }
         if now.as_second() > expires {
             return Err(LinkError::Expired);
         }
@@ -210,6 +231,17 @@ mod tests {
         assert_eq!(UnsubscribeKey::new("other").verify(&q, now()), Err(LinkError::Forged));
         assert_eq!(k.verify(&q.replace("p=p1", "p=p2"), now()), Err(LinkError::Forged));
         assert_eq!(k.verify("s=acme&p=p1", now()), Err(LinkError::Malformed));
+    }
+
+    #[test]
+    fn after_a_rotation_links_signed_with_the_previous_key_still_verify() {
+        let old = UnsubscribeKey::new("old");
+        let sent = old.query("acme", "p1", now());
+        let rotated = UnsubscribeKey::rotating("new", &["old"]);
+        assert_eq!(rotated.verify(&sent, now()).map(|t| t.profile), Ok("p1".to_owned()));
+        let fresh = rotated.query("acme", "p2", now());
+        assert_eq!(old.verify(&fresh, now()), Err(LinkError::Forged), "new links use the new key");
+        assert_eq!(UnsubscribeKey::new("new").verify(&sent, now()), Err(LinkError::Forged), "once retired, gone");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::publish::EventBridgePublisher;
 use crate::schedule::EventBridgeScheduler;
 use crate::secrets::{Secrets, SecretsError};
 use crate::ses::SesMailer;
-use crate::settings::{ALIAS_KEY, SHOP, Settings, SettingsError, UNSUBSCRIBE_KEY};
+use crate::settings::{ALIAS_KEY, SHOP, Settings, SettingsError, UNSUBSCRIBE_KEY, UNSUBSCRIBE_KEY_PREVIOUS};
 
 /// A failed invocation, reported to Lambda as retryable (our side: the
 /// event is redelivered) or not (bad input: retrying cannot help).
@@ -132,7 +132,10 @@ impl Stack {
         let publisher = EventBridgePublisher::new(&sdk, settings.event_bus.clone());
         Ok(Stack {
             alias_key: AliasKey::new(secrets.require(ALIAS_KEY)?),
-            unsubscribe_key: UnsubscribeKey::new(secrets.require(UNSUBSCRIBE_KEY)?),
+            unsubscribe_key: UnsubscribeKey::rotating(
+                secrets.require(UNSUBSCRIBE_KEY)?,
+                &secrets.get(UNSUBSCRIBE_KEY_PREVIOUS).into_iter().collect::<Vec<_>>(),
+            ),
             settings,
             rules,
             store,

@@ -56,6 +56,7 @@ pub const RECONCILE_GRACE_MINUTES: &str = "NUDGE_RECONCILE_GRACE_MINUTES";
 pub const SECRETS_PATH: &str = "NUDGE_SECRETS_PATH";
 pub const ALIAS_KEY: &str = "NUDGE_ALIAS_KEY";
 pub const UNSUBSCRIBE_KEY: &str = "NUDGE_UNSUBSCRIBE_KEY";
+pub const UNSUBSCRIBE_KEY_PREVIOUS: &str = "NUDGE_UNSUBSCRIBE_KEY_PREVIOUS";
 /// Read by the AWS SDK itself: a file holding the table of AWS partitions
 /// that every service crate otherwise parses from its own embedded copy
 /// (all eight partitions, a regex compiled for each) when its first client
@@ -149,14 +150,24 @@ pub const SETTINGS: &[Setting] = &[
         "the previous Shopify secret, during a rotation",
     ),
     secret(nudge_sources::config::env::WOOCOMMERCE_SECRET, Need::Optional, "WooCommerce webhook secret"),
-    secret(nudge_sources::config::env::SEGMENT_WRITE_KEY, Need::Optional, "write key accepted by the track endpoint"),
+    secret(
+        nudge_sources::config::env::SEGMENT_WRITE_KEY,
+        Need::Optional,
+        "browser write key of the track endpoint (public: cannot grant consent or replace an address)",
+    ),
+    secret(
+        nudge_sources::config::env::SEGMENT_SERVER_KEY,
+        Need::Optional,
+        "secret server-side key of the track endpoint (fully trusted)",
+    ),
     secret(
         nudge_sources::config::env::SEGMENT_WEBHOOK_SECRET,
         Need::Optional,
         "Segment webhook destination shared secret",
     ),
     secret(ALIAS_KEY, Need::All, "key of the HMAC that turns email addresses into alias keys"),
-    secret(UNSUBSCRIBE_KEY, Need::All, "key that signs unsubscribe links"),
+    secret(UNSUBSCRIBE_KEY, Need::All, "key that signs unsubscribe and confirmation links"),
+    secret(UNSUBSCRIBE_KEY_PREVIOUS, Need::Optional, "the previous link-signing key, still accepted during a rotation"),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -337,6 +337,11 @@ impl SqliteStore {
                         column(conn, "SELECT id FROM profiles WHERE shop = ?1", &[&shop])?,
                     ),
                 };
+                // Profiles merged into this one left redirects: their files
+                // are this person's too.
+                let merged = format!("A#{shop}#merged#");
+                let mut profiles = profiles;
+                profiles.extend(keys.iter().filter_map(|k| k.strip_prefix(&merged)).map(str::to_owned));
                 if let Some(hook) = hook.get() {
                     let whole_shop = person.is_none();
                     hook(&Erasing { shop: &shop, profiles: &profiles, alias_keys: &keys, whole_shop })

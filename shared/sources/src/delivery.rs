@@ -55,6 +55,9 @@ pub enum Rejection {
     MalformedJson(String),
     #[error("invalid payload: {0}")]
     Invalid(String),
+    /// The client did not send its whole body in time.
+    #[error("body not received within {secs} s")]
+    SlowBody { secs: u64 },
     /// A signed body that is not what its (unsigned) headers say it is.
     #[error("payload does not match its topic: {0}")]
     WrongShape(String),
@@ -69,6 +72,7 @@ impl Rejection {
             | Rejection::UnknownShop
             | Rejection::UnknownWriteKey => 401,
             Rejection::TooLarge { .. } => 413,
+            Rejection::SlowBody { .. } => 408,
             Rejection::OverSegmentLimit(_)
             | Rejection::MalformedJson(_)
             | Rejection::Invalid(_)
