@@ -10,9 +10,12 @@
    names per function, table keys and indexes, alarms. Terraform's side is
    read from a real `terraform plan` (for_each expanded), with the provider's
    STS calls answered by moto.
-5. One list of settings: shared/aws/src/settings.rs against SAM, Terraform,
+5. Least privilege: each function's IAM actions are exactly the calls it
+   makes (ACTIONS below), in both stacks; SES sending is limited to the
+   configured identity; no function has a function URL.
+6. One list of settings: shared/aws/src/settings.rs against SAM, Terraform,
    the cargo-lambda metadata and the README.
-6. infra/aws-partitions (the SDK partition tables the rules layer ships) is
+7. infra/aws-partitions (the SDK partition tables the rules layer ships) is
    what scripts/aws_partitions.py cuts from the locked SDK.
 """
 
@@ -32,6 +35,31 @@ ROOT = Path(__file__).resolve().parent.parent
 SAM = ROOT / "infra/sam/template.yaml"
 TF = ROOT / "infra/terraform"
 FAILURES = []
+
+# Every action each function's role grants: exactly the calls its code makes
+# (shared/aws/src/dynamo.rs for the table; logs, X-Ray and the dead-letter
+# queue aside). events:PutEvents only when an event bus is configured.
+_SCHED = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "iam:PassRole"]
+_SSM = ["ssm:GetParametersByPath"]
+_SES = ["ses:SendEmail", "ses:SendRawEmail"]
+ACTIONS = {
+    "shopify-webhook": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem",
+                        "dynamodb:BatchWriteItem", "dynamodb:Query", "dynamodb:Scan", *_SCHED, *_SSM, "events:PutEvents"],
+    "woocommerce-webhook": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem",
+                            "dynamodb:BatchWriteItem", "dynamodb:Query", *_SCHED, *_SSM, "events:PutEvents"],
+    "track": ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
+              "dynamodb:Query", *_SCHED, *_SSM, "events:PutEvents"],
+    "check": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+              "scheduler:CreateSchedule", "iam:PassRole", *_SES, *_SSM, "events:PutEvents"],
+    "ses-events": ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", *_SCHED, *_SSM, "events:PutEvents"],
+    "unsubscribe": ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", *_SCHED, *_SSM, "events:PutEvents"],
+    "reconcile": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                  "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "scheduler:CreateSchedule", "iam:PassRole",
+                  *_SES, *_SSM, "events:PutEvents"],
+}
+# Granted to every function by its module / SAM itself, not by nudge's statements.
+_BASELINE = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+             "sqs:SendMessage"}
 
 
 def step(title):
@@ -151,8 +179,7 @@ def plan_json(example, work):
              "-var", "from_address=Acme <shop@example.com>", "-var", f"lambda_dir={lambda_dir}",
              # A given unsubscribe base keeps the mail functions' environment known at plan time.
              "-var", "public_url=https://unsubscribe.example",
-             # The optional HTTP API on, so its routes are compared with SAM's.
-             "-var", "http_api=true",
+             "-var", "ses_identity=shop.example",
              "-var", f"rules_layer_zip={layer}"], cwd=example, env=env, stdout=subprocess.DEVNULL)
         out = subprocess.run(["terraform", "show", "-json", "plan.bin"], cwd=example, check=True,
                              capture_output=True, text=True).stdout
@@ -276,9 +303,53 @@ def compare(sam, tf):
     expect(st == tt, f"table differs:\n  SAM {st}\n  TF  {tt}")
     expect(sa == ta, f"alarms or HTTP API routes differ: only SAM {sa - ta}, only Terraform {ta - sa}")
     routes = next(a[1] for a in sa if a[0] == "routes")
-    expect(len(routes) == 6, f"the HTTP API should have 6 routes, has {sorted(routes)}")
+    expect(len(routes) == 8, f"the HTTP API should have 8 routes, has {sorted(routes)}")
     print(f"{len(sf)} functions, {len(sa) - 1} alarms, {len(routes)} HTTP API routes, table {st[0]}/{st[1]} with {len(st[2])} indexes: the same")
     return sf
+
+
+def sam_privileges(tpl):
+    """Each function's granted actions, with conditional statements taken as granted."""
+    out = {}
+    for r in tpl["Resources"].values():
+        if r["Type"] != "AWS::Serverless::Function":
+            continue
+        name = r["Metadata"]["BuildProperties"]["Binary"]
+        expect("FunctionUrlConfig" not in r["Properties"], f"SAM {name}: has a function URL (the HTTP API is the only way in)")
+        actions = set()
+        for policy in r["Properties"].get("Policies", []):
+            for st in policy.get("Statement", []):
+                if "Fn::If" in st:
+                    st = st["Fn::If"][1]
+                a = st["Action"]
+                actions |= set(a if isinstance(a, list) else [a])
+                resources = st.get("Resource")
+                resources = resources if isinstance(resources, list) else [resources]
+                if any(x.startswith("ses:") for x in actions & set(a if isinstance(a, list) else [a])):
+                    text = json.dumps(resources)
+                    expect("identity/*" not in text and "identity/${SesIdentity}" in text,
+                           f"SAM {name}: SES sending is not limited to the configured identity: {text}")
+        out[name] = actions
+    return out
+
+
+def check_privileges(sam_tpl, plan):
+    step("least privilege: each function may make exactly the calls it makes")
+    sam = sam_privileges(sam_tpl)
+    for name, want in ACTIONS.items():
+        got = sam.get(name, set())
+        expect(got == set(want), f"SAM {name}: extra {sorted(got - set(want))}, missing {sorted(set(want) - got)}")
+    tf = plan["planned_values"]["outputs"]["iam_actions"]["value"]
+    for name, want in ACTIONS.items():
+        # The example plan configures no event bus, so PutEvents is not granted there.
+        want = set(want) - {"events:PutEvents"}
+        got = set(tf.get(name, [])) - _BASELINE
+        expect(got == want, f"Terraform {name}: extra {sorted(got - want)}, missing {sorted(want - got)}")
+    urls = [c["address"] for c in plan["resource_changes"] if c["type"] == "aws_lambda_function_url"]
+    expect(not urls, f"Terraform has function URLs: {urls}")
+    module_text = "".join(p.read_text() for p in (TF / "modules").rglob("*.tf"))
+    expect("identity/*" not in module_text, "Terraform: SES sending is not limited to the configured identity")
+    print(f"{len(ACTIONS)} functions: the same actions in both stacks, no function URL, SES limited to one identity")
 
 
 def check_settings(listed, functions):
@@ -310,8 +381,10 @@ def main():
         example = check_terraform(work)
         check_checkov(work)
         sam = sam_model(sam_template())
-        tf = tf_model(plan_json(example, work))
+        plan = plan_json(example, work)
+        tf = tf_model(plan)
         functions = compare(sam, tf)
+        check_privileges(sam_template(), plan)
         check_settings(settings(), functions)
     step("AWS SDK partition tables")
     done = subprocess.run([sys.executable, str(ROOT / "scripts/aws_partitions.py"), "--check"], cwd=ROOT)

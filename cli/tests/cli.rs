@@ -128,7 +128,7 @@ fn check_compile_writes_the_rules_and_every_template_compiled_and_needs_template
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
     let names: Vec<&str> = json["templates"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
-    assert_eq!(names, ["browse-reminder", "cart-reminder", "win-back"]);
+    assert_eq!(names, ["browse-reminder", "cart-reminder", "confirm-subscription", "win-back"]);
     for name in names {
         let html = std::fs::read_to_string(out_dir.join(format!("{name}.html"))).unwrap();
         assert!(html.starts_with("<!doctype html>"), "{name}: {html}");

@@ -799,3 +799,76 @@ fn erasing_a_person_removes_the_emails_of_every_profile_merged_into_them() {
     assert!(emails(&data).is_empty(), "the merged-away profile's email is gone too");
     assert_eq!(files_containing(&data, "ada@example.com"), Vec::<PathBuf>::new());
 }
+
+/// Waits until some message in the outbox contains `needle`.
+fn wait_for_email_with(data: &Path, needle: &str, secs: u64) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(e) = emails(data).into_iter().find(|e| e.contains(needle)) {
+            return Some(e);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn double_opt_in_from_the_browser_key_confirms_by_link_and_then_the_trigger_sends() {
+    let (config, data) = setup("double-opt-in");
+    let server = start(&config, &data);
+    let browser = |messages: &str| {
+        let body = format!(r#"{{"batch":[{messages}],"writeKey":"wk"}}"#);
+        post(&server.addr, "/v1/batch", &[("Content-Type", "application/json".into())], body.as_bytes())
+    };
+    let subscribe = r#"{"type":"identify","anonymousId":"a1","messageId":"MID","traits":{"email":"ada@example.com","first_name":"Ada","email_marketing_consent":"subscribed"}}"#;
+    assert_eq!(browser(&subscribe.replace("MID", "m1")), 200);
+    let eml = wait_for_email_with(&data, "Subject: Please confirm", 15).expect("one confirmation email");
+    // Asked again: no second confirmation within 24 hours.
+    assert_eq!(browser(&subscribe.replace("MID", "m2")), 200);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(emails(&data).len(), 1, "at most one confirmation a day");
+    assert!(std::fs::read_to_string(data.join("decisions.jsonl")).unwrap().contains("frequency_cap"));
+
+    let parsed = mail_parser::MessageParser::default().parse(eml.as_bytes()).unwrap();
+    let html = parsed.body_html(0).unwrap().replace("&#x2f;", "/");
+    let start_at = html.find("/confirm?").expect("a confirmation link");
+    let query: String = html[start_at + "/confirm?".len()..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect::<String>()
+        .replace("&amp;", "&");
+    let one_click = |q: &str| {
+        post(
+            &server.addr,
+            &format!("/confirm?{q}"),
+            &[("Content-Type", "application/x-www-form-urlencoded".into())],
+            b"",
+        )
+    };
+    let checkout = r#"{"type":"track","event":"Checkout Started","anonymousId":"a1","messageId":"MID","properties":{"checkout_id":"chk-1","value":30}}"#;
+
+    // A tampered or expired link changes nothing.
+    assert_eq!(one_click(&query.replacen("t=", "t=A", 1)), 401);
+    let keys = std::fs::read(data.join("keys")).unwrap();
+    let profile = query.split('&').find_map(|kv| kv.strip_prefix("p=")).unwrap().to_owned();
+    let long_ago = jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_hours(24 * 8)).unwrap();
+    let expired = nudge_app::unsubscribe::UnsubscribeKey::new(&keys[32..64]).confirm_query(SHOP, &profile, long_ago);
+    assert_eq!(one_click(&expired), 400);
+    assert_eq!(browser(&checkout.replace("MID", "m3")), 200);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(emails(&data).len(), 1, "unconfirmed: no cart email");
+
+    // Following the link: the page asks, the button confirms.
+    let (status, page) = get(&server.addr, &format!("/confirm?{query}"), &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains("<form method=\"post\""), "a GET (a mail scanner) changes nothing");
+    assert_eq!(one_click(&query), 200);
+    // The reminder that came due unconfirmed was decided `no_consent`, as
+    // on time; the next checkout's reminder sends.
+    assert_eq!(browser(&checkout.replace("MID", "m4").replace("chk-1", "chk-2")), 200);
+    assert!(wait_for_email_with(&data, "Return to my cart", 15).is_some(), "the next trigger sends");
+    let decisions = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
+    assert!(decisions.contains("\"consent_source\":\"confirmation\""), "{decisions}");
+}

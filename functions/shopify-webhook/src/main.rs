@@ -1,4 +1,4 @@
-//! `shopify-webhook`: a function URL (HTTP API v2 payload) in front of the nudge-app
+//! `shopify-webhook`: the HTTP API (payload format 2.0) in front of the nudge-app
 //! HTTP handlers, limited to this function's paths.
 
 #[tokio::main(flavor = "current_thread")]

@@ -25,8 +25,13 @@ variable "shop_domain" {
   default = ""
 }
 
+variable "ses_identity" {
+  description = "The verified SES identity to send from (the sender's domain or address)."
+  type        = string
+}
+
 variable "public_url" {
-  description = "Base URL of the unsubscribe endpoint; empty uses the unsubscribe function URL."
+  description = "Base URL of the unsubscribe and confirmation links; empty uses the HTTP API's address."
   type        = string
   default     = ""
 }
@@ -43,12 +48,6 @@ variable "rules_layer_zip" {
   default     = "../../../target/rules-layer.zip"
 }
 
-variable "http_api" {
-  description = "Also serve the webhook, track and unsubscribe routes through an API Gateway HTTP API."
-  type        = bool
-  default     = false
-}
-
 provider "aws" {
   region = var.region
 }
@@ -57,12 +56,12 @@ module "nudge" {
   source          = "../modules/nudge"
   name            = "nudge"
   from_address    = var.from_address
+  ses_identity    = var.ses_identity
   shop_domain     = var.shop_domain
   secrets_path    = "/nudge/prod"
   public_url      = var.public_url
   lambda_dir      = var.lambda_dir
   rules_layer_zip = var.rules_layer_zip
-  http_api        = var.http_api
 }
 
 output "shopify_webhook_url" {
@@ -73,6 +72,10 @@ output "woocommerce_webhook_url" {
   value = module.nudge.woocommerce_webhook_url
 }
 
-output "track_url" {
-  value = module.nudge.track_url
+output "api_url" {
+  value = module.nudge.api_url
+}
+
+output "iam_actions" {
+  value = module.nudge.iam_actions
 }

@@ -484,7 +484,15 @@ mod tests {
         files.sort();
         assert_eq!(
             files,
-            ["browse-reminder.html", "cart-reminder.html", MANIFEST, RULES_SNAPSHOT, "win-back.html"].map(String::from)
+            [
+                "browse-reminder.html",
+                "cart-reminder.html",
+                "confirm-subscription.html",
+                MANIFEST,
+                RULES_SNAPSHOT,
+                "win-back.html"
+            ]
+            .map(String::from)
         );
         let html = std::fs::read_to_string(out.path().join("cart-reminder.html")).unwrap();
         assert!(html.starts_with("<!doctype html>") && html.contains("{{"), "compiled MJML, Jinja left to render");

@@ -9,6 +9,11 @@ use jiff::Timestamp;
 use nudge_content::mime::{Envelope, build_message};
 use nudge_content::{Catalogue, EmailContext, SendInfo, Templates, subject_template, template_name};
 use nudge_core::Triggers;
+use nudge_core::profile::CONFIRM_TRIGGER;
+
+/// The subject of a double opt-in confirmation email (its template,
+/// `confirm-subscription`, may not set one).
+const CONFIRM_SUBJECT: &str = "Please confirm your subscription to {{ shop }}";
 
 use crate::catalogue::Catalogues;
 use crate::ports::{CatalogueStore, MailError, Mailer, Outgoing};
@@ -64,23 +69,25 @@ impl Composer {
     }
 
     fn compose_with(&self, m: &Outgoing, catalogue: &Catalogue, now: Timestamp) -> Result<Composed, MailError> {
-        let trigger = self
-            .rules
-            .get(&m.check.trigger)
-            .ok_or_else(|| MailError::Rejected("trigger no longer in the rules".into()))?;
         let to = m.profile.email.as_deref().ok_or_else(|| MailError::Rejected("no address".into()))?;
-        let unsubscribe_url = format!(
-            "{}/unsubscribe?{}",
-            self.public_url.trim_end_matches('/'),
-            self.unsubscribe_key.query(&m.profile.shop, &m.profile.id, now)
-        );
-        let send =
-            SendInfo { trigger, variant: &m.variant, now, unsubscribe_url: &unsubscribe_url, locale: &self.locale };
-        let ctx = EmailContext::build(&m.profile, &self.rules, &send, catalogue);
-        let rendered = self
-            .templates
-            .render(template_name(trigger, &m.variant), subject_template(trigger, &m.variant), &ctx)
-            .map_err(|e| MailError::Rejected(e.to_string()))?;
+        let base = self.public_url.trim_end_matches('/');
+        let (shop, profile) = (&m.profile.shop, &m.profile.id);
+        let unsubscribe_url = format!("{base}/unsubscribe?{}", self.unsubscribe_key.query(shop, profile, now));
+        let rendered = if m.check.trigger == CONFIRM_TRIGGER {
+            let confirm_url = format!("{base}/confirm?{}", self.unsubscribe_key.confirm_query(shop, profile, now));
+            let ctx = EmailContext::confirmation(&m.profile, &unsubscribe_url, &confirm_url);
+            self.templates.render(CONFIRM_TRIGGER, CONFIRM_SUBJECT, &ctx)
+        } else {
+            let trigger = self
+                .rules
+                .get(&m.check.trigger)
+                .ok_or_else(|| MailError::Rejected("trigger no longer in the rules".into()))?;
+            let send =
+                SendInfo { trigger, variant: &m.variant, now, unsubscribe_url: &unsubscribe_url, locale: &self.locale };
+            let ctx = EmailContext::build(&m.profile, &self.rules, &send, catalogue);
+            self.templates.render(template_name(trigger, &m.variant), subject_template(trigger, &m.variant), &ctx)
+        }
+        .map_err(|e| MailError::Rejected(e.to_string()))?;
         let id = format!("{}-{}", m.check.name(), m.variant);
         let bytes = build_message(
             &rendered,

@@ -3,8 +3,9 @@
 //!
 //! Routes: `POST /webhooks/shopify`, `POST /webhooks/woocommerce`,
 //! `POST /webhooks/segment`, `POST /v1/{batch,track,identify,page,screen,
-//! group,alias}`, `GET /healthz`. A delivery is acknowledged (2xx) only after
-//! every event it carried was stored; bad input is a 4xx and changes
+//! group,alias}`, `GET|POST /unsubscribe`, `GET|POST /confirm`,
+//! `GET /healthz`. A delivery is acknowledged (2xx) only after every event
+//! it carried was stored; bad input is a 4xx and changes
 //! nothing; our own failures are 5xx so the sender retries.
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use serde::Serialize;
 use crate::catalogue::Catalogues;
 use crate::identity::AliasKey;
 use crate::ports::{CatalogueStore, Clock, ProfileStore, Publisher, Scheduler};
-use crate::unsubscribe::{UnsubscribeKey, Unsubscribed, unsubscribe};
+use crate::unsubscribe::{Confirmed, UnsubscribeKey, Unsubscribed, confirm, unsubscribe};
 use crate::usecase::{AppError, IngestPorts, ingest};
 
 /// Everything the ingest endpoints need, built once per process.
@@ -88,6 +89,7 @@ enum Route {
     Tracking(Endpoint),
     Health,
     Unsubscribe,
+    Confirm,
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, StatusCode> {
@@ -97,11 +99,12 @@ fn route(method: &Method, path: &str) -> Result<Route, StatusCode> {
         "/webhooks/segment" => Route::SegmentWebhook,
         "/healthz" => Route::Health,
         "/unsubscribe" => Route::Unsubscribe,
+        "/confirm" => Route::Confirm,
         p => Route::Tracking(Endpoint::from_path(p).ok_or(StatusCode::NOT_FOUND)?),
     };
     let allowed = match r {
         Route::Health => method == Method::GET || method == Method::HEAD,
-        Route::Unsubscribe => method == Method::GET || method == Method::POST,
+        Route::Unsubscribe | Route::Confirm => method == Method::GET || method == Method::POST,
         _ => method == Method::POST,
     };
     if allowed { Ok(r) } else { Err(StatusCode::METHOD_NOT_ALLOWED) }
@@ -128,6 +131,9 @@ where
         if let Route::Unsubscribe = route {
             return self.unsubscribe(req).await;
         }
+        if let Route::Confirm = route {
+            return self.confirm(req).await;
+        }
         self.stats.deliveries.fetch_add(1, Ordering::Relaxed);
         let delivery = Delivery { headers: req.headers(), body: req.body().as_ref(), received_at: self.clock.now() };
         let decoded = match route {
@@ -135,7 +141,7 @@ where
             Route::WooCommerce => woocommerce::decode(&delivery, &self.sources),
             Route::SegmentWebhook => segment_api::decode_webhook(&delivery, &self.sources),
             Route::Tracking(endpoint) => segment_api::decode(endpoint, &delivery, &self.sources),
-            Route::Health | Route::Unsubscribe => unreachable!("answered above"),
+            Route::Health | Route::Unsubscribe | Route::Confirm => unreachable!("answered above"),
         };
         match decoded {
             Ok(accepted) => match self.apply(accepted).await {
@@ -159,17 +165,21 @@ where
         rejected(rejection)
     }
 
+    fn ingest_ports(&self) -> IngestPorts<'_, S, Sch, P> {
+        IngestPorts {
+            now: self.clock.now(),
+            rules: &self.rules,
+            alias_key: &self.alias_key,
+            store: &self.store,
+            scheduler: &self.scheduler,
+            publisher: &self.publisher,
+        }
+    }
+
     async fn apply(&self, accepted: Accepted) -> Result<Response<String>, AppError> {
         match accepted {
             Accepted::Events(events) => {
-                let ports = IngestPorts {
-                    now: self.clock.now(),
-                    rules: &self.rules,
-                    alias_key: &self.alias_key,
-                    store: &self.store,
-                    scheduler: &self.scheduler,
-                    publisher: &self.publisher,
-                };
+                let ports = self.ingest_ports();
                 for e in &events {
                     let out = ingest(&ports, e).await?;
                     // A duplicate changed nothing: the event log keeps each
@@ -240,6 +250,56 @@ where
             Err(e) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, "unsubscribe not stored");
+                page(StatusCode::INTERNAL_SERVER_ERROR, "Please try again", "We could not record this just now.")
+            }
+        }
+    }
+}
+
+impl<S, Sch, P, C> HttpService<S, Sch, P, C>
+where
+    S: ProfileStore + CatalogueStore,
+    Sch: Scheduler,
+    P: Publisher,
+    C: Clock,
+{
+    /// `GET /confirm?…` shows a button and changes nothing (mail scanners
+    /// follow links); `POST` records the person's confirmation of a
+    /// subscription a public source asked for.
+    async fn confirm<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<String> {
+        let Some(key) = &self.unsubscribe_key else {
+            return error(StatusCode::NOT_FOUND, "not found".into());
+        };
+        let now = self.clock.now();
+        let query = req.uri().query().unwrap_or("");
+        let target = match key.verify_confirm(query, now) {
+            Ok(t) => t,
+            Err(e) => {
+                let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+                return page(status, "This link does not work", &e.to_string());
+            }
+        };
+        if req.method() == Method::GET {
+            let form = format!(
+                "<form method=\"post\" action=\"/confirm?{}\"><button type=\"submit\">Yes, subscribe me</button></form>",
+                html_escape(query)
+            );
+            return page(StatusCode::OK, "Confirm your subscription", &form);
+        }
+        match confirm(&self.ingest_ports(), &target, now).await {
+            Ok(Confirmed::Subscribed { profile }) => {
+                tracing::info!(shop = %target.shop, %profile, "subscription confirmed");
+                page(StatusCode::OK, "You are subscribed", "Thank you for confirming.")
+            }
+            Ok(Confirmed::NotRequested) => {
+                page(StatusCode::OK, "Nothing to confirm", "There is no open request for this link.")
+            }
+            Ok(Confirmed::Gone) => {
+                page(StatusCode::OK, "Nothing is held about you", "This shop keeps no data for this link any more.")
+            }
+            Err(e) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "confirmation not stored");
                 page(StatusCode::INTERNAL_SERVER_ERROR, "Please try again", "We could not record this just now.")
             }
         }

@@ -9,11 +9,36 @@ use jiff::Timestamp;
 use nudge_core::{ConsentSource, ConsentState, ConsentUpdate, Event, EventKind, Identity, Triggers, Trust};
 use sha2::Sha256;
 
-use crate::ports::{Change, ProfileStore, StoreError};
-use crate::usecase::current_profile;
+use crate::ports::{Change, ProfileStore, Publisher, Scheduler, StoreError};
+use crate::usecase::{AppError, IngestPorts, current_profile, ingest_for};
 
 /// How long an unsubscribe link works.
 pub const LINK_LIFETIME_SECS: i64 = 365 * 86_400;
+/// How long a double opt-in confirmation link works.
+pub const CONFIRM_LIFETIME_SECS: i64 = 7 * 86_400;
+
+/// What a signed link is for: each purpose signs a different message.
+#[derive(Clone, Copy)]
+enum Purpose {
+    Unsubscribe,
+    Confirm,
+}
+
+impl Purpose {
+    fn lifetime(self) -> i64 {
+        match self {
+            Purpose::Unsubscribe => LINK_LIFETIME_SECS,
+            Purpose::Confirm => CONFIRM_LIFETIME_SECS,
+        }
+    }
+
+    fn message(self, shop: &str, profile: &str, expires: i64) -> String {
+        match self {
+            Purpose::Unsubscribe => format!("{shop}\n{profile}\n{expires}"),
+            Purpose::Confirm => format!("confirm\n{shop}\n{profile}\n{expires}"),
+        }
+    }
+}
 
 /// Signs links with the current key and verifies them with it or any
 /// previous key still kept (a rotation leaves links already sent working).
@@ -31,11 +56,11 @@ impl std::fmt::Debug for UnsubscribeKey {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
-    #[error("the unsubscribe link is malformed")]
+    #[error("the link is malformed")]
     Malformed,
-    #[error("the unsubscribe link was not issued by this shop")]
+    #[error("the link was not issued by this shop")]
     Forged,
-    #[error("the unsubscribe link has expired")]
+    #[error("the link has expired")]
     Expired,
 }
 
@@ -73,21 +98,36 @@ impl UnsubscribeKey {
         }
     }
 
-    fn sign(&self, shop: &str, profile: &str, expires: i64) -> Vec<u8> {
-        let mut mac = self.current.clone();
-        mac.update(format!("{shop}\n{profile}\n{expires}").as_bytes());
-        mac.finalize().into_bytes().to_vec()
+    /// The query string of an unsubscribe link: `s=…&p=…&e=…&t=…`.
+    pub fn query(&self, shop: &str, profile: &str, now: Timestamp) -> String {
+        self.link(Purpose::Unsubscribe, shop, profile, now)
     }
 
-    /// The query string of a link: `s=…&p=…&e=…&t=…`.
-    pub fn query(&self, shop: &str, profile: &str, now: Timestamp) -> String {
-        let expires = now.as_second() + LINK_LIFETIME_SECS;
-        let t = URL_SAFE_NO_PAD.encode(self.sign(shop, profile, expires));
+    /// The query string of a double opt-in confirmation link (a token for
+    /// one purpose never works for the other).
+    pub fn confirm_query(&self, shop: &str, profile: &str, now: Timestamp) -> String {
+        self.link(Purpose::Confirm, shop, profile, now)
+    }
+
+    /// Checks an unsubscribe link's query string (constant-time comparison).
+    pub fn verify(&self, query: &str, now: Timestamp) -> Result<LinkTarget, LinkError> {
+        self.check(Purpose::Unsubscribe, query, now)
+    }
+
+    /// Checks a confirmation link's query string.
+    pub fn verify_confirm(&self, query: &str, now: Timestamp) -> Result<LinkTarget, LinkError> {
+        self.check(Purpose::Confirm, query, now)
+    }
+
+    fn link(&self, purpose: Purpose, shop: &str, profile: &str, now: Timestamp) -> String {
+        let expires = now.as_second() + purpose.lifetime();
+        let mut mac = self.current.clone();
+        mac.update(purpose.message(shop, profile, expires).as_bytes());
+        let t = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
         format!("s={}&p={}&e={expires}&t={t}", encode(shop), encode(profile))
     }
 
-    /// Checks a link's query string (constant-time signature comparison).
-    pub fn verify(&self, query: &str, now: Timestamp) -> Result<LinkTarget, LinkError> {
+    fn check(&self, purpose: Purpose, query: &str, now: Timestamp) -> Result<LinkTarget, LinkError> {
         let (mut shop, mut profile, mut expires, mut token) = (None, None, None, None);
         for pair in query.split('&') {
             let (k, v) = pair.split_once('=').ok_or(LinkError::Malformed)?;
@@ -103,7 +143,7 @@ impl UnsubscribeKey {
         let (Some(shop), Some(profile), Some(expires), Some(token)) = (shop, profile, expires, token) else {
             return Err(LinkError::Malformed);
         };
-        let message = format!("{shop}\n{profile}\n{expires}");
+        let message = purpose.message(&shop, &profile, expires);
         let signed_by = |key: &Hmac<Sha256>| {
             let mut mac = key.clone();
             mac.update(message.as_bytes());
@@ -209,6 +249,61 @@ pub async fn unsubscribe<S: ProfileStore>(
     Err(StoreError::Contention(target.profile.clone(), 3))
 }
 
+/// What following a confirmation link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    /// Consent is now `subscribed`, confirmed by the person.
+    Subscribed { profile: String },
+    /// No request stands (confirmed already, or refused since): nothing changed.
+    NotRequested,
+    /// Nothing is held for the link any more.
+    Gone,
+}
+
+/// Records a followed double opt-in link: consent becomes `subscribed`
+/// (source `confirmation`) if the request it answers still stands, and the
+/// episodes that waited for consent are scheduled.
+pub async fn confirm<S, Sch, P>(
+    ports: &IngestPorts<'_, S, Sch, P>,
+    target: &LinkTarget,
+    now: Timestamp,
+) -> Result<Confirmed, AppError>
+where
+    S: ProfileStore,
+    Sch: Scheduler,
+    P: Publisher,
+{
+    let event = Event {
+        id: format!("confirm:{}:{}", target.profile, now.as_second()),
+        shop: target.shop.clone(),
+        occurred_at: now,
+        identity: Identity::default(),
+        kind: EventKind::ConsentChanged {
+            consent: ConsentUpdate {
+                state: ConsentState::Subscribed,
+                opt_in_level: Some(nudge_core::event::OptInLevel::ConfirmedOptIn),
+                updated_at: Some(now),
+                source: Some(ConsentSource::Confirmation),
+            },
+        },
+        trust: Trust::Verified,
+    };
+    let Some(profile) = current_profile(ports.store, &target.shop, &target.profile).await? else {
+        return Ok(Confirmed::Gone);
+    };
+    let Some(before) = ports.store.load(&target.shop, &profile).await? else { return Ok(Confirmed::Gone) };
+    if before.consent.opt_in.requested.is_none() {
+        return Ok(Confirmed::NotRequested);
+    }
+    ingest_for(ports, &profile, &event).await?;
+    let after = ports.store.load(&target.shop, &profile).await?;
+    Ok(match after {
+        Some(p) if p.consent.state == ConsentState::Subscribed => Confirmed::Subscribed { profile },
+        Some(_) => Confirmed::NotRequested,
+        None => Confirmed::Gone,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +337,18 @@ mod tests {
         let fresh = rotated.query("acme", "p2", now());
         assert_eq!(old.verify(&fresh, now()), Err(LinkError::Forged), "new links use the new key");
         assert_eq!(UnsubscribeKey::new("new").verify(&sent, now()), Err(LinkError::Forged), "once retired, gone");
+    }
+
+    #[test]
+    fn a_token_for_one_purpose_never_works_for_the_other() {
+        let k = UnsubscribeKey::new("k");
+        let unsubscribe = k.query("acme", "p1", now());
+        let confirm = k.confirm_query("acme", "p1", now());
+        assert_eq!(k.verify_confirm(&unsubscribe, now()), Err(LinkError::Forged));
+        assert_eq!(k.verify(&confirm, now()), Err(LinkError::Forged));
+        assert!(k.verify_confirm(&confirm, now()).is_ok());
+        let late = Timestamp::from_second(now().as_second() + CONFIRM_LIFETIME_SECS + 1).unwrap();
+        assert_eq!(k.verify_confirm(&confirm, late), Err(LinkError::Expired));
     }
 
     #[test]

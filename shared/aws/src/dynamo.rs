@@ -39,7 +39,7 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
 use jiff::{SignedDuration, Timestamp};
-use nudge_app::identity::{Alias, candidates, new_profile_id};
+use nudge_app::identity::{Alias, AliasKind, REDIRECT_KEPT_SECS, candidates, new_profile_id};
 use nudge_app::ports::{CatalogueStore, ProfileStore, ReadAhead, Resolved, Saved, StoreError};
 use nudge_core::hash::stable_hash;
 use nudge_core::{CatalogueProduct, ProductChange, Profile};
@@ -221,6 +221,17 @@ impl DynamoStore {
         Timestamp::now().saturating_add(self.retention).map_or(i64::MAX, |t| t.as_second())
     }
 
+    /// An alias lives as long as the retention; a merge's redirect at least
+    /// as long as the links that may name the retired profile.
+    fn alias_expiry(&self, key: &str) -> i64 {
+        let retained = self.expiry();
+        if key.contains(&format!("#{}#", AliasKind::Merged.as_str())) {
+            retained.max(Timestamp::now().as_second().saturating_add(REDIRECT_KEPT_SECS))
+        } else {
+            retained
+        }
+    }
+
     /// A profile item read back; `None` when absent, a stub, or expired but
     /// not yet removed by TTL (TTL deletion lags by up to two days).
     fn profile_of(mut item: HashMap<String, AttributeValue>) -> Result<Option<Profile>, StoreError> {
@@ -317,13 +328,15 @@ impl DynamoStore {
         alias: &Alias,
         profile: &str,
     ) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        let pk = alias.key(shop);
+        let ttl = Some(self.alias_expiry(&pk));
         to_item(AliasItem {
-            pk: alias.key(shop),
+            pk,
             sk: ALIAS_SK.into(),
             shop: shop.into(),
             owner: profile_pk(shop, profile),
             profile: profile.into(),
-            ttl: Some(self.expiry()),
+            ttl,
         })
         .map_err(corrupt)
     }
@@ -892,7 +905,7 @@ impl ProfileStore for DynamoStore {
                 let mut a: AliasItem = from_item(item).map_err(corrupt)?;
                 a.owner = profile_pk(shop, into);
                 a.profile = into.to_owned();
-                a.ttl = Some(self.expiry());
+                a.ttl = Some(self.alias_expiry(&a.pk));
                 requests.push(Self::put_request(to_item(a).map_err(corrupt)?)?);
             }
         }

@@ -24,6 +24,10 @@ pub struct EmailContext {
     /// The variant's offer (e.g. a discount code), when it has one.
     pub offer: Option<String>,
     pub unsubscribe_url: String,
+    /// A double opt-in confirmation email's link (`confirm-subscription`
+    /// template only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -194,6 +198,25 @@ impl EmailContext {
             recommendations,
             offer,
             unsubscribe_url: send.unsubscribe_url.to_owned(),
+            confirm_url: None,
+        }
+    }
+
+    /// A double opt-in confirmation: who it is for and the link that
+    /// confirms; nothing else of the profile.
+    pub fn confirmation(p: &Profile, unsubscribe_url: &str, confirm_url: &str) -> EmailContext {
+        EmailContext {
+            shop: p.shop.clone(),
+            first_name: p.first_name.clone().unwrap_or_else(|| FIRST_NAME_FALLBACK.to_owned()),
+            person: Person { first_name: p.first_name.clone(), segments: Vec::new() },
+            trigger: nudge_core::profile::CONFIRM_TRIGGER.to_owned(),
+            variant: String::new(),
+            cart: None,
+            product: None,
+            recommendations: Vec::new(),
+            offer: None,
+            unsubscribe_url: unsubscribe_url.to_owned(),
+            confirm_url: Some(confirm_url.to_owned()),
         }
     }
 }
@@ -245,6 +268,7 @@ pub fn sample_context() -> EmailContext {
         }],
         offer: Some("WELCOME10".into()),
         unsubscribe_url: "https://shop.example/unsubscribe?t=demo".into(),
+        confirm_url: Some("https://shop.example/confirm?t=demo".into()),
     }
 }
 

@@ -307,6 +307,9 @@ impl Profile {
     /// was later) while the person is still unreachable: nothing has changed
     /// since.
     pub fn conclude(&mut self, check: &Check, rules: &Triggers, now: Timestamp) -> (Decision, Vec<Effect>) {
+        if check.trigger == crate::profile::CONFIRM_TRIGGER {
+            return (self.conclude_opt_in(check, rules, now), Vec::new());
+        }
         let parked_at = self
             .state(&check.trigger)
             .and_then(|s| s.pending.as_ref())

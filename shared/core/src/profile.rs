@@ -94,11 +94,45 @@ pub struct Consent {
     /// When this state was given; older updates arriving late do not override it.
     #[serde(default)]
     pub at: Secs,
-    /// When a source that cannot grant consent (a browser key) last asked
-    /// for a subscription: it waits for the person's confirmation.
+    /// Double opt-in: a subscription a public source asked for, waiting
+    /// for the person to confirm it.
+    #[serde(default, skip_serializing_if = "OptIn::is_empty")]
+    pub opt_in: OptIn,
+}
+
+/// The double opt-in state: a request from a source that cannot grant
+/// consent (a browser key) sends one confirmation email (at most one per
+/// [`CONFIRM_EVERY`]); following its link subscribes the person.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptIn {
+    /// When a subscription was last asked for; cleared by any later consent
+    /// change (a confirmation, an opt-out, a trusted source's word).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested: Option<Secs>,
+    /// The confirmation check's episode (one per request that found none
+    /// outstanding).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub episode: u32,
+    /// When the outstanding confirmation check is due; `None` when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled: Option<Secs>,
+    /// When a confirmation email was last sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<Secs>,
 }
+
+impl OptIn {
+    pub fn is_empty(&self) -> bool {
+        *self == OptIn::default()
+    }
+}
+
+/// The pseudo-trigger of confirmation emails: its checks are decided by
+/// [`Profile::conclude`] like any other, but by the double opt-in rules, not
+/// a trigger's. Rules may not use the id.
+pub const CONFIRM_TRIGGER: &str = "confirm-subscription";
+/// At most one confirmation email per person in this many seconds.
+pub const CONFIRM_EVERY: Secs = 86_400;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suppression {
@@ -580,20 +614,31 @@ impl Profile {
             }
             EventKind::ConsentChanged { consent } => {
                 let at = consent.updated_at.map_or(t, secs);
-                if trust == Trust::Public && consent.state == ConsentState::Subscribed {
+                let subscribes = consent.state == ConsentState::Subscribed;
+                if trust == Trust::Public && subscribes {
                     // Only the person can confirm a subscription a public
                     // key asked for; an existing one stays as it is.
                     if self.consent.state != ConsentState::Subscribed {
-                        self.consent.requested = Some(self.consent.requested.map_or(at, |r| r.max(at)));
+                        self.request_opt_in(t, effects);
+                    }
+                } else if subscribes && consent.source == Some(ConsentSource::Confirmation) {
+                    // A followed confirmation link counts only while its
+                    // request stands (no opt-out since).
+                    if self.consent.opt_in.requested.is_some() {
+                        self.consent.state = ConsentState::Subscribed;
+                        self.consent.opt_in_level = Some(OptInLevel::ConfirmedOptIn);
+                        self.consent.source = consent.source;
+                        self.consent.at = self.consent.at.max(at);
+                        self.consent.opt_in.requested = None;
                     }
                 } else if at >= self.consent.at {
-                    let requested = self.consent.requested.filter(|_| consent.state != ConsentState::Subscribed);
+                    let opt_in = OptIn { requested: None, ..std::mem::take(&mut self.consent.opt_in) };
                     self.consent = Consent {
                         state: consent.state,
                         opt_in_level: consent.opt_in_level,
                         source: consent.source,
                         at,
-                        requested,
+                        opt_in,
                     };
                 }
             }
@@ -788,16 +833,61 @@ impl Profile {
     /// The outstanding scheduler request of every pending episode: what a
     /// reconcile sweep re-drives and what an erase withdraws.
     pub fn pending_checks(&self) -> Vec<Check> {
+        let opt_in = &self.consent.opt_in;
         self.triggers
             .iter()
             .filter_map(|st| st.pending.as_ref().map(|p| self.check(&st.trigger, p.episode, p.scheduled)))
+            .chain(opt_in.scheduled.map(|at| self.check(CONFIRM_TRIGGER, opt_in.episode, at)))
             .collect()
     }
 
     /// When the earliest outstanding check is due (what a reconcile index
     /// sorts on); `None` with nothing pending.
     pub fn next_due(&self) -> Option<Timestamp> {
-        self.triggers.iter().filter_map(|st| st.pending.as_ref().map(|p| p.scheduled)).min().map(ts)
+        let triggers = self.triggers.iter().filter_map(|st| st.pending.as_ref().map(|p| p.scheduled));
+        triggers.chain(self.consent.opt_in.scheduled).min().map(ts)
+    }
+
+    /// Records a subscription request from a public source and asks for a
+    /// confirmation check now, unless one is already outstanding.
+    fn request_opt_in(&mut self, t: Secs, effects: &mut Vec<Effect>) {
+        let opt_in = &mut self.consent.opt_in;
+        opt_in.requested = Some(opt_in.requested.map_or(t, |r| r.max(t)));
+        if opt_in.scheduled.is_none() {
+            opt_in.episode = opt_in.episode.wrapping_add(1);
+            opt_in.scheduled = Some(t);
+            let check = self.check(CONFIRM_TRIGGER, self.consent.opt_in.episode, t);
+            effects.push(Effect::Schedule { check, first: true, parked: false });
+        }
+    }
+
+    /// Decides a confirmation check: send one confirmation email if the
+    /// request still stands, the person can be reached and none went out in
+    /// the last [`CONFIRM_EVERY`].
+    pub(crate) fn conclude_opt_in(&mut self, check: &Check, rules: &Triggers, now: Timestamp) -> Decision {
+        let opt_in = &self.consent.opt_in;
+        let live = opt_in.episode == check.episode && opt_in.scheduled == Some(secs(check.due));
+        let n = secs(now);
+        let (outcome, reason) = if !live {
+            (Outcome::Skip, Some(Reason::Duplicate))
+        } else if opt_in.requested.is_none() || self.consent.state == ConsentState::Subscribed {
+            (Outcome::Skip, Some(Reason::Cancelled))
+        } else if self.suppressed.is_some() {
+            (Outcome::Skip, Some(Reason::Suppressed))
+        } else if self.email.as_deref().is_none_or(str::is_empty) {
+            (Outcome::Skip, Some(Reason::NoAddress))
+        } else if opt_in.sent.is_some_and(|s| n - s < CONFIRM_EVERY) {
+            (Outcome::Skip, Some(Reason::FrequencyCap))
+        } else {
+            (Outcome::Send, None)
+        };
+        if live {
+            self.consent.opt_in.scheduled = None;
+            if outcome == Outcome::Send {
+                self.consent.opt_in.sent = Some(n);
+            }
+        }
+        self.decision(check, now, outcome, reason, None, rules)
     }
 
     pub(crate) fn check(&self, trigger: &str, episode: u32, due: Secs) -> Check {

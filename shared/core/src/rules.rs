@@ -429,6 +429,10 @@ impl Compiler<'_> {
                 self.err(rt.id.span(), "trigger.id", format!("{id:?}: use 1-40 letters, digits, '-' or '_'"));
                 continue;
             }
+            if id == crate::profile::CONFIRM_TRIGGER {
+                self.err(rt.id.span(), "trigger.id", format!("{id:?} is reserved for double opt-in confirmations"));
+                continue;
+            }
             if let Some(mut t) = self.trigger(rt, span, &segments, &trigger_ids, templates) {
                 t.max_lateness = t.max_lateness.or(policy.max_lateness);
                 triggers.push(t);

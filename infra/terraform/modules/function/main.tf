@@ -1,6 +1,7 @@
 # One nudge Lambda function: its log group with retention, its own role with
 # exactly the statements given, the function (arm64, provided.al2023, the
-# rules layer), and a public function URL when asked for.
+# rules layer). No function URL: the public ones are reached through the
+# stack's HTTP API only (docs/security.md).
 
 terraform {
   required_version = ">= 1.5"
@@ -33,11 +34,6 @@ variable "timeout" {
 variable "reserved" {
   description = "Reserved concurrency; -1 for none."
   type        = number
-}
-
-variable "url" {
-  description = "Give the function a public URL (the request is authenticated by its signature or token)."
-  type        = bool
 }
 
 variable "dead_letter_arn" {
@@ -131,31 +127,10 @@ resource "aws_lambda_function" "this" {
   depends_on = [aws_iam_role_policy.this]
 }
 
-resource "aws_lambda_function_url" "this" {
-  #checkov:skip=CKV_AWS_258:Storefronts and mail clients call these without AWS credentials; every request is authenticated by its HMAC signature, write key or signed unsubscribe token.
-  count              = var.url ? 1 : 0
-  function_name      = aws_lambda_function.this.function_name
-  authorization_type = "NONE"
-}
-
-resource "aws_lambda_permission" "url" {
-  #checkov:skip=CKV_AWS_301:The public function URL is the point (webhooks, tracking, one-click unsubscribe); each request is authenticated by its signature, write key or signed token.
-  count                  = var.url ? 1 : 0
-  statement_id           = "FunctionUrlAllowPublicAccess"
-  action                 = "lambda:InvokeFunctionUrl"
-  function_name          = aws_lambda_function.this.function_name
-  principal              = "*"
-  function_url_auth_type = "NONE"
-}
-
 output "function_name" {
   value = aws_lambda_function.this.function_name
 }
 
 output "arn" {
   value = aws_lambda_function.this.arn
-}
-
-output "url" {
-  value = var.url ? aws_lambda_function_url.this[0].function_url : ""
 }

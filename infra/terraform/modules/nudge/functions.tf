@@ -1,6 +1,6 @@
 # The seven functions (modules/function): exactly the actions each one uses.
-# The mail-sending ones (check, reconcile) link to the unsubscribe function's
-# URL, so they are a second module call.
+# The mail-sending ones (check, reconcile) link to the HTTP API's address,
+# so they are a second module call.
 
 locals {
   statements = {
@@ -32,7 +32,6 @@ module "ingest" {
   memory             = each.value.memory
   timeout            = each.value.timeout
   reserved           = each.value.reserved
-  url                = each.value.url
   dead_letter_arn    = each.value.async ? aws_sqs_queue.functions_dlq.arn : ""
   statements         = local.statements[each.key]
   environment        = local.environment
@@ -49,7 +48,6 @@ module "mail" {
   memory             = each.value.memory
   timeout            = each.value.timeout
   reserved           = each.value.reserved
-  url                = each.value.url
   dead_letter_arn    = each.value.async ? aws_sqs_queue.functions_dlq.arn : ""
   statements         = local.statements[each.key]
   environment        = merge(local.environment, local.mail_environment)

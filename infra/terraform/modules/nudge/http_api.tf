@@ -1,22 +1,27 @@
-# The optional HTTP API (var.http_api): the webhook, track and unsubscribe
+# The HTTP API: the one public front door. The webhook, track and link
 # functions behind one address, routes as the functions serve them.
 # Deliveries authenticate themselves (HMAC signatures, write keys, signed
-# unsubscribe links), so routes carry no authorizer. The function URLs stay.
+# links), so routes carry no authorizer. There are no function URLs: since
+# October 2025 a new one answers only with lambda:InvokeFunction granted too,
+# and this provider cannot limit that grant to URL calls, so it would let any
+# AWS account invoke the functions directly. Each function's permission here
+# names this API instead (docs/security.md).
 
 locals {
-  http_routes = var.http_api ? {
+  http_routes = {
     "POST /webhooks/shopify"     = "shopify-webhook"
     "POST /webhooks/woocommerce" = "woocommerce-webhook"
     "POST /webhooks/segment"     = "track"
     "POST /v1/{proxy+}"          = "track"
     "GET /unsubscribe"           = "unsubscribe"
     "POST /unsubscribe"          = "unsubscribe"
-  } : {}
+    "GET /confirm"               = "unsubscribe"
+    "POST /confirm"              = "unsubscribe"
+  }
   http_functions = toset(values(local.http_routes))
 }
 
 resource "aws_apigatewayv2_api" "http" {
-  count         = var.http_api ? 1 : 0
   name          = "${var.name}-http"
   protocol_type = "HTTP"
 }
@@ -24,14 +29,12 @@ resource "aws_apigatewayv2_api" "http" {
 resource "aws_cloudwatch_log_group" "http_api" {
   #checkov:skip=CKV_AWS_158:Access log lines carry request ids, routes and statuses, never addresses; CloudWatch Logs' default encryption is enough.
   #checkov:skip=CKV_AWS_338:Retention is a variable (default 30 days): operational logs, not an audit trail.
-  count             = var.http_api ? 1 : 0
   name              = "/aws/apigateway/${var.name}-http"
   retention_in_days = var.log_retention_days
 }
 
 resource "aws_apigatewayv2_stage" "http" {
-  count       = var.http_api ? 1 : 0
-  api_id      = aws_apigatewayv2_api.http[0].id
+  api_id      = aws_apigatewayv2_api.http.id
   name        = "$default"
   auto_deploy = true
 
@@ -41,7 +44,7 @@ resource "aws_apigatewayv2_stage" "http" {
   }
 
   access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.http_api[0].arn
+    destination_arn = aws_cloudwatch_log_group.http_api.arn
     format = jsonencode({
       requestId = "$context.requestId"
       routeKey  = "$context.routeKey"
@@ -53,7 +56,7 @@ resource "aws_apigatewayv2_stage" "http" {
 
 resource "aws_apigatewayv2_integration" "http" {
   for_each               = local.http_functions
-  api_id                 = aws_apigatewayv2_api.http[0].id
+  api_id                 = aws_apigatewayv2_api.http.id
   integration_type       = "AWS_PROXY"
   integration_uri        = module.ingest[each.key].arn
   payload_format_version = "2.0"
@@ -62,7 +65,7 @@ resource "aws_apigatewayv2_integration" "http" {
 resource "aws_apigatewayv2_route" "http" {
   #checkov:skip=CKV_AWS_309:Deliveries authenticate themselves (HMAC signatures, write keys, signed links); Shopify, WooCommerce and mail clients cannot present IAM or JWT credentials.
   for_each  = local.http_routes
-  api_id    = aws_apigatewayv2_api.http[0].id
+  api_id    = aws_apigatewayv2_api.http.id
   route_key = each.key
   target    = "integrations/${aws_apigatewayv2_integration.http[each.value].id}"
 }
@@ -73,5 +76,5 @@ resource "aws_lambda_permission" "http_api" {
   action        = "lambda:InvokeFunction"
   function_name = module.ingest[each.key].function_name
   principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_apigatewayv2_api.http[0].execution_arn}/*"
+  source_arn    = "${aws_apigatewayv2_api.http.execution_arn}/*"
 }

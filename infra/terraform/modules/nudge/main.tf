@@ -18,46 +18,48 @@ locals {
   schedules_arn      = "${local.prefix}:scheduler:${local.region}:${local.account}:schedule/${aws_scheduler_schedule_group.checks.name}/*"
   ssm_path_arn       = "${local.prefix}:ssm:${local.region}:${local.account}:parameter${var.secrets_path}"
   ses_arns = [
-    "${local.prefix}:ses:${local.region}:${local.account}:identity/*",
+    "${local.prefix}:ses:${local.region}:${local.account}:identity/${var.ses_identity}",
     "${local.prefix}:ses:${local.region}:${local.account}:configuration-set/${aws_sesv2_configuration_set.mail.configuration_set_name}",
   ]
   event_bus_arn = "${local.prefix}:events:${local.region}:${local.account}:event-bus/${var.event_bus_name}"
 
-  # Memory, timeout, reserved concurrency (-1: none), a function URL, async
-  # invocation (dead-letter queue), and exactly the actions each one uses.
+  # Memory, timeout, reserved concurrency (-1: none), async invocation
+  # (dead-letter queue), and exactly the actions each one uses
+  # (scripts/check_infra.py holds the same lists for both stacks).
+  ingest_reserved = var.ingest_concurrency == 0 ? -1 : var.ingest_concurrency
   functions = {
     "shopify-webhook" = {
-      memory    = 256, timeout = 10, reserved = -1, url = true, async = false, ses = false, events = true
-      dynamodb  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query", "dynamodb:Scan"]
+      memory    = 256, timeout = 10, reserved = local.ingest_reserved, async = false, ses = false, events = true
+      dynamodb  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query", "dynamodb:Scan"]
       scheduler = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
     }
     "woocommerce-webhook" = {
-      memory    = 256, timeout = 10, reserved = -1, url = true, async = false, ses = false, events = true
-      dynamodb  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query"]
+      memory    = 256, timeout = 10, reserved = local.ingest_reserved, async = false, ses = false, events = true
+      dynamodb  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query"]
       scheduler = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
     }
     "track" = {
-      memory    = 256, timeout = 10, reserved = -1, url = true, async = false, ses = false, events = true
-      dynamodb  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query"]
+      memory    = 256, timeout = 10, reserved = local.ingest_reserved, async = false, ses = false, events = true
+      dynamodb  = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query"]
       scheduler = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
     }
     "check" = {
-      memory    = 512, timeout = 30, reserved = var.check_concurrency, url = false, async = true, ses = true, events = true
+      memory    = 512, timeout = 30, reserved = var.check_concurrency, async = true, ses = true, events = true
       dynamodb  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
       scheduler = ["scheduler:CreateSchedule"]
     }
     "ses-events" = {
-      memory    = 256, timeout = 10, reserved = 5, url = false, async = true, ses = false, events = true
-      dynamodb  = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:Query"]
+      memory    = 256, timeout = 10, reserved = 5, async = true, ses = false, events = true
+      dynamodb  = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"]
       scheduler = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
     }
     "unsubscribe" = {
-      memory    = 128, timeout = 5, reserved = -1, url = true, async = false, ses = false, events = false
-      dynamodb  = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
-      scheduler = []
+      memory    = 128, timeout = 5, reserved = -1, async = false, ses = false, events = true
+      dynamodb  = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"]
+      scheduler = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
     }
     "reconcile" = {
-      memory    = 512, timeout = 300, reserved = 1, url = false, async = true, ses = true, events = true
+      memory    = 512, timeout = 300, reserved = 1, async = true, ses = true, events = true
       dynamodb  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"]
       scheduler = ["scheduler:CreateSchedule"]
     }
@@ -86,9 +88,9 @@ locals {
     # than parsing all eight at every cold start: see infra/aws-partitions.
     SMITHY_CLIENT_SDK_CUSTOM_PARTITION = "/opt/aws-partitions/${local.partition}.json"
   }
-  # Only the mail-sending functions link to the unsubscribe endpoint.
+  # Only the mail-sending functions write links (unsubscribe, confirmation).
   mail_environment = {
-    NUDGE_PUBLIC_URL = var.public_url != "" ? var.public_url : (var.http_api ? aws_apigatewayv2_api.http[0].api_endpoint : module.ingest["unsubscribe"].url)
+    NUDGE_PUBLIC_URL = var.public_url != "" ? var.public_url : aws_apigatewayv2_api.http.api_endpoint
   }
   mail_functions = toset(["check", "reconcile"])
   alarm_actions  = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]

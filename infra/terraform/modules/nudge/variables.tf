@@ -26,7 +26,7 @@ variable "secrets_path" {
 }
 
 variable "public_url" {
-  description = "Base URL of the unsubscribe endpoint for List-Unsubscribe links; empty uses the unsubscribe function URL."
+  description = "Base URL of the unsubscribe and confirmation links (a custom domain in front of the HTTP API); empty uses the HTTP API's address."
   type        = string
   default     = ""
 }
@@ -103,8 +103,17 @@ variable "rules_layer_zip" {
   type        = string
 }
 
-variable "http_api" {
-  description = "Also put an API Gateway HTTP API in front of the webhook, track and unsubscribe functions (one address, stage throttling, access logs); their function URLs stay."
-  type        = bool
-  default     = false
+variable "ses_identity" {
+  description = "The verified SES identity the functions may send from: the sender's domain (shop.example) or address. Sending from any other identity is denied."
+  type        = string
+}
+
+variable "ingest_concurrency" {
+  description = "Reserved concurrency of each ingest function (shopify-webhook, woocommerce-webhook, track); 0 for none."
+  type        = number
+  default     = 0
+  validation {
+    condition     = var.ingest_concurrency >= 0
+    error_message = "ingest_concurrency is 0 (none) or a positive number of concurrent executions."
+  }
 }

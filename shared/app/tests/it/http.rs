@@ -339,7 +339,7 @@ fn a_browser_key_cannot_subscribe_a_victim_and_the_victim_gets_no_cart_email() {
     assert_eq!(status, 200, "accepted: the request itself is well-formed");
     let p = &s.store.profiles()[0];
     assert_eq!(p.consent.state, ConsentState::NotSubscribed, "a public key cannot grant consent");
-    assert!(p.consent.requested.is_some(), "the request waits for the person's own confirmation");
+    assert!(p.consent.opt_in.requested.is_some(), "the request waits for the person's own confirmation");
     assert_eq!(s.scheduler.creates.load(Ordering::Relaxed), 0, "no scheduler request for someone who cannot be mailed");
     let check = s.scheduler.pending().pop().expect("the episode is parked");
     s.clock.set(check.due);
