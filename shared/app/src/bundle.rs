@@ -499,7 +499,10 @@ mod tests {
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.path().join(MANIFEST)).unwrap()).unwrap();
         assert_eq!(manifest["digest"].as_str().unwrap().len(), 64);
-        assert_eq!(manifest["templates"], serde_json::json!(["browse-reminder", "cart-reminder", "win-back"]));
+        assert_eq!(
+            manifest["templates"],
+            serde_json::json!(["browse-reminder", "cart-reminder", "confirm-subscription", "win-back"])
+        );
     }
 
     #[test]

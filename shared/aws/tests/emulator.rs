@@ -203,6 +203,7 @@ impl World {
             ("NUDGE_UNSUBSCRIBE_KEY", "nudge-test-unsubscribe-key"),
             ("NUDGE_WOOCOMMERCE_SECRET", SECRET),
             ("NUDGE_SEGMENT_WRITE_KEY", "nudge-test-write-key"),
+            ("NUDGE_SEGMENT_SERVER_KEY", "nudge-test-server-key"),
             ("NUDGE_SHOP", SHOP),
         ]
         .into_iter()
@@ -563,13 +564,20 @@ async fn aliases_expire_with_the_retention_are_renewed_past_half_their_life_and_
     assert_eq!((resolved.profile, resolved.unlinked), (None, vec![alias]));
 }
 
-/// A Segment call to the track function, with the test write key.
+/// A Segment call to the track function, with the test (browser) write key.
 async fn segment(f: &HttpFunction, kind: &str, body: Value) -> u16 {
+    segment_with(f, "nudge-test-write-key", kind, body).await
+}
+
+/// A Segment call to the track function with `key` as Basic auth user.
+async fn segment_with(f: &HttpFunction, key: &str, kind: &str, body: Value) -> u16 {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
     let req = http::Request::builder()
         .method("POST")
         .uri(format!("https://track.example/v1/{kind}"))
         .header("content-type", "application/json")
-        .header("authorization", "Basic bnVkZ2UtdGVzdC13cml0ZS1rZXk6")
+        .header("authorization", format!("Basic {auth}"))
         .body(Body::from(body.to_string()))
         .unwrap();
     f.handle(req).await.unwrap().status().as_u16()
@@ -901,4 +909,126 @@ async fn every_sample_invocation_payload_in_events_is_accepted_by_its_function()
         let out = ses_event(&w.stack().await, payload).await.unwrap();
         assert_eq!(out["joined"], false, "{name}: an unknown message joins nothing");
     }
+}
+
+// The attacks of docs/security.md against the Lambda handlers.
+
+/// A POST to the unsubscribe function (which also serves `/confirm`).
+async fn link_post(w: &World, path_and_query: &str) -> (u16, String) {
+    let f = HttpFunction::new(w.stack().await, &["/unsubscribe", "/confirm"]);
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("https://api.example{path_and_query}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::Text("List-Unsubscribe=One-Click".into()))
+        .unwrap();
+    let resp = f.handle(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = match resp.into_body() {
+        Body::Text(t) => t,
+        other => format!("{other:?}"),
+    };
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_lambda_a_relabelled_topic_a_foreign_shop_or_a_fresh_event_id_changes_nothing() {
+    let w = World::new().await;
+    let f = w.webhook().await;
+    w.abandon(&f).await;
+    let before = w.profile().await.unwrap();
+    let body = checkout(mins(20));
+    for topic in ["customers/redact", "shop/redact", "customers/data_request", "orders/create"] {
+        assert_eq!(deliver(&f, topic, "evt-relabelled", &body).await, 400, "{topic}");
+    }
+    let mut foreign = fixture("shop__redact.json");
+    foreign["shop_domain"] = json!("victim.myshopify.com");
+    let raw = foreign.to_string();
+    let mut req = shopify_request("shop/redact", "evt-foreign", raw.as_bytes());
+    req.headers_mut().insert("x-shopify-shop-domain", http::HeaderValue::from_static("victim.myshopify.com"));
+    assert_eq!(f.handle(req).await.unwrap().status(), 401, "a shop this stack does not serve");
+    // The same signed checkout under a new, unsigned event id.
+    assert_eq!(deliver(&f, "checkouts/create", "evt-fresh-id", &body).await, 200);
+    let after = w.profile().await.expect("nothing was erased");
+    assert_eq!(after.version, before.version, "applied once: not even saved again");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_lambda_the_browser_key_gets_double_opt_in_never_consent_and_cannot_replace_an_address() {
+    let w = World::new().await;
+    let track = HttpFunction::new(w.stack().await, &["/v1", "/webhooks/segment"]);
+    let identify = |id: &str, traits: Value| json!({"userId": CUSTOMER, "messageId": id, "traits": traits});
+    let subscribe = identify("m1", json!({"email": "victim@example.com", "email_marketing_consent": "subscribed"}));
+    assert_eq!(segment(&track, "identify", subscribe).await, 200);
+    let p = w.profile().await.unwrap();
+    assert_eq!(p.consent.state, nudge_core::ConsentState::NotSubscribed, "a public key cannot grant consent");
+    // The confirmation check was scheduled; the check function sends it.
+    let confirm = p.pending_checks().into_iter().find(|c| c.trigger == "confirm-subscription").expect("scheduled");
+    let out = w.checker().await.check(w.scheduled_input(&confirm).await).await.unwrap();
+    assert_eq!(out["decision"], "send", "{out}");
+    let mime = w.moto.sent().remove(0);
+    assert!(mime.contains("Subject: Please confirm"), "{mime}");
+    // A browser identify naming another address changes nothing of it.
+    let replace = identify("m2", json!({"email": "attacker@example.com"}));
+    assert_eq!(segment(&track, "identify", replace).await, 200);
+    assert_eq!(w.profile().await.unwrap().email.as_deref(), Some("victim@example.com"));
+    // The person follows the link: subscribed, and the source says how.
+    let key = nudge_app::unsubscribe::UnsubscribeKey::new("nudge-test-unsubscribe-key");
+    let query = key.confirm_query(SHOP, &p.id, Timestamp::now());
+    let (tampered, _) = link_post(&w, &format!("/confirm?{}", query.replacen("t=", "t=A", 1))).await;
+    assert_eq!(tampered, 401);
+    assert_eq!(w.profile().await.unwrap().consent.state, nudge_core::ConsentState::NotSubscribed);
+    let (status, page) = link_post(&w, &format!("/confirm?{query}")).await;
+    assert_eq!(status, 200, "{page}");
+    let c = w.profile().await.unwrap().consent;
+    assert_eq!(
+        (c.state, c.source),
+        (nudge_core::ConsentState::Subscribed, Some(nudge_core::ConsentSource::Confirmation))
+    );
+}
+
+/// An anonymous shopper (profile A, subscribed by the shop's backend) later
+/// identified as the customer: A is merged into the customer's profile.
+async fn merged_on_lambda(w: &World) -> (String, String) {
+    let track = HttpFunction::new(w.stack().await, &["/v1", "/webhooks/segment"]);
+    let server = "nudge-test-server-key";
+    let anon = json!({"anonymousId": "anon-1", "messageId": "m1",
+        "traits": {"email": "ada@example.com", "email_marketing_consent": "subscribed"}});
+    assert_eq!(segment_with(&track, server, "identify", anon).await, 200);
+    let alias = Alias { kind: AliasKind::Anonymous, value: "anon-1".into() };
+    let a = w.store().resolve(SHOP, &[alias]).await.unwrap().profile.unwrap();
+    let known = json!({"userId": CUSTOMER, "messageId": "m2", "traits": {"first_name": "Ada"}});
+    assert_eq!(segment_with(&track, server, "identify", known).await, 200);
+    let link = json!({"userId": CUSTOMER, "anonymousId": "anon-1", "messageId": "m3"});
+    assert_eq!(segment_with(&track, server, "identify", link).await, 200);
+    let b = w.profile().await.unwrap();
+    assert_ne!(a, b.id, "merged into the customer's profile");
+    assert!(w.store().load(SHOP, &a).await.unwrap().is_none(), "A is gone");
+    (a, b.id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_lambda_an_unsubscribe_link_of_a_merged_away_profile_unsubscribes_the_survivor() {
+    let w = World::new().await;
+    let (a, b) = merged_on_lambda(&w).await;
+    let key = nudge_app::unsubscribe::UnsubscribeKey::new("nudge-test-unsubscribe-key");
+    let (status, page) = link_post(&w, &format!("/unsubscribe?{}", key.query(SHOP, &a, Timestamp::now()))).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("You are unsubscribed"), "{page}");
+    let p = w.profile().await.unwrap();
+    assert_eq!((p.id, p.consent.state), (b, nudge_core::ConsentState::Unsubscribed));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_lambda_customers_redact_after_a_merge_leaves_nothing_of_either_profile() {
+    let w = World::new().await;
+    let (a, b) = merged_on_lambda(&w).await;
+    let mut redact = fixture("customers__redact.json");
+    redact["shop_domain"] = json!(SHOP);
+    redact["customer"]["id"] = json!(CUSTOMER.parse::<u64>().unwrap());
+    assert_eq!(deliver(&w.webhook().await, "customers/redact", "evt-redact", &redact).await, 200);
+    let left = w.store().scan_keys().await.unwrap();
+    let of_them: Vec<_> =
+        left.iter().filter(|(pk, _)| pk.contains(&a) || pk.contains(&b) || pk.contains("anon-1")).collect();
+    assert!(of_them.is_empty(), "left behind: {of_them:?}");
 }

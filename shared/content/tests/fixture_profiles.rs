@@ -5,7 +5,7 @@ use nudge_app::{AliasKey, Replay};
 use nudge_content::{Catalogue, EmailContext, SendInfo, TemplateSource, Templates, subject_template, template_name};
 use nudge_core::{Profile, Triggers};
 use nudge_sources::signature::sign_base64_sha256;
-use nudge_sources::{Accepted, Delivery, Secret, SegmentMessage, SourcesConfig, shopify};
+use nudge_sources::{Accepted, Delivery, Secret, SegmentMessage, ShopSources, SourcesConfig, shopify};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures");
@@ -15,7 +15,7 @@ fn read(path: &str) -> String {
 }
 
 fn templates() -> Templates {
-    let sources = ["cart-reminder", "browse-reminder", "win-back"]
+    let sources = ["cart-reminder", "browse-reminder", "win-back", "confirm-subscription"]
         .iter()
         .map(|n| TemplateSource {
             name: (*n).into(),
@@ -29,7 +29,10 @@ fn templates() -> Templates {
 /// Profiles from Shopify's checkout / customer / consent / order samples and
 /// from Segment's e-commerce samples.
 fn fixture_profiles(rules: &Triggers) -> Vec<Profile> {
-    let config = SourcesConfig { shopify_app_secrets: vec![Secret::new(b"s".to_vec())], shops: vec![] };
+    let config = SourcesConfig {
+        shopify_app_secrets: vec![Secret::new(b"s".to_vec())],
+        shops: vec![ShopSources { shop: "demo.myshopify.com".into(), ..ShopSources::default() }],
+    };
     let mut replay = Replay::new(rules, AliasKey::new(b"k"));
     let now: jiff::Timestamp = "2026-10-06T14:00:00Z".parse().unwrap();
     for (n, (topic, file)) in [
@@ -109,6 +112,10 @@ fn every_example_template_renders_for_every_fixture_derived_profile() {
                 rendered += 1;
             }
         }
+        let ctx = EmailContext::confirmation(p, "https://u.example/x", "https://u.example/confirm?t=1");
+        let r = templates.render("confirm-subscription", "Confirm, {{ first_name }}", &ctx).unwrap();
+        assert!(r.html.contains("https:&#x2f;&#x2f;u.example&#x2f;confirm?t=1"), "the link: {}", r.html);
+        assert!(!r.html.contains("{{") && !r.subject.contains("{{"));
     }
     assert!(rendered >= 10, "{rendered} renders");
 }

@@ -227,14 +227,14 @@ fn customers_redact_erases_the_person_and_shop_redact_the_shop() {
 }
 
 #[test]
-fn segment_batches_are_ingested_with_the_write_key() {
+fn segment_batches_are_ingested_with_the_server_key() {
     let s = service();
     let batch = serde_json::json!({"batch": [
         {"type": "identify", "userId": "u1", "messageId": "m1", "timestamp": "2026-10-06T14:00:00Z",
          "traits": {"email": "u1@example.com", "email_marketing_consent": "subscribed"}},
         {"type": "track", "event": "Checkout Started", "userId": "u1", "messageId": "m2", "timestamp": "2026-10-06T14:01:00Z",
          "properties": {"checkout_id": "chk-9", "value": 30}}
-    ], "writeKey": "wk"});
+    ], "writeKey": "sk"});
     let req = Request::post("/v1/batch").body(batch.to_string().into_bytes()).unwrap();
     let (status, body) = send(&s, &req);
     assert_eq!(status, 200, "{body}");
@@ -340,8 +340,15 @@ fn a_browser_key_cannot_subscribe_a_victim_and_the_victim_gets_no_cart_email() {
     let p = &s.store.profiles()[0];
     assert_eq!(p.consent.state, ConsentState::NotSubscribed, "a public key cannot grant consent");
     assert!(p.consent.opt_in.requested.is_some(), "the request waits for the person's own confirmation");
-    assert_eq!(s.scheduler.creates.load(Ordering::Relaxed), 0, "no scheduler request for someone who cannot be mailed");
-    let check = s.scheduler.pending().pop().expect("the episode is parked");
+    let pending = s.scheduler.pending();
+    let (confirm, cart): (Vec<_>, Vec<_>) = pending.into_iter().partition(|c| c.trigger == "confirm-subscription");
+    assert_eq!(confirm.len(), 1, "a confirmation email is asked for instead");
+    assert_eq!(
+        s.scheduler.creates.load(Ordering::Relaxed),
+        1,
+        "and no other scheduler request: the cart check is parked"
+    );
+    let check = cart.into_iter().next().expect("the episode is parked");
     s.clock.set(check.due);
     let mailer = nudge_app::memory::MemoryMailer::recording();
     let ports = nudge_app::CheckPorts {
