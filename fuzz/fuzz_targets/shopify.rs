@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use nudge_sources::signature::sign_base64_sha256;
-use nudge_sources::{Delivery, Secret, SourcesConfig, shopify};
+use nudge_sources::{Delivery, Secret, ShopSources, SourcesConfig, shopify};
 
 const TOPICS: [&str; 12] = [
     "checkouts/create",
@@ -23,7 +23,11 @@ const TOPICS: [&str; 12] = [
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else { return };
-    let config = SourcesConfig { shopify_app_secrets: vec![Secret::new(b"fuzz".to_vec())], shops: vec![] };
+    // The shop must be one the configuration serves, or nothing is decoded.
+    let config = SourcesConfig {
+        shopify_app_secrets: vec![Secret::new(b"fuzz".to_vec())],
+        shops: vec![ShopSources { shop: "fuzz.myshopify.com".into(), ..ShopSources::default() }],
+    };
     let mut h = http::HeaderMap::new();
     h.insert("x-shopify-topic", http::HeaderValue::from_static(TOPICS[pick as usize % TOPICS.len()]));
     h.insert("x-shopify-shop-domain", http::HeaderValue::from_static("fuzz.myshopify.com"));
