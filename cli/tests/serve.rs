@@ -132,11 +132,18 @@ fn emails(data: &Path) -> Vec<String> {
 }
 
 fn wait_for(data: &Path, n: usize, secs: u64) -> Vec<String> {
+    poll(secs, || Some(emails(data)).filter(|e| e.len() >= n)).unwrap_or_else(|| emails(data))
+}
+
+/// `f`'s first `Some` within `secs` seconds, polling every 200 ms.
+fn poll<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let e = emails(data);
-        if e.len() >= n || Instant::now() > deadline {
-            return e;
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -668,16 +675,10 @@ fn the_keys_file_is_private_and_links_sent_before_a_rotation_still_unsubscribe()
     let mut later: serde_json::Value = serde_json::from_slice(&checkout).unwrap();
     later["updated_at"] = "2022-01-02T00:00:00Z".into();
     assert_eq!(shopify(&server.addr, "checkouts/update", "evt-later", later.to_string().as_bytes()), 200);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let decisions = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap_or_default();
-        if decisions.contains("no_consent") {
-            assert!(decisions.contains("\"consent_source\":\"unsubscribe_link\""), "{decisions}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "no second decision: {decisions}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let read = || std::fs::read_to_string(data.join("decisions.jsonl")).unwrap_or_default();
+    let decisions = poll(15, || Some(read()).filter(|d| d.contains("no_consent"))).unwrap_or_else(read);
+    assert!(decisions.contains("no_consent"), "no second decision: {decisions}");
+    assert!(decisions.contains("\"consent_source\":\"unsubscribe_link\""), "{decisions}");
     assert_eq!(emails(&data).len(), 1, "no second email");
 }
 
@@ -802,16 +803,7 @@ fn erasing_a_person_removes_the_emails_of_every_profile_merged_into_them() {
 
 /// Waits until some message in the outbox contains `needle`.
 fn wait_for_email_with(data: &Path, needle: &str, secs: u64) -> Option<String> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(e) = emails(data).into_iter().find(|e| e.contains(needle)) {
-            return Some(e);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    poll(secs, || emails(data).into_iter().find(|e| e.contains(needle)))
 }
 
 #[test]

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::catalogue::Catalogues;
 use crate::identity::AliasKey;
 use crate::ports::{CatalogueStore, Clock, ProfileStore, Publisher, Scheduler};
-use crate::unsubscribe::{Confirmed, UnsubscribeKey, Unsubscribed, confirm, unsubscribe};
+use crate::unsubscribe::{Confirmed, LinkError, LinkTarget, UnsubscribeKey, Unsubscribed, confirm, unsubscribe};
 use crate::usecase::{AppError, IngestPorts, ingest};
 
 /// Everything the ingest endpoints need, built once per process.
@@ -219,25 +219,13 @@ where
     /// `POST` (RFC 8058 one-click, `List-Unsubscribe=One-Click`, or the
     /// page's button) records the refusal and answers 200 — never a redirect.
     async fn unsubscribe<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<String> {
-        let Some(key) = &self.unsubscribe_key else {
-            return error(StatusCode::NOT_FOUND, "not found".into());
+        let Some((key, now)) = self.link_key() else { return error(StatusCode::NOT_FOUND, "not found".into()) };
+        let form = "<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\">Unsubscribe</button>";
+        let verified = key.verify(req.uri().query().unwrap_or(""), now);
+        let target = match follow(req, verified, "Unsubscribe from these emails?", form) {
+            Followed::Act(t) => t,
+            Followed::Answer(page) => return page,
         };
-        let now = self.clock.now();
-        let query = req.uri().query().unwrap_or("");
-        let target = match key.verify(query, now) {
-            Ok(t) => t,
-            Err(e) => {
-                let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-                return page(status, "This link does not work", &e.to_string());
-            }
-        };
-        if req.method() == Method::GET {
-            let form = format!(
-                "<form method=\"post\" action=\"/unsubscribe?{}\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form>",
-                html_escape(query)
-            );
-            return page(StatusCode::OK, "Unsubscribe from these emails?", &form);
-        }
         match unsubscribe(&self.store, &self.rules, &target, now).await {
             Ok(Unsubscribed::Recorded { profile }) => {
                 tracing::info!(shop = %target.shop, link = %target.profile, %profile, "unsubscribed");
@@ -245,47 +233,22 @@ where
             }
             Ok(Unsubscribed::Gone) => {
                 tracing::info!(shop = %target.shop, link = %target.profile, "unsubscribe for an erased profile");
-                page(StatusCode::OK, "Nothing is held about you", "This shop keeps no data for this link any more.")
+                gone()
             }
-            Err(e) => {
-                self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, "unsubscribe not stored");
-                page(StatusCode::INTERNAL_SERVER_ERROR, "Please try again", "We could not record this just now.")
-            }
+            Err(e) => self.not_stored("unsubscribe", &e),
         }
     }
-}
 
-impl<S, Sch, P, C> HttpService<S, Sch, P, C>
-where
-    S: ProfileStore + CatalogueStore,
-    Sch: Scheduler,
-    P: Publisher,
-    C: Clock,
-{
-    /// `GET /confirm?…` shows a button and changes nothing (mail scanners
-    /// follow links); `POST` records the person's confirmation of a
-    /// subscription a public source asked for.
+    /// `GET /confirm?…` shows a button and changes nothing; `POST` records
+    /// the person's confirmation of a subscription a public source asked for.
     async fn confirm<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<String> {
-        let Some(key) = &self.unsubscribe_key else {
-            return error(StatusCode::NOT_FOUND, "not found".into());
+        let Some((key, now)) = self.link_key() else { return error(StatusCode::NOT_FOUND, "not found".into()) };
+        let form = "<button type=\"submit\">Yes, subscribe me</button>";
+        let verified = key.verify_confirm(req.uri().query().unwrap_or(""), now);
+        let target = match follow(req, verified, "Confirm your subscription", form) {
+            Followed::Act(t) => t,
+            Followed::Answer(page) => return page,
         };
-        let now = self.clock.now();
-        let query = req.uri().query().unwrap_or("");
-        let target = match key.verify_confirm(query, now) {
-            Ok(t) => t,
-            Err(e) => {
-                let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-                return page(status, "This link does not work", &e.to_string());
-            }
-        };
-        if req.method() == Method::GET {
-            let form = format!(
-                "<form method=\"post\" action=\"/confirm?{}\"><button type=\"submit\">Yes, subscribe me</button></form>",
-                html_escape(query)
-            );
-            return page(StatusCode::OK, "Confirm your subscription", &form);
-        }
         match confirm(&self.ingest_ports(), &target, now).await {
             Ok(Confirmed::Subscribed { profile }) => {
                 tracing::info!(shop = %target.shop, %profile, "subscription confirmed");
@@ -294,16 +257,52 @@ where
             Ok(Confirmed::NotRequested) => {
                 page(StatusCode::OK, "Nothing to confirm", "There is no open request for this link.")
             }
-            Ok(Confirmed::Gone) => {
-                page(StatusCode::OK, "Nothing is held about you", "This shop keeps no data for this link any more.")
-            }
-            Err(e) => {
-                self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, "confirmation not stored");
-                page(StatusCode::INTERNAL_SERVER_ERROR, "Please try again", "We could not record this just now.")
-            }
+            Ok(Confirmed::Gone) => gone(),
+            Err(e) => self.not_stored("confirmation", &e),
         }
     }
+
+    /// The link-signing key and the time; `None` where links are not served.
+    fn link_key(&self) -> Option<(&UnsubscribeKey, jiff::Timestamp)> {
+        Some((self.unsubscribe_key.as_ref()?, self.clock.now()))
+    }
+
+    /// Our failure to store what a link asked for: 500, so the person (or
+    /// the mail client) tries again; never a page saying it was done.
+    fn not_stored(&self, what: &str, e: &dyn std::fmt::Display) -> Response<String> {
+        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = %e, "{what} not stored");
+        page(StatusCode::INTERNAL_SERVER_ERROR, "Please try again", "We could not record this just now.")
+    }
+}
+
+/// What following a signed link comes to.
+enum Followed {
+    /// A POST of a valid link: do what it asks for this target.
+    Act(LinkTarget),
+    /// A bad link (the page says why), or a GET (mail scanners follow
+    /// links): a page whose button POSTs the same link; nothing changed.
+    Answer(Response<String>),
+}
+
+fn follow<B>(req: &Request<B>, verified: Result<LinkTarget, LinkError>, title: &str, form: &str) -> Followed {
+    let target = match verified {
+        Ok(t) => t,
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return Followed::Answer(page(status, "This link does not work", &e.to_string()));
+        }
+    };
+    if req.method() == Method::GET {
+        let action = format!("{}?{}", req.uri().path(), req.uri().query().unwrap_or(""));
+        let html = format!("<form method=\"post\" action=\"{}\">{form}</form>", html_escape(&action));
+        return Followed::Answer(page(StatusCode::OK, title, &html));
+    }
+    Followed::Act(target)
+}
+
+fn gone() -> Response<String> {
+    page(StatusCode::OK, "Nothing is held about you", "This shop keeps no data for this link any more.")
 }
 
 /// Escapes text for HTML content and attribute values.

@@ -299,6 +299,13 @@ fn one_click_unsubscribe_stops_every_later_email_and_bad_links_change_nothing() 
          "properties": {"checkout_id": "chk-1", "value": 20}}], "writeKey": "wk"});
     send(&s, &Request::post("/v1/batch").body(checkout.to_string().into_bytes()).unwrap());
     let check = s.scheduler.pending().pop().expect("armed");
+    let (d, mailer) = run_when_due(&s, &check);
+    assert_eq!(d.reason, Some(Reason::NoConsent));
+    assert!(mailer.sent().is_empty());
+}
+
+/// Runs `check` at its due time with a recording mailer.
+fn run_when_due(s: &Service, check: &nudge_core::Check) -> (nudge_core::Decision, nudge_app::memory::MemoryMailer) {
     s.clock.set(check.due);
     let mailer = nudge_app::memory::MemoryMailer::recording();
     let ports = nudge_app::CheckPorts {
@@ -309,9 +316,8 @@ fn one_click_unsubscribe_stops_every_later_email_and_bad_links_change_nothing() 
         clock: &s.clock,
         publisher: &s.publisher,
     };
-    let d = block_on(nudge_app::run_check(&ports, &check)).unwrap().decision;
-    assert_eq!(d.reason, Some(Reason::NoConsent));
-    assert!(mailer.sent().is_empty());
+    let d = block_on(nudge_app::run_check(&ports, check)).unwrap().decision;
+    (d, mailer)
 }
 
 // Attacks on the doors every shell mounts. The tracking write key is public
@@ -349,17 +355,7 @@ fn a_browser_key_cannot_subscribe_a_victim_and_the_victim_gets_no_cart_email() {
         "and no other scheduler request: the cart check is parked"
     );
     let check = cart.into_iter().next().expect("the episode is parked");
-    s.clock.set(check.due);
-    let mailer = nudge_app::memory::MemoryMailer::recording();
-    let ports = nudge_app::CheckPorts {
-        rules: &s.rules,
-        store: &s.store,
-        scheduler: &s.scheduler,
-        mailer: &mailer,
-        clock: &s.clock,
-        publisher: &s.publisher,
-    };
-    let d = block_on(nudge_app::run_check(&ports, &check)).unwrap().decision;
+    let (d, mailer) = run_when_due(&s, &check);
     assert_eq!(d.reason, Some(Reason::NoConsent));
     assert!(mailer.sent().is_empty(), "the victim gets no email");
 }
