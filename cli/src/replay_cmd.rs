@@ -81,7 +81,11 @@ pub fn check(file: &Path, templates: Option<&Path>, compile: Option<&Path>) -> R
         }
         (Some(dir), None) => {
             let rules = load_rules(file, templates)?;
-            let problems = nudge_content::check_rules(&crate::templates::load(dir)?, &rules);
+            let loaded = crate::templates::load(dir)?;
+            if let Some(w) = nudge_content::confirmation_warning(&loaded) {
+                eprintln!("{w}");
+            }
+            let problems = nudge_content::check_rules(&loaded, &rules);
             if !problems.is_empty() {
                 for p in &problems {
                     eprintln!("{p}");

@@ -160,6 +160,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         locale: cfg.locale,
         unsubscribe_key: link_key(),
     };
+    if let Some(w) = nudge_content::confirmation_warning(&composer.templates) {
+        eprintln!("nudge serve: {w}");
+    }
     let sandbox = cfg.sandbox.map(|list| Sandbox::parse(&list.join(",")));
     if let Some(s) = &sandbox {
         eprintln!("nudge serve: sandbox mode: mail only to the allowlist ({s:?}); the rest is decided `sandbox`");

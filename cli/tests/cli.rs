@@ -282,3 +282,19 @@ fn report_over_the_logs_matches_the_attribution_and_the_html_page_of_the_replay(
     let from_replay = std::fs::read_to_string(dir.join("report-replay.html")).unwrap();
     assert_eq!(from_replay, page, "the replay's own page shows the same figures and days");
 }
+
+#[test]
+fn check_warns_when_the_templates_cannot_send_double_opt_in_confirmations() {
+    let dir = std::env::temp_dir().join(format!("nudge-cli-{}-no-confirm", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["cart-reminder", "browse-reminder", "win-back"] {
+        std::fs::copy(repo().join(format!("examples/templates/{name}.mjml")), dir.join(format!("{name}.mjml")))
+            .unwrap();
+    }
+    let without = nudge(&["check", "examples/triggers.toml", "--templates", dir.to_str().unwrap()]);
+    assert!(without.status.success(), "a warning, not an error: {}", text(&without.stderr));
+    assert!(text(&without.stderr).contains("no confirm-subscription template"), "{}", text(&without.stderr));
+    let with = nudge(&["check", "examples/triggers.toml", "--templates", "examples/templates"]);
+    assert!(!text(&with.stderr).contains("confirm-subscription"), "{}", text(&with.stderr));
+}

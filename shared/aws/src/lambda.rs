@@ -269,6 +269,9 @@ impl CheckFunction {
             catalogue.exists().then_some(catalogue.as_path()),
         )
         .map_err(|e| InitError::Rules(e.0))?;
+        if let Some(w) = nudge_content::confirmation_warning(&bundle.templates) {
+            tracing::warn!("{w}");
+        }
         let mail = &stack.settings.mail()?;
         let composer = Composer {
             rules: bundle.rules,

@@ -368,6 +368,19 @@ pub fn planned_emails(rules: &nudge_core::Triggers) -> Vec<PlannedEmail<'_>> {
         .collect()
 }
 
+/// A warning when the templates cannot send double opt-in confirmations
+/// (no `confirm-subscription` template): a browser key's subscription would
+/// then be decided `mail_failed`.
+pub fn confirmation_warning(templates: &Templates) -> Option<String> {
+    let name = nudge_core::profile::CONFIRM_TRIGGER;
+    (!templates.names().iter().any(|n| n == name)).then(|| {
+        format!(
+            "warning: no {name} template: subscriptions asked for with the browser write key cannot be confirmed \
+             (examples/templates/{name}.mjml is one to start from)"
+        )
+    })
+}
+
 /// Renders every trigger × variant of the rules against the sample data:
 /// what `nudge check --templates` runs, so a template problem is found
 /// before anything is sent. Returns every problem.
