@@ -142,8 +142,6 @@ pub struct Decision {
     pub consent_source: Option<ConsentSource>,
 }
 
-const DAY: Secs = 86_400;
-
 /// Decides a due check against the profile as it is now.
 pub fn decide(p: &Profile, check: &Check, rules: &Triggers, now: Timestamp) -> Decision {
     let (outcome, reason, variant, until) = verdict(p, check, rules, secs(now));
@@ -198,8 +196,7 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
     {
         return skip(Reason::Cooldown);
     }
-    let capped = |max: Option<u32>, window: Secs| max.is_some_and(|m| p.sends_since(now - window) >= m as usize);
-    if capped(rules.policy.max_per_day, DAY) || capped(rules.policy.max_per_week, 7 * DAY) {
+    if p.capped(rules, now) {
         return skip(Reason::FrequencyCap);
     }
     if let Some(q) = &rules.policy.quiet_hours

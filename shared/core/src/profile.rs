@@ -861,9 +861,16 @@ impl Profile {
         }
     }
 
+    /// Whether the policy's `max_per_day` / `max_per_week` is reached at `now`.
+    pub(crate) fn capped(&self, rules: &Triggers, now: Secs) -> bool {
+        const DAY: Secs = 86_400;
+        let over = |max: Option<u32>, window: Secs| max.is_some_and(|m| self.sends_since(now - window) >= m as usize);
+        over(rules.policy.max_per_day, DAY) || over(rules.policy.max_per_week, 7 * DAY)
+    }
+
     /// Decides a confirmation check: send one confirmation email if the
-    /// request still stands, the person can be reached and none went out in
-    /// the last [`CONFIRM_EVERY`].
+    /// request still stands, the person can be reached, none went out in
+    /// the last [`CONFIRM_EVERY`] and the policy's frequency caps allow one.
     pub(crate) fn conclude_opt_in(&mut self, check: &Check, rules: &Triggers, now: Timestamp) -> Decision {
         let opt_in = &self.consent.opt_in;
         let live = opt_in.episode == check.episode && opt_in.scheduled == Some(secs(check.due));
@@ -876,7 +883,7 @@ impl Profile {
             (Outcome::Skip, Some(Reason::Suppressed))
         } else if self.email.as_deref().is_none_or(str::is_empty) {
             (Outcome::Skip, Some(Reason::NoAddress))
-        } else if opt_in.sent.is_some_and(|s| n - s < CONFIRM_EVERY) {
+        } else if opt_in.sent.is_some_and(|s| n - s < CONFIRM_EVERY) || self.capped(rules, n) {
             (Outcome::Skip, Some(Reason::FrequencyCap))
         } else {
             (Outcome::Send, None)

@@ -493,3 +493,69 @@ fn customers_redact_of_the_survivor_of_a_merge_leaves_nothing_of_either_profile(
     assert_eq!(s.store.profile_count(), 0);
     assert_eq!(s.store.alias_count(), 0, "the merge's redirect goes with the person");
 }
+
+/// The confirmation check a browser-key subscription asked for, run when due.
+fn run_confirmation(s: &Service) -> (nudge_core::Decision, nudge_app::memory::MemoryMailer) {
+    let check = s.scheduler.pending().into_iter().find(|c| c.trigger == "confirm-subscription").expect("asked for");
+    run_when_due(s, &check)
+}
+
+#[test]
+fn a_browser_key_cannot_lift_a_suppression_and_no_confirmation_goes_to_a_suppressed_address() {
+    let s = service();
+    let msg = |id: &str, kind: &str, extra: serde_json::Value| {
+        let mut m =
+            serde_json::json!({"type": kind, "userId": "u1", "messageId": id, "timestamp": "2026-10-06T14:00:00Z"});
+        m.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        m
+    };
+    track(
+        &s,
+        "sk",
+        serde_json::json!([msg("m1", "identify", serde_json::json!({"traits": {"email": "u1@example.com"}}))]),
+    );
+    track(&s, "wk", serde_json::json!([msg("m2", "track", serde_json::json!({"event": "Email Marked as Spam"}))]));
+    assert!(s.store.profiles()[0].suppressed.is_some(), "an opt-out from any source counts");
+    let subscribe = serde_json::json!({"traits": {"email_marketing_consent": "subscribed"}});
+    track(&s, "wk", serde_json::json!([msg("m3", "identify", subscribe)]));
+    let (d, mailer) = run_confirmation(&s);
+    assert_eq!(d.reason, Some(Reason::Suppressed));
+    assert!(mailer.sent().is_empty());
+    assert!(s.store.profiles()[0].suppressed.is_some(), "still suppressed");
+}
+
+#[test]
+fn a_confirmation_email_respects_the_frequency_caps() {
+    let mut s = service();
+    s.rules = rules(
+        "[policy]\nmax_per_day = 1\n\n[[trigger]]\nid = \"cart-abandoned\"\non = \"checkout_started\"\ndelay = \"10m\"\ntemplate = \"t\"\n",
+    );
+    track(
+        &s,
+        "sk",
+        serde_json::json!([
+            {"type": "identify", "userId": "u1", "messageId": "m1", "timestamp": "2026-10-06T14:00:00Z",
+             "traits": {"email": "u1@example.com", "email_marketing_consent": "subscribed"}},
+            {"type": "track", "event": "Checkout Started", "userId": "u1", "messageId": "m2", "timestamp": "2026-10-06T14:00:00Z",
+             "properties": {"checkout_id": "chk-1", "value": 20}}
+        ]),
+    );
+    let cart = s.scheduler.pending().pop().expect("armed");
+    assert_eq!(run_when_due(&s, &cart).0.decision, nudge_core::Outcome::Send, "today's one email");
+    // They unsubscribe, then ask again from the storefront the same day.
+    track(
+        &s,
+        "wk",
+        serde_json::json!([{"type": "track", "event": "Unsubscribed", "userId": "u1", "messageId": "m3",
+        "timestamp": "2026-10-06T14:20:00Z"}]),
+    );
+    track(
+        &s,
+        "wk",
+        serde_json::json!([{"type": "identify", "userId": "u1", "messageId": "m4", "timestamp": "2026-10-06T14:21:00Z",
+        "traits": {"email_marketing_consent": "subscribed"}}]),
+    );
+    let (d, mailer) = run_confirmation(&s);
+    assert_eq!(d.reason, Some(Reason::FrequencyCap));
+    assert!(mailer.sent().is_empty());
+}
