@@ -1,7 +1,7 @@
 //! What a replayed log would cost on the AWS stack: the requests the
 //! DynamoDB and Scheduler adapters would make (counted by the in-memory
 //! adapters, which model them call for call) and a cost per million events
-//! at the prices in ../shared/reference/aws-costs.md (us-east-1, 2026-11).
+//! at AWS list prices (us-east-1, 2026-11).
 
 use std::sync::atomic::Ordering;
 
