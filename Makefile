@@ -41,15 +41,14 @@ ensure-cargo-lambda:
 build-lambdas: check-rust ensure-cargo-lambda
 	$(CARGO) lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
 
-## rules-layer: triggers.toml, templates/ (checked and precompiled) and catalogue.json from RULES (default examples), and the AWS SDK's partition tables → target/rules-layer.zip
+## rules-layer: triggers.toml, templates/ (checked and precompiled) and catalogue.json from RULES (default examples) → target/rules-layer.zip
 rules-layer: check-rust
 	rm -rf target/rules-layer && mkdir -p target/rules-layer/rules
 	cp -r $(RULES)/triggers.toml $(RULES)/templates target/rules-layer/rules/
 	if [ -f $(RULES)/catalogue.json ]; then cp $(RULES)/catalogue.json target/rules-layer/rules/; fi
-	cp -r infra/aws-partitions target/rules-layer/
 	$(NUDGE) check target/rules-layer/rules/triggers.toml \
 	  --templates target/rules-layer/rules/templates --compile target/rules-layer/rules/templates/compiled
-	rm -f target/rules-layer.zip && cd target/rules-layer && python3 -m zipfile -c ../rules-layer.zip rules aws-partitions
+	rm -f target/rules-layer.zip && cd target/rules-layer && python3 -m zipfile -c ../rules-layer.zip rules
 
 ## deploy-sam: build with SAM (rust-cargolambda) and deploy, asking for the parameters the first time
 deploy-sam: rules-layer ensure-cargo-lambda

@@ -57,13 +57,6 @@ pub const SECRETS_PATH: &str = "NUDGE_SECRETS_PATH";
 pub const ALIAS_KEY: &str = "NUDGE_ALIAS_KEY";
 pub const UNSUBSCRIBE_KEY: &str = "NUDGE_UNSUBSCRIBE_KEY";
 pub const UNSUBSCRIBE_KEY_PREVIOUS: &str = "NUDGE_UNSUBSCRIBE_KEY_PREVIOUS";
-/// Read by the AWS SDK itself: a file holding the table of AWS partitions
-/// that every service crate otherwise parses from its own embedded copy
-/// (all eight partitions, a regex compiled for each) when its first client
-/// is built. The stacks point it at their own partition's table in the
-/// rules layer (`infra/aws-partitions/`, written by
-/// `scripts/aws_partitions.py`).
-pub const AWS_PARTITIONS_FILE: &str = "SMITHY_CLIENT_SDK_CUSTOM_PARTITION";
 
 /// The environment for starting any function on this machine under a local
 /// Runtime API at `runtime_api`, with `rules_dir` as the rules layer:
@@ -74,7 +67,7 @@ pub const AWS_PARTITIONS_FILE: &str = "SMITHY_CLIENT_SDK_CUSTOM_PARTITION";
 pub fn local_start_env(runtime_api: &str, rules_dir: &Path) -> Vec<(&'static str, String)> {
     use nudge_sources::config::env::{SEGMENT_WRITE_KEY, SHOPIFY_SECRET, WOOCOMMERCE_SECRET};
     let arn = |rest: &str| format!("arn:aws:{rest}");
-    let mut env = vec![
+    vec![
         ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
         ("AWS_LAMBDA_FUNCTION_NAME", "local".into()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
@@ -97,14 +90,7 @@ pub fn local_start_env(runtime_api: &str, rules_dir: &Path) -> Vec<(&'static str
         (SEGMENT_WRITE_KEY, "local".into()),
         (ALIAS_KEY, "local".into()),
         (UNSUBSCRIBE_KEY, "local".into()),
-    ];
-    // A rules layer as `make rules-layer` builds it also holds the SDK's
-    // partition tables, as it does when deployed.
-    let partitions = rules_dir.parent().map(|layer| layer.join("aws-partitions/aws.json"));
-    if let Some(file) = partitions.filter(|f| f.is_file()) {
-        env.push((AWS_PARTITIONS_FILE, file.display().to_string()));
-    }
-    env
+    ]
 }
 
 /// Where the rules layer puts triggers.toml, templates/ and catalogue.json.
@@ -138,11 +124,6 @@ pub const SETTINGS: &[Setting] = &[
     env(RETENTION_DAYS, Need::Optional, "profiles idle this long expire through DynamoDB TTL (default 400)"),
     env(RECONCILE_GRACE_MINUTES, Need::Optional, "reconcile runs checks overdue by more than this (default 15)"),
     env(SECRETS_PATH, Need::Optional, "SSM Parameter Store path holding the secrets below as SecureString parameters"),
-    env(
-        AWS_PARTITIONS_FILE,
-        Need::Optional,
-        "read by the AWS SDK: its partition table cut to the stack's partition (`/opt/aws-partitions/<partition>.json` in the rules layer), which saves every cold start parsing all eight; checked at start",
-    ),
     secret(nudge_sources::config::env::SHOPIFY_SECRET, Need::Optional, "Shopify app client secret (webhook HMAC key)"),
     secret(
         nudge_sources::config::env::SHOPIFY_SECRET_PREVIOUS,
@@ -192,8 +173,6 @@ pub struct Settings {
     pub retention: SignedDuration,
     pub reconcile_grace: SignedDuration,
     pub secrets_path: Option<String>,
-    /// [`AWS_PARTITIONS_FILE`], known to be a readable text file.
-    pub aws_partitions: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -240,15 +219,6 @@ impl Settings {
             return Err(SettingsError::Invalid(RETENTION_DAYS, "retention and grace must be positive".into()));
         }
         let rules_dir = opt(RULES_DIR).map_or_else(|| PathBuf::from(DEFAULT_RULES_DIR), PathBuf::from);
-        // The SDK panics at the first client when it cannot read the file
-        // as text: a missing layer is an init error that names it instead.
-        let aws_partitions = match opt(AWS_PARTITIONS_FILE).map(PathBuf::from) {
-            Some(path) => match std::fs::read_to_string(&path) {
-                Ok(_) => Some(path),
-                Err(e) => return Err(SettingsError::Invalid(AWS_PARTITIONS_FILE, format!("{}: {e}", path.display()))),
-            },
-            None => None,
-        };
         Ok(Settings {
             table: req(TABLE)?,
             rules_dir,
@@ -267,7 +237,6 @@ impl Settings {
             retention: SignedDuration::from_hours(24 * retention_days),
             reconcile_grace: SignedDuration::from_mins(grace),
             secrets_path: opt(SECRETS_PATH),
-            aws_partitions,
         })
     }
 }
@@ -333,32 +302,4 @@ mod tests {
         assert!(Settings::from_env(|k| m.get(k).cloned()).is_err());
     }
 
-    #[test]
-    fn a_partitions_file_that_cannot_be_read_is_an_error_naming_it_not_a_panic_in_the_sdk() {
-        let mut m = base();
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/aws-partitions");
-        m.insert(AWS_PARTITIONS_FILE, dir.join("aws.json").display().to_string());
-        let s = Settings::from_env(|k| m.get(k).cloned()).unwrap();
-        assert_eq!(s.aws_partitions, Some(dir.join("aws.json")));
-        m.insert(AWS_PARTITIONS_FILE, "/opt/aws-partitions/nowhere.json".into());
-        let err = Settings::from_env(|k| m.get(k).cloned()).unwrap_err().to_string();
-        assert!(err.starts_with("SMITHY_CLIENT_SDK_CUSTOM_PARTITION: /opt/aws-partitions/nowhere.json: "), "{err}");
-        // A directory opens, but the SDK could not read it either.
-        m.insert(AWS_PARTITIONS_FILE, dir.display().to_string());
-        let err = Settings::from_env(|k| m.get(k).cloned()).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("SMITHY_CLIENT_SDK_CUSTOM_PARTITION: {}: ", dir.display())), "{err}");
-    }
-
-    #[test]
-    fn a_local_start_uses_the_partitions_file_of_a_built_rules_layer() {
-        let layer = tempfile::tempdir().unwrap();
-        let rules = layer.path().join("rules");
-        let without = local_start_env("127.0.0.1:1", &rules);
-        assert!(!without.iter().any(|(k, _)| *k == AWS_PARTITIONS_FILE));
-        std::fs::create_dir_all(layer.path().join("aws-partitions")).unwrap();
-        std::fs::write(layer.path().join("aws-partitions/aws.json"), "{}").unwrap();
-        let with = local_start_env("127.0.0.1:1", &rules);
-        let file = layer.path().join("aws-partitions/aws.json").display().to_string();
-        assert!(with.contains(&(AWS_PARTITIONS_FILE, file)));
-    }
 }

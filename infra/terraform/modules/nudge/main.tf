@@ -84,9 +84,6 @@ locals {
     NUDGE_RETENTION_DAYS           = tostring(var.retention_days)
     NUDGE_RECONCILE_GRACE_MINUTES  = tostring(var.reconcile_grace_minutes)
     NUDGE_SECRETS_PATH             = var.secrets_path
-    # The AWS SDK reads its table of partitions from here (the rules layer) rather
-    # than parsing all eight at every cold start: see infra/aws-partitions.
-    SMITHY_CLIENT_SDK_CUSTOM_PARTITION = "/opt/aws-partitions/${local.partition}.json"
   }
   # Only the mail-sending functions write links (unsubscribe, confirmation).
   mail_environment = {
@@ -153,8 +150,7 @@ resource "aws_dynamodb_table" "nudge" {
   }
 }
 
-# triggers.toml, templates/ and catalogue.json at /opt/rules, and the SDK's
-# partition tables at /opt/aws-partitions (`make rules-layer`).
+# triggers.toml, templates/ and catalogue.json at /opt/rules (`make rules-layer`).
 resource "aws_lambda_layer_version" "rules" {
   layer_name               = "${var.name}-rules"
   description              = "nudge rules - triggers.toml, templates, catalogue"

@@ -99,7 +99,7 @@ variable "lambda_dir" {
 }
 
 variable "rules_layer_zip" {
-  description = "The rules layer zip from `make rules-layer` (rules/triggers.toml, rules/templates, rules/catalogue.json, aws-partitions/)."
+  description = "The rules layer zip from `make rules-layer` (rules/triggers.toml, rules/templates, rules/catalogue.json)."
   type        = string
 }
 
