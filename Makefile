@@ -9,11 +9,15 @@ RULES ?= examples
 # The nudge command rules-layer runs (bench passes its release build).
 NUDGE ?= $(CARGO) run --quiet -p nudge --
 
-.PHONY: demo test bench nudge-pgo fuzz fmt lint check-rust clean build-lambdas rules-layer deploy-sam deploy-tf watch infra-check ensure-cargo-lambda
+.PHONY: install demo test bench nudge-pgo fuzz fmt lint check-rust clean build-lambdas rules-layer deploy-sam deploy-tf watch infra-check ensure-cargo-lambda
 
 ## demo: replay the example scenarios and show who gets which email and why
 demo: check-rust
 	$(CARGO) run --quiet -p nudge -- demo --examples examples
+
+## install: the nudge command into cargo's bin directory (~/.cargo/bin)
+install: check-rust
+	$(CARGO) install --locked --path cli
 
 ## test: formatting, lints, every test in the workspace (the AWS shell against
 ## moto), the infrastructure checks, an email screenshot in headless Chromium

@@ -14,7 +14,7 @@
    makes (ACTIONS below), in both stacks; SES sending is limited to the
    configured identity; no function has a function URL.
 6. One list of settings: shared/aws/src/settings.rs against SAM, Terraform,
-   the cargo-lambda metadata and the README.
+   the cargo-lambda metadata and docs/deploy.md.
 """
 
 import json
@@ -362,14 +362,14 @@ def check_settings(listed, functions):
         for fn in need:
             if not s["secret"]:
                 expect(s["name"] in functions[fn], f"{fn} lacks {s['name']}, which it cannot start without")
-    readme = (ROOT / "README.md").read_text()
+    table = (ROOT / "docs/deploy.md").read_text()
     for s in listed:
-        expect(f"| `{s['name']}`" in readme, f"README's settings table lacks {s['name']}")
+        expect(f"| `{s['name']}`" in table, f"the settings table in docs/deploy.md lacks {s['name']}")
     meta = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["metadata"]["lambda"]["watch"]["env"]
     expect(set(meta) <= plain | secret, f"cargo-lambda metadata names unknown settings: {sorted(set(meta) - plain - secret)}")
     required = {s["name"] for s in listed if s["need"] != "optional"}
     expect(required <= set(meta), f"cargo-lambda metadata lacks required settings: {sorted(required - set(meta))}")
-    print(f"{len(plain)} settings, {len(secret)} secrets: SAM, Terraform, cargo-lambda metadata and README agree")
+    print(f"{len(plain)} settings, {len(secret)} secrets: SAM, Terraform, cargo-lambda metadata and docs/deploy.md agree")
 
 
 def main():

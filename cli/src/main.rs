@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 
 /// A replay makes and drops small strings and vectors for every event; with
 /// glibc's allocator about 15 % of its time went to malloc and free. With
-/// mimalloc, replay and parsing run about 1.25x faster (README, Performance).
+/// mimalloc, replay and parsing run about 1.25x faster (docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -44,7 +44,7 @@ enum Command {
         /// Also check that every referenced template exists here.
         #[arg(long)]
         templates: Option<PathBuf>,
-        /// Also write the rules and templates compiled and checked into this
+        /// Also write the templates compiled, and checked against the rules, into this
         /// directory (`templates/compiled/` of a Lambda rules layer: `make
         /// rules-layer`), so a function's start-up skips that work.
         #[arg(long, requires = "templates")]

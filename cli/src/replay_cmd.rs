@@ -76,7 +76,7 @@ pub fn check(file: &Path, templates: Option<&Path>, compile: Option<&Path>) -> R
     let rules = match (templates, compile) {
         (Some(dir), Some(out)) => {
             let rules = nudge_app::bundle::compile_for_layer(file, dir, out)?;
-            println!("{}: rules and templates compiled and checked", out.display());
+            println!("{}: templates compiled and checked against the rules", out.display());
             rules
         }
         (Some(dir), None) => {

@@ -134,10 +134,7 @@ fn check_compile_writes_the_rules_and_every_template_compiled_and_needs_template
         assert!(html.starts_with("<!doctype html>"), "{name}: {html}");
     }
     assert_eq!(json["digest"].as_str().unwrap().len(), 64);
-    let rules = std::fs::read(out_dir.join("rules.bin")).unwrap();
-    let source = std::fs::read(repo().join("examples/triggers.toml")).unwrap();
-    assert!(rules.windows(source.len()).any(|w| w == source), "the rules text compiled is recorded with them");
-    assert!(text(&out.stdout).contains("rules and templates compiled and checked"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("templates compiled and checked against the rules"), "{}", text(&out.stdout));
 
     let out = nudge(&["check", "examples/triggers.toml", "--compile", out_dir.to_str().unwrap()]);
     assert!(!out.status.success());

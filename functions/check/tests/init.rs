@@ -3,9 +3,8 @@
 //! local run's settings: init (settings, rules, templates, catalogue, SDK
 //! clients) reaches the runtime loop, a bad rules file stops it with the
 //! file and line, an invocation is answered through the Runtime API,
-//! precompiled templates and compiled rules that do not match are said to
-//! be stale and compiled (parsed) again, and the binary is a
-//! position-independent executable.
+//! precompiled templates that do not match are said to be stale and
+//! compiled again, and the binary is a position-independent executable.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -111,7 +110,7 @@ fn compiled_layer() -> tempfile::TempDir {
 }
 
 #[test]
-fn a_layer_compiled_by_this_build_starts_on_its_compiled_rules_and_templates_without_a_warning() {
+fn a_layer_compiled_by_this_build_starts_on_its_precompiled_templates_without_a_warning() {
     let s = start(compiled_layer().path());
     assert_reached_the_runtime_loop(&s);
     assert!(!s.output.contains("WARN"), "{}", s.output);
@@ -128,29 +127,6 @@ fn a_precompiled_template_missing_from_the_layer_is_reported_and_the_sources_com
 }
 
 #[test]
-fn a_rules_file_edited_after_the_layer_was_built_is_reported_and_parsed() {
-    let dir = compiled_layer();
-    let path = dir.path().join("triggers.toml");
-    let rules = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, rules + "\n# edited in place\n").unwrap();
-    let s = start(dir.path());
-    assert_reached_the_runtime_loop(&s);
-    assert!(s.output.contains("compiled rules were made from other rules, templates or code"), "{}", s.output);
-    assert!(s.output.contains("templates/compiled/rules.bin"), "{}", s.output);
-    // A comment changes no email: the templates are still taken as compiled.
-    assert!(!s.output.contains("precompiled templates"), "{}", s.output);
-}
-
-#[test]
-fn a_layer_built_by_an_older_nudge_is_reported_and_its_templates_compiled_at_start_up() {
-    let dir = example_layer();
-    std::fs::write(dir.path().join("templates/compiled.json"), r#"{"digest":"0","templates":[]}"#).unwrap();
-    let s = start(dir.path());
-    assert_reached_the_runtime_loop(&s);
-    assert!(s.output.contains("precompiled templates in the format of an older nudge"), "{}", s.output);
-}
-
-#[test]
 fn stale_precompiled_templates_are_reported_and_compiled_at_start_up() {
     let dir = example_layer();
     // Made from other inputs (the digest cannot match) and holding no
@@ -161,9 +137,6 @@ fn stale_precompiled_templates_are_reported_and_compiled_at_start_up() {
     assert!(s.exited.is_none(), "exited during init: {:?} {}", s.exited, s.output);
     assert_reached_the_runtime_loop(&s);
     assert!(s.output.contains("precompiled templates were made from other templates, rules or code"), "{}", s.output);
-    // Nor does it hold compiled rules, as a layer from before they were
-    // compiled would not: said, and the rules parsed.
-    assert!(s.output.contains("no compiled rules beside the precompiled templates"), "{}", s.output);
 }
 
 #[test]

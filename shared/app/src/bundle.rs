@@ -18,20 +18,11 @@
 //! the digest still matches and every file it lists reads; otherwise the
 //! templates are compiled and checked here as if it were absent, with a
 //! warning saying why.
-//!
-//! The same directory holds the rules compiled ([`RULES_SNAPSHOT`]), for
-//! [`load_layer_rules`]: reading the TOML and compiling it was the largest
-//! piece of every function's own start-up (~0.26 ms of a ~2.3 ms cold
-//! start, measured in the process). The snapshot records the rules text it
-//! was compiled from, the template names its references were checked
-//! against and the build id; it is used only when all three match, so the
-//! rules a function runs are always what its `triggers.toml` says.
 
 use std::path::{Path, PathBuf};
 
 use nudge_content::{Catalogue, CompiledTemplate, TemplateSource, Templates};
 use nudge_core::Triggers;
-use nudge_core::hash::stable_hash;
 use sha2::{Digest, Sha256};
 
 /// Precompiled templates, a directory in a templates directory.
@@ -40,32 +31,6 @@ pub const COMPILED_DIR: &str = "compiled";
 /// The list of a [`COMPILED_DIR`]'s templates, with the digest they were
 /// made for.
 pub const MANIFEST: &str = "manifest.json";
-
-/// The rules compiled, in a [`COMPILED_DIR`] (postcard: a [`SnapshotHeader`]
-/// followed by the [`Triggers`]).
-pub const RULES_SNAPSHOT: &str = "rules.bin";
-
-/// What a [`RULES_SNAPSHOT`] was made from. Decoded first; the rules after
-/// it only when it matches.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SnapshotHeader<'a> {
-    /// [`nudge_content::BUILD_ID`]: nudge-core's sources are among its
-    /// inputs, so a build that compiles rules differently, or lays them out
-    /// differently, does not read another's snapshot.
-    build: &'a str,
-    /// The rules file's text.
-    source: &'a str,
-    /// The template names the rules' references were checked against.
-    templates: Vec<&'a str>,
-    /// [`stable_hash`] of the encoded rules that follow: a damaged file is
-    /// not read as other rules.
-    rules_hash: u64,
-}
-
-/// Where earlier builds wrote precompiled templates (one JSON file). Not
-/// read; its presence without a [`COMPILED_DIR`] is worth a warning, since
-/// every start-up then compiles the templates.
-const LEGACY_FILE: &str = "compiled.json";
 
 /// A file that could not be read or does not validate; the message names it.
 #[derive(Debug, thiserror::Error)]
@@ -107,77 +72,6 @@ fn parse_rules(src: &str, file: &Path, templates: Option<&[String]>) -> Result<T
         let n = e.0.len();
         BundleError(format!("{e}\n{n} problem{} in {}", if n == 1 { "" } else { "s" }, file.display()))
     })
-}
-
-/// As [`load_rules`] with a templates directory, taking the rules from its
-/// [`COMPILED_DIR`] when `nudge check --compile` compiled exactly this
-/// file's text, against these templates, with this build (see the module
-/// doc). Otherwise the file is parsed, with a warning when a snapshot was
-/// there but could not be used.
-pub fn load_layer_rules(file: &Path, templates: &Path) -> Result<Triggers, BundleError> {
-    let src = read(file)?;
-    let names = template_names(templates)?;
-    match compiled_rules(&templates.join(COMPILED_DIR), &src, &names) {
-        Some(rules) => Ok(rules),
-        None => parse_rules(&src, file, Some(&names)),
-    }
-}
-
-/// The rules in `dir`'s [`RULES_SNAPSHOT`] when it was made from `src`
-/// against `templates` by this build; `None` (with a warning saying why
-/// when there was one) otherwise.
-fn compiled_rules(dir: &Path, src: &str, templates: &[String]) -> Option<Triggers> {
-    let path = dir.join(RULES_SNAPSHOT);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if dir.join(MANIFEST).exists() {
-                tracing::warn!(
-                    file = %path.display(),
-                    "no compiled rules beside the precompiled templates (a layer built by an older nudge); \
-                     parsing the rules (rebuild the rules layer with this build's `nudge check --compile`)"
-                );
-            }
-            return None;
-        }
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "cannot read the compiled rules; parsing the rules");
-            return None;
-        }
-    };
-    let unreadable = |e: &dyn std::fmt::Display| {
-        tracing::warn!(file = %path.display(), error = %e, "compiled rules unreadable; parsing the rules");
-    };
-    let (header, rest) = match postcard::take_from_bytes::<SnapshotHeader>(&bytes) {
-        Ok(decoded) => decoded,
-        Err(e) => {
-            unreadable(&e);
-            return None;
-        }
-    };
-    if header.build != nudge_content::BUILD_ID || header.source != src || !header.templates.iter().eq(templates) {
-        tracing::warn!(
-            file = %path.display(),
-            "compiled rules were made from other rules, templates or code; parsing the rules \
-             (rebuild the rules layer with this build's `nudge check --compile`)"
-        );
-        return None;
-    }
-    if stable_hash(&[rest]) != header.rules_hash {
-        unreadable(&"the rules do not match their checksum");
-        return None;
-    }
-    match postcard::take_from_bytes::<Triggers>(rest) {
-        Ok((rules, [])) => Some(rules),
-        Ok((_, extra)) => {
-            unreadable(&format!("{} bytes after the rules", extra.len()));
-            None
-        }
-        Err(e) => {
-            unreadable(&e);
-            None
-        }
-    }
 }
 
 /// Compiles every `<name>.mjml` in `dir`, with `<name>.txt` as its text part
@@ -247,41 +141,15 @@ fn checked(templates: Templates, rules: &Triggers) -> Result<Templates, BundleEr
     Ok(templates)
 }
 
-/// A [`RULES_SNAPSHOT`] of `rules`, compiled from `src` against `templates`.
-fn snapshot(src: &str, templates: &[String], rules: &Triggers) -> Result<Vec<u8>, postcard::Error> {
-    snapshot_for_build(nudge_content::BUILD_ID, src, templates, rules)
-}
-
-fn snapshot_for_build(
-    build: &str,
-    src: &str,
-    templates: &[String],
-    rules: &Triggers,
-) -> Result<Vec<u8>, postcard::Error> {
-    let rules = postcard::to_allocvec(rules)?;
-    let header = SnapshotHeader {
-        build,
-        source: src,
-        templates: templates.iter().map(String::as_str).collect(),
-        rules_hash: stable_hash(&[&rules]),
-    };
-    let mut bytes = postcard::to_allocvec(&header)?;
-    bytes.extend_from_slice(&rules);
-    Ok(bytes)
-}
-
 /// Parses the rules `file`, compiles and checks the templates in `dir`
 /// against them and writes both to `out` as a [`COMPILED_DIR`] (`nudge
 /// check --compile`); returns the rules. The manifest is written last, so
-/// an interrupted write leaves templates that are not used (and rules that
-/// are used only if they decode and match).
+/// an interrupted write leaves templates that are not used.
 pub fn compile_for_layer(file: &Path, dir: &Path, out: &Path) -> Result<Triggers, BundleError> {
     let src = read(file)?;
     let sources = read_sources(dir)?;
     let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
     let rules = parse_rules(&src, file, Some(&names))?;
-    let snapshot = snapshot(&src, &names, &rules)
-        .map_err(|e| BundleError(format!("cannot encode the rules of {}: {e}", file.display())))?;
     let digest = digest(&sources, &rules);
     let templates = Templates::compile_mjml(sources).map_err(in_dir(dir))?;
     checked(Templates::from_compiled(templates.clone()).map_err(in_dir(dir))?, &rules)?;
@@ -296,7 +164,6 @@ pub fn compile_for_layer(file: &Path, dir: &Path, out: &Path) -> Result<Triggers
         _ => {}
     }
     std::fs::create_dir_all(out).map_err(|e| BundleError(format!("cannot create {}: {e}", out.display())))?;
-    write(out.join(RULES_SNAPSHOT), &snapshot)?;
     let mut listed = Vec::new();
     for t in templates {
         write(out.join(format!("{}.html", t.name)), t.html.as_bytes())?;
@@ -316,17 +183,7 @@ fn precompiled(dir: &Path, sources: &[TemplateSource], digest: &str) -> Option<V
     let path = compiled.join(MANIFEST);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let legacy = dir.join(LEGACY_FILE);
-            if legacy.exists() {
-                tracing::warn!(
-                    file = %legacy.display(),
-                    "precompiled templates in the format of an older nudge; compiling them \
-                     (rebuild the rules layer with this build's `nudge check --compile`)"
-                );
-            }
-            return None;
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
             tracing::warn!(file = %path.display(), error = %e, "cannot read precompiled templates; compiling them");
             return None;
@@ -484,15 +341,8 @@ mod tests {
         files.sort();
         assert_eq!(
             files,
-            [
-                "browse-reminder.html",
-                "cart-reminder.html",
-                "confirm-subscription.html",
-                MANIFEST,
-                RULES_SNAPSHOT,
-                "win-back.html"
-            ]
-            .map(String::from)
+            ["browse-reminder.html", "cart-reminder.html", "confirm-subscription.html", MANIFEST, "win-back.html"]
+                .map(String::from)
         );
         let html = std::fs::read_to_string(out.path().join("cart-reminder.html")).unwrap();
         assert!(html.starts_with("<!doctype html>") && html.contains("{{"), "compiled MJML, Jinja left to render");
@@ -550,98 +400,5 @@ mod tests {
         let sources = read_sources(&templates).unwrap();
         assert_ne!(digest_for_build("a", &sources, &rules), digest_for_build("b", &sources, &rules));
         assert_eq!(digest(&sources, &rules), digest_for_build(nudge_content::BUILD_ID, &sources, &rules));
-    }
-
-    fn layer_rules(dir: &Path) -> Triggers {
-        load_layer_rules(&dir.join("triggers.toml"), &dir.join("templates")).unwrap()
-    }
-
-    fn parsed_rules(dir: &Path) -> Triggers {
-        load_rules(&dir.join("triggers.toml"), Some(&dir.join("templates"))).unwrap()
-    }
-
-    /// Rewrites the layer's rules snapshot as made by `build`, with the
-    /// rules' version set to [`MARK`], so a load shows whether the snapshot
-    /// or the file was used.
-    fn mark_snapshot(dir: &Path, build: &str) {
-        let templates = dir.join("templates");
-        let src = std::fs::read_to_string(dir.join("triggers.toml")).unwrap();
-        let mut rules = parsed_rules(dir);
-        rules.version = MARK.to_owned();
-        let bytes = snapshot_for_build(build, &src, &template_names(&templates).unwrap(), &rules).unwrap();
-        std::fs::write(templates.join(COMPILED_DIR).join(RULES_SNAPSHOT), bytes).unwrap();
-    }
-
-    #[test]
-    fn compiled_rules_read_back_equal_to_the_parsed_file() {
-        let (dir, _) = layer();
-        let parsed = parsed_rules(dir.path());
-        assert!(parsed.policy.quiet_hours.is_some() && parsed.triggers.len() == 4, "the examples exercise it all");
-        assert_eq!(layer_rules(dir.path()), parsed);
-    }
-
-    #[test]
-    fn compiled_rules_are_used_when_rules_text_templates_and_build_match() {
-        let (dir, _) = layer();
-        mark_snapshot(dir.path(), nudge_content::BUILD_ID);
-        assert_eq!(layer_rules(dir.path()).version, MARK);
-    }
-
-    #[test]
-    fn an_edited_rules_file_is_parsed_not_taken_from_a_stale_snapshot() {
-        let (dir, _) = layer();
-        mark_snapshot(dir.path(), nudge_content::BUILD_ID);
-        edit(&dir.path().join("triggers.toml"), "delay = \"10m\"", "delay = \"15m\"");
-        let rules = layer_rules(dir.path());
-        assert_eq!(rules, parsed_rules(dir.path()));
-        assert_eq!(rules.get("cart-abandoned").unwrap().delay, nudge_core::Dur::from_secs(15 * 60));
-    }
-
-    #[test]
-    fn compiled_rules_checked_against_other_templates_are_not_used() {
-        let (dir, templates) = layer();
-        mark_snapshot(dir.path(), nudge_content::BUILD_ID);
-        std::fs::copy(templates.join("win-back.mjml"), templates.join("win-back-2.mjml")).unwrap();
-        assert_eq!(layer_rules(dir.path()), parsed_rules(dir.path()));
-    }
-
-    #[test]
-    fn compiled_rules_from_another_build_are_not_used() {
-        let (dir, _) = layer();
-        mark_snapshot(dir.path(), "another build");
-        assert_eq!(layer_rules(dir.path()), parsed_rules(dir.path()));
-    }
-
-    #[test]
-    fn compiled_rules_do_not_spare_a_broken_rules_file_its_errors() {
-        let (dir, _) = layer();
-        edit(&dir.path().join("triggers.toml"), "delay = \"10m\"", "delay = \"ten minutes\"");
-        let err = load_layer_rules(&dir.path().join("triggers.toml"), &dir.path().join("templates")).unwrap_err();
-        assert!(err.0.contains("triggers.toml:") && err.0.contains("invalid duration"), "{err}");
-    }
-
-    #[test]
-    fn a_truncated_or_damaged_snapshot_is_never_read_as_rules() {
-        let (dir, templates) = layer();
-        let path = templates.join(COMPILED_DIR).join(RULES_SNAPSHOT);
-        let whole = std::fs::read(&path).unwrap();
-        let parsed = parsed_rules(dir.path());
-        let src = std::fs::read_to_string(dir.path().join("triggers.toml")).unwrap();
-        let names = template_names(&templates).unwrap();
-        let compiled = || compiled_rules(&templates.join(COMPILED_DIR), &src, &names);
-        for len in 0..whole.len() {
-            std::fs::write(&path, &whole[..len]).unwrap();
-            assert_eq!(compiled(), None, "{len} of {} bytes", whole.len());
-        }
-        // Every byte of the rules part flipped in turn: the checksum catches it.
-        let rules_at = whole.len() - postcard::to_allocvec(&parsed).unwrap().len();
-        for i in rules_at..whole.len() {
-            let mut damaged = whole.clone();
-            damaged[i] ^= 0x20;
-            std::fs::write(&path, &damaged).unwrap();
-            assert_eq!(compiled(), None, "byte {i} flipped");
-        }
-        std::fs::write(&path, &whole).unwrap();
-        assert_eq!(compiled(), Some(parsed));
     }
 }

@@ -1,6 +1,6 @@
 //! Prints the settings list (shared/aws/src/settings.rs) as JSON, for
 //! scripts/check_infra.py, which checks SAM, Terraform, the cargo-lambda
-//! metadata and the README against it.
+//! metadata and docs/deploy.md against it.
 
 use nudge_aws::settings::{Need, SETTINGS};
 

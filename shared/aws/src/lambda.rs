@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use aws_config::SdkConfig;
 use jiff::Timestamp;
 use lambda_http::{Body, Request, Response};
-use nudge_app::bundle::{Bundle, load_layer_rules};
+use nudge_app::bundle::{Bundle, load_rules};
 use nudge_app::compose::{Composer, Guarded, Sandbox};
 use nudge_app::http::{HttpService, HttpStats};
 use nudge_app::ports::{Clock, StoreError, SystemClock};
@@ -124,7 +124,7 @@ impl Stack {
             Some(path) => Secrets::from_ssm(&aws_sdk_ssm::Client::new(&sdk), path).await?,
             None => Secrets::from_env(&get),
         };
-        let rules = load_layer_rules(&settings.rules_dir.join("triggers.toml"), &settings.rules_dir.join("templates"))
+        let rules = load_rules(&settings.rules_dir.join("triggers.toml"), Some(&settings.rules_dir.join("templates")))
             .map_err(|e| InitError::Rules(e.0))?;
         let sources = SourcesConfig::from_env(|k| if k == SHOP { get(k) } else { secrets.get(k) });
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table, settings.retention);

@@ -96,7 +96,7 @@ pub fn local_start_env(runtime_api: &str, rules_dir: &Path) -> Vec<(&'static str
 /// Where the rules layer puts triggers.toml, templates/ and catalogue.json.
 pub const DEFAULT_RULES_DIR: &str = "/opt/rules";
 
-/// Every setting, in the order the README documents them.
+/// Every setting, in the order docs/deploy.md documents them.
 pub const SETTINGS: &[Setting] = &[
     env(TABLE, Need::All, "DynamoDB table name"),
     env(
@@ -301,5 +301,4 @@ mod tests {
         m.insert(SCHEDULE_MAX_RETRIES, "500".into());
         assert!(Settings::from_env(|k| m.get(k).cloned()).is_err());
     }
-
 }

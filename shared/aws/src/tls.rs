@@ -6,8 +6,8 @@
 //! root that cross-signs them (`amazon-trust-services.pem`, as shipped in
 //! the system stores). Trusting those five alone, compiled in, spares every
 //! cold start the system store: the SDK's default loads and parses it at
-//! init — here 146 files and most of a function's init time, see the
-//! README's init benchmark.
+//! init — here 146 files and most of a function's init time
+//! (docs/performance.md, Lambda init time).
 //!
 //! The system store is used instead (with these roots added) when the
 //! environment asks for it: `SSL_CERT_FILE` or `SSL_CERT_DIR` set (a proxy
