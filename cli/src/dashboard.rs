@@ -107,7 +107,7 @@ pub fn page(svc: &Service, data: &Path, query: Option<&str>) -> String {
 
 /// The `q` parameter of a query string, decoded.
 pub fn search_term(query: &str) -> Option<String> {
-    query.split('&').find_map(|p| p.strip_prefix("q=")).and_then(nudge_app::unsubscribe::percent_decode)
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "q").map(|(_, v)| v.into_owned())
 }
 
 /// A file from the outbox (the `.eml`, or its HTML preview).

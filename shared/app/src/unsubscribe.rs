@@ -124,17 +124,20 @@ impl UnsubscribeKey {
         let mut mac = self.current.clone();
         mac.update(purpose.message(shop, profile, expires).as_bytes());
         let t = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        format!("s={}&p={}&e={expires}&t={t}", encode(shop), encode(profile))
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("s", shop)
+            .append_pair("p", profile)
+            .append_pair("e", &expires.to_string())
+            .append_pair("t", &t)
+            .finish()
     }
 
     fn check(&self, purpose: Purpose, query: &str, now: Timestamp) -> Result<LinkTarget, LinkError> {
         let (mut shop, mut profile, mut expires, mut token) = (None, None, None, None);
-        for pair in query.split('&') {
-            let (k, v) = pair.split_once('=').ok_or(LinkError::Malformed)?;
-            let v = percent_decode(v).ok_or(LinkError::Malformed)?;
-            match k {
-                "s" => shop = Some(v),
-                "p" => profile = Some(v),
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            match &*k {
+                "s" => shop = Some(v.into_owned()),
+                "p" => profile = Some(v.into_owned()),
                 "e" => expires = v.parse::<i64>().ok(),
                 "t" => token = URL_SAFE_NO_PAD.decode(v.as_bytes()).ok(),
                 _ => {}
@@ -157,43 +160,6 @@ impl UnsubscribeKey {
         }
         Ok(LinkTarget { shop, profile })
     }
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// Decodes a `application/x-www-form-urlencoded` value (`%XX`, `+`).
-pub fn percent_decode(s: &str) -> Option<String> {
-    let mut out = Vec::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// What an unsubscribe did.
@@ -349,6 +315,13 @@ mod tests {
         assert!(k.verify_confirm(&confirm, now()).is_ok());
         let late = Timestamp::from_second(now().as_second() + CONFIRM_LIFETIME_SECS + 1).unwrap();
         assert_eq!(k.verify_confirm(&confirm, late), Err(LinkError::Expired));
+    }
+
+    #[test]
+    fn shops_and_profiles_with_reserved_characters_survive_the_round_trip() {
+        let k = UnsubscribeKey::new("k");
+        let q = k.query("a&b=c shop", "p+1%", now());
+        assert_eq!(k.verify(&q, now()), Ok(LinkTarget { shop: "a&b=c shop".into(), profile: "p+1%".into() }));
     }
 
     #[test]
