@@ -86,9 +86,6 @@ struct ProfileItem {
     version: Option<u64>,
     #[serde(default)]
     ttl: Option<i64>,
-    /// The profile as first stored (a map); read, and removed on the next save.
-    #[serde(default)]
-    doc: Option<Profile>,
 }
 
 /// The attribute holding the profile: `nudge_app::pack` (deflated JSON),
@@ -243,7 +240,7 @@ impl DynamoStore {
         let doc = match packed {
             Some(AttributeValue::B(bytes)) => Some(nudge_app::pack::unpack(bytes.as_ref())?),
             Some(_) => return Err(StoreError::Unavailable(format!("dynamodb: {PACKED_DOC} is not binary"))),
-            None => item.doc,
+            None => None,
         };
         Ok(doc.map(|mut p| {
             p.version = item.version.unwrap_or(0);
@@ -781,7 +778,6 @@ impl ProfileStore for DynamoStore {
         let mut set = vec!["#doc = :doc", "#v = :next", "#shop = :shop", "#ttl = :ttl", "#owner = :owner"];
         let names = HashMap::from([
             ("#doc".to_owned(), PACKED_DOC.to_owned()),
-            ("#old".to_owned(), "doc".to_owned()),
             ("#v".to_owned(), "version".to_owned()),
             ("#shop".to_owned(), "shop".to_owned()),
             ("#ttl".to_owned(), "ttl".to_owned()),
@@ -806,9 +802,9 @@ impl ProfileStore for DynamoStore {
                 set.extend(["#bucket = :bucket", "#due = :due"]);
                 values.insert(":bucket".into(), s(due_bucket(&profile.shop, &profile.id)));
                 values.insert(":due".into(), n(due.as_second()));
-                " REMOVE #old"
+                ""
             }
-            None => " REMOVE #old, #bucket, #due",
+            None => " REMOVE #bucket, #due",
         };
         let condition = match expected {
             None => {

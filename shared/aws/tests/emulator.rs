@@ -477,7 +477,7 @@ async fn profile_item(w: &World) -> HashMap<String, aws_sdk_dynamodb::types::Att
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_profile_is_stored_packed_and_one_stored_as_a_map_is_read_and_repacked_on_its_next_save() {
+async fn a_profile_is_stored_as_a_deflated_document_smaller_than_its_json() {
     use aws_sdk_dynamodb::types::AttributeValue;
     let w = World::new().await;
     let f = w.webhook().await;
@@ -488,19 +488,6 @@ async fn a_profile_is_stored_packed_and_one_stored_as_a_map_is_read_and_repacked
     let json = serde_json::to_vec(&profile).unwrap();
     assert!(packed.as_ref().len() < json.len(), "{} packed bytes for {} of JSON", packed.as_ref().len(), json.len());
     assert!(!item.contains_key("doc"));
-
-    // The first release stored the document as a map: rewrite the item that way.
-    let mut legacy = item.clone();
-    legacy.remove("docz");
-    legacy.insert("doc".into(), serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&profile).unwrap());
-    let put = aws_sdk_dynamodb::Client::new(&w.sdk).put_item().table_name(TABLE).set_item(Some(legacy)).send().await;
-    put.unwrap();
-    assert_eq!(w.profile().await.unwrap(), profile, "the map is read");
-    assert_eq!(deliver(&f, "orders/create", "evt-order", &order(mins(0), 5001)).await, 200);
-    let item = profile_item(&w).await;
-    assert!(matches!(item.get("docz"), Some(AttributeValue::B(_))), "{item:?}");
-    assert!(!item.contains_key("doc"), "the map is gone after the next save");
-    assert_eq!(w.profile().await.unwrap().orders.count, 1);
 }
 
 /// The `ttl` of the test shopper's customer alias item, or `None` when

@@ -107,11 +107,6 @@ fn column(conn: &Connection, query: &str, args: &[&String]) -> Result<Vec<String
     rows.collect::<Result<_, _>>().map_err(sql)
 }
 
-/// Whether `table` has `column` (databases made by older versions lack some).
-fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
-    conn.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?.exists([table, column])
-}
-
 fn sql(e: rusqlite::Error) -> String {
     format!("sqlite: {e}")
 }
@@ -133,40 +128,6 @@ impl SqliteStore {
     pub fn with_writer(path: &Path, writer: Writer) -> Result<SqliteStore, StoreError> {
         let conn = connect(path).map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
-        // Databases from before retention: add the column (0 = never touched
-        // since, so the first sweep counts from the upgrade).
-        if !has_column(&conn, "profiles", "touched").map_err(unavailable)? {
-            conn.execute_batch("ALTER TABLE profiles ADD COLUMN touched INTEGER NOT NULL DEFAULT 0")
-                .map_err(unavailable)?;
-        }
-        // Databases from before product changes carried their time.
-        if !has_column(&conn, "products", "updated_at").map_err(unavailable)? {
-            conn.execute_batch("ALTER TABLE products ADD COLUMN updated_at INTEGER").map_err(unavailable)?;
-        }
-        // Databases from before profiles moved to a rowid table (a
-        // WITHOUT ROWID table keeps whole rows in its b-tree: documents of
-        // a kilobyte or more spill to overflow pages and split nodes).
-        let without_rowid: bool = conn
-            .prepare("SELECT 1 FROM sqlite_schema WHERE name = 'profiles' AND sql LIKE '%WITHOUT ROWID%'")
-            .and_then(|mut s| s.exists([]))
-            .map_err(unavailable)?;
-        if without_rowid {
-            conn.execute_batch(
-                "BEGIN IMMEDIATE;
-                 CREATE TABLE profiles_rowid (
-                     shop TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,
-                     touched INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (shop, id));
-                 INSERT INTO profiles_rowid (shop, id, version, doc, touched)
-                     SELECT shop, id, version, doc, touched FROM profiles;
-                 DROP TABLE profiles;
-                 ALTER TABLE profiles_rowid RENAME TO profiles;
-                 COMMIT;",
-            )
-            .map_err(|e| {
-                let _ = conn.execute_batch("ROLLBACK");
-                unavailable(format!("moving profiles to a rowid table: {e}"))
-            })?;
-        }
         let readers = Readers::open(path, conn).map_err(unavailable)?;
         Ok(SqliteStore { readers, writer, erase_hook: Arc::default(), conflicts: Arc::default() })
     }

@@ -112,46 +112,6 @@ fn erase_merge_and_shop_erase_remove_exactly_what_they_name() {
 }
 
 #[test]
-fn a_database_from_before_the_rowid_profiles_and_product_times_is_upgraded_with_everything_intact() {
-    let path = db("rowid-migration");
-    let mut old = Profile::new("shop", "p1");
-    old.first_name = Some("Ada".into());
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE profiles (shop TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
-                 doc TEXT NOT NULL, touched INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (shop, id)) WITHOUT ROWID;",
-        )
-        .unwrap();
-        let doc = serde_json::to_string(&old).unwrap();
-        conn.execute("INSERT INTO profiles VALUES ('shop', 'p1', 7, ?1, 1234)", [doc]).unwrap();
-        // And a products table from before product changes carried their time.
-        conn.execute_batch(
-            "CREATE TABLE products (shop TEXT NOT NULL, id TEXT NOT NULL, doc TEXT, PRIMARY KEY (shop, id)) WITHOUT ROWID;
-             INSERT INTO products VALUES ('shop', 'cap', NULL);",
-        )
-        .unwrap();
-    }
-    let store = SqliteStore::open(&path).unwrap();
-    let mut p = run(store.load("shop", "p1")).unwrap().expect("the profile survived the move");
-    assert_eq!((p.version, p.first_name.as_deref()), (7, Some("Ada")));
-    assert_eq!(store.idle_profiles(1235, 10).unwrap(), vec![("shop".to_owned(), "p1".to_owned())], "touched kept");
-    assert_eq!(run(store.save(&mut p, Some(7))).unwrap(), Saved::Ok, "versions carry on from the old table");
-    {
-        use nudge_app::ports::CatalogueStore;
-        use nudge_core::ProductChange;
-        let gone = ProductChange::Remove { id: "tee".into(), at: "2026-11-01T10:00:00Z".parse().ok() };
-        assert_eq!(run(store.put_products("shop", std::slice::from_ref(&gone))).unwrap(), vec![gone]);
-        assert_eq!(run(store.products("shop")).unwrap().len(), 2, "the old tombstone and the new one");
-    }
-    drop(store);
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let sql: String =
-        conn.query_row("SELECT sql FROM sqlite_schema WHERE name = 'profiles'", [], |r| r.get(0)).unwrap();
-    assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
-}
-
-#[test]
 fn the_wal_is_copied_into_the_database_in_the_background_once_it_passes_a_thousand_pages() {
     let path = db("checkpoint");
     let store = SqliteStore::open(&path).unwrap();
