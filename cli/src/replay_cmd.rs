@@ -312,9 +312,7 @@ impl RenderCheck {
                 unsubscribe_url: crate::templates::PREVIEW_UNSUBSCRIBE_URL,
                 locale: &self.locale,
             };
-            let ctx = nudge_content::EmailContext::build(&m.profile, rules, &send, &self.catalogue);
-            let name = nudge_content::template_name(trigger, &m.variant);
-            match templates.render(name, nudge_content::subject_template(trigger, &m.variant), &ctx) {
+            match templates.render_send(&m.profile, rules, &send, &self.catalogue) {
                 Ok(_) => self.ok += 1,
                 Err(e) => {
                     if self.failed < 5 {

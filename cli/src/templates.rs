@@ -74,9 +74,15 @@ pub fn preview(args: PreviewArgs) -> Result<ExitCode> {
         unsubscribe_url: PREVIEW_UNSUBSCRIBE_URL,
         locale: &args.locale,
     };
-    let ctx = EmailContext::build(&profile, &rules, &send, &catalogue);
     let name = if args.variant.is_some() { template_name(trigger, &variant) } else { &args.template };
-    let r = templates.render(name, subject_template(trigger, &variant), &ctx).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let r = if name == template_name(trigger, &variant) {
+        templates.render_send(&profile, &rules, &send, &catalogue)
+    } else {
+        // Another template than the trigger's, with the trigger's data.
+        let ctx = EmailContext::build(&profile, &rules, &send, &catalogue);
+        templates.render(name, subject_template(trigger, &variant), &ctx)
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("Subject: {}\n\n{}", r.subject, r.text);
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;

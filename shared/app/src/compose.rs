@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use nudge_content::mime::{Envelope, build_message};
-use nudge_content::{Catalogue, EmailContext, SendInfo, Templates, subject_template, template_name};
+use nudge_content::{Catalogue, EmailContext, SendInfo, Templates};
 use nudge_core::Triggers;
 use nudge_core::profile::CONFIRM_TRIGGER;
 
@@ -84,8 +84,7 @@ impl Composer {
                 .ok_or_else(|| MailError::Rejected("trigger no longer in the rules".into()))?;
             let send =
                 SendInfo { trigger, variant: &m.variant, now, unsubscribe_url: &unsubscribe_url, locale: &self.locale };
-            let ctx = EmailContext::build(&m.profile, &self.rules, &send, catalogue);
-            self.templates.render(template_name(trigger, &m.variant), subject_template(trigger, &m.variant), &ctx)
+            self.templates.render_send(&m.profile, &self.rules, &send, catalogue)
         }
         .map_err(|e| MailError::Rejected(e.to_string()))?;
         let id = format!("{}-{}", m.check.name(), m.variant);

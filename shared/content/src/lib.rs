@@ -126,6 +126,20 @@ impl Templates {
         self.has_text.keys().cloned().collect()
     }
 
+    /// One send of `send.trigger`'s `send.variant` to `profile`: its
+    /// context built from the profile and catalogue, the variant's template
+    /// and subject rendered. What the check, replay and preview all do.
+    pub fn render_send(
+        &self,
+        profile: &nudge_core::Profile,
+        rules: &nudge_core::Triggers,
+        send: &SendInfo<'_>,
+        catalogue: &Catalogue,
+    ) -> Result<Rendered, ContentError> {
+        let ctx = EmailContext::build(profile, rules, send, catalogue);
+        self.render(template_name(send.trigger, send.variant), subject_template(send.trigger, send.variant), &ctx)
+    }
+
     /// Renders subject, HTML and text for one send.
     pub fn render(&self, name: &str, subject: &str, ctx: &EmailContext) -> Result<Rendered, ContentError> {
         let has_text = *self.has_text.get(name).ok_or_else(|| ContentError::Unknown(name.to_owned()))?;
