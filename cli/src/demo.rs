@@ -42,8 +42,10 @@ pub fn live(examples: &Path) -> Result<ExitCode> {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .context("cannot start nudge serve")?;
+    // The public address is on the first line (the dashboard's on the second).
+    let mut out = std::io::BufReader::new(child.stdout.take().context("no stdout")?);
     let mut first = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().context("no stdout")?), &mut first)?;
+    std::io::BufRead::read_line(&mut out, &mut first)?;
     let addr = first
         .split("http://")
         .nth(1)

@@ -7,7 +7,6 @@ mod demo;
 mod http_server;
 mod keys;
 mod logs;
-mod outbox;
 mod replay_cmd;
 mod report;
 mod serve;

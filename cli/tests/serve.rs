@@ -864,3 +864,28 @@ fn double_opt_in_from_the_browser_key_confirms_by_link_and_then_the_trigger_send
     let decisions = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
     assert!(decisions.contains("\"consent_source\":\"confirmation\""), "{decisions}");
 }
+
+#[test]
+fn the_server_keeps_running_when_whoever_started_it_stops_reading_its_output() {
+    let (config, data) = setup("closed-stdout");
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let (public, admin) = (free(), free());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .args(["serve", "--listen", &public, "--admin-listen", &admin, "--config"])
+        .arg(&config)
+        .arg("--data")
+        .arg(&data)
+        .env("NUDGE_SHOP", SHOP)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // nobody reads the banner
+    let up = poll(10, || TcpStream::connect(&public).ok().map(drop));
+    assert!(up.is_some(), "never listened");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "it exited");
+    assert_eq!(get(&public, "/healthz", &[]).0, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,5 +1,6 @@
 //! nudge-local: adapters for running nudge on one machine: the SQLite profile
-//! store and the durable SQLite scheduler.
+//! store and the durable SQLite scheduler, the outbox mailer ([`outbox`]) and
+//! the data directory's logs ([`files`]).
 //!
 //! [`SqliteStore`] implements the `ProfileStore` port on an embedded SQLite
 //! database (WAL; a save that returned is synced to disk, see [`Writer`]) with
@@ -17,6 +18,8 @@ use nudge_app::ports::{CatalogueStore, ProfileStore, Resolved, Saved, Scheduler,
 use nudge_core::{Check, ProductChange, Profile};
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub mod files;
+pub mod outbox;
 mod writer;
 pub use writer::Writer;
 use writer::connect;
