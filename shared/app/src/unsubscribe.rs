@@ -9,8 +9,8 @@ use jiff::Timestamp;
 use nudge_core::{ConsentSource, ConsentState, ConsentUpdate, Event, EventKind, Identity, Triggers, Trust};
 use sha2::Sha256;
 
-use crate::ports::{Change, ProfileStore, Publisher, Scheduler, StoreError};
-use crate::usecase::{AppError, IngestPorts, current_profile, ingest_for};
+use crate::ports::{Change, ProfileStore, Publisher, ReadAhead, Scheduler, StoreError};
+use crate::usecase::{AppError, IngestPorts, current_profile, fold_loaded};
 
 /// How long an unsubscribe link works.
 pub const LINK_LIFETIME_SECS: i64 = 365 * 86_400;
@@ -172,6 +172,19 @@ pub enum Unsubscribed {
     Gone,
 }
 
+/// The consent change a followed link records: verified (the link's own
+/// signature vouches for it), on no identity (the link names the profile).
+fn link_event(what: &str, target: &LinkTarget, now: Timestamp, consent: ConsentUpdate) -> Event {
+    Event {
+        id: format!("{what}:{}:{}", target.profile, now.as_second()),
+        shop: target.shop.clone(),
+        occurred_at: now,
+        identity: Identity::default(),
+        kind: EventKind::ConsentChanged { consent },
+        trust: Trust::Verified,
+    }
+}
+
 /// Records the refusal on the profile the link names, or on the profile it
 /// was merged into: consent becomes `unsubscribed`, so every later check
 /// skips with `no_consent`. Returns only once the refusal is stored.
@@ -181,29 +194,22 @@ pub async fn unsubscribe<S: ProfileStore>(
     target: &LinkTarget,
     now: Timestamp,
 ) -> Result<Unsubscribed, StoreError> {
-    let event = Event {
-        id: format!("unsubscribe:{}:{}", target.profile, now.as_second()),
-        shop: target.shop.clone(),
-        occurred_at: now,
-        identity: Identity::default(),
-        kind: EventKind::ConsentChanged {
-            consent: ConsentUpdate {
-                state: ConsentState::Unsubscribed,
-                opt_in_level: None,
-                updated_at: Some(now),
-                source: Some(ConsentSource::UnsubscribeLink),
-            },
-        },
-        trust: Trust::Verified,
+    let consent = ConsentUpdate {
+        state: ConsentState::Unsubscribed,
+        opt_in_level: None,
+        updated_at: Some(now),
+        source: Some(ConsentSource::UnsubscribeLink),
     };
+    let event = link_event("unsubscribe", target, now, consent);
     // A merge may retire the profile between the look-up and the write:
     // follow the redirect again then.
     for _ in 0..3 {
-        let Some(profile) = current_profile(store, &target.shop, &target.profile).await? else {
+        let Some(current) = current_profile(store, &target.shop, &target.profile).await? else {
             return Ok(Unsubscribed::Gone);
         };
+        let profile = current.id.clone();
         let done = store
-            .update(&target.shop, &profile, false, |p| {
+            .update_from(&target.shop, &profile, false, ReadAhead::Found(Box::new(current)), |p| {
                 let applied = p.apply(&event, rules);
                 Change { changed: applied.changed, value: () }
             })
@@ -239,31 +245,22 @@ where
     Sch: Scheduler,
     P: Publisher,
 {
-    let event = Event {
-        id: format!("confirm:{}:{}", target.profile, now.as_second()),
-        shop: target.shop.clone(),
-        occurred_at: now,
-        identity: Identity::default(),
-        kind: EventKind::ConsentChanged {
-            consent: ConsentUpdate {
-                state: ConsentState::Subscribed,
-                opt_in_level: Some(nudge_core::event::OptInLevel::ConfirmedOptIn),
-                updated_at: Some(now),
-                source: Some(ConsentSource::Confirmation),
-            },
-        },
-        trust: Trust::Verified,
+    let consent = ConsentUpdate {
+        state: ConsentState::Subscribed,
+        opt_in_level: Some(nudge_core::event::OptInLevel::ConfirmedOptIn),
+        updated_at: Some(now),
+        source: Some(ConsentSource::Confirmation),
     };
-    let Some(profile) = current_profile(ports.store, &target.shop, &target.profile).await? else {
+    let event = link_event("confirm", target, now, consent);
+    let Some(current) = current_profile(ports.store, &target.shop, &target.profile).await? else {
         return Ok(Confirmed::Gone);
     };
-    let Some(before) = ports.store.load(&target.shop, &profile).await? else { return Ok(Confirmed::Gone) };
-    if before.consent.opt_in.requested.is_none() {
+    if current.consent.opt_in.requested.is_none() {
         return Ok(Confirmed::NotRequested);
     }
-    ingest_for(ports, &profile, &event).await?;
-    let after = ports.store.load(&target.shop, &profile).await?;
-    Ok(match after {
+    let profile = current.id.clone();
+    fold_loaded(ports, current, &event).await?;
+    Ok(match ports.store.load(&target.shop, &profile).await? {
         Some(p) if p.consent.state == ConsentState::Subscribed => Confirmed::Subscribed { profile },
         Some(_) => Confirmed::NotRequested,
         None => Confirmed::Gone,

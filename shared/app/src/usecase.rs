@@ -3,12 +3,12 @@
 //! local server and the replay run the same code.
 
 use nudge_core::decide::Outcome;
-use nudge_core::{Check, Decision, Effect, Event, Reason, Triggers};
+use nudge_core::{Check, Decision, Effect, Event, Profile, Reason, Triggers};
 
 use crate::identity::{Alias, AliasKey, AliasKind, aliases, new_profile_id};
 use crate::ports::{
-    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, Scheduler, SchedulerError,
-    StoreError,
+    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, ReadAhead, Scheduler,
+    SchedulerError, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +81,7 @@ async fn fold_into<S, Sch, P>(
     ports: &IngestPorts<'_, S, Sch, P>,
     id: &str,
     create: bool,
-    preloaded: crate::ports::ReadAhead,
+    preloaded: ReadAhead,
     event: &Event,
     unlinked: &[crate::identity::Alias],
 ) -> Result<Option<(bool, Vec<Effect>)>, AppError>
@@ -151,22 +151,41 @@ where
     Sch: Scheduler,
     P: Publisher,
 {
-    let Some(current) = current_profile(ports.store, &event.shop, profile).await? else {
-        return Ok(false);
-    };
-    Ok(fold_into(ports, &current, false, crate::ports::ReadAhead::Nothing, event, &[])
+    match current_profile(ports.store, &event.shop, profile).await? {
+        Some(current) => fold_loaded(ports, current, event).await,
+        None => Ok(false),
+    }
+}
+
+/// Folds `event` into `profile`, just loaded (the first attempt of the
+/// write starts from it instead of reading it again).
+pub(crate) async fn fold_loaded<S, Sch, P>(
+    ports: &IngestPorts<'_, S, Sch, P>,
+    profile: Profile,
+    event: &Event,
+) -> Result<bool, AppError>
+where
+    S: ProfileStore,
+    Sch: Scheduler,
+    P: Publisher,
+{
+    let id = profile.id.clone();
+    Ok(fold_into(ports, &id, false, ReadAhead::Found(Box::new(profile)), event, &[])
         .await?
         .is_some_and(|(changed, _)| changed))
 }
 
-/// The profile that holds what `id` named: `id` itself, or the profile it
-/// was merged into (redirects follow chains of merges, as each merge
-/// re-points the retired profile's aliases). `None` when erased.
-pub async fn current_profile<S: ProfileStore>(store: &S, shop: &str, id: &str) -> Result<Option<String>, StoreError> {
-    if store.load(shop, id).await?.is_some() {
-        return Ok(Some(id.to_owned()));
+/// The profile that holds what `id` named, as stored now: `id` itself, or
+/// the profile it was merged into (redirects follow chains of merges, as
+/// each merge re-points the retired profile's aliases). `None` when erased.
+pub async fn current_profile<S: ProfileStore>(store: &S, shop: &str, id: &str) -> Result<Option<Profile>, StoreError> {
+    if let Some(p) = store.load(shop, id).await? {
+        return Ok(Some(p));
     }
-    Ok(store.resolve(shop, &[Alias::merged(id)]).await?.profile)
+    match store.resolve(shop, &[Alias::merged(id)]).await?.profile {
+        Some(survivor) => store.load(shop, &survivor).await,
+        None => Ok(None),
+    }
 }
 
 /// Asks the scheduler for a check, or parks it (see `Scheduler::park`).
