@@ -79,21 +79,21 @@ fuzz: check-rust
 ## bench: replay throughput on a generated 1M-line log, email renders/s, signed deliveries/s against nudge serve,
 ## and each Lambda function's init time against a hello-world lambda_runtime binary, on the rules layer (see README)
 bench: check-rust
-	$(CARGO) build --release -p nudge --bin nudge --example serve_load
-	bash scripts/pgo_build.sh || echo "bench: no profile-guided build; the replay is measured on the release build only"
-	python3 scripts/bench_replay.py
-	$(CARGO) run --release --quiet -p nudge-content --example render_bench
-	@for c in 64 256; do ./target/release/examples/serve_load target/release/nudge 20000 $$c; done
-	./target/release/examples/serve_load target/release/nudge 20000 64 4
+	$(CARGO) build --release -p nudge --bin nudge
+	$(CARGO) build --release -p nudge-bench --bins
+	bash bench/pgo_build.sh || echo "bench: no profile-guided build; the replay is measured on the release build only"
+	python3 bench/bench_replay.py
+	./target/release/render_bench
+	@for c in 64 256; do ./target/release/serve_load target/release/nudge 20000 $$c; done
+	./target/release/serve_load target/release/nudge 20000 64 4
 	$(CARGO) build --release $(addprefix -p ,$(FUNCTIONS))
-	$(CARGO) build --release -p nudge-aws --example hello_lambda --example hello_lambda_current_thread --example init_bench
 	$(MAKE) --no-print-directory rules-layer NUDGE=target/release/nudge
-	INIT_BENCH_ROUNDS=301 INIT_BENCH_RULES=target/rules-layer/rules ./target/release/examples/init_bench target/release/examples/hello_lambda \
-	  target/release/examples/hello_lambda_current_thread $(addprefix target/release/,$(FUNCTIONS))
+	INIT_BENCH_ROUNDS=301 INIT_BENCH_RULES=target/rules-layer/rules ./target/release/init_bench target/release/hello_lambda \
+	  target/release/hello_lambda_current_thread $(addprefix target/release/,$(FUNCTIONS))
 
 ## nudge-pgo: a profile-guided (PGO) nudge at target/pgo/nudge, ~1.4x faster replays of big logs
 nudge-pgo: check-rust
-	bash scripts/pgo_build.sh
+	bash bench/pgo_build.sh
 
 ## fmt: format the code
 fmt: check-rust

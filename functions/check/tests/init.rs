@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nudge_aws::runtime_api::{RuntimeApi, invoke_once};
 use nudge_aws::settings::local_start_env;
+use nudge_bench::runtime_api::{RuntimeApi, invoke_once};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use nudge_aws::runtime_api::invoke_once;
+use nudge_bench::runtime_api::invoke_once;
 
 #[test]
 fn a_delivery_signed_with_another_secret_is_answered_401_through_the_runtime_api() {

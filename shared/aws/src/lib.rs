@@ -8,7 +8,6 @@ pub mod dynamo;
 pub mod lambda;
 pub mod metrics;
 pub mod publish;
-pub mod runtime_api;
 pub mod schedule;
 pub mod secrets;
 pub mod ses;

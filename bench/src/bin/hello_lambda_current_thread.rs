@@ -3,7 +3,7 @@
 //! documented (`#[tokio::main]`, multi-threaded); `init_bench` reports the
 //! functions against both, so the runtime flavour's share is visible.
 
-use nudge_aws::lambda_runtime::{self, LambdaEvent, service_fn};
+use lambda_runtime::{self, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

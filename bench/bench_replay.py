@@ -8,7 +8,7 @@ Generates a seeded 1,000,000-line Segment log of realistic shoppers with
 median lines/s of each and the median of the per-round ratios, because these
 machines are noisy.
 
-When `scripts/pgo_build.sh` has built the profile-guided binary
+When `bench/pgo_build.sh` has built the profile-guided binary
 (target/pgo/nudge), each round measures it too, right after the plain
 release build, and its decisions must be byte-identical to the plain one's.
 """
@@ -100,7 +100,7 @@ def main():
             f"{m['replay_lines_per_s_median']:,} lines/s | {m['replay_over_parse_time_ratio_median']} |"
         )
     if not pgo:
-        print("(no target/pgo/nudge: scripts/pgo_build.sh did not build one; see its message above)")
+        print("(no target/pgo/nudge: bench/pgo_build.sh did not build one; see its message above)")
 
 
 if __name__ == "__main__":

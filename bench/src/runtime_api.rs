@@ -2,7 +2,7 @@
 //! runtime client polls), for running the real function binaries on this
 //! machine: the init benchmark times a start to the first `GET .../next`,
 //! and the functions' tests start them, hand them events and read what
-//! they answer. Blocking std networking, no dependency; not for production.
+//! they answer. Blocking std networking; not for production.
 //!
 //! `GET .../invocation/next` answers the next queued event, or holds the
 //! connection while none is queued, as Lambda does between invocations.
@@ -150,7 +150,7 @@ pub fn invoke_once(binary: &Path, rules_dir: &Path, payload: impl Into<Vec<u8>>)
     let id = api.push_event(payload);
     let mut child = Command::new(binary)
         .env_clear()
-        .envs(crate::settings::local_start_env(api.addr(), rules_dir))
+        .envs(nudge_aws::settings::local_start_env(api.addr(), rules_dir))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;

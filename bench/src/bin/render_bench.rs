@@ -7,7 +7,7 @@ use std::time::Instant;
 use nudge_content::{CartLine, ProductCard, TemplateSource, Templates, sample_context};
 
 fn main() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/templates");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/templates");
     let mjml = std::fs::read_to_string(format!("{dir}/cart-reminder.mjml")).expect("example template");
     let compile_started = Instant::now();
     let templates =

@@ -32,11 +32,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nudge_aws::runtime_api::RuntimeApi;
 use nudge_aws::settings::local_start_env;
+use nudge_bench::runtime_api::RuntimeApi;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Milliseconds from spawn to the first `/next`; with `log`, the child's

@@ -2,7 +2,7 @@
 //! event), built with the same profile as the seven functions. See
 //! `init_bench`.
 
-use nudge_aws::lambda_runtime::{self, LambdaEvent, service_fn};
+use lambda_runtime::{self, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
