@@ -1,7 +1,6 @@
 //! `nudge`: backtest rules against event logs, validate rules files, and
 //! generate realistic shopper logs.
 
-mod aws_usage;
 mod dashboard;
 mod demo;
 mod http_server;

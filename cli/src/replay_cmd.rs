@@ -155,9 +155,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     if args.schedule_parked {
         replay.scheduler = nudge_app::memory::MemoryScheduler::scheduling_parked();
     }
-    if args.aws_usage.is_some() {
-        crate::aws_usage::start(&replay);
-    }
+    let dynamo_model = args.aws_usage.is_some().then(|| nudge_aws::cost::watch(&replay));
     let mut renders = RenderCheck {
         catalogue: crate::templates::load_catalogue(args.catalogue.as_deref())?,
         locale: args.locale.clone(),
@@ -255,8 +253,8 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     }
     out.flush().context("cannot write decisions")?;
     let elapsed = started.elapsed().as_secs_f64();
-    if let Some(path) = &args.aws_usage {
-        let usage = crate::aws_usage::usage(&replay);
+    if let (Some(path), Some(model)) = (&args.aws_usage, &dynamo_model) {
+        let usage = nudge_aws::cost::usage(&replay, model);
         std::fs::write(path, serde_json::to_string_pretty(&usage)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }

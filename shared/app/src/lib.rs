@@ -9,7 +9,6 @@ pub mod compose;
 pub mod http;
 pub mod identity;
 pub mod memory;
-pub mod pack;
 pub mod ports;
 pub mod replay;
 pub mod retry;

@@ -83,10 +83,8 @@ pub struct MemoryStore {
     /// Counts of operations, for tests and the request-count benchmark.
     pub loads: AtomicU64,
     pub saves: AtomicU64,
-    /// What the same calls would cost on DynamoDB (see [`DynamoModel`]).
-    pub dynamo: DynamoModel,
-    /// The profile `resolve_with` read ahead, as the DynamoDB store does.
-    preloaded: Mutex<Option<(String, Vec<String>)>>,
+    /// Told of every call (see [`StoreCalls`]), when set.
+    watcher: std::sync::OnceLock<std::sync::Arc<dyn StoreCalls>>,
     /// What `health` reports (tests set it to play a store that can no
     /// longer acknowledge writes).
     pub unhealthy: Mutex<Option<String>>,
@@ -94,72 +92,38 @@ pub struct MemoryStore {
     pub failing_writes: std::sync::atomic::AtomicBool,
 }
 
-/// The requests and capacity units the DynamoDB store would use for the
-/// calls this store serves: one BatchGetItem per `resolve_with` (aliases and
-/// the candidate profile, 1 RRU each, strongly consistent), one GetItem per
-/// update of a profile not read ahead, one UpdateItem per changed profile
-/// (1 WRU per started KB of the item, its document packed as stored), one
-/// BatchWriteItem per 25 new aliases. Item sizes are measured only when
-/// `measure` is on (it packs every saved profile).
-#[derive(Debug, Default)]
-pub struct DynamoModel {
-    pub measure: std::sync::atomic::AtomicBool,
-    pub read_requests: AtomicU64,
-    pub read_units: AtomicU64,
-    pub write_requests: AtomicU64,
-    pub write_units: AtomicU64,
-    /// Ingests by the requests each made: `[n]` counts events whose ingest
-    /// took n requests (the last entry: that many or more), for plain
-    /// events (nothing new to link: a known person's event) and for events
-    /// that linked new aliases (a new profile, a first identify, a new cart).
-    pub plain_ingests: [AtomicU64; 8],
-    pub linking_ingests: [AtomicU64; 8],
-    links: AtomicU64,
-}
-
-/// Attributes a profile item carries besides the document (keys, version,
-/// ttl, owner, due index): about this many bytes.
-const ITEM_OVERHEAD: usize = 200;
-
-impl DynamoModel {
-    fn add(&self, c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Requests and alias links so far.
-    pub fn requests(&self) -> (u64, u64) {
-        let r = self.read_requests.load(Ordering::Relaxed) + self.write_requests.load(Ordering::Relaxed);
-        (r, self.links.load(Ordering::Relaxed))
-    }
-
-    /// Notes one ingest that started when `requests()` was `before`.
-    pub fn ingested(&self, before: (u64, u64)) {
-        let (requests, links) = self.requests();
-        let into = if links == before.1 { &self.plain_ingests } else { &self.linking_ingests };
-        let n = (requests - before.0).min(into.len() as u64 - 1);
-        self.add(&into[n as usize], 1);
-    }
-
-    fn saved(&self, p: &Profile) {
-        if self.measure.load(Ordering::Relaxed) {
-            self.add(&self.write_requests, 1);
-            let bytes = crate::pack::pack(p).map_or(0, |v| v.len()) + ITEM_OVERHEAD;
-            self.add(&self.write_units, bytes.div_ceil(1024) as u64);
-        }
-    }
-
-    fn loaded(&self, p: Option<&Profile>) {
-        if self.measure.load(Ordering::Relaxed) {
-            self.add(&self.read_requests, 1);
-            let bytes = p.map_or(0, |p| crate::pack::pack(p).map_or(0, |v| v.len()) + ITEM_OVERHEAD);
-            self.add(&self.read_units, bytes.div_ceil(4096).max(1) as u64);
-        }
-    }
+/// Watches the calls a [`MemoryStore`] serves, to model what a durable
+/// store would make of them (`nudge_aws::cost` counts DynamoDB requests and
+/// capacity units this way). Every method does nothing by default.
+pub trait StoreCalls: Send + Sync {
+    /// An event's ingest starts ([`crate::Replay`] says so).
+    fn event_started(&self) {}
+    /// That ingest is over.
+    fn event_finished(&self) {}
+    /// `resolve_with`: the aliases looked up in one round trip.
+    fn resolved_with(&self, _shop: &str, _aliases: &[Alias]) {}
+    /// `link`: aliases pointed at a profile.
+    fn linked(&self, _shop: &str, _aliases: &[Alias]) {}
+    /// An update of `id` begins; `stored` is the profile as it is.
+    fn updating(&self, _shop: &str, _id: &str, _stored: Option<&Profile>) {}
+    /// An update changed this profile, and it was saved.
+    fn saved(&self, _profile: &Profile) {}
 }
 
 impl MemoryStore {
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// Sets the store's watcher; there is one at most (false when one was
+    /// already set).
+    pub fn watch(&self, watcher: std::sync::Arc<dyn StoreCalls>) -> bool {
+        self.watcher.set(watcher).is_ok()
+    }
+
+    /// The watcher, when one was set.
+    pub fn watcher(&self) -> Option<&dyn StoreCalls> {
+        self.watcher.get().map(|w| &**w)
     }
 
     pub fn profile_count(&self) -> usize {
@@ -222,14 +186,8 @@ impl ProfileStore for MemoryStore {
         shop: &str,
         aliases: &[Alias],
     ) -> impl Future<Output = Result<(Resolved, ReadAhead), StoreError>> + Send {
-        let m = &self.dynamo;
-        if m.measure.load(Ordering::Relaxed) {
-            // DynamoDB read each alias's candidate profile in this round
-            // trip: an update of any of them costs no GetItem.
-            let candidates = crate::identity::candidates(shop, aliases);
-            m.add(&m.read_requests, 1);
-            m.add(&m.read_units, (aliases.len() + candidates.len()) as u64);
-            *lock(&self.preloaded) = Some((shop.to_owned(), candidates));
+        if let Some(w) = self.watcher() {
+            w.resolved_with(shop, aliases);
         }
         // In place, nothing needs reading ahead.
         let resolved = self.resolve(shop, aliases);
@@ -242,11 +200,8 @@ impl ProfileStore for MemoryStore {
         aliases: &[Alias],
         profile: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let m = &self.dynamo;
-        if m.measure.load(Ordering::Relaxed) {
-            m.add(&m.write_requests, aliases.len().div_ceil(25) as u64);
-            m.add(&m.links, 1);
-            m.add(&m.write_units, aliases.len() as u64);
+        if let Some(w) = self.watcher() {
+            w.linked(shop, aliases);
         }
         let mut inner = lock(&self.inner);
         for a in aliases {
@@ -333,10 +288,9 @@ impl ProfileStore for MemoryStore {
         let mut inner = lock(&self.inner);
         self.loads.fetch_add(1, Ordering::Relaxed);
         let key = profile_key(shop, id);
-        if self.dynamo.measure.load(Ordering::Relaxed)
-            && !lock(&self.preloaded).take().is_some_and(|(s, c)| s == shop && c.iter().any(|c| c == id))
-        {
-            self.dynamo.loaded(inner.profiles.get(&key).map(|p| &**p));
+        let watcher = self.watcher();
+        if let Some(w) = watcher {
+            w.updating(shop, id, inner.profiles.get(&key).map(|p| &**p));
         }
         let result = match inner.profiles.get_mut(&key) {
             Some(p) => {
@@ -344,7 +298,9 @@ impl ProfileStore for MemoryStore {
                 if c.changed {
                     p.version += 1;
                     self.saves.fetch_add(1, Ordering::Relaxed);
-                    self.dynamo.saved(p);
+                    if let Some(w) = watcher {
+                        w.saved(p);
+                    }
                 }
                 Some(c.value)
             }
@@ -354,7 +310,9 @@ impl ProfileStore for MemoryStore {
                 if c.changed {
                     p.version = 1;
                     self.saves.fetch_add(1, Ordering::Relaxed);
-                    self.dynamo.saved(&p);
+                    if let Some(w) = watcher {
+                        w.saved(&p);
+                    }
                     inner.profiles.insert(key, p);
                 }
                 Some(c.value)

@@ -83,11 +83,13 @@ impl<'r> Replay<'r> {
             scheduler: &self.scheduler,
             publisher: &self.publisher,
         };
-        let measured = self.store.dynamo.measure.load(std::sync::atomic::Ordering::Relaxed);
-        let before = measured.then(|| self.store.dynamo.requests());
+        let watcher = self.store.watcher();
+        if let Some(w) = watcher {
+            w.event_started();
+        }
         let ingested = complete(pin!(ingest(&ports, event)))?;
-        if let Some(before) = before {
-            self.store.dynamo.ingested(before);
+        if let Some(w) = watcher {
+            w.event_finished();
         }
         self.summary.events += 1;
         if let (Some(profile), true) = (&ingested.profile, ingested.changed) {

@@ -88,7 +88,7 @@ struct ProfileItem {
     ttl: Option<i64>,
 }
 
-/// The attribute holding the profile: `nudge_app::pack` (deflated JSON),
+/// The attribute holding the profile: `crate::document` (deflated JSON),
 /// about a third of the map's size, so most saves cost one write unit.
 const PACKED_DOC: &str = "docz";
 
@@ -238,7 +238,7 @@ impl DynamoStore {
             return Ok(None);
         }
         let doc = match packed {
-            Some(AttributeValue::B(bytes)) => Some(nudge_app::pack::unpack(bytes.as_ref())?),
+            Some(AttributeValue::B(bytes)) => Some(crate::document::unpack(bytes.as_ref())?),
             Some(_) => return Err(StoreError::Unavailable(format!("dynamodb: {PACKED_DOC} is not binary"))),
             None => None,
         };
@@ -788,7 +788,7 @@ impl ProfileStore for DynamoStore {
         let doc = {
             let mut d = profile.clone();
             d.version = next;
-            AttributeValue::B(Blob::new(nudge_app::pack::pack(&d)?))
+            AttributeValue::B(Blob::new(crate::document::pack(&d)?))
         };
         let mut values = HashMap::from([
             (":doc".to_owned(), doc),

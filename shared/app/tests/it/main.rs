@@ -8,7 +8,6 @@ mod lifecycle;
 mod parking;
 mod policies;
 mod properties;
-mod request_model;
 mod segment_client;
 
 use jiff::Timestamp;

@@ -1,9 +1,9 @@
-//! The stored form of a profile in a key-value store that bills by item
-//! size: its JSON, deflated (RFC 1951). DynamoDB charges one write unit per
-//! started kilobyte of the item; profiles of active shoppers run 1–2.5 KB of
-//! JSON and deflate to about a third, so most writes take one unit instead
-//! of two or three. The same function sizes the items in the request model
-//! of `MemoryStore`, so the modelled cost is the cost of these bytes.
+//! The stored form of a profile in its DynamoDB item: its JSON, deflated
+//! (RFC 1951). DynamoDB charges one write unit per started kilobyte of the
+//! item; profiles of active shoppers run 1–2.5 KB of JSON and deflate to
+//! about a third, so most writes take one unit instead of two or three. The
+//! cost model ([`crate::cost`]) sizes items with the same function, so the
+//! modelled cost is the cost of these bytes.
 
 use std::io::Read;
 
@@ -12,7 +12,7 @@ use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 use nudge_core::Profile;
 
-use crate::ports::StoreError;
+use nudge_app::ports::StoreError;
 
 /// Profiles are small, and the fastest level already reaches most of the
 /// saving: the point is fewer write units, not the last byte.

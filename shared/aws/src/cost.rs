@@ -1,11 +1,18 @@
-//! What a replayed log would cost on the AWS stack: the requests the
-//! DynamoDB and Scheduler adapters would make (counted by the in-memory
-//! adapters, which model them call for call) and a cost per million events
-//! at AWS list prices (us-east-1, 2026-11).
+//! What a replayed log would cost on the AWS stack (`nudge replay
+//! --aws-usage`): the requests and capacity units the DynamoDB adapter
+//! would use for the store calls the replay makes ([`DynamoModel`], which
+//! watches the in-memory store), the Scheduler requests the in-memory
+//! scheduler counts, and a cost per million events at AWS list prices
+//! (us-east-1, 2026-11).
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nudge_app::Replay;
+use nudge_app::identity::Alias;
+use nudge_app::memory::StoreCalls;
+use nudge_core::Profile;
 use serde::Serialize;
 
 /// Prices (USD).
@@ -27,6 +34,97 @@ const LOG_BYTES_PER_INVOCATION: f64 = 600.0;
 /// Writes the check function adds per email beyond the profile: the message
 /// record and the `sent` counter.
 const WRITES_PER_SEND: u64 = 2;
+
+/// Attributes a profile item carries besides the document (keys, version,
+/// ttl, owner, due index): about this many bytes.
+const ITEM_OVERHEAD: usize = 200;
+
+/// The requests and capacity units [`crate::dynamo::DynamoStore`] would use
+/// for the calls a `MemoryStore` serves: one BatchGetItem per
+/// `resolve_with` (aliases and the candidate profiles, 1 RRU each, strongly
+/// consistent), one GetItem per update of a profile not read ahead, one
+/// UpdateItem per changed profile (1 WRU per started KB of the item, its
+/// document packed as stored), one BatchWriteItem per 25 new aliases.
+#[derive(Debug, Default)]
+pub struct DynamoModel {
+    pub read_requests: AtomicU64,
+    pub read_units: AtomicU64,
+    pub write_requests: AtomicU64,
+    pub write_units: AtomicU64,
+    /// Ingests by the requests each made: `[n]` counts events whose ingest
+    /// took n requests (the last entry: that many or more), for plain
+    /// events (nothing new to link: a known person's event) and for events
+    /// that linked new aliases (a new profile, a first identify, a new cart).
+    pub plain_ingests: [AtomicU64; 8],
+    pub linking_ingests: [AtomicU64; 8],
+    links: AtomicU64,
+    /// The profiles the last `resolve_with` read in its round trip.
+    read_ahead: Mutex<Option<(String, Vec<String>)>>,
+    /// Requests and links when the current event's ingest started.
+    started: Mutex<(u64, u64)>,
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+fn item_bytes(p: &Profile) -> usize {
+    crate::document::pack(p).map_or(0, |v| v.len()) + ITEM_OVERHEAD
+}
+
+impl DynamoModel {
+    /// Requests and alias links so far.
+    fn requests(&self) -> (u64, u64) {
+        let r = self.read_requests.load(Ordering::Relaxed) + self.write_requests.load(Ordering::Relaxed);
+        (r, self.links.load(Ordering::Relaxed))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl StoreCalls for DynamoModel {
+    fn event_started(&self) {
+        *lock(&self.started) = self.requests();
+    }
+
+    fn event_finished(&self) {
+        let before = *lock(&self.started);
+        let (requests, links) = self.requests();
+        let into = if links == before.1 { &self.plain_ingests } else { &self.linking_ingests };
+        let n = (requests - before.0).min(into.len() as u64 - 1);
+        add(&into[n as usize], 1);
+    }
+
+    fn resolved_with(&self, shop: &str, aliases: &[Alias]) {
+        // The same round trip reads each alias's candidate profile: an
+        // update of any of them then costs no GetItem.
+        let candidates = nudge_app::identity::candidates(shop, aliases);
+        add(&self.read_requests, 1);
+        add(&self.read_units, (aliases.len() + candidates.len()) as u64);
+        *lock(&self.read_ahead) = Some((shop.to_owned(), candidates));
+    }
+
+    fn linked(&self, _shop: &str, aliases: &[Alias]) {
+        add(&self.write_requests, aliases.len().div_ceil(25) as u64);
+        add(&self.links, 1);
+        add(&self.write_units, aliases.len() as u64);
+    }
+
+    fn updating(&self, shop: &str, id: &str, stored: Option<&Profile>) {
+        let read_ahead = lock(&self.read_ahead).take().is_some_and(|(s, c)| s == shop && c.iter().any(|c| c == id));
+        if !read_ahead {
+            add(&self.read_requests, 1);
+            add(&self.read_units, stored.map_or(0, item_bytes).div_ceil(4096).max(1) as u64);
+        }
+    }
+
+    fn saved(&self, profile: &Profile) {
+        add(&self.write_requests, 1);
+        add(&self.write_units, item_bytes(profile).div_ceil(1024) as u64);
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct Usage {
@@ -68,14 +166,17 @@ pub struct Cost {
     pub ses_separately: f64,
 }
 
-pub fn start(replay: &Replay<'_>) {
-    replay.store.dynamo.measure.store(true, Ordering::Relaxed);
+/// Starts modelling the replay's store calls; read the result with
+/// [`usage`] when the replay is over.
+pub fn watch(replay: &Replay<'_>) -> Arc<DynamoModel> {
+    let model = Arc::new(DynamoModel::default());
+    replay.store.watch(model.clone());
+    model
 }
 
-pub fn usage(replay: &Replay<'_>) -> Usage {
+pub fn usage(replay: &Replay<'_>, m: &DynamoModel) -> Usage {
     let s = replay.summary();
-    let m = &replay.store.dynamo;
-    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let sends: u64 = s.triggers.values().map(|t| t.sent).sum();
     let episodes: u64 = s.triggers.values().map(|t| t.armed).sum();
     // The ingest side: every event; the check side adds its own writes.
