@@ -170,7 +170,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     if smtp.is_some() {
         eprintln!("nudge serve: also sending over SMTP");
     }
-    let mailer = Guarded { inner: Outbox { dir: data.join("outbox"), composer, smtp }, sandbox };
+    let mail = Mail { composer, mailer: Guarded { inner: Outbox { dir: data.join("outbox"), smtp }, sandbox } };
     let svc = Arc::new(HttpService {
         rules,
         alias_key: AliasKey::new(&keys.alias),
@@ -206,7 +206,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         limits,
         stop_rx.clone(),
     ));
-    let checks = rt.spawn(check_loop(svc.clone(), Arc::new(mailer), stop_rx.clone()));
+    let checks = rt.spawn(check_loop(svc.clone(), Arc::new(mail), stop_rx.clone()));
     let sweeps = rt.spawn(retention_loop(svc.clone(), cfg.retention, stop_rx));
     rt.block_on(async move {
         shutdown_signal().await;
@@ -249,6 +249,7 @@ fn public_routes(svc: Arc<Service>) -> Router {
 /// listener (loopback by default) and behind `NUDGE_ADMIN_TOKEN` when set.
 fn admin_routes(svc: Arc<Service>, data: PathBuf, token: Option<String>) -> Router {
     let file_data = data.clone();
+    let feedback_svc = svc.clone();
     let routes = Router::new()
         .route(
             "/",
@@ -263,6 +264,13 @@ fn admin_routes(svc: Arc<Service>, data: PathBuf, token: Option<String>) -> Rout
             axum::routing::get(move |axum::extract::Path(name): axum::extract::Path<String>| {
                 let data = file_data.clone();
                 async move { crate::dashboard::outbox_file(&data, &name) }
+            }),
+        )
+        .route(
+            "/feedback",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let svc = feedback_svc.clone();
+                async move { mail_feedback(&svc, &body).await }
             }),
         );
     let Some(token) = token else { return routes };
@@ -281,6 +289,36 @@ fn admin_routes(svc: Arc<Service>, data: PathBuf, token: Option<String>) -> Rout
             }
         }
     }))
+}
+
+/// `POST /feedback` on the admin listener: one SES event (bare, or in its
+/// EventBridge envelope) about mail this server sent, relayed through
+/// SES's SMTP interface. Joined, counted and folded as the `ses-events`
+/// function does.
+async fn mail_feedback(svc: &Service, body: &[u8]) -> http::Response<Body> {
+    let reply = |status: http::StatusCode, body: String| {
+        http::Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap_or_default()
+    };
+    let fb = match nudge_sources::ses::parse(body) {
+        Ok(fb) => fb,
+        Err(e) => {
+            return reply(http::StatusCode::BAD_REQUEST, serde_json::json!({ "error": e.to_string() }).to_string());
+        }
+    };
+    match nudge_app::feedback::feedback(&svc.ingest_ports(), &fb).await {
+        Ok(fed) => reply(http::StatusCode::OK, serde_json::to_string(&fed).unwrap_or_default()),
+        Err(e) => {
+            tracing::error!(error = %e, "feedback not applied");
+            reply(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({ "error": "store unavailable" }).to_string(),
+            )
+        }
+    }
 }
 
 /// `Authorization: Bearer <token>`, or Basic with the token as password
@@ -319,7 +357,14 @@ async fn shutdown_signal() {
 
 /// Runs due checks every half second (overdue ones at start-up), marking
 /// each done once decided.
-async fn check_loop(svc: Arc<Service>, mailer: Arc<Guarded<Outbox>>, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// How a decided send becomes an email: rendered, then written to the
+/// outbox (and relayed over SMTP when configured).
+struct Mail {
+    composer: Composer,
+    mailer: Guarded<Outbox>,
+}
+
+async fn check_loop(svc: Arc<Service>, mail: Arc<Mail>, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         let due = svc.scheduler.due(svc.clock.now(), 100);
         match due {
@@ -329,7 +374,8 @@ async fn check_loop(svc: Arc<Service>, mailer: Arc<Guarded<Outbox>>, mut stop: t
                         rules: &svc.rules,
                         store: &svc.store,
                         scheduler: &svc.scheduler,
-                        mailer: &*mailer,
+                        composer: Some(&mail.composer),
+                        mailer: &mail.mailer,
                         clock: &svc.clock,
                         publisher: &svc.publisher,
                     };

@@ -165,7 +165,8 @@ where
         rejected(rejection)
     }
 
-    fn ingest_ports(&self) -> IngestPorts<'_, S, Sch, P> {
+    /// The ports of `ingest` (and `feedback`), as of now.
+    pub fn ingest_ports(&self) -> IngestPorts<'_, S, Sch, P> {
         IngestPorts {
             now: self.clock.now(),
             rules: &self.rules,

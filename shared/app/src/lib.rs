@@ -1,11 +1,12 @@
-//! nudge-app: the ports of DESIGN.md, their in-memory adapters, and the use
-//! cases every shell runs (`ingest`, `run_check`, and `Replay` for
-//! backtesting). No AWS and no SQLite in here.
+//! nudge-app: the ports, their in-memory adapters, and the use cases every
+//! shell runs (`ingest`, `run_check`, `reconcile`, `feedback`, and `Replay`
+//! for backtesting). No AWS and no SQLite in here.
 
 pub mod attribution;
 pub mod bundle;
 pub mod catalogue;
 pub mod compose;
+pub mod feedback;
 pub mod http;
 pub mod identity;
 pub mod memory;

@@ -12,10 +12,11 @@ use jiff::Timestamp;
 use nudge_core::profile::Text;
 use nudge_core::{Check, Decision, ProductChange, Profile};
 
+use crate::compose::Composed;
 use crate::identity::Alias;
 use crate::ports::{
-    CatalogueStore, Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, ReadAhead,
-    Resolved, Saved, Scheduler, SchedulerError, StoreError,
+    CatalogueStore, Change, Clock, Counter, MailError, Mailer, MessageLog, MessageRecord, Outgoing, ProfileStore,
+    PublishError, Publisher, ReadAhead, Resolved, Saved, Scheduler, SchedulerError, StoreError,
 };
 
 /// Maps here are keyed by a 128-bit fingerprint of the full key: a
@@ -73,6 +74,9 @@ struct StoreInner {
     aliases: HashedMap<Text>,
     /// Per shop, the latest change per product id.
     products: HashMap<String, std::collections::BTreeMap<String, ProductChange>>,
+    messages: HashMap<String, MessageRecord>,
+    /// Per (shop, trigger, variant, day, counter).
+    counters: HashMap<(String, String, String, jiff::civil::Date, Counter), i64>,
 }
 
 /// Profiles and aliases in a map, with the same version semantics as the
@@ -136,6 +140,34 @@ impl MemoryStore {
 
     pub fn alias_count(&self) -> usize {
         lock(&self.inner).aliases.len()
+    }
+
+    /// A counter of one trigger variant on one day (0 when never counted).
+    pub fn counter(&self, shop: &str, trigger: &str, variant: &str, day: jiff::civil::Date, counter: Counter) -> i64 {
+        let key = (shop.to_owned(), trigger.to_owned(), variant.to_owned(), day, counter);
+        lock(&self.inner).counters.get(&key).copied().unwrap_or(0)
+    }
+}
+
+impl MessageLog for MemoryStore {
+    fn record_message(&self, record: &MessageRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
+        lock(&self.inner).messages.insert(record.message_id.clone(), record.clone());
+        ready(Ok(()))
+    }
+
+    fn message(&self, message_id: &str) -> impl Future<Output = Result<Option<MessageRecord>, StoreError>> + Send {
+        ready(Ok(lock(&self.inner).messages.get(message_id).cloned()))
+    }
+
+    fn count(
+        &self,
+        r: &MessageRecord,
+        day: jiff::civil::Date,
+        counter: Counter,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let key = (r.shop.clone(), r.trigger.clone(), r.variant.clone(), day, counter);
+        *lock(&self.inner).counters.entry(key).or_default() += 1;
+        ready(Ok(()))
     }
 }
 
@@ -239,6 +271,7 @@ impl ProfileStore for MemoryStore {
         inner.profiles.remove(&profile_key(shop, id));
         // Profile ids are derived from the shop, so the id alone is enough.
         inner.aliases.retain(|_, p| p != id);
+        inner.messages.retain(|_, m| !(m.shop == shop && m.profile == id));
         ready(Ok(()))
     }
 
@@ -249,6 +282,8 @@ impl ProfileStore for MemoryStore {
         inner.profiles.retain(|_, p| p.shop != shop);
         inner.aliases.retain(|_, p| !gone.contains(p.as_str()));
         inner.products.remove(shop);
+        inner.messages.retain(|_, m| m.shop != shop);
+        inner.counters.retain(|k, _| k.0 != shop);
         ready(Ok(()))
     }
 
@@ -484,7 +519,7 @@ impl MemoryMailer {
 }
 
 impl Mailer for MemoryMailer {
-    fn send(&self, message: &Outgoing) -> impl Future<Output = Result<String, MailError>> + Send {
+    fn send(&self, message: &Outgoing, _email: &Composed) -> impl Future<Output = Result<String, MailError>> + Send {
         let n = self.count.fetch_add(1, Ordering::Relaxed);
         if self.keep {
             lock(&self.sent).push(message.clone());

@@ -7,6 +7,7 @@ use std::future::Future;
 use jiff::Timestamp;
 use nudge_core::{Check, Decision, ProductChange, Profile};
 
+use crate::compose::Composed;
 use crate::identity::Alias;
 
 #[derive(Debug, thiserror::Error)]
@@ -242,9 +243,46 @@ pub enum MailError {
     Sandboxed,
 }
 
+/// Hands rendered email to a mail service; rendering, the message record
+/// and the counters are the use case's ([`crate::run_check`]).
 pub trait Mailer: Send + Sync {
-    /// Sends one message; returns the provider's message id.
-    fn send(&self, message: &Outgoing) -> impl Future<Output = Result<String, MailError>> + Send;
+    /// Sends `email`, rendered for `message`; returns the provider's
+    /// message id.
+    fn send(&self, message: &Outgoing, email: &Composed) -> impl Future<Output = Result<String, MailError>> + Send;
+}
+
+/// What is kept of each message sent, so that feedback from the mail
+/// service (which names only the message) finds its way back to the
+/// profile and the trigger.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MessageRecord {
+    /// The mail service's id (SES's message id; locally, the local part of
+    /// the Message-ID header, which SES feedback also quotes).
+    pub message_id: String,
+    pub shop: String,
+    pub profile: String,
+    pub trigger: String,
+    pub variant: String,
+    pub episode: u32,
+}
+
+/// A per-day counter of one trigger variant (`sent`, `delivered`, `opened`,
+/// `clicked`, `bounced`, `complained`).
+pub type Counter = &'static str;
+
+/// Message records and per-day counters of each trigger variant.
+pub trait MessageLog: Send + Sync {
+    /// Keeps `record` for the retention period; erased with its profile.
+    fn record_message(&self, record: &MessageRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The record of `message_id`, when one is kept.
+    fn message(&self, message_id: &str) -> impl Future<Output = Result<Option<MessageRecord>, StoreError>> + Send;
+    /// Adds one to `counter` of the variant on `day` (UTC).
+    fn count(
+        &self,
+        record: &MessageRecord,
+        day: jiff::civil::Date,
+        counter: Counter,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 pub trait Clock: Send + Sync {

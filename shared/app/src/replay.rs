@@ -147,6 +147,7 @@ impl<'r> Replay<'r> {
                 rules: self.rules,
                 store: &self.store,
                 scheduler: &self.scheduler,
+                composer: None,
                 mailer: &self.mailer,
                 clock: &self.clock,
                 publisher: &self.publisher,

@@ -5,10 +5,11 @@
 use nudge_core::decide::Outcome;
 use nudge_core::{Check, Decision, Effect, Event, Profile, Reason, Triggers};
 
+use crate::compose::{Composed, Composer};
 use crate::identity::{Alias, AliasKey, AliasKind, aliases, new_profile_id};
 use crate::ports::{
-    Change, Clock, MailError, Mailer, Outgoing, ProfileStore, PublishError, Publisher, ReadAhead, Scheduler,
-    SchedulerError, StoreError,
+    CatalogueStore, Change, Clock, MailError, Mailer, MessageLog, MessageRecord, Outgoing, ProfileStore, PublishError,
+    Publisher, ReadAhead, Scheduler, SchedulerError, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +229,9 @@ pub struct CheckPorts<'a, S, Sch, M, C, P> {
     pub rules: &'a Triggers,
     pub store: &'a S,
     pub scheduler: &'a Sch,
+    /// Renders each send; without one (a replay without templates, the
+    /// use-case tests) the mailer gets [`Composed::unrendered`].
+    pub composer: Option<&'a Composer>,
     pub mailer: &'a M,
     pub clock: &'a C,
     pub publisher: &'a P,
@@ -238,18 +242,23 @@ pub struct CheckPorts<'a, S, Sch, M, C, P> {
 pub struct Checked {
     pub decision: Decision,
     pub message_id: Option<String>,
+    /// Bookkeeping that failed after the email went out (`message_record`,
+    /// `stats`): logged here, for the shell to count as errors. The email
+    /// is never sent again for it.
+    pub unrecorded: Vec<&'static str>,
 }
 
 /// Decides a due check. The decision is recorded in the profile (a
 /// conditional write that claims the episode) *before* the mailer is called,
 /// so a redelivered check finds the episode decided and sends nothing:
-/// marketing mail is at-most-once per episode.
+/// marketing mail is at-most-once per episode. After a send, the message is
+/// recorded (for the feedback join) and counted.
 pub async fn run_check<S, Sch, M, C, P>(
     ports: &CheckPorts<'_, S, Sch, M, C, P>,
     check: &Check,
 ) -> Result<Checked, AppError>
 where
-    S: ProfileStore,
+    S: ProfileStore + CatalogueStore + MessageLog,
     Sch: Scheduler,
     M: Mailer,
     C: Clock,
@@ -269,14 +278,18 @@ where
     let Some((mut decision, effects, snapshot)) = concluded else {
         let d = Decision::skipped(check, now, Reason::NoProfile, rules);
         ports.publisher.decision(&d).await?;
-        return Ok(Checked { decision: d, message_id: None });
+        return Ok(Checked { decision: d, message_id: None, unrecorded: Vec::new() });
     };
     let mut message_id = None;
+    let mut unrecorded = Vec::new();
     if let Some(profile) = snapshot {
         let outgoing =
             Outgoing { check: check.clone(), variant: decision.variant.clone().unwrap_or_default(), profile: *profile };
-        match ports.mailer.send(&outgoing).await {
-            Ok(id) => message_id = Some(id),
+        match send(ports, &outgoing, now).await {
+            Ok(id) => {
+                unrecorded = record_sent(ports.store, &outgoing, &id, now).await;
+                message_id = Some(id);
+            }
             // The episode is claimed: a failed send is recorded, never retried
             // into a second email.
             Err(e) => {
@@ -293,16 +306,60 @@ where
             ask(ports.scheduler, check, *parked).await?;
         }
     }
-    Ok(Checked { decision, message_id })
+    Ok(Checked { decision, message_id, unrecorded })
+}
+
+/// Renders `m` and hands it to the mailer.
+async fn send<S, Sch, M, C, P>(
+    ports: &CheckPorts<'_, S, Sch, M, C, P>,
+    m: &Outgoing,
+    now: jiff::Timestamp,
+) -> Result<String, MailError>
+where
+    S: CatalogueStore,
+    M: Mailer,
+{
+    let email = match ports.composer {
+        Some(c) => c.compose_current(ports.store, m, now).await?,
+        None => Composed::unrendered(m),
+    };
+    ports.mailer.send(m, &email).await
+}
+
+/// Keeps the record of a message sent and counts it. The email is out:
+/// a failure here costs the feedback join or a counter, never a second
+/// email; it is logged and returned.
+async fn record_sent<S: MessageLog>(store: &S, m: &Outgoing, id: &str, now: jiff::Timestamp) -> Vec<&'static str> {
+    let record = MessageRecord {
+        message_id: id.to_owned(),
+        shop: m.check.shop.clone(),
+        profile: m.check.profile.clone(),
+        trigger: m.check.trigger.clone(),
+        variant: m.variant.clone(),
+        episode: m.check.episode,
+    };
+    let mut failed = Vec::new();
+    if let Err(e) = store.record_message(&record).await {
+        tracing::error!(error = %e, message = %id, "message sent but its record was not stored");
+        failed.push("message_record");
+    }
+    let day = jiff::tz::TimeZone::UTC.to_datetime(now).date();
+    if let Err(e) = store.count(&record, day, "sent").await {
+        tracing::error!(error = %e, message = %id, "message sent but not counted");
+        failed.push("stats");
+    }
+    failed
 }
 
 /// What a reconcile sweep did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Reconciled {
     /// Overdue checks found and run.
     pub run: u32,
     /// Of those, the ones that sent an email.
     pub sent: u32,
+    /// Their [`Checked::unrecorded`], together.
+    pub unrecorded: Vec<&'static str>,
 }
 
 /// The fallback path for checks the scheduler never delivered (deleted,
@@ -315,7 +372,7 @@ pub async fn reconcile<S, Sch, M, C, P>(
     grace: jiff::SignedDuration,
 ) -> Result<Reconciled, AppError>
 where
-    S: ProfileStore,
+    S: ProfileStore + CatalogueStore + MessageLog,
     Sch: Scheduler,
     M: Mailer,
     C: Clock,
@@ -328,6 +385,7 @@ where
             let checked = run_check(ports, &check).await?;
             out.run += 1;
             out.sent += u32::from(checked.message_id.is_some());
+            out.unrecorded.extend(checked.unrecorded);
             tracing::info!(check = %check.name(), outcome = ?checked.decision.decision, "reconciled an overdue check");
         }
     }

@@ -40,7 +40,9 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
 use jiff::{SignedDuration, Timestamp};
 use nudge_app::identity::{Alias, AliasKind, REDIRECT_KEPT_SECS, candidates, new_profile_id};
-use nudge_app::ports::{CatalogueStore, ProfileStore, ReadAhead, Resolved, Saved, StoreError};
+use nudge_app::ports::{
+    CatalogueStore, Counter, MessageLog, MessageRecord, ProfileStore, ReadAhead, Resolved, Saved, StoreError,
+};
 use nudge_core::hash::stable_hash;
 use nudge_core::{CatalogueProduct, ProductChange, Profile};
 use serde::{Deserialize, Serialize};
@@ -102,18 +104,6 @@ struct AliasItem {
     /// Absent on aliases written before aliases expired: renewed on read.
     #[serde(default)]
     ttl: Option<i64>,
-}
-
-/// What the mailer records for each SES message, so that SES feedback
-/// (which names only the message id) finds its way back to the profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageRecord {
-    pub message_id: String,
-    pub shop: String,
-    pub profile: String,
-    pub trigger: String,
-    pub variant: String,
-    pub episode: u32,
 }
 
 /// A catalogue change from a product webhook; no `product` = deleted in
@@ -412,7 +402,7 @@ impl DynamoStore {
     }
 
     /// Records an SES message for the feedback join (expires with retention).
-    pub async fn record_message(&self, m: &MessageRecord) -> Result<(), StoreError> {
+    async fn put_message(&self, m: &MessageRecord) -> Result<(), StoreError> {
         let item = to_item(MessageItem {
             pk: format!("M#{}", m.message_id),
             sk: MESSAGE_SK.into(),
@@ -433,7 +423,7 @@ impl DynamoStore {
     }
 
     /// The message record of an SES message id.
-    pub async fn message(&self, message_id: &str) -> Result<Option<MessageRecord>, StoreError> {
+    async fn get_message(&self, message_id: &str) -> Result<Option<MessageRecord>, StoreError> {
         self.read();
         let resp = self
             .client
@@ -449,7 +439,7 @@ impl DynamoStore {
     }
 
     /// Adds to the per-day counters of one trigger variant (atomic `ADD`).
-    pub async fn count(
+    async fn add_counts(
         &self,
         shop: &str,
         trigger: &str,
@@ -685,6 +675,18 @@ impl DynamoStore {
 /// conditional on not being older than the change kept (a product webhook
 /// carries one product), and the check function reads them back with one
 /// paginated Query (and caches them, see `nudge_app::Catalogues`).
+impl MessageLog for DynamoStore {
+    fn record_message(&self, record: &MessageRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.put_message(record)
+    }
+    fn message(&self, message_id: &str) -> impl Future<Output = Result<Option<MessageRecord>, StoreError>> + Send {
+        self.get_message(message_id)
+    }
+    async fn count(&self, r: &MessageRecord, day: jiff::civil::Date, counter: Counter) -> Result<(), StoreError> {
+        self.add_counts(&r.shop, &r.trigger, &r.variant, day, &[(counter, 1)]).await
+    }
+}
+
 impl CatalogueStore for DynamoStore {
     async fn put_products(&self, shop: &str, changes: &[ProductChange]) -> Result<Vec<ProductChange>, StoreError> {
         let mut recorded = Vec::with_capacity(changes.len());

@@ -11,15 +11,14 @@ use jiff::Timestamp;
 use lambda_http::{Body, Request, Response};
 use nudge_app::bundle::{Bundle, load_rules};
 use nudge_app::compose::{Composer, Guarded, Sandbox};
+use nudge_app::feedback::feedback;
 use nudge_app::http::{HttpService, HttpStats};
 use nudge_app::ports::{Clock, StoreError, SystemClock};
 use nudge_app::unsubscribe::UnsubscribeKey;
-use nudge_app::{AliasKey, AppError, Catalogues, CheckPorts, IngestPorts, ingest_for, reconcile, run_check};
-use nudge_core::decide::Outcome;
-use nudge_core::event::MessageRef;
-use nudge_core::{Check, Event, Identity, Triggers, Trust};
+use nudge_app::{AliasKey, AppError, Catalogues, CheckPorts, IngestPorts, reconcile, run_check};
+use nudge_core::{Check, Triggers};
 use nudge_sources::SourcesConfig;
-use nudge_sources::ses::{self, Feedback};
+use nudge_sources::ses;
 
 use crate::dynamo::DynamoStore;
 use crate::metrics;
@@ -252,9 +251,11 @@ pub fn invocation_deadline(context: &lambda_runtime::Context) -> Option<Timestam
     Timestamp::from_millisecond(ms).ok()
 }
 
-/// The check and reconcile functions: the stack plus the SES mailer.
+/// The check and reconcile functions: the stack, the composer and the SES
+/// mailer.
 pub struct CheckFunction {
     pub stack: Stack,
+    pub composer: Composer,
     pub mailer: Guarded<SesMailer>,
 }
 
@@ -282,14 +283,10 @@ impl CheckFunction {
             locale: mail.locale.clone(),
             unsubscribe_key: stack.unsubscribe_key.clone(),
         };
-        let ses = SesMailer::new(
-            aws_sdk_sesv2::Client::new(&stack.sdk),
-            composer,
-            mail.configuration_set.clone(),
-            stack.store.clone(),
-        );
+        let ses =
+            SesMailer::new(aws_sdk_sesv2::Client::new(&stack.sdk), mail.from.clone(), mail.configuration_set.clone());
         let sandbox = stack.settings.sandbox.as_deref().map(Sandbox::parse);
-        Ok(CheckFunction { mailer: Guarded { inner: ses, sandbox }, stack })
+        Ok(CheckFunction { composer, mailer: Guarded { inner: ses, sandbox }, stack })
     }
 
     fn ports(
@@ -299,6 +296,7 @@ impl CheckFunction {
             rules: &self.stack.rules,
             store: &self.stack.store,
             scheduler: &self.stack.scheduler,
+            composer: Some(&self.composer),
             mailer: &self.mailer,
             clock: &SystemClock,
             publisher: &self.stack.publisher,
@@ -310,13 +308,8 @@ impl CheckFunction {
         let check: Check = serde_json::from_value(payload).map_err(|e| bad_input(format!("not a check: {e}")))?;
         let checked = run_check(&self.ports(), &check).await?;
         metrics::count(metrics::CHECKS_RUN, 1);
-        if let (Outcome::Send, Some(_)) = (checked.decision.decision, &checked.message_id) {
-            let variant = checked.decision.variant.as_deref().unwrap_or("");
-            let day = jiff::tz::TimeZone::UTC.to_datetime(Timestamp::now()).date();
-            if let Err(e) = self.stack.store.count(&check.shop, &check.trigger, variant, day, &[("sent", 1)]).await {
-                metrics::error("stats");
-                tracing::error!(error = %e, "send counter not updated");
-            }
+        for what in &checked.unrecorded {
+            metrics::error(what);
         }
         Ok(serde_json::json!({
             "check": check.name(),
@@ -356,6 +349,9 @@ impl CheckFunction {
             }
             let done = reconcile(&self.ports(), &profiles, grace).await?;
             metrics::count(metrics::CHECKS_RUN, u64::from(done.run));
+            for what in &done.unrecorded {
+                metrics::error(what);
+            }
             (batches, run, sent) = (batches + 1, run + done.run, sent + done.sent);
             decided.extend(profiles.into_iter().map(|p| p.id));
             let late = deadline.is_some_and(|d| SystemClock.now() + RECONCILE_RESERVE > d);
@@ -377,39 +373,10 @@ impl CheckFunction {
 }
 
 /// The ses-events function: SES feedback via EventBridge, joined back to
-/// the profile through the message record.
+/// the profile through the message record (the `feedback` use case).
 pub async fn ses_event(stack: &Stack, payload: serde_json::Value) -> Result<serde_json::Value, HandlerError> {
-    let feedback = ses::parse_value(payload).map_err(|e| bad_input(e.to_string()))?;
-    metrics::emit(metrics::FEEDBACK, 1.0, Some(("Kind", feedback.kind.name())));
-    let Some(record) = stack.store.message(&feedback.message_id).await? else {
-        // Mail nudge did not send (or whose record expired): nothing to join.
-        tracing::info!(message = %feedback.message_id, kind = feedback.kind.name(), "SES feedback for an unknown message");
-        return Ok(serde_json::json!({ "joined": false }));
-    };
-    let field = match feedback.kind {
-        Feedback::Delivery => Some("delivered"),
-        Feedback::Open => Some("opened"),
-        Feedback::Click => Some("clicked"),
-        Feedback::Bounce { .. } => Some("bounced"),
-        Feedback::Complaint => Some("complained"),
-        Feedback::Other(_) => None,
-    };
-    if let Some(field) = field {
-        let day = jiff::tz::TimeZone::UTC.to_datetime(feedback.at).date();
-        stack.store.count(&record.shop, &record.trigger, &record.variant, day, &[(field, 1)]).await?;
-    }
-    let message = MessageRef { trigger: Some(record.trigger.clone()), episode: Some(record.episode) };
-    let mut changed = false;
-    if let Some(kind) = feedback.event_kind(message) {
-        let event = Event {
-            id: feedback.event_id(),
-            shop: record.shop.clone(),
-            occurred_at: feedback.at,
-            identity: Identity::default(),
-            kind,
-            trust: Trust::Verified,
-        };
-        changed = ingest_for(&stack.ingest_ports(), &record.profile, &event).await?;
-    }
-    Ok(serde_json::json!({ "joined": true, "kind": feedback.kind.name(), "changed": changed }))
+    let fb = ses::parse_value(payload).map_err(|e| bad_input(e.to_string()))?;
+    metrics::emit(metrics::FEEDBACK, 1.0, Some(("Kind", fb.kind.name())));
+    let fed = feedback(&stack.ingest_ports(), &fb).await?;
+    Ok(serde_json::json!({ "joined": fed.joined, "kind": fb.kind.name(), "changed": fed.changed }))
 }

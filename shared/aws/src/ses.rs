@@ -1,8 +1,8 @@
-//! The Mailer port on SES v2 `SendEmail`: the message is built once by the
-//! shared [`Composer`] (the same bytes the local outbox writes, with both
-//! List-Unsubscribe headers) and sent as Raw content, with the configuration
-//! set and `EmailTags` (shop, trigger, variant, episode) that come back in
-//! SES events. Throttling (`TooManyRequestsException`) and transient
+//! The Mailer port on SES v2 `SendEmail`: the message the check composed
+//! (the same bytes the local outbox writes, with both List-Unsubscribe
+//! headers) is sent as Raw content, with the configuration set and
+//! `EmailTags` (shop, trigger, variant, episode) that come back in SES
+//! events. Throttling (`TooManyRequestsException`) and transient
 //! failures are retried by the shared policy of [`nudge_app::retry`];
 //! permanent rejections are returned as such and end as a decision, never
 //! retried.
@@ -12,20 +12,17 @@ use aws_sdk_sesv2::error::{DisplayErrorContext, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
-use jiff::Timestamp;
-use nudge_app::compose::Composer;
+use nudge_app::compose::Composed;
 use nudge_app::ports::{MailError, Mailer, Outgoing};
 use nudge_app::retry::{Failure, GaveUp, Retry};
 
-use crate::dynamo::{DynamoStore, MessageRecord};
 use crate::metrics;
 
 pub struct SesMailer {
     client: Client,
-    composer: Composer,
+    /// The sender, e.g. `Shop <shop@example.com>`.
+    from: String,
     configuration_set: String,
-    /// Where the message record for the feedback join goes.
-    store: DynamoStore,
     /// How throttling and transient failures are retried.
     pub retry: Retry,
 }
@@ -50,8 +47,8 @@ fn permanent(e: &SendEmailError) -> bool {
 }
 
 impl SesMailer {
-    pub fn new(client: Client, composer: Composer, configuration_set: String, store: DynamoStore) -> SesMailer {
-        SesMailer { client, composer, configuration_set, store, retry: Retry::default() }
+    pub fn new(client: Client, from: String, configuration_set: String) -> SesMailer {
+        SesMailer { client, from, configuration_set, retry: Retry::default() }
     }
 
     async fn send_once(&self, m: &Outgoing, to: &str, bytes: &[u8]) -> Result<String, SdkError<SendEmailError>> {
@@ -68,7 +65,7 @@ impl SesMailer {
         let resp = self
             .client
             .send_email()
-            .from_email_address(&self.composer.from)
+            .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(to).build())
             .content(EmailContent::builder().raw(raw).build())
             .configuration_set_name(&self.configuration_set)
@@ -80,8 +77,7 @@ impl SesMailer {
 }
 
 impl Mailer for SesMailer {
-    async fn send(&self, m: &Outgoing) -> Result<String, MailError> {
-        let composed = self.composer.compose_current(&self.store, m, Timestamp::now()).await?;
+    async fn send(&self, m: &Outgoing, composed: &Composed) -> Result<String, MailError> {
         let attempt = || async {
             self.send_once(m, &composed.to, &composed.bytes).await.map_err(|e| match e.as_service_error() {
                 Some(s) if permanent(s) => Failure::Permanent(e),
@@ -92,12 +88,12 @@ impl Mailer for SesMailer {
                 _ => Failure::Transient(e),
             })
         };
-        let id = match self.retry.run(attempt, tokio::time::sleep).await {
-            Ok(id) => id,
+        match self.retry.run(attempt, tokio::time::sleep).await {
+            Ok(id) => Ok(id),
             Err(GaveUp { error, permanent: true, .. }) => {
                 // The error text can quote the address: keep only its kind.
                 let kind = error.as_service_error().and_then(|s| s.meta().code()).unwrap_or("rejected");
-                return Err(MailError::Rejected(format!("SES: {kind}")));
+                Err(MailError::Rejected(format!("SES: {kind}")))
             }
             Err(GaveUp { error, attempts, spent, .. }) => {
                 let last = match error.as_service_error() {
@@ -105,24 +101,9 @@ impl Mailer for SesMailer {
                     _ => DisplayErrorContext(&error).to_string(),
                 };
                 let spent = spent.as_secs_f64();
-                return Err(MailError::Unavailable(format!("SES after {attempts} attempts in {spent:.1} s: {last}")));
+                Err(MailError::Unavailable(format!("SES after {attempts} attempts in {spent:.1} s: {last}")))
             }
-        };
-        let record = MessageRecord {
-            message_id: id.clone(),
-            shop: m.check.shop.clone(),
-            profile: m.check.profile.clone(),
-            trigger: m.check.trigger.clone(),
-            variant: m.variant.clone(),
-            episode: m.check.episode,
-        };
-        // The mail is out: a lost record costs the feedback join for this
-        // message, never a second email. It is counted.
-        if let Err(e) = self.store.record_message(&record).await {
-            metrics::error("message_record");
-            tracing::error!(error = %e, message = %id, "SES message sent but its record was not stored");
         }
-        Ok(id)
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use jiff::{SignedDuration, Timestamp};
 use nudge_app::identity::{Alias, AliasKind};
-use nudge_app::ports::{CatalogueStore, ProfileStore};
+use nudge_app::ports::{CatalogueStore, MessageLog, ProfileStore};
 use nudge_aws::dynamo::{DynamoStore, create_table};
 use nudge_aws::lambda::{CheckFunction, HttpFunction, Stack, ses_event};
 use nudge_aws::lambda_http::{Body, Request};

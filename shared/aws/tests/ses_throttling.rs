@@ -4,18 +4,16 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::operation::send_email::{SendEmailError, SendEmailOutput};
 use aws_sdk_sesv2::types::error::{LimitExceededException, MessageRejected, TooManyRequestsException};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use nudge_app::bundle::Bundle;
-use nudge_app::compose::Composer;
+use nudge_app::compose::{Composed, Composer};
 use nudge_app::ports::{MailError, Mailer, Outgoing};
 use nudge_app::retry::SEND_ATTEMPTS;
 use nudge_app::unsubscribe::UnsubscribeKey;
-use nudge_aws::dynamo::DynamoStore;
 use nudge_aws::ses::SesMailer;
 use nudge_core::{Check, Profile};
 
@@ -42,7 +40,8 @@ fn throttled() -> SendEmailError {
     )
 }
 
-fn mailer(ses_rules: &[&Rule], put: &Rule) -> SesMailer {
+/// The cart reminder of `outgoing()`, rendered with the example rules.
+fn email(m: &Outgoing) -> Composed {
     let ex = repo().join("examples");
     let b = Bundle::load(&ex.join("triggers.toml"), &ex.join("templates"), Some(&ex.join("catalogue.json"))).unwrap();
     let composer = Composer {
@@ -54,17 +53,21 @@ fn mailer(ses_rules: &[&Rule], put: &Rule) -> SesMailer {
         locale: "en-US".into(),
         unsubscribe_key: UnsubscribeKey::new("k"),
     };
+    composer.compose(m, Timestamp::now()).unwrap()
+}
+
+fn mailer(ses_rules: &[&Rule]) -> SesMailer {
     let ses: Client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses_rules);
-    let ddb: aws_sdk_dynamodb::Client = mock_client!(aws_sdk_dynamodb, [put]);
-    let mut m =
-        SesMailer::new(ses, composer, "nudge".into(), DynamoStore::new(ddb, "t", SignedDuration::from_hours(24)));
+    let mut m = SesMailer::new(ses, "Acme <shop@example.com>".into(), "nudge".into());
     m.retry.first_backoff = Duration::from_millis(1);
     m.retry.max_backoff = Duration::from_millis(4);
     m
 }
 
-fn put_ok() -> Rule {
-    mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build())
+/// Sends `outgoing()` through `m`.
+async fn send_outgoing(m: &SesMailer) -> Result<String, MailError> {
+    let out = outgoing();
+    m.send(&out, &email(&out)).await
 }
 
 #[tokio::test]
@@ -75,11 +78,9 @@ async fn throttling_is_retried_with_backoff_until_ses_accepts() {
         .times(2)
         .output(|| SendEmailOutput::builder().message_id("m-1").build())
         .build();
-    let put = put_ok();
-    let id = mailer(&[&send], &put).send(&outgoing()).await.unwrap();
+    let id = send_outgoing(&mailer(&[&send])).await.unwrap();
     assert_eq!(id, "m-1");
     assert_eq!(send.num_calls(), 3, "two throttled attempts, then the accepted one");
-    assert_eq!(put.num_calls(), 1, "the message record for the feedback join");
 }
 
 #[tokio::test]
@@ -93,27 +94,23 @@ async fn a_burst_of_throttling_longer_than_the_attempt_count_is_waited_out() {
         .times(throttles)
         .output(|| SendEmailOutput::builder().message_id("m-3").build())
         .build();
-    let put = put_ok();
-    assert_eq!(mailer(&[&send], &put).send(&outgoing()).await.unwrap(), "m-3");
+    assert_eq!(send_outgoing(&mailer(&[&send])).await.unwrap(), "m-3");
     assert_eq!(send.num_calls(), throttles + 1);
-    assert_eq!(put.num_calls(), 1);
 }
 
 #[tokio::test]
 async fn throttling_that_never_ends_gives_up_when_the_time_budget_is_spent() {
     let send = mock!(Client::send_email).then_error(throttled);
-    let put = put_ok();
-    let mut m = mailer(&[&send], &put);
+    let mut m = mailer(&[&send]);
     m.retry.throttle_budget = Duration::from_millis(60);
     let started = std::time::Instant::now();
-    let err = m.send(&outgoing()).await.unwrap_err();
+    let err = send_outgoing(&m).await.unwrap_err();
     assert!(matches!(err, MailError::Unavailable(_)), "{err}");
     assert!(err.to_string().contains("throttled"), "{err}");
     // It stops before a wait would overrun the budget.
     let (budget, longest) = (m.retry.throttle_budget, m.retry.max_backoff);
     assert!(started.elapsed() >= budget - longest, "gave up early: {:?}", started.elapsed());
     assert!(send.num_calls() > SEND_ATTEMPTS as usize, "{} calls", send.num_calls());
-    assert_eq!(put.num_calls(), 0);
 }
 
 #[tokio::test]
@@ -121,11 +118,9 @@ async fn other_transient_failures_are_tried_send_attempts_times() {
     let send = mock!(Client::send_email).then_error(|| {
         SendEmailError::LimitExceededException(LimitExceededException::builder().message("limit").build())
     });
-    let put = put_ok();
-    let err = mailer(&[&send], &put).send(&outgoing()).await.unwrap_err();
+    let err = send_outgoing(&mailer(&[&send])).await.unwrap_err();
     assert!(matches!(err, MailError::Unavailable(_)), "{err}");
     assert_eq!(send.num_calls(), SEND_ATTEMPTS as usize);
-    assert_eq!(put.num_calls(), 0);
 }
 
 #[tokio::test]
@@ -135,8 +130,7 @@ async fn a_permanent_rejection_is_not_retried_and_does_not_quote_the_address() {
             MessageRejected::builder().message("Email address is not verified: ada@example.com").build(),
         )
     });
-    let put = put_ok();
-    let err = mailer(&[&send], &put).send(&outgoing()).await.unwrap_err();
+    let err = send_outgoing(&mailer(&[&send])).await.unwrap_err();
     assert!(matches!(err, MailError::Rejected(_)), "{err}");
     assert_eq!(send.num_calls(), 1);
     assert!(!err.to_string().contains('@'), "{err}");
@@ -159,6 +153,5 @@ async fn the_raw_message_carries_both_unsubscribe_headers_and_the_episode_tags()
                 && tags.iter().any(|(k, v)| *k == "shop" && !v.contains('.'))
         })
         .then_output(|| SendEmailOutput::builder().message_id("m-2").build());
-    let put = put_ok();
-    assert_eq!(mailer(&[&send], &put).send(&outgoing()).await.unwrap(), "m-2");
+    assert_eq!(send_outgoing(&mailer(&[&send])).await.unwrap(), "m-2");
 }

@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::Timestamp;
 use nudge_app::identity::Alias;
-use nudge_app::ports::{CatalogueStore, ProfileStore, Resolved, Saved, Scheduler, SchedulerError, StoreError};
+use nudge_app::ports::{
+    CatalogueStore, Counter, MessageLog, MessageRecord, ProfileStore, Resolved, Saved, Scheduler, SchedulerError,
+    StoreError,
+};
 use nudge_core::{Check, ProductChange, Profile};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -46,6 +49,24 @@ CREATE TABLE IF NOT EXISTS products (
     doc     TEXT,            -- NULL: deleted in the store (hides the feed's copy)
     updated_at INTEGER,      -- unix seconds of the change kept, when known
     PRIMARY KEY (shop, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (  -- what was sent, for the feedback join
+    id      TEXT PRIMARY KEY,
+    shop    TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    episode INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_by_profile ON messages (shop, profile);
+CREATE TABLE IF NOT EXISTS counters (  -- per trigger variant and day (UTC)
+    shop    TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    day     TEXT NOT NULL,
+    counter TEXT NOT NULL,
+    n       INTEGER NOT NULL,
+    PRIMARY KEY (shop, trigger, variant, day, counter)
 ) WITHOUT ROWID;
 ";
 
@@ -316,9 +337,11 @@ impl SqliteStore {
                         conn.execute("DELETE FROM profiles WHERE shop = ?1 AND id = ?2", [&shop, id]).map_err(sql)?;
                         conn.execute("DELETE FROM aliases WHERE shop = ?1 AND profile = ?2", [&shop, id])
                             .map_err(sql)?;
+                        conn.execute("DELETE FROM messages WHERE shop = ?1 AND profile = ?2", [&shop, id])
+                            .map_err(sql)?;
                     }
                     None => {
-                        for table in ["profiles", "aliases", "products"] {
+                        for table in ["profiles", "aliases", "products", "messages", "counters"] {
                             conn.execute(&format!("DELETE FROM {table} WHERE shop = ?1"), [&shop]).map_err(sql)?;
                         }
                     }
@@ -407,6 +430,98 @@ impl SqliteStore {
             })
             .await
             .map_err(unavailable)
+    }
+}
+
+impl SqliteStore {
+    async fn record_message_async(&self, r: &MessageRecord) -> Result<(), StoreError> {
+        let r = r.clone();
+        self.writer
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT OR REPLACE INTO messages (id, shop, profile, trigger, variant, episode) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    rusqlite::params![r.message_id, r.shop, r.profile, r.trigger, r.variant, r.episode],
+                )
+                .map(drop)
+                .map_err(sql)
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    fn message_now(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT shop, profile, trigger, variant, episode FROM messages WHERE id = ?1")
+            .map_err(unavailable)?;
+        let mut rows = stmt
+            .query_map([id], |r| {
+                Ok(MessageRecord {
+                    message_id: id.to_owned(),
+                    shop: r.get(0)?,
+                    profile: r.get(1)?,
+                    trigger: r.get(2)?,
+                    variant: r.get(3)?,
+                    episode: r.get(4)?,
+                })
+            })
+            .map_err(unavailable)?;
+        rows.next().transpose().map_err(unavailable)
+    }
+
+    async fn count_async(&self, r: &MessageRecord, day: jiff::civil::Date, counter: Counter) -> Result<(), StoreError> {
+        let (shop, trigger, variant, day) = (r.shop.clone(), r.trigger.clone(), r.variant.clone(), day.to_string());
+        self.writer
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO counters (shop, trigger, variant, day, counter, n) VALUES (?1, ?2, ?3, ?4, ?5, 1) \
+                     ON CONFLICT DO UPDATE SET n = n + 1",
+                    rusqlite::params![shop, trigger, variant, day, counter],
+                )
+                .map(drop)
+                .map_err(sql)
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    /// A counter of one trigger variant on one day (0 when never counted).
+    pub fn counter(
+        &self,
+        shop: &str,
+        trigger: &str,
+        variant: &str,
+        day: jiff::civil::Date,
+        counter: Counter,
+    ) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT n FROM counters WHERE shop = ?1 AND trigger = ?2 AND variant = ?3 AND day = ?4 AND counter = ?5",
+            )
+            .map_err(unavailable)?;
+        let mut rows = stmt
+            .query_map(rusqlite::params![shop, trigger, variant, day.to_string(), counter], |r| r.get::<_, i64>(0))
+            .map_err(unavailable)?;
+        Ok(rows.next().transpose().map_err(unavailable)?.unwrap_or(0))
+    }
+}
+
+impl MessageLog for SqliteStore {
+    fn record_message(&self, record: &MessageRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.record_message_async(record)
+    }
+    fn message(&self, message_id: &str) -> impl Future<Output = Result<Option<MessageRecord>, StoreError>> + Send {
+        ready(self.message_now(message_id))
+    }
+    fn count(
+        &self,
+        record: &MessageRecord,
+        day: jiff::civil::Date,
+        counter: Counter,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.count_async(record, day, counter)
     }
 }
 

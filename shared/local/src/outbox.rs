@@ -1,18 +1,18 @@
 //! The local mailer: each message as an RFC 5322 `.eml` file in
 //! `DATA/outbox/` (beside an `.html` preview for the dashboard) and, when an
-//! SMTP server is configured, also sent there — the same bytes.
+//! SMTP server is configured, also sent there — the same bytes. The message
+//! id returned is the local part of its Message-ID header.
 
 use std::path::PathBuf;
 
 use lettre::address::Envelope;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use nudge_app::compose::Composer;
+use nudge_app::compose::Composed;
 use nudge_app::ports::{MailError, Mailer, Outgoing};
 use nudge_app::retry::{Failure, GaveUp, Retry};
 
 pub struct Outbox {
     pub dir: PathBuf,
-    pub composer: Composer,
     pub smtp: Option<Smtp>,
 }
 
@@ -77,9 +77,8 @@ fn status(e: &lettre::transport::smtp::Error) -> String {
     }
 }
 
-impl Outbox {
-    async fn deliver(&self, m: &Outgoing) -> Result<String, MailError> {
-        let c = self.composer.compose(m, jiff::Timestamp::now())?;
+impl Mailer for Outbox {
+    async fn send(&self, m: &Outgoing, c: &Composed) -> Result<String, MailError> {
         // Named after the profile first, so an erase finds the person's mail.
         let name = format!("{}.{}", m.profile.id, c.id);
         let path = self.dir.join(format!("{name}.eml"));
@@ -89,12 +88,6 @@ impl Outbox {
         if let Some(smtp) = &self.smtp {
             smtp.send(&c.to, &c.bytes).await?;
         }
-        Ok(c.id)
-    }
-}
-
-impl Mailer for Outbox {
-    async fn send(&self, m: &Outgoing) -> Result<String, MailError> {
-        self.deliver(m).await
+        Ok(c.id.clone())
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use nudge_app::memory::{ManualClock, MemoryMailer, MemoryPublisher};
-use nudge_app::ports::Scheduler;
+use nudge_app::ports::{MessageLog, Scheduler};
 use nudge_app::{AliasKey, CheckPorts, IngestPorts, ingest, run_check};
 use nudge_core::event::OptInLevel;
 use nudge_core::{Basket, Check, ConsentState, ConsentUpdate, Event, EventKind, Identity, Outcome, Reason, Triggers};
@@ -111,6 +111,7 @@ fn a_check_run_twice_after_a_crash_sends_one_email() {
         rules: &rules,
         store: &store,
         scheduler: &scheduler,
+        composer: None,
         mailer: &mailer,
         clock: &clock,
         publisher: &publisher,
@@ -123,6 +124,13 @@ fn a_check_run_twice_after_a_crash_sends_one_email() {
     assert_eq!(first.decision.decision, Outcome::Send);
     assert_eq!(second.decision.reason, Some(Reason::Duplicate));
     assert_eq!(mailer.sent().len(), 1, "marketing mail is at most once per episode");
+    // The one send is recorded for the feedback join and counted once.
+    let id = first.message_id.expect("sent");
+    let record = run(store.message(&id)).unwrap().expect("message record");
+    assert_eq!((record.trigger.as_str(), record.episode), (due[0].trigger.as_str(), due[0].episode));
+    let day = jiff::civil::date(2026, 10, 6);
+    assert_eq!(store.counter(&record.shop, &record.trigger, &record.variant, day, "sent").unwrap(), 1);
+    assert_eq!(run(store.message("another")).unwrap(), None);
 }
 
 /// Runs a future to completion (writes wait for the group commit on the

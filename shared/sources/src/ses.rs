@@ -13,7 +13,12 @@ use serde::Deserialize;
 /// What SES reported about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SesFeedback {
+    /// SES's id of the message.
     pub message_id: String,
+    /// The local part of the message's own `Message-ID` header
+    /// (`mail.commonHeaders.messageId`), when it has one: the id a message
+    /// sent through SES's SMTP interface by `nudge serve` is recorded under.
+    pub header_id: Option<String>,
     pub kind: Feedback,
     /// When it happened (the event's own time, else the send time).
     pub at: Timestamp,
@@ -63,6 +68,21 @@ struct Mail {
     timestamp: Timestamp,
     #[serde(default)]
     tags: std::collections::BTreeMap<String, Vec<String>>,
+    #[serde(default, rename = "commonHeaders")]
+    common_headers: Option<CommonHeaders>,
+}
+
+#[derive(Deserialize)]
+struct CommonHeaders {
+    #[serde(default, rename = "messageId")]
+    message_id: Option<String>,
+}
+
+/// `<local@domain>` → `local`.
+fn local_part(message_id: &str) -> Option<String> {
+    let id = message_id.trim().trim_start_matches('<').trim_end_matches('>');
+    let local = id.split('@').next().unwrap_or_default();
+    (!local.is_empty()).then(|| local.to_owned())
 }
 
 #[derive(Deserialize)]
@@ -106,7 +126,8 @@ pub fn parse_value(mut value: serde_json::Value) -> Result<SesFeedback, SesError
         other => (Feedback::Other(other.to_owned()), None),
     };
     let tags = raw.mail.tags.into_iter().filter_map(|(k, v)| v.into_iter().next().map(|v| (k, v))).collect();
-    Ok(SesFeedback { message_id: raw.mail.message_id, kind, at: at.unwrap_or(raw.mail.timestamp), tags })
+    let header_id = raw.mail.common_headers.and_then(|h| h.message_id).as_deref().and_then(local_part);
+    Ok(SesFeedback { message_id: raw.mail.message_id, header_id, kind, at: at.unwrap_or(raw.mail.timestamp), tags })
 }
 
 impl SesFeedback {
@@ -184,6 +205,20 @@ mod tests {
         let env = serde_json::json!({"detail-type": "Email Opened", "source": "aws.ses", "detail": detail});
         let f = parse(env.to_string().as_bytes()).unwrap();
         assert_eq!(f.kind, Feedback::Open);
+    }
+
+    #[test]
+    fn the_message_id_header_is_kept_as_its_local_part() {
+        let f = parse(&fixture("ses.event-publishing.click.json")).unwrap();
+        assert_eq!(f.header_id.as_deref(), Some("EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000"));
+        let with_header = |id: &str| {
+            let body = serde_json::json!({"eventType": "Open", "open": {}, "mail": {
+                "messageId": "ses-1", "timestamp": "2026-10-06T14:00:00Z", "commonHeaders": {"messageId": id}}});
+            parse(body.to_string().as_bytes()).unwrap().header_id
+        };
+        assert_eq!(with_header("<acme.p1.cart.1-a@shop.example>").as_deref(), Some("acme.p1.cart.1-a"));
+        assert_eq!(with_header("<>"), None);
+        assert_eq!(with_header("@x"), None);
     }
 
     #[test]

@@ -312,6 +312,7 @@ fn run_when_due(s: &Service, check: &nudge_core::Check) -> (nudge_core::Decision
         rules: &s.rules,
         store: &s.store,
         scheduler: &s.scheduler,
+        composer: None,
         mailer: &mailer,
         clock: &s.clock,
         publisher: &s.publisher,

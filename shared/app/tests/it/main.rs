@@ -3,6 +3,7 @@
 //! in-memory adapters. Each test is named after the rule it pins.
 
 mod attribution;
+mod feedback;
 mod http;
 mod lifecycle;
 mod parking;
@@ -192,6 +193,7 @@ impl Stack {
             rules: &self.rules,
             store: &self.store,
             scheduler: &self.scheduler,
+            composer: None,
             mailer: &self.mailer,
             clock: &self.clock,
             publisher: &self.publisher,
