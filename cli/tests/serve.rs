@@ -82,6 +82,11 @@ fn start_in(mut cmd: Command, config: &Path, data: &Path) -> Server {
 
 /// A plain HTTP/1.1 POST over a real socket; returns the status code.
 fn post(addr: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> u16 {
+    post_reply(addr, path, headers, body).0
+}
+
+/// As [`post`], with the whole response.
+fn post_reply(addr: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     let mut req =
         format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
@@ -93,7 +98,7 @@ fn post(addr: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> u16 
     s.write_all(body).unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    (resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), resp)
 }
 
 fn shopify(addr: &str, topic: &str, event_id: &str, body: &[u8]) -> u16 {
@@ -626,6 +631,52 @@ fn with_an_admin_token_the_dashboard_answers_only_to_it() {
     assert_eq!(get(&server.admin, "/", &[("Authorization", "Bearer s3cret-admin")]).0, 200);
     // What a browser's login prompt sends: user `admin`, the token as password.
     assert_eq!(get(&server.admin, "/", &[("Authorization", "Basic YWRtaW46czNjcmV0LWFkbWlu")]).0, 200);
+    // Mail feedback is an admin door too.
+    assert_eq!(post(&server.admin, "/feedback", &[], &ses_event("Complaint", "<x@shop.example>")), 401);
+}
+
+/// An SES event about the message whose Message-ID header is `message_id`.
+fn ses_event(kind: &str, message_id: &str) -> Vec<u8> {
+    serde_json::json!({
+        "eventType": kind,
+        "mail": { "messageId": "0100019abc-ses-assigned", "timestamp": "2026-10-06T14:00:00Z",
+                  "commonHeaders": { "messageId": message_id } },
+        "bounce": { "bounceType": "Permanent", "timestamp": "2026-10-06T14:01:00Z" },
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn a_hard_bounce_posted_to_the_admin_listener_suppresses_the_address_it_was_sent_to() {
+    let (config, data) = setup("feedback");
+    let server = start(&config, &data);
+    consent_then_checkout(&server.addr);
+    let sent = wait_for(&data, 1, 15);
+    assert_eq!(sent.len(), 1);
+    let message_id =
+        sent[0].lines().find_map(|l| l.strip_prefix("Message-ID: ")).expect("a Message-ID header").trim().to_owned();
+    let bounce = ses_event("Bounce", &message_id);
+    assert_eq!(post(&server.addr, "/feedback", &[], &bounce), 404, "not a public door");
+    assert_eq!(post(&server.admin, "/feedback", &[], b"{\"eventType\": 1}"), 400);
+    let (status, reply) = post_reply(&server.admin, "/feedback", &[], &ses_event("Bounce", "<unknown@x>"));
+    assert_eq!(status, 200);
+    assert!(reply.contains(r#""joined":false"#), "{reply}");
+    let (status, reply) = post_reply(&server.admin, "/feedback", &[], &bounce);
+    assert_eq!(status, 200);
+    assert!(reply.contains(r#""joined":true"#) && reply.contains(r#""changed":true"#), "{reply}");
+    // The next abandoned checkout is decided, and not sent: suppressed.
+    let mut checkout: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo().join("fixtures/shopify/checkouts__create.json")).unwrap())
+            .unwrap();
+    checkout["token"] = "a-second-checkout".into();
+    assert_eq!(shopify(&server.addr, "checkouts/create", "evt-2", checkout.to_string().as_bytes()), 200);
+    let decided = poll(20, || {
+        let log = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap_or_default();
+        log.lines().find(|l| l.contains(r#""reason":"suppressed""#)).map(str::to_owned)
+    });
+    assert!(decided.is_some(), "no suppressed decision");
+    assert_eq!(emails(&data).len(), 1, "no second email");
 }
 
 #[test]
