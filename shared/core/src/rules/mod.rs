@@ -1,0 +1,406 @@
+//! `triggers.toml`: the compiled rules the engine evaluates (this file),
+//! the raw TOML form ([`raw`]), the compiler that validates one into the
+//! other with file:line:column errors ([`compile`], conditions in
+//! `compile/cond.rs`), and "did you mean" suggestions ([`suggest`]).
+
+mod compile;
+mod error;
+mod raw;
+mod suggest;
+
+pub use error::{RulesError, RulesErrors};
+
+use std::collections::BTreeMap;
+
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+use crate::condition::Condition;
+use crate::time::Dur;
+
+/// Profiles keep at most this many recent timestamps per event kind, so count
+/// thresholds above it could never be answered exactly and are rejected.
+pub const MAX_COUNT_THRESHOLD: u32 = 20;
+/// Profiles remember this many recent sends; caps above it are rejected.
+pub const SENDS_KEPT: usize = 6;
+
+/// The validated rules: what the engine runs. The only way to make one is
+/// [`Triggers::parse`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Triggers {
+    /// Short fingerprint of the rules text, written into every decision.
+    pub version: String,
+    pub policy: Policy,
+    pub segments: BTreeMap<String, Condition>,
+    pub custom_events: Vec<String>,
+    /// Offers by segment, in file order: the first segment the person is in
+    /// gives the email's offer (a variant's own `offer` wins over these).
+    pub offers: Vec<(String, String)>,
+    pub triggers: Vec<Trigger>,
+    /// Recent timestamps to keep per event kind (what count conditions need).
+    ring_caps: Vec<(String, usize)>,
+    /// Recent view timestamps to keep per product (same_product / same_category).
+    pub product_ring_cap: usize,
+    tracked: Vec<String>,
+}
+
+/// Storefront events a profile always keeps activity for.
+const ALWAYS_TRACKED: [&str; 7] = [
+    "page_viewed",
+    "product_viewed",
+    "cart_updated",
+    "checkout_started",
+    "order_placed",
+    "order_cancelled",
+    "wishlist_added",
+];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub require_consent: bool,
+    pub max_per_day: Option<u32>,
+    pub max_per_week: Option<u32>,
+    pub quiet_hours: Option<QuietHours>,
+    /// The default `max_lateness` of every trigger.
+    pub max_lateness: Option<Dur>,
+}
+
+/// The least `max_lateness` accepted: a scheduler delivers a check up to a
+/// minute or so after its time, and the reconcile sweep runs every five.
+pub const MIN_LATENESS: Dur = Dur::from_secs(5 * 60);
+
+/// Serialized with the zone's name only: the zone is looked up again (in
+/// the database compiled into this build) when read back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "QuietHoursByName", try_from = "QuietHoursByName")]
+pub struct QuietHours {
+    /// Minutes after local midnight.
+    pub from: u16,
+    pub to: u16,
+    pub time_zone: TimeZone,
+    pub time_zone_name: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct QuietHoursByName {
+    from: u16,
+    to: u16,
+    time_zone: String,
+}
+
+impl From<QuietHours> for QuietHoursByName {
+    fn from(q: QuietHours) -> QuietHoursByName {
+        QuietHoursByName { from: q.from, to: q.to, time_zone: q.time_zone_name }
+    }
+}
+
+impl TryFrom<QuietHoursByName> for QuietHours {
+    type Error = jiff::Error;
+    fn try_from(q: QuietHoursByName) -> Result<QuietHours, jiff::Error> {
+        Ok(QuietHours { from: q.from, to: q.to, time_zone: TimeZone::get(&q.time_zone)?, time_zone_name: q.time_zone })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub id: String,
+    pub priority: i64,
+    pub arm: Arm,
+    pub delay: Dur,
+    pub after_inactive: Option<Dur>,
+    pub cancel_if: Vec<String>,
+    pub cooldown: Option<Dur>,
+    /// A check decided longer than this after its due time (the scheduler
+    /// or the reconcile sweep was late) skips with `expired` instead of
+    /// sending late. The trigger's own, else the policy's.
+    pub max_lateness: Option<Dur>,
+    /// Checked when the check comes due; false → skip, `condition_lapsed`.
+    pub only_if: Option<Condition>,
+    pub template: String,
+    pub subject: Option<String>,
+    pub variants: Vec<Variant>,
+    pub holdout: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Arm {
+    /// Arms (or, while pending, pushes back) on every event of this kind.
+    On(String),
+    /// Arms when the condition turns from false to true (evaluated after
+    /// each event). It is not re-checked when due: use `if` for that.
+    When(Condition),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    pub id: String,
+    pub weight: u32,
+    pub subject: Option<String>,
+    pub template: Option<String>,
+    pub offer: Option<String>,
+}
+
+impl Triggers {
+    /// Parses and validates a rules file. `templates`, when given, lists the
+    /// template names that exist; references to others are errors.
+    pub fn parse(src: &str, file: &str, templates: Option<&[String]>) -> Result<Triggers, RulesErrors> {
+        let raw: raw::RawRules = toml::from_str(src).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            RulesErrors(vec![error::error_at(src, file, span.clone(), error::field_at(src, &span), e.message().trim())])
+        })?;
+        compile::Compiler { src, file, errors: Vec::new(), known_events: std::collections::HashSet::new() }
+            .compile(raw, templates)
+    }
+
+    /// The named segments this person is in at `now`, in name order.
+    pub fn segments_of(&self, p: &crate::Profile, now: crate::time::Secs) -> Vec<String> {
+        self.segments.iter().filter(|(_, c)| c.eval(p, now)).map(|(n, _)| n.clone()).collect()
+    }
+
+    /// The offer for a send: the variant's own, else the first `[[offer]]`
+    /// whose segment the person is in.
+    pub fn offer_for(&self, trigger: &Trigger, variant: &str, segments: &[String]) -> Option<String> {
+        trigger
+            .variant(variant)
+            .and_then(|v| v.offer.clone())
+            .or_else(|| self.offers.iter().find(|(s, _)| segments.contains(s)).map(|(_, t)| t.clone()))
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Trigger> {
+        self.triggers.iter().find(|t| t.id == id)
+    }
+
+    /// How many recent timestamps a profile keeps for this event kind.
+    pub fn ring_cap(&self, kind: &str) -> usize {
+        self.ring_caps.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n)
+    }
+
+    /// Whether profiles keep per-kind activity (count, last time) for this
+    /// event: the shopper's own storefront events, declared custom events,
+    /// and anything the rules mention.
+    pub fn tracks(&self, kind: &str) -> bool {
+        self.tracked.iter().any(|k| k == kind)
+    }
+
+    /// One human line per trigger: what it will do.
+    pub fn describe(&self) -> Vec<String> {
+        self.triggers.iter().map(Trigger::describe).collect()
+    }
+}
+
+impl Trigger {
+    pub fn variant(&self, id: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.id == id)
+    }
+
+    fn describe(&self) -> String {
+        let arm = match &self.arm {
+            Arm::On(e) => format!("on {e}"),
+            Arm::When(c) => format!("when {c}"),
+        };
+        let mut s = format!("{} (priority {}): {arm}", self.id, self.priority);
+        if self.delay != Dur::ZERO {
+            s += &format!(", wait {}", self.delay);
+        }
+        if let Some(d) = self.after_inactive {
+            s += &format!(", then until quiet for {d}");
+        }
+        if let Some(c) = &self.only_if {
+            s += &format!(", only if {c}");
+        }
+        if !self.cancel_if.is_empty() {
+            s += &format!(", cancelled by {}", self.cancel_if.join(" | "));
+        }
+        if let Some(d) = self.cooldown {
+            s += &format!(", cooldown {d}");
+        }
+        if let Some(d) = self.max_lateness {
+            s += &format!(", never more than {d} late");
+        }
+        s += &format!(" → email `{}`", self.template);
+        if self.variants.len() > 1 {
+            let total: u32 = self.variants.iter().map(|v| v.weight).sum();
+            let parts: Vec<String> = self
+                .variants
+                .iter()
+                .map(|v| format!("{} {:.0}%", v.id, 100.0 * f64::from(v.weight) / f64::from(total)))
+                .collect();
+            s += &format!(", variants {}", parts.join(" / "));
+        }
+        if self.holdout > 0.0 {
+            s += &format!(", holdout {:.1}%", self.holdout * 100.0);
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(src: &str) -> Vec<RulesError> {
+        Triggers::parse(src, "t.toml", None).expect_err("rules should be rejected").0
+    }
+
+    const MINIMAL: &str = "[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\n";
+
+    #[test]
+    fn minimal_rules_parse_with_defaults() {
+        let t = Triggers::parse(MINIMAL, "t.toml", None).unwrap();
+        assert!(t.policy.require_consent, "consent is required unless switched off");
+        assert_eq!(t.triggers[0].variants[0].id, "default");
+        assert_eq!(t.triggers[0].delay, Dur::ZERO);
+    }
+
+    #[test]
+    fn unknown_field_error_names_file_line_and_field() {
+        let e = errors("[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\ndelai = \"10m\"\n");
+        assert_eq!((e[0].file.as_str(), e[0].line, e[0].field.as_str()), ("t.toml", 5, "delai"));
+        assert!(e[0].message.contains("unknown field"), "{}", e[0].message);
+    }
+
+    #[test]
+    fn bad_duration_error_names_line_and_field() {
+        let e =
+            errors("[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\n\ndelay = \"10 minutes\"\n");
+        assert_eq!((e[0].line, e[0].field.as_str()), (6, "delay"));
+        assert!(e[0].message.contains("invalid duration"), "{}", e[0].message);
+    }
+
+    #[test]
+    fn bad_duration_inside_an_inline_condition_names_its_key() {
+        let e = errors(
+            "[[trigger]]\nid = \"a\"\ntemplate = \"t\"\nwhen = { count = \"product_viewed\", at_least = 3, within = \"2days\" }\n",
+        );
+        assert_eq!((e[0].line, e[0].field.as_str()), (4, "within"));
+    }
+
+    #[test]
+    fn unknown_event_name_is_an_error_with_a_suggestion() {
+        let e = errors("[[trigger]]\nid = \"a\"\non = \"checkout_startd\"\ntemplate = \"t\"\n");
+        assert_eq!((e[0].line, e[0].column, e[0].field.as_str()), (3, 6, "trigger.a.on"));
+        assert!(e[0].message.contains("did you mean \"checkout_started\""), "{}", e[0].message);
+    }
+
+    #[test]
+    fn declared_custom_events_are_usable_in_conditions() {
+        let src = "custom_events = [\"Loyalty Points Earned\"]\n[[trigger]]\nid = \"a\"\ntemplate = \"t\"\nwhen = { count = \"Loyalty Points Earned\", at_least = 2, within = \"30d\" }\n";
+        let t = Triggers::parse(src, "t.toml", None).unwrap();
+        assert!(t.tracks("Loyalty Points Earned"));
+        assert_eq!(t.ring_cap("Loyalty Points Earned"), 2);
+    }
+
+    #[test]
+    fn duplicate_trigger_ids_are_an_error() {
+        let e = errors(&format!("{MINIMAL}{MINIMAL}"));
+        assert_eq!((e[0].line, e[0].field.as_str()), (6, "trigger.id"));
+        assert!(e[0].message.contains("duplicate trigger id"));
+    }
+
+    #[test]
+    fn unknown_segment_is_an_error() {
+        let e = errors("[[trigger]]\nid = \"a\"\ntemplate = \"t\"\nwhen = { segment = \"vip\" }\n");
+        assert_eq!((e[0].line, e[0].field.as_str()), (4, "trigger.a.when.segment"));
+    }
+
+    #[test]
+    fn segment_cycles_are_an_error() {
+        let e = errors("[segments]\na = { segment = \"b\" }\nb = { segment = \"a\" }\n");
+        assert!(e.iter().any(|e| e.message.contains("segment cycle")), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_template_is_an_error_when_templates_are_known() {
+        let known = vec!["cart-reminder".to_owned()];
+        let e = Triggers::parse(MINIMAL, "t.toml", Some(&known)).unwrap_err().0;
+        assert_eq!((e[0].line, e[0].field.as_str()), (4, "trigger.a.template"));
+        assert!(e[0].message.contains("unknown template \"t\""));
+        assert!(Triggers::parse(MINIMAL, "t.toml", None).is_ok(), "without a templates dir names are not checked");
+    }
+
+    #[test]
+    fn weights_summing_to_zero_are_an_error() {
+        let e = errors(&format!("{MINIMAL}variants = [{{ id = \"a\", weight = 0 }}, {{ id = \"b\", weight = 0 }}]\n"));
+        assert_eq!((e[0].line, e[0].field.as_str()), (5, "trigger.a.variants"));
+        assert!(e[0].message.contains("sum to zero"));
+    }
+
+    #[test]
+    fn several_problems_are_reported_together_in_line_order() {
+        let e =
+            errors("[[trigger]]\nid = \"a\"\non = \"nope\"\ntemplate = \"t\"\nholdout = 1.5\ncancel_if = [\"nada\"]\n");
+        let lines: Vec<usize> = e.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![3, 5, 6]);
+    }
+
+    #[test]
+    fn quiet_hours_need_a_real_time_zone_and_times() {
+        let e = errors("[policy]\nquiet_hours = { from = \"25:00\", to = \"08:00\", time_zone = \"Mars/Olympus\" }\n");
+        let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"policy.quiet_hours.from"), "{e:?}");
+        assert!(fields.contains(&"policy.quiet_hours.time_zone"), "{e:?}");
+    }
+
+    #[test]
+    fn max_lateness_under_five_minutes_is_rejected_with_its_line_and_field() {
+        let src = "[policy]\nmax_lateness = \"1m\"\n[[trigger]]\nid = \"a\"\non = \"checkout_started\"\nmax_lateness = \"30s\"\ntemplate = \"t\"\n";
+        let e = errors(src);
+        let got: Vec<(u32, &str)> = e.iter().map(|e| (e.line as u32, e.field.as_str())).collect();
+        assert_eq!(got, vec![(2, "policy.max_lateness"), (6, "trigger.a.max_lateness")], "{e:?}");
+        assert!(e[0].message.contains("at least 5m"), "{}", e[0].message);
+    }
+
+    #[test]
+    fn a_trigger_takes_the_policy_max_lateness_unless_it_sets_its_own() {
+        let src = format!(
+            "[policy]\nmax_lateness = \"6h\"\n{MINIMAL}[[trigger]]\nid = \"b\"\non = \"order_placed\"\nmax_lateness = \"30m\"\ntemplate = \"t\"\n"
+        );
+        let t = Triggers::parse(&src, "t.toml", None).unwrap();
+        let lateness: Vec<Option<Dur>> = t.triggers.iter().map(|t| t.max_lateness).collect();
+        assert_eq!(lateness, vec![Some(Dur::from_secs(6 * 3600)), Some(Dur::from_secs(1800))]);
+        assert!(t.describe()[1].contains("never more than 30m late"), "{:?}", t.describe());
+        let none = Triggers::parse(MINIMAL, "t.toml", None).unwrap();
+        assert_eq!(none.triggers[0].max_lateness, None);
+    }
+
+    #[test]
+    fn count_thresholds_beyond_what_profiles_keep_are_rejected() {
+        let e = errors(
+            "[[trigger]]\nid = \"a\"\ntemplate = \"t\"\nwhen = { count = \"page_viewed\", at_least = 50, within = \"1d\" }\n",
+        );
+        assert_eq!(e[0].field, "trigger.a.when.at_least");
+    }
+
+    #[test]
+    fn message_conditions_must_name_a_trigger() {
+        let e = errors(
+            "[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\nif = { not = { clicked = \"zzz\" } }\n",
+        );
+        assert_eq!(e[0].field, "trigger.a.if.not.clicked");
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_line() {
+        let e = errors("[[trigger]]\nid = \"a\"\non = checkout_started\n");
+        assert_eq!(e[0].line, 3);
+    }
+
+    #[test]
+    fn offers_follow_segments_in_file_order_and_variants_override_them() {
+        let src = "[segments]\nvip = { orders_at_least = 3 }\nany = { orders_at_least = 0 }\n[[offer]]\nsegment = \"vip\"\ntext = \"VIP20\"\n[[offer]]\nsegment = \"any\"\ntext = \"FREESHIP\"\n[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\nvariants = [{ id = \"x\", offer = \"X5\" }, { id = \"y\" }]\n";
+        let t = Triggers::parse(src, "t.toml", None).unwrap();
+        let tr = t.get("a").unwrap();
+        assert_eq!(t.offer_for(tr, "y", &["any".into(), "vip".into()]).as_deref(), Some("VIP20"));
+        assert_eq!(t.offer_for(tr, "y", &["any".into()]).as_deref(), Some("FREESHIP"));
+        assert_eq!(t.offer_for(tr, "x", &["vip".into()]).as_deref(), Some("X5"));
+        let e = errors("[[offer]]\nsegment = \"nope\"\ntext = \"x\"\n");
+        assert_eq!((e[0].line, e[0].field.as_str()), (2, "offer.segment"));
+    }
+
+    #[test]
+    fn rules_errors_never_panic_on_arbitrary_text() {
+        for src in ["", "[", "[[trigger]]", "x = 1", "[[trigger]]\nid = 5", "\u{0}\u{ffff}", "[segments]\na = 1"] {
+            let _ = Triggers::parse(src, "t.toml", None);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The raw form of `triggers.toml`, as serde reads it (with spans, for
+//! errors that point at the place to fix). Only the compiler reads it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::time::Dur;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRules {
+    #[serde(default)]
+    pub(super) policy: RawPolicy,
+    #[serde(default)]
+    pub(super) segments: BTreeMap<String, Spanned<RawCond>>,
+    #[serde(default)]
+    pub(super) custom_events: Vec<Spanned<String>>,
+    #[serde(default, rename = "offer")]
+    pub(super) offers: Vec<RawOffer>,
+    #[serde(default, rename = "trigger")]
+    pub(super) triggers: Vec<Spanned<RawTrigger>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOffer {
+    pub(super) segment: Spanned<String>,
+    pub(super) text: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicy {
+    pub(super) require_consent: Option<bool>,
+    pub(super) max_per_day: Option<Spanned<u32>>,
+    pub(super) max_per_week: Option<Spanned<u32>>,
+    pub(super) quiet_hours: Option<Spanned<RawQuietHours>>,
+    pub(super) max_lateness: Option<Spanned<Dur>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQuietHours {
+    pub(super) from: Spanned<String>,
+    pub(super) to: Spanned<String>,
+    pub(super) time_zone: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrigger {
+    pub(super) id: Spanned<String>,
+    #[serde(default)]
+    pub(super) priority: i64,
+    pub(super) on: Option<Spanned<String>>,
+    pub(super) when: Option<Spanned<RawCond>>,
+    #[serde(rename = "if")]
+    pub(super) only_if: Option<Spanned<RawCond>>,
+    pub(super) delay: Option<Dur>,
+    pub(super) after_inactive: Option<Dur>,
+    #[serde(default)]
+    pub(super) cancel_if: Vec<Spanned<String>>,
+    pub(super) cooldown: Option<Dur>,
+    pub(super) max_lateness: Option<Spanned<Dur>>,
+    pub(super) template: Spanned<String>,
+    pub(super) subject: Option<String>,
+    #[serde(default)]
+    pub(super) variants: Option<Spanned<Vec<Spanned<RawVariant>>>>,
+    pub(super) holdout: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVariant {
+    pub(super) id: Spanned<String>,
+    #[serde(default = "default_weight")]
+    pub(super) weight: u32,
+    pub(super) subject: Option<String>,
+    pub(super) template: Option<Spanned<String>>,
+    pub(super) offer: Option<String>,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// A condition table. Several keys in one table all have to hold.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCond {
+    pub(super) all: Option<Vec<Spanned<RawCond>>>,
+    pub(super) any: Option<Vec<Spanned<RawCond>>>,
+    pub(super) not: Option<Box<Spanned<RawCond>>>,
+    pub(super) count: Option<Spanned<String>>,
+    pub(super) at_least: Option<Spanned<u32>>,
+    pub(super) at_most: Option<Spanned<u32>>,
+    pub(super) within: Option<Dur>,
+    pub(super) same_product: Option<bool>,
+    pub(super) same_category: Option<bool>,
+    pub(super) inactive_for: Option<Dur>,
+    pub(super) first_seen_within: Option<Dur>,
+    pub(super) orders_at_least: Option<u32>,
+    pub(super) orders_at_most: Option<u32>,
+    pub(super) cart_value_at_least: Option<f64>,
+    pub(super) cart_value_at_most: Option<f64>,
+    pub(super) segment: Option<Spanned<String>>,
+    pub(super) sent: Option<Spanned<String>>,
+    pub(super) opened: Option<Spanned<String>>,
+    pub(super) clicked: Option<Spanned<String>>,
+}
