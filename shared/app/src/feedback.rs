@@ -65,7 +65,7 @@ where
     let message = MessageRef { trigger: Some(record.trigger.clone()), episode: Some(record.episode) };
     let Some(kind) = feedback.event_kind(message) else { return Ok(Fed { joined: true, changed: false }) };
     let event = Event {
-        id: feedback.event_id(),
+        id: feedback.id.clone(),
         shop: record.shop.clone(),
         occurred_at: feedback.at,
         identity: Identity::default(),

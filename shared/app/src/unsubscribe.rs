@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use jiff::Timestamp;
-use nudge_core::{ConsentSource, ConsentState, ConsentUpdate, Event, EventKind, Identity, Triggers, Trust};
+use nudge_core::{ConsentSource, ConsentState, ConsentUpdate, Event, EventId, EventKind, Identity, Triggers, Trust};
 use sha2::Sha256;
 
 use crate::ports::{Change, ProfileStore, Publisher, ReadAhead, Scheduler, StoreError};
@@ -174,9 +174,10 @@ pub enum Unsubscribed {
 
 /// The consent change a followed link records: verified (the link's own
 /// signature vouches for it), on no identity (the link names the profile).
-fn link_event(what: &str, target: &LinkTarget, now: Timestamp, consent: ConsentUpdate) -> Event {
+fn link_event(what: &'static str, target: &LinkTarget, now: Timestamp, consent: ConsentUpdate) -> Event {
+    let second = now.as_second().to_be_bytes();
     Event {
-        id: format!("{what}:{}:{}", target.profile, now.as_second()),
+        id: EventId::digest(what, &[target.shop.as_bytes(), target.profile.as_bytes(), &second]),
         shop: target.shop.clone(),
         occurred_at: now,
         identity: Identity::default(),

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 use nudge_app::{AliasKey, Replay};
-use nudge_core::{Event, EventKind, Identity, Triggers};
+use nudge_core::{Event, EventId, EventKind, Identity, Triggers};
 
 const RULES: &str = r#"
 [[trigger]]
@@ -17,7 +17,7 @@ template = "t"
 
 fn page_view(n: u32, minute: i64, user: bool) -> Event {
     Event {
-        id: format!("e-{n}"),
+        id: EventId::parse(format!("e-{n}")).unwrap(),
         shop: "shop".into(),
         occurred_at: Timestamp::from_second(1_790_000_000 + minute * 60).unwrap(),
         identity: Identity {

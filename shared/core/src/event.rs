@@ -12,12 +12,112 @@ pub const MAX_TEXT_LEN: usize = 64;
 /// Longer links are dropped (a cut link would be broken), not stored.
 pub const MAX_URL_LEN: usize = 300;
 
+/// An event's dedupe key, parsed: 1 to [`EventId::MAX_LEN`] bytes (plus,
+/// for the second event of one message, a short tag of nudge's own), no
+/// control characters. Sources' ids (a Segment `messageId`, a Shopify
+/// event id) and the ids nudge derives from signed content both go through
+/// [`EventId::parse`], so an id in a profile, a log or a key is never
+/// empty, huge or a line break.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct EventId(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EventIdError {
+    #[error("an event id cannot be empty")]
+    Empty,
+    #[error("an event id is at most {} bytes", EventId::MAX_LEN)]
+    TooLong,
+    #[error("an event id cannot contain control characters")]
+    Control,
+}
+
+impl EventId {
+    pub const MAX_LEN: usize = 256;
+
+    pub fn parse(id: impl Into<String>) -> Result<EventId, EventIdError> {
+        let id = id.into();
+        if id.is_empty() {
+            Err(EventIdError::Empty)
+        } else if id.len() > EventId::MAX_LEN {
+            Err(EventIdError::TooLong)
+        } else if id.chars().any(char::is_control) {
+            Err(EventIdError::Control)
+        } else {
+            Ok(EventId(id))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// An id nudge makes for an event of its own (a followed link, say):
+    /// `kind` and a fingerprint of `parts`, well-formed by construction.
+    pub fn digest(kind: &'static str, parts: &[&[u8]]) -> EventId {
+        debug_assert!(kind.len() <= 32 && !kind.chars().any(char::is_control));
+        EventId(format!("{kind}:{:016x}", crate::hash::stable_hash(parts)))
+    }
+
+    /// The id of another event from the same message: this one with `tag`
+    /// (a constant such as `#consent`) appended.
+    pub fn tagged(&self, tag: &'static str) -> EventId {
+        debug_assert!(tag.len() <= 16 && !tag.chars().any(char::is_control));
+        EventId(format!("{}{tag}", self.0))
+    }
+}
+
+impl TryFrom<String> for EventId {
+    type Error = EventIdError;
+    fn try_from(id: String) -> Result<EventId, EventIdError> {
+        EventId::parse(id)
+    }
+}
+
+impl TryFrom<&str> for EventId {
+    type Error = EventIdError;
+    fn try_from(id: &str) -> Result<EventId, EventIdError> {
+        EventId::parse(id)
+    }
+}
+
+impl std::ops::Deref for EventId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for EventId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for EventId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for EventId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 /// One thing that happened to one person in one shop.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Dedupe key: the source's own delivery-independent id (Shopify event id,
     /// Segment messageId, ...). Applying an event id twice changes nothing.
-    pub id: String,
+    pub id: EventId,
     pub shop: String,
     pub occurred_at: Timestamp,
     #[serde(default, skip_serializing_if = "Identity::is_empty")]
@@ -364,6 +464,35 @@ pub fn bounded_text(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_id_is_non_empty_bounded_and_free_of_control_characters() {
+        assert_eq!(EventId::parse(""), Err(EventIdError::Empty));
+        assert_eq!(EventId::parse("a".repeat(EventId::MAX_LEN + 1)), Err(EventIdError::TooLong));
+        assert_eq!(EventId::parse("m1\nforged"), Err(EventIdError::Control));
+        assert_eq!(EventId::parse("m1\u{0}"), Err(EventIdError::Control));
+        assert!(EventId::parse("a".repeat(EventId::MAX_LEN)).is_ok());
+        assert_eq!(EventId::parse("shopify:checkout:c1:1700000000").unwrap(), "shopify:checkout:c1:1700000000");
+    }
+
+    #[test]
+    fn a_log_line_with_a_malformed_event_id_is_an_error() {
+        let line =
+            |id: &str| format!(r#"{{"id":{id},"shop":"s","occurred_at":"2026-01-01T00:00:00Z","kind":"page_viewed"}}"#);
+        assert!(serde_json::from_str::<Event>(&line(r#""e1""#)).is_ok());
+        for bad in [r#""""#, r#""a\u0000b""#] {
+            let e = serde_json::from_str::<Event>(&line(bad)).unwrap_err();
+            assert!(e.to_string().contains("event id"), "{e}");
+        }
+    }
+
+    #[test]
+    fn ids_nudge_derives_are_well_formed_and_tell_their_parts_apart() {
+        let a = EventId::digest("unsubscribe", &[b"shop", b"p1"]);
+        assert!(a.starts_with("unsubscribe:") && EventId::parse(a.as_str()).is_ok());
+        assert_ne!(a, EventId::digest("unsubscribe", &[b"shop", b"p2"]));
+        assert_eq!(EventId::parse("m1").unwrap().tagged("#1"), "m1#1");
+    }
 
     #[test]
     fn normalized_events_round_trip_as_json() {

@@ -17,7 +17,8 @@ pub mod time;
 pub use catalogue::{CatalogueProduct, ProductChange};
 pub use decide::{Check, Decision, Outcome, Reason, assign_variant, decide, in_holdout};
 pub use event::{
-    Basket, ConsentSource, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product, Trust,
+    Basket, ConsentSource, ConsentState, ConsentUpdate, Event, EventId, EventKind, Identity, Line, Order, Product,
+    Trust,
 };
 pub use profile::{Applied, Effect, Profile};
 pub use rules::{RulesError, RulesErrors, Trigger, Triggers};

@@ -7,7 +7,9 @@ use nudge_app::memory::{ManualClock, MemoryMailer, MemoryPublisher};
 use nudge_app::ports::{MessageLog, Scheduler};
 use nudge_app::{AliasKey, CheckPorts, IngestPorts, ingest, run_check};
 use nudge_core::event::OptInLevel;
-use nudge_core::{Basket, Check, ConsentState, ConsentUpdate, Event, EventKind, Identity, Outcome, Reason, Triggers};
+use nudge_core::{
+    Basket, Check, ConsentState, ConsentUpdate, Event, EventId, EventKind, Identity, Outcome, Reason, Triggers,
+};
 use nudge_local::{SqliteScheduler, SqliteStore};
 
 fn db(name: &str) -> PathBuf {
@@ -94,7 +96,7 @@ fn a_check_run_twice_after_a_crash_sends_one_email() {
     };
     for (i, kind) in events.into_iter().enumerate() {
         let e = Event {
-            id: format!("e{i}"),
+            id: EventId::parse(format!("e{i}")).unwrap(),
             shop: "s".into(),
             occurred_at: at("2026-10-06T14:00:00Z"),
             identity: identity.clone(),

@@ -7,7 +7,7 @@ use nudge_app::identity::{Alias, AliasKind};
 use nudge_app::memory::{MemoryPublisher, MemoryScheduler};
 use nudge_app::ports::{ProfileStore, Saved};
 use nudge_app::{AliasKey, IngestPorts, ingest};
-use nudge_core::{Event, EventKind, Identity, Product, Profile, Triggers};
+use nudge_core::{Event, EventId, EventKind, Identity, Product, Profile, Triggers};
 use nudge_local::SqliteStore;
 
 fn db(name: &str) -> PathBuf {
@@ -68,7 +68,7 @@ fn fifty_concurrent_deliveries_to_one_profile_lose_no_update() {
                     publisher: &publisher,
                 };
                 let event = Event {
-                    id: format!("e{i}"),
+                    id: EventId::parse(format!("e{i}")).unwrap(),
                     shop: "shop".into(),
                     occurred_at: jiff::Timestamp::from_second(1_800_000_000 + i).unwrap(),
                     identity: Identity { customer_id: Some("c1".into()), ..Identity::default() },

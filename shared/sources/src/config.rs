@@ -8,6 +8,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::delivery::Rejection;
+use crate::shop::ShopDomain;
 
 /// The environment variables every shell reads, listed once.
 pub mod env {
@@ -78,7 +79,7 @@ pub struct ShopSources {
     pub woocommerce_secrets: Vec<Secret>,
     /// Host of the store's `X-WC-Webhook-Source` (e.g. `shop.example`).
     #[serde(default)]
-    pub woocommerce_source: Option<String>,
+    pub woocommerce_source: Option<ShopDomain>,
     /// Tracking write keys as storefronts put them in web pages: public.
     #[serde(default)]
     pub segment_write_keys: Vec<Secret>,
@@ -150,12 +151,12 @@ impl SourcesConfig {
     /// Secrets that may have signed a Shopify delivery for `shop`: none for
     /// a shop this configuration does not serve (an app secret signs for
     /// every shop the app is installed on).
-    pub fn shopify_secrets(&self, shop: &str) -> Vec<Secret> {
-        if !self.serves(shop) {
+    pub fn shopify_secrets(&self, shop: &ShopDomain) -> Vec<Secret> {
+        if !self.serves(shop.as_str()) {
             return Vec::new();
         }
         let mut out = self.shopify_app_secrets.clone();
-        for s in self.shops.iter().filter(|s| s.shop.eq_ignore_ascii_case(shop)) {
+        for s in self.shops.iter().filter(|s| s.shop.eq_ignore_ascii_case(shop.as_str())) {
             out.extend(s.shopify_secrets.iter().cloned());
         }
         out
@@ -168,7 +169,7 @@ impl SourcesConfig {
         &self,
         body: &[u8],
         signature: &str,
-        source_host: Option<&str>,
+        source_host: Option<&ShopDomain>,
     ) -> Result<&str, Rejection> {
         let mut signers = self.shops.iter().filter(|s| {
             !s.woocommerce_secrets.is_empty()
@@ -182,9 +183,7 @@ impl SourcesConfig {
             (Some(a), Some(b)) => [a, b]
                 .into_iter()
                 .chain(signers)
-                .find(|s| {
-                    s.woocommerce_source.as_deref().zip(source_host).is_some_and(|(src, h)| src.eq_ignore_ascii_case(h))
-                })
+                .find(|s| s.woocommerce_source.as_ref().zip(source_host).is_some_and(|(src, h)| src == h))
                 .map(|s| s.shop.as_str())
                 .ok_or(Rejection::UnknownShop),
         }
@@ -237,11 +236,14 @@ mod tests {
             _ => None,
         };
         let c = SourcesConfig::from_env(vars);
-        assert_eq!(c.shopify_secrets("acme").len(), 2);
-        assert!(c.shopify_secrets("x.myshopify.com").is_empty(), "a shop not configured has no secrets");
+        assert_eq!(c.shopify_secrets(&ShopDomain::parse("acme").unwrap()).len(), 2);
+        assert!(
+            c.shopify_secrets(&ShopDomain::parse("x.myshopify.com").unwrap()).is_empty(),
+            "a shop not configured has no secrets"
+        );
         let body = b"{}";
         let sig = crate::signature::sign_base64_sha256(body, b"wc");
-        assert_eq!(c.woocommerce_signer(body, &sig, Some("anything")), Ok("acme"));
+        assert_eq!(c.woocommerce_signer(body, &sig, Some(&ShopDomain::parse("anything").unwrap())), Ok("acme"));
         assert_eq!(c.shop_for_write_key("wk"), Some(("acme", KeyKind::Browser)));
         assert_eq!(c.shop_for_write_key("nope"), None);
     }
@@ -256,6 +258,14 @@ mod tests {
         assert_eq!((e.file.as_str(), e.line), ("shops.toml", 4));
         assert!(e.message.contains("unknown field `write_keys`"), "{e}");
         assert!(!e.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn a_woocommerce_source_that_is_not_a_host_name_is_a_config_error_at_its_line() {
+        let e = SourcesConfig::parse("[[shop]]\nshop = \"a\"\nwoocommerce_source = \"a shop/x\"\n", "shops.toml")
+            .unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("not a host name"), "{e}");
     }
 
     #[test]
@@ -274,10 +284,14 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(c.shopify_secrets("A.myshopify.com").len(), 2);
-        assert!(c.shopify_secrets("other.myshopify.com").is_empty());
+        assert_eq!(c.shopify_secrets(&ShopDomain::parse("A.myshopify.com").unwrap()).len(), 2);
+        assert!(c.shopify_secrets(&ShopDomain::parse("other.myshopify.com").unwrap()).is_empty());
         let sig = crate::signature::sign_base64_sha256(b"{}", b"wc-b");
-        assert_eq!(c.woocommerce_signer(b"{}", &sig, Some("a.example")), Ok("b-store"), "the signature decides");
+        assert_eq!(
+            c.woocommerce_signer(b"{}", &sig, Some(&ShopDomain::parse("a.example").unwrap())),
+            Ok("b-store"),
+            "the signature decides"
+        );
         assert_eq!(c.shop_for_write_key("wk-a"), Some(("a.myshopify.com", KeyKind::Browser)));
     }
 }

@@ -5,7 +5,7 @@
 //! message is skipped without being stored, which keeps parsing fast.
 
 use jiff::Timestamp;
-use nudge_core::event::{MessageRef, OptInLevel};
+use nudge_core::event::{EventId, EventIdError, MessageRef, OptInLevel};
 use nudge_core::time::optional_timestamp;
 use nudge_core::{
     Basket, ConsentSource, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product, Trust,
@@ -138,6 +138,8 @@ pub enum SegmentError {
     MissingTimestamp,
     #[error("`messageId` must be at most 100 characters")]
     MessageIdTooLong,
+    #[error("`messageId`: {0}")]
+    BadMessageId(#[from] EventIdError),
 }
 
 /// Marks events as received through `source`: their consent changes name
@@ -176,8 +178,8 @@ impl SegmentMessage {
         }
         let id = match self.message_id.take() {
             Some(m) if m.len() > 100 => return Err(SegmentError::MessageIdTooLong),
-            Some(m) => m,
-            None => fallback_id.to_owned(),
+            Some(m) => EventId::parse(m)?,
+            None => EventId::parse(fallback_id)?,
         };
         let occurred_at = self.occurred_at().or(received).ok_or(SegmentError::MissingTimestamp)?;
         let email = self
@@ -218,7 +220,7 @@ impl SegmentMessage {
             "group" | "alias" => (None, None),
             other => return Err(SegmentError::UnknownType(other.to_owned())),
         };
-        let event = |id: String, identity: Identity, kind: EventKind| Event {
+        let event = |id: EventId, identity: Identity, kind: EventKind| Event {
             id,
             shop: shop.to_owned(),
             occurred_at,
@@ -229,7 +231,7 @@ impl SegmentMessage {
         // A second event gets the message id with `#1` appended.
         Ok(match (first, second) {
             (Some(a), Some(b)) => {
-                let second_id = format!("{id}#1");
+                let second_id = id.tagged("#1");
                 vec![event(id, identity.clone(), a), event(second_id, identity, b)]
             }
             (Some(a), None) => vec![event(id, identity, a)],
@@ -400,6 +402,16 @@ mod tests {
         let EventKind::ConsentChanged { consent } = &events[1].kind else { panic!() };
         assert_eq!(consent.state, ConsentState::Subscribed);
         assert_eq!(events[0].identity.email.as_deref(), Some("a@example.com"));
+    }
+
+    #[test]
+    fn a_message_id_that_is_empty_or_holds_control_characters_is_refused() {
+        for id in ["", "m1\\u0009tab", "m1\\u001b[31m"] {
+            let json =
+                format!(r#"{{"type":"page","userId":"u1","timestamp":"2026-01-01T00:00:00Z","messageId":"{id}"}}"#);
+            let m: SegmentMessage = serde_json::from_str(&json).unwrap();
+            assert!(matches!(m.into_events("shop", "fallback", None), Err(SegmentError::BadMessageId(_))), "{id:?}");
+        }
     }
 
     #[test]

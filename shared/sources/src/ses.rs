@@ -7,12 +7,14 @@
 
 use jiff::Timestamp;
 use nudge_core::EventKind;
-use nudge_core::event::MessageRef;
+use nudge_core::event::{EventId, MessageRef};
 use serde::Deserialize;
 
 /// What SES reported about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SesFeedback {
+    /// The event's own id (SES may publish an event more than once).
+    pub id: EventId,
     /// SES's id of the message.
     pub message_id: String,
     /// The local part of the message's own `Message-ID` header
@@ -127,15 +129,13 @@ pub fn parse_value(mut value: serde_json::Value) -> Result<SesFeedback, SesError
     };
     let tags = raw.mail.tags.into_iter().filter_map(|(k, v)| v.into_iter().next().map(|v| (k, v))).collect();
     let header_id = raw.mail.common_headers.and_then(|h| h.message_id).as_deref().and_then(local_part);
-    Ok(SesFeedback { message_id: raw.mail.message_id, header_id, kind, at: at.unwrap_or(raw.mail.timestamp), tags })
+    let at = at.unwrap_or(raw.mail.timestamp);
+    let id = EventId::parse(format!("ses:{}:{}:{}", raw.mail.message_id, kind.name(), at.as_millisecond()))
+        .map_err(|e| SesError(format!("mail.messageId: {e}")))?;
+    Ok(SesFeedback { id, message_id: raw.mail.message_id, header_id, kind, at, tags })
 }
 
 impl SesFeedback {
-    /// A stable id for dedupe: SES may publish an event more than once.
-    pub fn event_id(&self) -> String {
-        format!("ses:{}:{}:{}", self.message_id, self.kind.name(), self.at.as_millisecond())
-    }
-
     /// The profile event this feedback is, for the message of `message`.
     pub fn event_kind(&self, message: MessageRef) -> Option<EventKind> {
         Some(match self.kind {

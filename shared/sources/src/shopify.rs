@@ -6,7 +6,7 @@
 //! has no use for are acknowledged as ignored so Shopify does not retry them.
 
 use jiff::Timestamp;
-use nudge_core::event::OptInLevel;
+use nudge_core::event::{EventId, OptInLevel};
 use nudge_core::{
     Basket, CatalogueProduct, ConsentSource, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order,
     ProductChange, Trust,
@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::config::SourcesConfig;
 use crate::delivery::{Accepted, Delivery, Rejection, json_error};
 use crate::serde_util::{amount, id_value, quantity};
+use crate::shop::ShopDomain;
 use crate::signature::verify_base64_sha256;
 
 pub const TOPIC: &str = "x-shopify-topic";
@@ -44,44 +45,46 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
     }
     let signature = d.header(HMAC).ok_or(Rejection::MissingHeader("X-Shopify-Hmac-Sha256"))?;
     let shop = d.header(SHOP_DOMAIN).ok_or(Rejection::MissingHeader("X-Shopify-Shop-Domain"))?;
-    let secrets = config.shopify_secrets(shop);
+    let shop =
+        ShopDomain::parse(shop).map_err(|_| Rejection::Invalid("X-Shopify-Shop-Domain is not a host name".into()))?;
+    let secrets = config.shopify_secrets(&shop);
     if secrets.is_empty() {
         return Err(Rejection::UnknownShop);
     }
     verify_base64_sha256(d.body, signature, &secrets)?;
-    let shop = parse_shop_domain(shop)?;
     let topic = d.header(TOPIC).ok_or(Rejection::MissingHeader("X-Shopify-Topic"))?;
     let delivery_id =
         d.header(EVENT_ID).or(d.header(WEBHOOK_ID)).ok_or(Rejection::MissingHeader("X-Shopify-Event-Id"))?;
     let keys = top_level_keys(d.body)?;
     check_shape(topic, &keys)?;
     let triggered = d.header(TRIGGERED_AT).and_then(|t| t.parse::<Timestamp>().ok());
-    let mut ctx = Ctx { shop, id: delivery_id.to_owned(), fallback_time: triggered.unwrap_or(d.received_at) };
+    let id = EventId::parse(delivery_id).map_err(|e| Rejection::Invalid(format!("X-Shopify-Event-Id: {e}")))?;
+    let mut ctx = Ctx { shop, id, fallback_time: triggered.unwrap_or(d.received_at) };
     match topic {
         "checkouts/create" | "checkouts/update" => {
             let c: Checkout = parse(d.body)?;
-            ctx.content_id("checkout", c.token.as_deref(), c.updated_at);
+            ctx.content_id("checkout", c.token.as_deref(), c.updated_at)?;
             ctx.checkout(c)
         }
         "carts/create" | "carts/update" => {
             let c: Cart = parse(d.body)?;
-            ctx.content_id("cart", c.token.as_deref().or(c.id.as_deref()), c.updated_at);
+            ctx.content_id("cart", c.token.as_deref().or(c.id.as_deref()), c.updated_at)?;
             ctx.cart(c)
         }
         "orders/create" | "orders/paid" | "orders/cancelled" => {
             let o: ShopifyOrder = parse(d.body)?;
-            ctx.content_id(topic, o.id.as_deref(), o.updated_at);
+            ctx.content_id(topic, o.id.as_deref(), o.updated_at)?;
             if topic == "orders/cancelled" { ctx.order_cancelled(o) } else { ctx.order(o) }
         }
         "customers/create" | "customers/update" => {
             let c: Customer = parse(d.body)?;
-            ctx.content_id("customer", c.id.as_deref(), c.updated_at);
+            ctx.content_id("customer", c.id.as_deref(), c.updated_at)?;
             ctx.customer(c)
         }
         "customers_email_marketing_consent/update" => {
             let c: ConsentPayload = parse(d.body)?;
             let at = c.email_marketing_consent.as_ref().and_then(|m| m.consent_updated_at);
-            ctx.content_id("consent", c.customer_id.as_deref(), at);
+            ctx.content_id("consent", c.customer_id.as_deref(), at)?;
             ctx.consent(c)
         }
         "customers/data_request" | "customers/redact" => {
@@ -94,17 +97,17 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
         "shop/redact" => {
             let c: Compliance = parse(d.body)?;
             ctx.same_shop(c.shop_domain.as_deref())?;
-            Ok(Accepted::EraseShop { shop: ctx.shop })
+            Ok(Accepted::EraseShop { shop: ctx.shop.into_string() })
         }
         "products/create" | "products/update" => {
             let change = ProductChange::Upsert(product(parse(d.body)?, &ctx.shop)?);
-            Ok(Accepted::Products { shop: ctx.shop, changes: vec![change] })
+            Ok(Accepted::Products { shop: ctx.shop.into_string(), changes: vec![change] })
         }
         "products/delete" => {
             let id = parse::<Deleted>(d.body)?.id.ok_or_else(|| Rejection::Invalid("product without id".into()))?;
             // No time in the payload: the delivery's (when Shopify fired it).
             let at = Some(ctx.fallback_time);
-            Ok(Accepted::Products { shop: ctx.shop, changes: vec![ProductChange::Remove { id, at }] })
+            Ok(Accepted::Products { shop: ctx.shop.into_string(), changes: vec![ProductChange::Remove { id, at }] })
         }
         other => Ok(Accepted::Ignored { topic: other.to_owned() }),
     }
@@ -158,18 +161,10 @@ fn check_shape(topic: &str, keys: &[String]) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// `something.myshopify.com` (or a custom domain): lower-cased, host
-/// characters only.
-fn parse_shop_domain(s: &str) -> Result<String, Rejection> {
-    let s = s.trim().to_ascii_lowercase();
-    let ok = !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-    if ok { Ok(s) } else { Err(Rejection::Invalid("X-Shopify-Shop-Domain is not a host name".into())) }
-}
-
 /// A `products/*` payload as the catalogue keeps it: stock summed over the
 /// tracked variants, the lowest variant price, the first image, the product
 /// page on the shop's domain. Drafts and archived products are unavailable.
-fn product(p: ShopifyProduct, shop: &str) -> Result<CatalogueProduct, Rejection> {
+fn product(p: ShopifyProduct, shop: &ShopDomain) -> Result<CatalogueProduct, Rejection> {
     let id = p.id.ok_or_else(|| Rejection::Invalid("product without id".into()))?;
     let tracked: Vec<i64> = p.variants.iter().filter_map(|v| v.inventory_quantity).collect();
     Ok(CatalogueProduct {
@@ -193,8 +188,8 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
 }
 
 struct Ctx {
-    shop: String,
-    id: String,
+    shop: ShopDomain,
+    id: EventId,
     fallback_time: Timestamp,
 }
 
@@ -203,24 +198,26 @@ impl Ctx {
     /// changed), not on the unsigned delivery id: the same body re-sent
     /// with a fresh `X-Shopify-Event-Id` is a duplicate. Without both parts
     /// the delivery id stays.
-    fn content_id(&mut self, what: &str, id: Option<&str>, updated: Option<Timestamp>) {
+    fn content_id(&mut self, what: &str, id: Option<&str>, updated: Option<Timestamp>) -> Result<(), Rejection> {
         if let (Some(id), Some(at)) = (id.filter(|i| !i.is_empty()), updated) {
-            self.id = format!("shopify:{what}:{id}:{}", at.as_second());
+            self.id = EventId::parse(format!("shopify:{what}:{id}:{}", at.as_second()))
+                .map_err(|e| Rejection::Invalid(format!("the {what}'s id: {e}")))?;
         }
+        Ok(())
     }
 
     /// A compliance payload names its shop: it must be the signed-for one.
     fn same_shop(&self, body_domain: Option<&str>) -> Result<(), Rejection> {
-        match body_domain {
-            Some(d) if d.trim().eq_ignore_ascii_case(&self.shop) => Ok(()),
+        match body_domain.map(ShopDomain::parse) {
+            Some(Ok(d)) if d == self.shop => Ok(()),
             _ => Err(Rejection::WrongShape("shop_domain does not match X-Shopify-Shop-Domain".into())),
         }
     }
 
-    fn event(&self, suffix: &str, at: Option<Timestamp>, identity: Identity, kind: EventKind) -> Event {
+    fn event(&self, tag: &'static str, at: Option<Timestamp>, identity: Identity, kind: EventKind) -> Event {
         Event {
-            id: format!("{}{suffix}", self.id),
-            shop: self.shop.clone(),
+            id: if tag.is_empty() { self.id.clone() } else { self.id.tagged(tag) },
+            shop: self.shop.to_string(),
             occurred_at: at.unwrap_or(self.fallback_time),
             identity,
             kind,

@@ -7,12 +7,13 @@
 
 use jiff::Timestamp;
 use jiff::civil::DateTime;
-use nudge_core::{Basket, CatalogueProduct, Event, EventKind, Identity, Line, Order, ProductChange, Trust};
+use nudge_core::{Basket, CatalogueProduct, Event, EventId, EventKind, Identity, Line, Order, ProductChange, Trust};
 use serde::Deserialize;
 
 use crate::config::SourcesConfig;
 use crate::delivery::{Accepted, Delivery, Rejection, json_error};
 use crate::serde_util::{amount, id_value, quantity};
+use crate::shop::ShopDomain;
 
 pub const SIGNATURE: &str = "x-wc-webhook-signature";
 pub const TOPIC: &str = "x-wc-webhook-topic";
@@ -34,8 +35,9 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
         return Ok(Accepted::Ping);
     }
     let signature = d.header(SIGNATURE).ok_or(Rejection::MissingHeader("X-WC-Webhook-Signature"))?;
-    let host = d.header(SOURCE).map(source_host);
-    let shop = config.woocommerce_signer(d.body, signature, host.as_deref())?;
+    // Unsigned, and only a tie-breaker: a source that is not a URL is none.
+    let host = d.header(SOURCE).and_then(|s| ShopDomain::from_url(s).ok());
+    let shop = config.woocommerce_signer(d.body, signature, host.as_ref())?;
     let topic = d.header(TOPIC).ok_or(Rejection::MissingHeader("X-WC-Webhook-Topic"))?;
     let (resource, action) = topic.split_once('.').unwrap_or((topic, ""));
     if d.header(RESOURCE).is_some_and(|r| r != resource) {
@@ -48,7 +50,8 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
     let id = payload.id.clone().ok_or_else(|| Rejection::Invalid("payload without id".into()))?;
     // The same state of the same resource is one event, however often sent.
     let modified = payload.date_modified_gmt.clone().unwrap_or_default();
-    let event_id = format!("wc:{resource}:{id}:{modified}");
+    let event_id = EventId::parse(format!("wc:{resource}:{id}:{modified}"))
+        .map_err(|e| Rejection::Invalid(format!("id or date_modified_gmt: {e}")))?;
     let at = payload.date_modified_gmt.as_deref().and_then(gmt).unwrap_or(d.received_at);
     let event = |identity: Identity, kind: EventKind| Event {
         id: event_id.clone(),
@@ -98,7 +101,7 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
                 events.insert(
                     0,
                     Event {
-                        id: format!("{event_id}#profile"),
+                        id: event_id.tagged("#profile"),
                         ..event(identity, EventKind::ProfileUpdated { first_name: Some(name), last_name: None })
                     },
                 );
@@ -234,12 +237,6 @@ fn is_ping(d: &Delivery<'_>) -> bool {
 }
 
 /// `https://shop.example/` → `shop.example`.
-fn source_host(source: &str) -> String {
-    let s = source.trim();
-    let s = s.split_once("://").map_or(s, |(_, rest)| rest);
-    s.split(['/', '?', '#']).next().unwrap_or("").to_ascii_lowercase()
-}
-
 /// WooCommerce's `*_gmt` fields: ISO date-time without an offset, in UTC.
 fn gmt(s: &str) -> Option<Timestamp> {
     s.parse::<DateTime>().ok().and_then(|dt| dt.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok()).map(|z| z.timestamp())

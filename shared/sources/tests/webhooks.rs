@@ -6,7 +6,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use jiff::Timestamp;
 use nudge_core::{ConsentState, EventKind, ProductChange};
 use nudge_sources::signature::sign_base64_sha256;
-use nudge_sources::{Accepted, Delivery, Rejection, Secret, ShopSources, SourcesConfig, shopify, woocommerce};
+use nudge_sources::{
+    Accepted, Delivery, Rejection, Secret, ShopDomain, ShopSources, SourcesConfig, shopify, woocommerce,
+};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures");
 const SHOPIFY_SECRET: &[u8] = b"test-shopify-secret";
@@ -30,7 +32,7 @@ fn config() -> SourcesConfig {
             ShopSources {
                 shop: "wc-store".into(),
                 woocommerce_secrets: vec![Secret::new(WC_SECRET.as_bytes().to_vec())],
-                woocommerce_source: Some("example.com".into()),
+                woocommerce_source: Some(ShopDomain::parse("example.com").unwrap()),
                 ..ShopSources::default()
             },
         ],
@@ -522,7 +524,7 @@ fn woocommerce_signed_by_one_shop_stays_that_shop_whatever_the_source_header_say
     c.shops.push(ShopSources {
         shop: "other-store".into(),
         woocommerce_secrets: vec![Secret::new(b"other-secret".to_vec())],
-        woocommerce_source: Some("other.example".into()),
+        woocommerce_source: Some(ShopDomain::parse("other.example").unwrap()),
         ..ShopSources::default()
     });
     let body = fixture("woocommerce/order.update.json");

@@ -16,8 +16,8 @@ use nudge_app::memory::{ManualClock, MemoryMailer, MemoryPublisher, MemorySchedu
 use nudge_app::{AliasKey, CheckPorts, IngestPorts, Replay};
 use nudge_core::event::{MessageRef, OptInLevel};
 use nudge_core::{
-    Basket, ConsentState, ConsentUpdate, Decision, Event, EventKind, Identity, Line, Order, Outcome, Product, Reason,
-    Triggers,
+    Basket, ConsentState, ConsentUpdate, Decision, Event, EventId, EventKind, Identity, Line, Order, Outcome, Product,
+    Reason, Triggers,
 };
 
 pub const T0: &str = "2026-10-06T14:00:00Z"; // 10:00 in New York
@@ -50,7 +50,7 @@ impl Shopper {
     pub fn event(&mut self, t: i64, kind: EventKind) -> Event {
         self.n += 1;
         Event {
-            id: format!("{}-{}", self.customer, self.n),
+            id: EventId::parse(format!("{}-{}", self.customer, self.n)).unwrap(),
             shop: "shop".into(),
             occurred_at: at(t),
             identity: Identity { customer_id: Some(self.customer.clone()), ..Identity::default() },

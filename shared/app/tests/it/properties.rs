@@ -98,7 +98,13 @@ fn random_event(g: &mut Gen, n: u64, t: i64) -> Event {
     // Mostly in order, sometimes hours late.
     let jitter = if g.chance(0.05) { -(g.below(20_000) as i64) } else { 0 };
     Event {
-        id: if g.chance(0.02) { g.text() } else { format!("e{n}") },
+        // Ids up to the longest an event may carry.
+        id: if g.chance(0.02) {
+            let t = g.text();
+            EventId::parse(&t[..t.len().min(EventId::MAX_LEN)]).unwrap()
+        } else {
+            EventId::parse(format!("e{n}")).unwrap()
+        },
         shop: "shop".into(),
         occurred_at: Timestamp::from_second(t + jitter).unwrap(),
         identity: Identity {
