@@ -637,11 +637,12 @@ fn with_an_admin_token_the_dashboard_answers_only_to_it() {
 
 /// An SES event about the message whose Message-ID header is `message_id`.
 fn ses_event(kind: &str, message_id: &str) -> Vec<u8> {
+    let now = jiff::Timestamp::now().to_string();
     serde_json::json!({
         "eventType": kind,
-        "mail": { "messageId": "0100019abc-ses-assigned", "timestamp": "2026-10-06T14:00:00Z",
+        "mail": { "messageId": "0100019abc-ses-assigned", "timestamp": now,
                   "commonHeaders": { "messageId": message_id } },
-        "bounce": { "bounceType": "Permanent", "timestamp": "2026-10-06T14:01:00Z" },
+        "bounce": { "bounceType": "Permanent", "timestamp": now },
     })
     .to_string()
     .into_bytes()
@@ -677,6 +678,26 @@ fn a_hard_bounce_posted_to_the_admin_listener_suppresses_the_address_it_was_sent
     });
     assert!(decided.is_some(), "no suppressed decision");
     assert_eq!(emails(&data).len(), 1, "no second email");
+    // The dashboard counts the send and the bounce for the trigger variant.
+    let (_, page) = get(&server.admin, "/", &[]);
+    let row = page.lines().find(|l| l.contains("class=\"counters\"")).expect("a counters row");
+    let cells: Vec<&str> = row.split("<td class=\"n\">").skip(1).map(|c| c.split('<').next().unwrap()).collect();
+    assert!(row.contains("cart-abandoned"), "{row}");
+    assert_eq!(cells, ["1", "0", "0", "0", "1", "0"], "sent, delivered, opened, clicked, bounced, complained");
+}
+
+#[test]
+fn the_dashboard_shows_markup_a_shopper_typed_as_text() {
+    let (config, data) = setup("dashboard-escape");
+    let server = start(&config, &data);
+    let identify = br#"{"batch":[{"type":"identify","userId":"u1","messageId":"id-1","traits":{"email":"x@example.com","first_name":"<script>alert(1)</script><img src=x onerror=alert(2)>"}}],"writeKey":"sk"}"#;
+    assert_eq!(post(&server.addr, "/v1/batch", &[("Content-Type", "application/json".into())], identify), 200);
+    let (status, page) = get(&server.admin, "/?q=%22%3E%3Cscript%3E", &[]);
+    assert_eq!(status, 200);
+    assert!(!page.contains("<script>") && !page.contains("<img"), "{page}");
+    assert!(page.contains("value=\"&quot;&gt;&lt;script&gt;\""), "the search term is escaped too");
+    let (_, page) = get(&server.admin, "/", &[]);
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{page}");
 }
 
 #[test]

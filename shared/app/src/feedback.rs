@@ -9,7 +9,7 @@ use nudge_core::event::MessageRef;
 use nudge_core::{Event, Identity, Trust};
 use nudge_sources::ses::{Feedback, SesFeedback};
 
-use crate::ports::{Counter, MessageLog, MessageRecord, ProfileStore, Publisher, Scheduler};
+use crate::ports::{COUNTERS, Counter, MessageLog, MessageRecord, ProfileStore, Publisher, Scheduler};
 use crate::usecase::{AppError, IngestPorts, ingest_for};
 
 /// What became of one piece of feedback.
@@ -25,12 +25,13 @@ pub struct Fed {
 
 /// The counter a kind of feedback adds to.
 fn counter(kind: &Feedback) -> Option<Counter> {
+    let [_, delivered, opened, clicked, bounced, complained] = COUNTERS;
     match kind {
-        Feedback::Delivery => Some("delivered"),
-        Feedback::Open => Some("opened"),
-        Feedback::Click => Some("clicked"),
-        Feedback::Bounce { .. } => Some("bounced"),
-        Feedback::Complaint => Some("complained"),
+        Feedback::Delivery => Some(delivered),
+        Feedback::Open => Some(opened),
+        Feedback::Click => Some(clicked),
+        Feedback::Bounce { .. } => Some(bounced),
+        Feedback::Complaint => Some(complained),
         Feedback::Other(_) => None,
     }
 }

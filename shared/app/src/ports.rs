@@ -266,9 +266,11 @@ pub struct MessageRecord {
     pub episode: u32,
 }
 
-/// A per-day counter of one trigger variant (`sent`, `delivered`, `opened`,
-/// `clicked`, `bounced`, `complained`).
+/// A per-day counter of one trigger variant: one of [`COUNTERS`].
 pub type Counter = &'static str;
+
+/// Every counter, in the order a table shows them.
+pub const COUNTERS: [Counter; 6] = ["sent", "delivered", "opened", "clicked", "bounced", "complained"];
 
 /// Message records and per-day counters of each trigger variant.
 pub trait MessageLog: Send + Sync {

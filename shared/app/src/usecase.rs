@@ -344,7 +344,7 @@ async fn record_sent<S: MessageLog>(store: &S, m: &Outgoing, id: &str, now: jiff
         failed.push("message_record");
     }
     let day = jiff::tz::TimeZone::UTC.to_datetime(now).date();
-    if let Err(e) = store.count(&record, day, "sent").await {
+    if let Err(e) = store.count(&record, day, crate::ports::COUNTERS[0]).await {
         tracing::error!(error = %e, message = %id, "message sent but not counted");
         failed.push("stats");
     }

@@ -70,6 +70,18 @@ CREATE TABLE IF NOT EXISTS counters (  -- per trigger variant and day (UTC)
 ) WITHOUT ROWID;
 ";
 
+/// One per-day counter of one trigger variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterRow {
+    pub shop: String,
+    pub trigger: String,
+    pub variant: String,
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub counter: String,
+    pub n: i64,
+}
+
 /// What an erase is about to delete: one person (or a whole shop), with the
 /// alias keys that identified them. The data directory's files that hold
 /// personal data (sent messages, the event log, exports) are found by these.
@@ -484,6 +496,30 @@ impl SqliteStore {
             })
             .await
             .map_err(unavailable)
+    }
+
+    /// Every counter from `since` (a UTC day) on, newest day first.
+    pub fn counters_since(&self, since: jiff::civil::Date) -> Result<Vec<CounterRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT shop, trigger, variant, day, counter, n FROM counters WHERE day >= ?1 \
+                 ORDER BY day DESC, shop, trigger, variant",
+            )
+            .map_err(unavailable)?;
+        let rows = stmt
+            .query_map([since.to_string()], |r| {
+                Ok(CounterRow {
+                    shop: r.get(0)?,
+                    trigger: r.get(1)?,
+                    variant: r.get(2)?,
+                    day: r.get(3)?,
+                    counter: r.get(4)?,
+                    n: r.get(5)?,
+                })
+            })
+            .map_err(unavailable)?;
+        rows.collect::<Result<_, _>>().map_err(unavailable)
     }
 
     /// A counter of one trigger variant on one day (0 when never counted).
