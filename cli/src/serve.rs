@@ -95,55 +95,24 @@ fn en_us() -> String {
 pub type Service = HttpService<SqliteStore, SqliteScheduler, Arc<FilePublisher>, SystemClock>;
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("cannot read {} (try --config examples/nudge.toml)", args.config.display()))?;
-    let cfg: ServeConfig = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        anyhow::anyhow!("{}:{line}: {}", args.config.display(), e.message().trim())
-    })?;
-    let base = args.config.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let (cfg, base) = load_config(&args.config)?;
     let rel = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
     let Bundle { rules, templates, catalogue } =
         Bundle::load(&rel(&cfg.triggers), &rel(&cfg.templates), cfg.catalogue.as_ref().map(|p| rel(p)).as_deref())?;
-    let data = args.data.or(cfg.data.map(|d| rel(&d))).unwrap_or_else(|| PathBuf::from("nudge-data"));
-    let listen = args.listen.or(cfg.listen).unwrap_or_else(|| "127.0.0.1:8787".into());
+    let data = args.data.or(cfg.data.as_ref().map(|d| rel(d))).unwrap_or_else(|| PathBuf::from("nudge-data"));
     std::fs::create_dir_all(data.join("outbox")).with_context(|| format!("cannot create {}", data.display()))?;
     std::fs::create_dir_all(data.join("exports"))?;
     let keys = crate::keys::load(&data)?;
     let link_key = || UnsubscribeKey::rotating(&keys.link, &keys.previous_links);
-    let sources = cfg.sources.unwrap_or_else(|| SourcesConfig::from_env(|k| std::env::var(k).ok()));
-    let db = data.join("nudge.db");
-    // One writer for the store and the scheduler: one fsync per batch of
-    // writes, whoever made them (group commit).
-    let writer = nudge_local::Writer::open(&db).map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
-    let store = SqliteStore::with_writer(&db, writer.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    store.quick_check().map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
-    let scheduler = SqliteScheduler::with_writer(&db, writer).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let publisher = Arc::new(FilePublisher::open(&data)?);
-    {
-        let (data, publisher, alias_key) = (data.clone(), publisher.clone(), AliasKey::new(&keys.alias));
-        store.on_erase(Box::new(move |e| erase_files(&data, &publisher, &alias_key, e)));
-    }
-    let admin_listen = args.admin_listen.or(cfg.admin_listen).unwrap_or_else(|| "127.0.0.1:8788".into());
-    let admin_token = std::env::var(ADMIN_TOKEN).ok().filter(|t| !t.is_empty());
+    let (store, scheduler, publisher) = open_storage(&data, &keys)?;
+
     let rt = tokio::runtime::Runtime::new()?;
-    let bind = |a: &str| rt.block_on(tokio::net::TcpListener::bind(a)).with_context(|| format!("cannot listen on {a}"));
-    let (listener, admin_listener) = (bind(&listen)?, bind(&admin_listen)?);
-    let addr = listener.local_addr()?;
-    let admin_addr = admin_listener.local_addr()?;
-    if !admin_addr.ip().is_loopback() && admin_token.is_none() {
-        anyhow::bail!(
-            "the dashboard shows personal data: on {admin_addr} (not loopback) it needs {ADMIN_TOKEN} set; \
-             or keep it on 127.0.0.1 and reach it through an SSH tunnel"
-        );
-    }
-    if !addr.ip().is_loopback() {
-        eprintln!(
-            "nudge serve: warning: the public listener {addr} is reachable from other machines; \
-             put it behind HTTPS (a reverse proxy) before storefronts send to it"
-        );
-    }
-    let public_url = cfg.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let admin_token = std::env::var(ADMIN_TOKEN).ok().filter(|t| !t.is_empty());
+    let listen = args.listen.or(cfg.listen.clone()).unwrap_or_else(|| "127.0.0.1:8787".into());
+    let admin_listen = args.admin_listen.or(cfg.admin_listen.clone()).unwrap_or_else(|| "127.0.0.1:8788".into());
+    let (listener, admin_listener) = rt.block_on(bind_listeners(&listen, &admin_listen, admin_token.is_some()))?;
+    let (addr, admin_addr) = (listener.local_addr()?, admin_listener.local_addr()?);
+
     // The feed file, overlaid with the product webhooks stored so far.
     let catalogues = Arc::new(Catalogues::new(catalogue));
     for shop in store.catalogue_shops().map_err(|e| anyhow::anyhow!("{e}"))? {
@@ -153,28 +122,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         rules: rules.clone(),
         templates,
         catalogues: catalogues.clone(),
-        from: cfg.from,
-        public_url,
-        locale: cfg.locale,
+        from: cfg.from.clone(),
+        public_url: cfg.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
+        locale: cfg.locale.clone(),
         unsubscribe_key: link_key(),
     };
-    if let Some(w) = nudge_content::confirmation_warning(&composer.templates) {
-        eprintln!("nudge serve: {w}");
-    }
-    let sandbox = cfg.sandbox.map(|list| Sandbox::parse(&list.join(",")));
-    if let Some(s) = &sandbox {
-        eprintln!("nudge serve: sandbox mode: mail only to the allowlist ({s:?}); the rest is decided `sandbox`");
-    }
-    let smtp_url = std::env::var("NUDGE_SMTP_URL").ok().filter(|u| !u.is_empty()).or(cfg.smtp_url);
-    let smtp = smtp_url.as_deref().map(|url| Smtp::new(url, &composer.from)).transpose()?;
-    if smtp.is_some() {
-        eprintln!("nudge serve: also sending over SMTP");
-    }
-    let mail = Mail { composer, mailer: Guarded { inner: Outbox { dir: data.join("outbox"), smtp }, sandbox } };
+    let mail = mail(composer, &cfg, &data)?;
     let svc = Arc::new(HttpService {
         rules,
         alias_key: AliasKey::new(&keys.alias),
-        sources,
+        sources: cfg.sources.clone().unwrap_or_else(|| SourcesConfig::from_env(|k| std::env::var(k).ok())),
         store,
         scheduler,
         publisher,
@@ -183,16 +140,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         unsubscribe_key: Some(link_key()),
         catalogues: Some(catalogues),
     });
-    // Both addresses in one write, and no failure if whoever started us has
-    // stopped reading: the server does not depend on its stdout.
-    let guarded = if admin_token.is_some() { "token required" } else { "loopback only" };
-    let banner = format!(
-        "nudge serve: listening on http://{addr} (data in {})\nnudge serve: dashboard on http://{admin_addr} ({guarded})\n",
-        data.display()
-    );
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
-    drop(out);
+    print_banner(addr, admin_addr, &data, admin_token.is_some());
 
     let limits = crate::http_server::Limits {
         max_connections: cfg.max_connections.unwrap_or(crate::http_server::Limits::default().max_connections),
@@ -207,7 +155,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         stop_rx.clone(),
     ));
     let checks = rt.spawn(check_loop(svc.clone(), Arc::new(mail), stop_rx.clone()));
-    let sweeps = rt.spawn(retention_loop(svc.clone(), cfg.retention, stop_rx));
+    let sweeps = rt.spawn(retention_loop(svc, cfg.retention, stop_rx));
     rt.block_on(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
@@ -217,6 +165,91 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     });
     eprintln!("nudge serve: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `nudge.toml` and the directory its paths are relative to; errors name
+/// the file and line.
+fn load_config(path: &Path) -> Result<(ServeConfig, PathBuf)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {} (try --config examples/nudge.toml)", path.display()))?;
+    let cfg: ServeConfig = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        anyhow::anyhow!("{}:{line}: {}", path.display(), e.message().trim())
+    })?;
+    Ok((cfg, path.parent().unwrap_or(Path::new(".")).to_path_buf()))
+}
+
+/// The database (store and scheduler sharing one writer: one fsync per
+/// batch of writes, whoever made them) and the data directory's logs, with
+/// erasing wired from the one to the other.
+fn open_storage(data: &Path, keys: &crate::keys::Keys) -> Result<(SqliteStore, SqliteScheduler, Arc<FilePublisher>)> {
+    let db = data.join("nudge.db");
+    let writer = nudge_local::Writer::open(&db).map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    let store = SqliteStore::with_writer(&db, writer.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.quick_check().map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    let scheduler = SqliteScheduler::with_writer(&db, writer).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let publisher = Arc::new(FilePublisher::open(data)?);
+    let (dir, files, alias_key) = (data.to_path_buf(), publisher.clone(), AliasKey::new(&keys.alias));
+    store.on_erase(Box::new(move |e| erase_files(&dir, &files, &alias_key, e)));
+    Ok((store, scheduler, publisher))
+}
+
+/// Both listeners. The admin one shows personal data: anywhere but
+/// loopback it needs the admin token. The public one should sit behind
+/// HTTPS when it is reachable from other machines.
+async fn bind_listeners(
+    listen: &str,
+    admin_listen: &str,
+    has_token: bool,
+) -> Result<(tokio::net::TcpListener, tokio::net::TcpListener)> {
+    let bind = |a: &str| {
+        let a = a.to_owned();
+        async move { tokio::net::TcpListener::bind(&a).await.with_context(|| format!("cannot listen on {a}")) }
+    };
+    let (listener, admin_listener) = (bind(listen).await?, bind(admin_listen).await?);
+    let (addr, admin_addr) = (listener.local_addr()?, admin_listener.local_addr()?);
+    if !admin_addr.ip().is_loopback() && !has_token {
+        anyhow::bail!(
+            "the dashboard shows personal data: on {admin_addr} (not loopback) it needs {ADMIN_TOKEN} set; \
+             or keep it on 127.0.0.1 and reach it through an SSH tunnel"
+        );
+    }
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "nudge serve: warning: the public listener {addr} is reachable from other machines; \
+             put it behind HTTPS (a reverse proxy) before storefronts send to it"
+        );
+    }
+    Ok((listener, admin_listener))
+}
+
+/// The composer, the outbox, SMTP when configured, and the sandbox.
+fn mail(composer: Composer, cfg: &ServeConfig, data: &Path) -> Result<Mail> {
+    if let Some(w) = nudge_content::confirmation_warning(&composer.templates) {
+        eprintln!("nudge serve: {w}");
+    }
+    let sandbox = cfg.sandbox.as_ref().map(|list| Sandbox::parse(&list.join(",")));
+    if let Some(s) = &sandbox {
+        eprintln!("nudge serve: sandbox mode: mail only to the allowlist ({s:?}); the rest is decided `sandbox`");
+    }
+    let smtp_url = std::env::var("NUDGE_SMTP_URL").ok().filter(|u| !u.is_empty()).or(cfg.smtp_url.clone());
+    let smtp = smtp_url.as_deref().map(|url| Smtp::new(url, &composer.from)).transpose()?;
+    if smtp.is_some() {
+        eprintln!("nudge serve: also sending over SMTP");
+    }
+    Ok(Mail { composer, mailer: Guarded { inner: Outbox { dir: data.join("outbox"), smtp }, sandbox } })
+}
+
+/// Both addresses in one write, and no failure if whoever started us has
+/// stopped reading: the server does not depend on its stdout.
+fn print_banner(addr: std::net::SocketAddr, admin_addr: std::net::SocketAddr, data: &Path, has_token: bool) {
+    let guarded = if has_token { "token required" } else { "loopback only" };
+    let banner = format!(
+        "nudge serve: listening on http://{addr} (data in {})\nnudge serve: dashboard on http://{admin_addr} ({guarded})\n",
+        data.display()
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
 }
 
 /// What the internet may reach: webhooks, tracking, unsubscribe and
