@@ -48,7 +48,7 @@ impl Alias {
         Alias { kind: AliasKind::Merged, value: from.to_owned() }
     }
 
-    /// The storage key of DESIGN.md: `A#<shop>#<kind>#<value>`.
+    /// The storage key (docs/architecture.md): `A#<shop>#<kind>#<value>`.
     pub fn key(&self, shop: &str) -> String {
         format!("A#{shop}#{}#{}", self.kind.as_str(), self.value)
     }

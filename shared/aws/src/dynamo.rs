@@ -1,4 +1,4 @@
-//! The ProfileStore port on the single DynamoDB table of DESIGN.md.
+//! The ProfileStore port on the single DynamoDB table of docs/architecture.md.
 //!
 //! | item    | pk                              | sk           |
 //! |---------|---------------------------------|--------------|
@@ -912,7 +912,7 @@ impl ProfileStore for DynamoStore {
     }
 }
 
-/// Creates the table of DESIGN.md with both indexes and TTL on `ttl`: for
+/// Creates the table of docs/architecture.md with both indexes and TTL on `ttl`: for
 /// tests and local emulators. Production stacks create it from
 /// infra/sam or infra/terraform, with the same keys and indexes.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {

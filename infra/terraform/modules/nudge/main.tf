@@ -93,7 +93,7 @@ locals {
   alarm_actions  = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
 }
 
-# The single table of DESIGN.md.
+# The single table of docs/architecture.md.
 resource "aws_dynamodb_table" "nudge" {
   #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS owned key; a customer managed key adds cost and a key policy to every function without a requirement for it.
   name         = var.name
