@@ -30,12 +30,18 @@
 //! reconcile sweep looks again a minute later (`finish_erasures`), deleting
 //! what was written before the erase and has turned up since.
 
+mod items;
+mod table;
+
+pub use items::{ALIAS_SK, BY_DUE, BY_OWNER, DUE_BUCKETS, ERASED_PK, MESSAGE_SK, PROFILE_SK};
+pub use table::create_table;
+
+use items::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
 use jiff::{SignedDuration, Timestamp};
@@ -43,25 +49,8 @@ use nudge_app::identity::{Alias, AliasKind, REDIRECT_KEPT_SECS, candidates, new_
 use nudge_app::ports::{
     CatalogueStore, Counter, MessageLog, MessageRecord, ProfileStore, ReadAhead, Resolved, Saved, StoreError,
 };
-use nudge_core::hash::stable_hash;
-use nudge_core::{CatalogueProduct, ProductChange, Profile};
-use serde::{Deserialize, Serialize};
+use nudge_core::{ProductChange, Profile};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
-
-pub const PROFILE_SK: &str = "PROFILE";
-pub const ALIAS_SK: &str = "ALIAS";
-pub const MESSAGE_SK: &str = "MESSAGE";
-/// Index of a person's items: partition `owner`, sort `pk`, keys only.
-pub const BY_OWNER: &str = "by-owner";
-/// Sparse index of profiles with pending checks: partition `due_bucket`,
-/// sort `next_due` (epoch seconds), keys only.
-pub const BY_DUE: &str = "by-due";
-/// `due_bucket` spreads the index over this many partitions.
-pub const DUE_BUCKETS: u64 = 8;
-/// Partition of the erasure records.
-pub const ERASED_PK: &str = "ERASED";
-/// Erasure records outlive a sweep that keeps failing by this long.
-const ERASURE_KEPT: SignedDuration = SignedDuration::from_hours(7 * 24);
 
 /// Requests made, by kind: the figures behind "DynamoDB requests per event".
 #[derive(Debug, Default)]
@@ -77,110 +66,6 @@ pub struct DynamoStore {
     table: String,
     retention: SignedDuration,
     pub usage: Arc<Usage>,
-}
-
-/// The profile item as stored.
-#[derive(Serialize, Deserialize)]
-struct ProfileItem {
-    pk: String,
-    sk: String,
-    #[serde(default)]
-    version: Option<u64>,
-    #[serde(default)]
-    ttl: Option<i64>,
-}
-
-/// The attribute holding the profile: `crate::document` (deflated JSON),
-/// about a third of the map's size, so most saves cost one write unit.
-const PACKED_DOC: &str = "docz";
-
-#[derive(Serialize, Deserialize)]
-struct AliasItem {
-    pk: String,
-    sk: String,
-    shop: String,
-    owner: String,
-    profile: String,
-    /// Absent on aliases written before aliases expired: renewed on read.
-    #[serde(default)]
-    ttl: Option<i64>,
-}
-
-/// A catalogue change from a product webhook; no `product` = deleted in
-/// the store (a tombstone that hides the feed file's copy).
-#[derive(Serialize, Deserialize)]
-struct ProductItem {
-    pk: String,
-    sk: String,
-    shop: String,
-    #[serde(default)]
-    product: Option<CatalogueProduct>,
-    /// Unix seconds of the change kept, when known.
-    #[serde(default)]
-    updated_at: Option<i64>,
-}
-
-/// An erase done, to look again once the indexes have caught up.
-#[derive(Serialize, Deserialize)]
-struct ErasureItem {
-    pk: String,
-    sk: String,
-    shop: String,
-    /// The profile erased; `None` for a whole shop.
-    #[serde(default)]
-    profile: Option<String>,
-    /// When (unix seconds).
-    at: i64,
-    ttl: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct MessageItem {
-    pk: String,
-    sk: String,
-    owner: String,
-    ttl: i64,
-    #[serde(flatten)]
-    record: MessageRecord,
-}
-
-fn profile_pk(shop: &str, id: &str) -> String {
-    format!("P#{shop}#{id}")
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl std::fmt::Display) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-/// An item's primary key.
-type Key = HashMap<String, AttributeValue>;
-
-/// The primary key (pk, sk) of an item as read back.
-fn key_of(item: &Key) -> Option<Key> {
-    let (pk, sk) = (item.get("pk")?, item.get("sk")?);
-    Some(HashMap::from([("pk".to_owned(), pk.clone()), ("sk".to_owned(), sk.clone())]))
-}
-
-fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
-
-fn unavailable<E: std::error::Error>(what: &str, e: E) -> StoreError {
-    StoreError::Unavailable(format!("dynamodb {what}: {}", DisplayErrorContext(e)))
-}
-
-fn corrupt(e: serde_dynamo::Error) -> StoreError {
-    StoreError::Unavailable(format!("dynamodb: unreadable item: {e}"))
-}
-
-/// The `by-due` bucket of a profile: stable, so an update moves the entry
-/// within one partition.
-fn due_bucket(shop: &str, id: &str) -> String {
-    format!("DUE#{}", stable_hash(&[shop.as_bytes(), id.as_bytes()]) % DUE_BUCKETS)
 }
 
 impl DynamoStore {
@@ -910,62 +795,4 @@ impl ProfileStore for DynamoStore {
         requests.push(Self::delete_request(key(profile_pk(shop, from), PROFILE_SK))?);
         self.batch_write(requests).await
     }
-}
-
-/// Creates the table of docs/architecture.md with both indexes and TTL on `ttl`: for
-/// tests and local emulators. Production stacks create it from
-/// infra/sam or infra/terraform, with the same keys and indexes.
-pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-        ScalarAttributeType, TimeToLiveSpecification,
-    };
-    let attr = |name: &str, t: ScalarAttributeType| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(t)
-            .build()
-            .map_err(|e| unavailable("schema", e))
-    };
-    let key_el = |name: &str, t: KeyType| {
-        KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(|e| unavailable("schema", e))
-    };
-    let index = |name: &str, hash: &str, range: &str| -> Result<GlobalSecondaryIndex, StoreError> {
-        GlobalSecondaryIndex::builder()
-            .index_name(name)
-            .key_schema(key_el(hash, KeyType::Hash)?)
-            .key_schema(key_el(range, KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
-            .build()
-            .map_err(|e| unavailable("schema", e))
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk", ScalarAttributeType::S)?)
-        .attribute_definitions(attr("sk", ScalarAttributeType::S)?)
-        .attribute_definitions(attr("owner", ScalarAttributeType::S)?)
-        .attribute_definitions(attr("due_bucket", ScalarAttributeType::S)?)
-        .attribute_definitions(attr("next_due", ScalarAttributeType::N)?)
-        .key_schema(key_el("pk", KeyType::Hash)?)
-        .key_schema(key_el("sk", KeyType::Range)?)
-        .global_secondary_indexes(index(BY_OWNER, "owner", "pk")?)
-        .global_secondary_indexes(index(BY_DUE, "due_bucket", "next_due")?)
-        .send()
-        .await
-        .map_err(|e| unavailable("create table", e))?;
-    let ttl = TimeToLiveSpecification::builder()
-        .attribute_name("ttl")
-        .enabled(true)
-        .build()
-        .map_err(|e| unavailable("ttl", e))?;
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(ttl)
-        .send()
-        .await
-        .map_err(|e| unavailable("update ttl", e))?;
-    Ok(())
 }
