@@ -16,8 +16,11 @@
 //!
 //!     init_bench HELLO_BINARY [hello_lambda_current_thread] FUNCTION_BINARY...
 //!
-//! Each binary is compared with the first and with any other whose name
-//! starts with `hello_lambda`. Each start is of a copy written in one go
+//! A binary may be given as `LABEL=PATH` (shown and deployed under that
+//! label) and with a rules layer of its own as `LABEL=PATH,RULES_DIR`: an
+//! older build next to the current one, say, each with the layer its own
+//! `nudge check --compile` made. Each binary is compared with the first
+//! and with any other whose name starts with `hello_lambda`. Each start is of a copy written in one go
 //! that round, as a deployment package is unpacked (see [`deploy`]).
 //!
 //! The functions get the settings of a local run (plain secrets, no secrets
@@ -197,20 +200,41 @@ fn verdict(interval: Option<(f64, f64)>, target: f64) -> String {
     }
 }
 
-fn main() -> Result<(), String> {
-    let binaries: Vec<String> = std::env::args().skip(1).collect();
-    if binaries.len() < 2 {
-        return Err("usage: init_bench HELLO_BINARY FUNCTION_BINARY...".into());
+/// One binary to start: `[LABEL=]PATH[,RULES_DIR]`.
+struct Arg {
+    label: String,
+    path: String,
+    rules: Option<PathBuf>,
+}
+
+impl Arg {
+    fn parse(arg: &str) -> Arg {
+        let (binary, rules) = match arg.split_once(',') {
+            Some((b, r)) => (b, Some(PathBuf::from(r))),
+            None => (arg, None),
+        };
+        let (label, path) = match binary.split_once('=') {
+            Some((l, p)) => (l.to_owned(), p.to_owned()),
+            None => {
+                let name = Path::new(binary).file_name().and_then(|n| n.to_str()).unwrap_or(binary);
+                (name.to_owned(), binary.to_owned())
+            }
+        };
+        Arg { label, path, rules }
     }
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<Arg> = std::env::args().skip(1).map(|a| Arg::parse(&a)).collect();
+    if args.len() < 2 {
+        return Err("usage: init_bench HELLO_BINARY [LABEL=]FUNCTION_BINARY[,RULES_DIR]...".into());
+    }
+    let binaries: Vec<String> = args.iter().map(|a| a.label.clone()).collect();
     let deployed = tempfile::tempdir().map_err(|e| e.to_string())?;
     // Each binary's name and bytes, read once: every round writes them anew.
-    let packages = binaries
+    let packages = args
         .iter()
-        .map(|b| {
-            let path = Path::new(b);
-            let name = path.file_name().ok_or(format!("{b}: not a file"))?.to_owned();
-            Ok((name, std::fs::read(path).map_err(|e| format!("{b}: {e}"))?))
-        })
+        .map(|a| Ok((a.label.clone().into(), std::fs::read(&a.path).map_err(|e| format!("{}: {e}", a.path))?)))
         .collect::<Result<Vec<_>, String>>()?;
     let api = RuntimeApi::start().map_err(|e| e.to_string())?;
     let mut times = vec![Vec::new(); binaries.len()];
@@ -237,7 +261,8 @@ fn main() -> Result<(), String> {
         for k in 0..binaries.len() {
             let i = (k + round) % binaries.len();
             let b = &binaries[i];
-            times[i].push(init_ms(&copies[i], &rules, (round == 0).then_some(log.as_path()), &api)?);
+            let rules = args[i].rules.as_ref().unwrap_or(&rules);
+            times[i].push(init_ms(&copies[i], rules, (round == 0).then_some(log.as_path()), &api)?);
             if round == 0 {
                 let said = std::fs::read_to_string(&log).unwrap_or_default();
                 for line in said.lines().filter(|l| !l.trim().is_empty()) {
@@ -271,8 +296,10 @@ fn main() -> Result<(), String> {
         println!("| {name} | {m:.2} |{ratios} {:.2} ({shown}) | {judged} |", median(&per_round[i]));
     }
     if Command::new("valgrind").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
-        let counts =
-            binaries.iter().map(|b| init_instructions(b, &rules, &api)).collect::<Result<Vec<u64>, String>>()?;
+        let counts = args
+            .iter()
+            .map(|a| init_instructions(&a.path, a.rules.as_ref().unwrap_or(&rules), &api))
+            .collect::<Result<Vec<u64>, String>>()?;
         println!();
         println!("| binary | instructions to the first /next (callgrind) | ratio to {} |", names[0]);
         println!("|---|---|---|");
@@ -288,6 +315,15 @@ fn main() -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_binary_may_carry_a_label_and_a_rules_layer_of_its_own() {
+        let a = Arg::parse("target/release/check");
+        assert_eq!((a.label.as_str(), a.path.as_str(), a.rules), ("check", "target/release/check", None));
+        let a = Arg::parse("check-before=/tmp/old/check,/tmp/old/rules");
+        assert_eq!((a.label.as_str(), a.path.as_str()), ("check-before", "/tmp/old/check"));
+        assert_eq!(a.rules, Some(PathBuf::from("/tmp/old/rules")));
+    }
 
     #[test]
     fn median_interval_ranks_are_the_binomial_order_statistics() {
