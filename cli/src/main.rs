@@ -3,7 +3,6 @@
 
 mod dashboard;
 mod demo;
-mod http_server;
 mod keys;
 mod logs;
 mod replay_cmd;

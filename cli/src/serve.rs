@@ -102,7 +102,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let data = args.data.or(cfg.data.as_ref().map(|d| rel(d))).unwrap_or_else(|| PathBuf::from("nudge-data"));
     std::fs::create_dir_all(data.join("outbox")).with_context(|| format!("cannot create {}", data.display()))?;
     std::fs::create_dir_all(data.join("exports"))?;
-    let keys = crate::keys::load(&data)?;
+    let keys = nudge_local::keys::load(&data)?;
     let link_key = || UnsubscribeKey::rotating(&keys.link, &keys.previous_links);
     let (store, scheduler, publisher) = open_storage(&data, &keys)?;
 
@@ -142,13 +142,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     });
     print_banner(addr, admin_addr, &data, admin_token.is_some());
 
-    let limits = crate::http_server::Limits {
-        max_connections: cfg.max_connections.unwrap_or(crate::http_server::Limits::default().max_connections),
-        ..crate::http_server::Limits::default()
+    let limits = nudge_local::http_server::Limits {
+        max_connections: cfg.max_connections.unwrap_or(nudge_local::http_server::Limits::default().max_connections),
+        ..nudge_local::http_server::Limits::default()
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let public = rt.spawn(crate::http_server::serve(listener, public_routes(svc.clone()), limits, stop_rx.clone()));
-    let admin = rt.spawn(crate::http_server::serve(
+    let public =
+        rt.spawn(nudge_local::http_server::serve(listener, public_routes(svc.clone()), limits, stop_rx.clone()));
+    let admin = rt.spawn(nudge_local::http_server::serve(
         admin_listener,
         admin_routes(svc.clone(), data.clone(), admin_token),
         limits,
@@ -182,7 +183,10 @@ fn load_config(path: &Path) -> Result<(ServeConfig, PathBuf)> {
 /// The database (store and scheduler sharing one writer: one fsync per
 /// batch of writes, whoever made them) and the data directory's logs, with
 /// erasing wired from the one to the other.
-fn open_storage(data: &Path, keys: &crate::keys::Keys) -> Result<(SqliteStore, SqliteScheduler, Arc<FilePublisher>)> {
+fn open_storage(
+    data: &Path,
+    keys: &nudge_local::keys::Keys,
+) -> Result<(SqliteStore, SqliteScheduler, Arc<FilePublisher>)> {
     let db = data.join("nudge.db");
     let writer = nudge_local::Writer::open(&db).map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
     let store = SqliteStore::with_writer(&db, writer.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -22,6 +22,8 @@ use nudge_core::{Check, ProductChange, Profile};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub mod files;
+pub mod http_server;
+pub mod keys;
 pub mod outbox;
 mod writer;
 pub use writer::Writer;
