@@ -78,7 +78,7 @@ impl Composer {
             .catalogues
             .current(store, &m.profile.shop)
             .await
-            .map_err(|e| MailError::Unavailable(format!("catalogue: {e}")))?;
+            .map_err(|e| MailError::NotAccepted(format!("catalogue: {e}")))?;
         self.compose_with(m, &catalogue, now)
     }
 

@@ -498,6 +498,9 @@ pub struct MemoryMailer {
     keep: bool,
     sent: Mutex<Vec<Outgoing>>,
     pub count: AtomicU64,
+    /// Answers for the next sends, in order, instead of accepting them
+    /// (tests play a mail service that fails).
+    pub failures: Mutex<std::collections::VecDeque<MailError>>,
 }
 
 impl MemoryMailer {
@@ -520,6 +523,9 @@ impl MemoryMailer {
 
 impl Mailer for MemoryMailer {
     fn send(&self, message: &Outgoing, _email: &Composed) -> impl Future<Output = Result<String, MailError>> + Send {
+        if let Some(e) = lock(&self.failures).pop_front() {
+            return ready(Err(e));
+        }
         let n = self.count.fetch_add(1, Ordering::Relaxed);
         if self.keep {
             lock(&self.sent).push(message.clone());

@@ -230,17 +230,36 @@ pub struct Outgoing {
     pub profile: Profile,
 }
 
+/// Why a message was not sent, sorted by what may happen next.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     /// Rejected for good (bad address, content refused): never retried.
     #[error("rejected: {0}")]
     Rejected(String),
-    /// Still failing after the adapter's own retries.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
+    /// Provably not accepted (throttled, over the quota, sending paused,
+    /// the service unreachable, nothing written): the check tries again
+    /// later.
+    #[error("not accepted: {0}")]
+    NotAccepted(String),
+    /// Handed over with no answer (a timeout after the request went out):
+    /// it may have been sent, so it is never sent again.
+    #[error("unconfirmed: {0}")]
+    Unconfirmed(String),
     /// Sandbox mode and the address is not on the allowlist: withheld.
     #[error("withheld by the sandbox allowlist")]
     Sandboxed,
+}
+
+impl MailError {
+    /// What the check records for it.
+    pub fn delivery(&self) -> nudge_core::Delivery {
+        match self {
+            MailError::Rejected(_) => nudge_core::Delivery::Rejected,
+            MailError::NotAccepted(_) => nudge_core::Delivery::NotAccepted,
+            MailError::Unconfirmed(_) => nudge_core::Delivery::Unconfirmed,
+            MailError::Sandboxed => nudge_core::Delivery::Sandboxed,
+        }
+    }
 }
 
 /// Hands rendered email to a mail service; rendering, the message record

@@ -3,7 +3,7 @@
 //! local server and the replay run the same code.
 
 use nudge_core::decide::Outcome;
-use nudge_core::{Check, Decision, Effect, Event, Profile, Reason, Triggers};
+use nudge_core::{Check, Decision, Delivery, Effect, Event, Profile, Reason, Triggers};
 
 use crate::compose::{Composed, Composer};
 use crate::identity::{Alias, AliasKey, AliasKind, aliases, new_profile_id};
@@ -248,11 +248,15 @@ pub struct Checked {
     pub unrecorded: Vec<&'static str>,
 }
 
-/// Decides a due check. The decision is recorded in the profile (a
-/// conditional write that claims the episode) *before* the mailer is called,
-/// so a redelivered check finds the episode decided and sends nothing:
-/// marketing mail is at-most-once per episode. After a send, the message is
-/// recorded (for the feedback join) and counted.
+/// Decides a due check, in two writes around the mailer. The first claims
+/// the episode for this run (a token of its own) before the mailer is
+/// called, so a redelivered check finds it claimed and sends nothing:
+/// marketing mail is at-most-once per episode. The second settles it with
+/// what the mailer answered ([`nudge_core::Delivery`]): sent, refused,
+/// deferred (not accepted), or unconfirmed. Only then is the final decision
+/// published, the message recorded (for the feedback join) and counted. A
+/// run that stops between the two leaves a claim that the next run of the
+/// check (`reconcile`) settles as `unconfirmed` once it is abandoned.
 pub async fn run_check<S, Sch, M, C, P>(
     ports: &CheckPorts<'_, S, Sch, M, C, P>,
     check: &Check,
@@ -266,47 +270,102 @@ where
 {
     let now = ports.clock.now();
     let rules = ports.rules;
-    let concluded = ports
+    let token = claim_token();
+    let claimed = ports
         .store
         .update(&check.shop, &check.profile, false, |p| {
-            let (decision, effects) = p.conclude(check, rules, now);
-            let changed = decision.reason != Some(Reason::Duplicate);
+            // A retried write of this run's own claim finds it made.
+            let mine = p
+                .state(&check.trigger)
+                .and_then(|s| s.pending.as_ref()?.claim.as_ref())
+                .is_some_and(|c| c.token == token);
+            let (decision, effects) = p.claim(check, rules, now, token);
+            let changed = !matches!(decision.reason, Some(Reason::Duplicate | Reason::InFlight)) && !mine;
             let snapshot = (decision.decision == Outcome::Send).then(|| Box::new(p.clone()));
             Change { changed, value: (decision, effects, snapshot) }
         })
         .await?;
-    let Some((mut decision, effects, snapshot)) = concluded else {
+    let Some((decision, effects, snapshot)) = claimed else {
         let d = Decision::skipped(check, now, Reason::NoProfile, rules);
         ports.publisher.decision(&d).await?;
         return Ok(Checked { decision: d, message_id: None, unrecorded: Vec::new() });
     };
-    let mut message_id = None;
-    let mut unrecorded = Vec::new();
-    if let Some(profile) = snapshot {
-        let outgoing =
-            Outgoing { check: check.clone(), variant: decision.variant.clone().unwrap_or_default(), profile: *profile };
-        match send(ports, &outgoing, now).await {
-            Ok(id) => {
-                unrecorded = record_sent(ports.store, &outgoing, &id, now).await;
-                message_id = Some(id);
-            }
-            // The episode is claimed: a failed send is recorded, never retried
-            // into a second email.
-            Err(e) => {
-                decision.decision = Outcome::Skip;
-                decision.reason =
-                    Some(if matches!(e, MailError::Sandboxed) { Reason::Sandbox } else { Reason::MailFailed });
-                tracing::warn!(check = %check.name(), error = %e, "send not made");
-            }
+    let Some(profile) = snapshot else {
+        return finish(ports, decision, &effects, None, Vec::new()).await;
+    };
+    let outgoing =
+        Outgoing { check: check.clone(), variant: decision.variant.clone().unwrap_or_default(), profile: *profile };
+    if check.trigger == nudge_core::profile::CONFIRM_TRIGGER {
+        // A confirmation request is decided in one write (its own
+        // at-most-once state, at most one a day); a failed send is recorded.
+        let mut decision = decision;
+        let sent = send(ports, &outgoing, now).await;
+        if let Err(e) = &sent {
+            tracing::warn!(check = %check.name(), error = %e, "confirmation request not sent");
+            decision.decision = Outcome::Skip;
+            decision.reason =
+                Some(if matches!(e, MailError::Sandboxed) { Reason::Sandbox } else { Reason::MailFailed });
         }
+        return finish(ports, decision, &effects, sent.ok(), Vec::new()).await;
     }
+    let sent = send(ports, &outgoing, now).await;
+    let delivery = match &sent {
+        Ok(_) => Delivery::Accepted,
+        Err(e) => {
+            tracing::warn!(check = %check.name(), error = %e, "send not made");
+            e.delivery()
+        }
+    };
+    let settled_at = ports.clock.now();
+    let settled = ports
+        .store
+        .update(&check.shop, &check.profile, false, |p| {
+            let (d, more) = p.settle(check, token, delivery, rules, settled_at);
+            Change { changed: d.reason != Some(Reason::Duplicate), value: (d, more) }
+        })
+        .await?;
+    let (final_decision, more) = match settled {
+        Some(s) => s,
+        // Erased while the mail was out.
+        None => (Decision::skipped(check, settled_at, Reason::NoProfile, rules), Vec::new()),
+    };
+    let message_id = sent.ok().filter(|_| final_decision.decision == Outcome::Send);
+    let unrecorded = match &message_id {
+        Some(id) => record_sent(ports.store, &outgoing, id, settled_at).await,
+        None => Vec::new(),
+    };
+    let effects: Vec<Effect> = effects.into_iter().chain(more).collect();
+    finish(ports, final_decision, &effects, message_id, unrecorded).await
+}
+
+/// Publishes the decision and asks for the checks its effects name.
+async fn finish<S, Sch, M, C, P>(
+    ports: &CheckPorts<'_, S, Sch, M, C, P>,
+    decision: Decision,
+    effects: &[Effect],
+    message_id: Option<String>,
+    unrecorded: Vec<&'static str>,
+) -> Result<Checked, AppError>
+where
+    Sch: Scheduler,
+    P: Publisher,
+{
     ports.publisher.decision(&decision).await?;
-    for effect in &effects {
+    for effect in effects {
         if let Effect::Schedule { check, parked, .. } = effect {
             ask(ports.scheduler, check, *parked).await?;
         }
     }
     Ok(Checked { decision, message_id, unrecorded })
+}
+
+/// A token no other run holds: this process's id, a counter and the time,
+/// mixed (never 0, which [`nudge_core::Profile::conclude`] uses).
+fn claim_token() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    nudge_core::hash::mix(u64::from(std::process::id()) << 40 ^ n ^ nanos.rotate_left(17)) | 1
 }
 
 /// Renders `m` and hands it to the mailer.

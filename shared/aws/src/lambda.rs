@@ -283,8 +283,7 @@ impl CheckFunction {
             locale: mail.locale.clone(),
             unsubscribe_key: stack.unsubscribe_key.clone(),
         };
-        let ses =
-            SesMailer::new(aws_sdk_sesv2::Client::new(&stack.sdk), mail.from.clone(), mail.configuration_set.clone());
+        let ses = SesMailer::new(crate::ses::client(&stack.sdk), mail.from.clone(), mail.configuration_set.clone());
         let sandbox = stack.settings.sandbox.as_deref().map(Sandbox::parse);
         Ok(CheckFunction { composer, mailer: Guarded { inner: ses, sandbox }, stack })
     }

@@ -2,10 +2,22 @@
 //! (the same bytes the local outbox writes, with both List-Unsubscribe
 //! headers) is sent as Raw content, with the configuration set and
 //! `EmailTags` (shop, trigger, variant, episode) that come back in SES
-//! events. Throttling (`TooManyRequestsException`) and transient
-//! failures are retried by the shared policy of [`nudge_app::retry`];
-//! permanent rejections are returned as such and end as a decision, never
-//! retried.
+//! events.
+//!
+//! `SendEmail` has no idempotency key: a request retried after its answer
+//! was lost can become a second email. So the client makes one attempt per
+//! call (no SDK retries, see [`client`]), and a failure is sorted by what
+//! is known about the message:
+//! - throttled (`TooManyRequestsException`): provably not accepted, so
+//!   retried here with backoff for the throttle budget of
+//!   [`nudge_app::retry`], then not accepted;
+//! - over the daily quota, sending paused or suspended, the endpoint
+//!   refusing the connection, a request that could not be built: not
+//!   accepted (the check defers and tries again later);
+//! - refused for good (message rejected, unverified sender, bad request):
+//!   rejected;
+//! - anything after the request may have reached SES (a timeout, a lost or
+//!   unreadable answer, a 5xx): unconfirmed, never sent again.
 
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::{DisplayErrorContext, SdkError};
@@ -37,13 +49,85 @@ pub fn tag_value(v: &str) -> String {
     out
 }
 
-fn permanent(e: &SendEmailError) -> bool {
+/// The SES client for sending, configured by [`one_attempt`].
+pub fn client(sdk: &aws_config::SdkConfig) -> Client {
+    Client::from_conf(one_attempt(aws_sdk_sesv2::config::Builder::from(sdk)).build())
+}
+
+/// The SDK's own retries off (why: module docs). Throttling is retried by
+/// [`SesMailer`], which knows that is safe.
+pub fn one_attempt(config: aws_sdk_sesv2::config::Builder) -> aws_sdk_sesv2::config::Builder {
+    config.retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
+}
+
+/// The error's code, from the response or, for an error built without
+/// one, its kind.
+fn code(e: &SendEmailError) -> &str {
+    use aws_sdk_sesv2::error::ProvideErrorMetadata as _;
+    if let Some(c) = e.code() {
+        return c;
+    }
+    match e {
+        SendEmailError::TooManyRequestsException(_) => "TooManyRequestsException",
+        SendEmailError::LimitExceededException(_) => "LimitExceededException",
+        SendEmailError::SendingPausedException(_) => "SendingPausedException",
+        SendEmailError::AccountSuspendedException(_) => "AccountSuspendedException",
+        SendEmailError::MessageRejected(_) => "MessageRejected",
+        SendEmailError::MailFromDomainNotVerifiedException(_) => "MailFromDomainNotVerifiedException",
+        SendEmailError::BadRequestException(_) => "BadRequestException",
+        SendEmailError::NotFoundException(_) => "NotFoundException",
+        _ => "error",
+    }
+}
+
+fn rejected(e: &SendEmailError) -> bool {
     e.is_message_rejected()
         || e.is_mail_from_domain_not_verified_exception()
         || e.is_bad_request_exception()
         || e.is_not_found_exception()
-        || e.is_account_suspended_exception()
+}
+
+fn not_accepted(e: &SendEmailError) -> bool {
+    e.is_limit_exceeded_exception()
         || e.is_sending_paused_exception()
+        || e.is_account_suspended_exception()
+        || e.is_too_many_requests_exception()
+}
+
+/// Whether the connection was refused: the request never left.
+fn refused(e: &SdkError<SendEmailError>) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(io.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound)
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// What is known about a message whose `SendEmail` failed.
+fn classify(e: &SdkError<SendEmailError>) -> MailError {
+    match e {
+        SdkError::ServiceError(s) => {
+            let code = code(s.err());
+            if rejected(s.err()) {
+                // The error text can quote the address: keep only its kind.
+                MailError::Rejected(format!("SES: {code}"))
+            } else if not_accepted(s.err()) {
+                MailError::NotAccepted(format!("SES: {code}"))
+            } else {
+                MailError::Unconfirmed(format!("SES: {code}"))
+            }
+        }
+        SdkError::ConstructionFailure(_) => MailError::NotAccepted("SES request not built".into()),
+        SdkError::DispatchFailure(_) if refused(e) => {
+            MailError::NotAccepted("SES endpoint refused the connection".into())
+        }
+        _ => MailError::Unconfirmed(format!("SES: {}", DisplayErrorContext(e))),
+    }
 }
 
 impl SesMailer {
@@ -80,29 +164,22 @@ impl Mailer for SesMailer {
     async fn send(&self, m: &Outgoing, composed: &Composed) -> Result<String, MailError> {
         let attempt = || async {
             self.send_once(m, &composed.to, &composed.bytes).await.map_err(|e| match e.as_service_error() {
-                Some(s) if permanent(s) => Failure::Permanent(e),
                 Some(s) if s.is_too_many_requests_exception() => {
                     metrics::count(metrics::SES_THROTTLED, 1);
                     Failure::Throttled(e)
                 }
-                _ => Failure::Transient(e),
+                // Nothing else is retried here (module docs).
+                _ => Failure::Permanent(e),
             })
         };
         match self.retry.run(attempt, tokio::time::sleep).await {
             Ok(id) => Ok(id),
-            Err(GaveUp { error, permanent: true, .. }) => {
-                // The error text can quote the address: keep only its kind.
-                let kind = error.as_service_error().and_then(|s| s.meta().code()).unwrap_or("rejected");
-                Err(MailError::Rejected(format!("SES: {kind}")))
-            }
-            Err(GaveUp { error, attempts, spent, .. }) => {
-                let last = match error.as_service_error() {
-                    Some(s) if s.is_too_many_requests_exception() => "throttled".to_owned(),
-                    _ => DisplayErrorContext(&error).to_string(),
-                };
-                let spent = spent.as_secs_f64();
-                Err(MailError::Unavailable(format!("SES after {attempts} attempts in {spent:.1} s: {last}")))
-            }
+            Err(GaveUp { error, attempts, spent, .. }) => Err(match classify(&error) {
+                MailError::NotAccepted(why) if attempts > 1 => {
+                    MailError::NotAccepted(format!("{why} after {attempts} attempts in {:.1} s", spent.as_secs_f64()))
+                }
+                other => other,
+            }),
         }
     }
 }

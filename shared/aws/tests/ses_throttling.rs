@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::operation::send_email::{SendEmailError, SendEmailOutput};
-use aws_sdk_sesv2::types::error::{LimitExceededException, MessageRejected, TooManyRequestsException};
+use aws_sdk_sesv2::types::error::{
+    LimitExceededException, MessageRejected, SendingPausedException, TooManyRequestsException,
+};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use jiff::Timestamp;
 use nudge_app::bundle::Bundle;
@@ -57,7 +59,7 @@ fn email(m: &Outgoing) -> Composed {
 }
 
 fn mailer(ses_rules: &[&Rule]) -> SesMailer {
-    let ses: Client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses_rules);
+    let ses: Client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, ses_rules, nudge_aws::ses::one_attempt);
     let mut m = SesMailer::new(ses, "Acme <shop@example.com>".into(), "nudge".into());
     m.retry.first_backoff = Duration::from_millis(1);
     m.retry.max_backoff = Duration::from_millis(4);
@@ -105,8 +107,8 @@ async fn throttling_that_never_ends_gives_up_when_the_time_budget_is_spent() {
     m.retry.throttle_budget = Duration::from_millis(60);
     let started = std::time::Instant::now();
     let err = send_outgoing(&m).await.unwrap_err();
-    assert!(matches!(err, MailError::Unavailable(_)), "{err}");
-    assert!(err.to_string().contains("throttled"), "{err}");
+    assert!(matches!(err, MailError::NotAccepted(_)), "{err}");
+    assert!(err.to_string().contains("TooManyRequests"), "{err}");
     // It stops before a wait would overrun the budget.
     let (budget, longest) = (m.retry.throttle_budget, m.retry.max_backoff);
     assert!(started.elapsed() >= budget - longest, "gave up early: {:?}", started.elapsed());
@@ -114,13 +116,38 @@ async fn throttling_that_never_ends_gives_up_when_the_time_budget_is_spent() {
 }
 
 #[tokio::test]
-async fn other_transient_failures_are_tried_send_attempts_times() {
-    let send = mock!(Client::send_email).then_error(|| {
-        SendEmailError::LimitExceededException(LimitExceededException::builder().message("limit").build())
+async fn the_daily_quota_and_a_paused_account_are_not_accepted_and_not_retried_here() {
+    for error in [
+        || SendEmailError::LimitExceededException(LimitExceededException::builder().message("quota").build()),
+        || SendEmailError::SendingPausedException(SendingPausedException::builder().message("paused").build()),
+    ] {
+        let send = mock!(Client::send_email).then_error(error);
+        let err = send_outgoing(&mailer(&[&send])).await.unwrap_err();
+        assert!(matches!(err, MailError::NotAccepted(_)), "{err}");
+        assert_eq!(send.num_calls(), 1, "the check defers it; nothing is retried in the invocation");
+    }
+}
+
+#[tokio::test]
+async fn a_server_error_after_the_request_went_out_is_unconfirmed_and_never_retried() {
+    // SendEmail has no idempotency key: SES may have accepted the message.
+    let send = mock!(Client::send_email).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
+            aws_smithy_types::body::SdkBody::from(r#"{"message":"internal"}"#),
+        )
     });
     let err = send_outgoing(&mailer(&[&send])).await.unwrap_err();
-    assert!(matches!(err, MailError::Unavailable(_)), "{err}");
-    assert_eq!(send.num_calls(), SEND_ATTEMPTS as usize);
+    assert!(matches!(err, MailError::Unconfirmed(_)), "{err}");
+    assert_eq!(send.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn the_sending_client_makes_one_attempt_per_call() {
+    // The SDK's own retries would resend a SendEmail whose answer was lost.
+    let sdk = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+    let client = nudge_aws::ses::client(&sdk);
+    assert_eq!(client.config().retry_config().map(|r| r.max_attempts()), Some(1));
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{ConsentSource, ConsentState};
 use crate::hash::{stable_hash, unit_interval};
-use crate::profile::{Effect, Profile, SendRecord};
+use crate::profile::{CLAIM_LEASE, Claim, Effect, Profile, SendRecord};
 use crate::rules::{QuietHours, Trigger, Triggers};
 use crate::time::{Secs, secs, ts};
 
@@ -89,9 +89,22 @@ pub enum Reason {
     Sandbox,
     /// The mailer rejected the message permanently.
     MailFailed,
+    /// Defer: another run claimed the episode and is sending it; looked at
+    /// again when its claim would lapse.
+    InFlight,
     /// Decided longer than the trigger's `max_lateness` after it was due
     /// (the scheduler or the reconcile sweep was late): not sent late.
     Expired,
+    /// Defer: the mail service did not accept the message (throttled, over
+    /// its quota, sending paused, unreachable); tried again after a backoff.
+    MailDeferred,
+    /// The mail service still did not accept it when the trigger's
+    /// `max_lateness` ran out. Nothing was sent.
+    MailUnavailable,
+    /// Handed to the mail service with no answer (a timeout after the
+    /// request went out), or claimed by a run that stopped before recording
+    /// the answer: it may have been sent. Never sent again, counted as sent.
+    Unconfirmed,
 }
 
 impl Reason {
@@ -115,6 +128,10 @@ impl Reason {
             Reason::Sandbox => "sandbox",
             Reason::MailFailed => "mail_failed",
             Reason::Expired => "expired",
+            Reason::InFlight => "in_flight",
+            Reason::MailDeferred => "mail_deferred",
+            Reason::MailUnavailable => "mail_unavailable",
+            Reason::Unconfirmed => "unconfirmed",
         }
     }
 }
@@ -294,18 +311,60 @@ impl Profile {
         }
     }
 
-    /// Decides a due check and records the outcome in the profile: a send or
-    /// final skip ends the episode (claiming it: saving this profile is what
-    /// makes the send at-most-once), a deferral asks for one new check.
+    /// Decides a due check and records the outcome in the profile, for
+    /// callers without a mailer (a send is taken as accepted at once): a
+    /// send or final skip ends the episode, a deferral asks for one new
+    /// check. Shells that send mail use [`Profile::claim`] and
+    /// [`Profile::settle`] instead.
+    pub fn conclude(&mut self, check: &Check, rules: &Triggers, now: Timestamp) -> (Decision, Vec<Effect>) {
+        let (d, effects) = self.claim(check, rules, now, 0);
+        if d.decision == Outcome::Send && d.reason.is_none() && check.trigger != crate::profile::CONFIRM_TRIGGER {
+            let at = d.at;
+            return self.settle(check, 0, Delivery::Accepted, rules, at);
+        }
+        (d, effects)
+    }
+
+    /// Decides a due check. A final skip ends the episode and a deferral
+    /// asks for one new check, as [`Profile::conclude`]. A send claims the
+    /// episode for the run holding `token` (saving this profile before the
+    /// mailer is called is what makes the email at-most-once) and returns
+    /// the decision to send; [`Profile::settle`] records what the mailer
+    /// answered. Run again with the same token (its write retried), it
+    /// answers the same; with another token, it is deferred (`in_flight`)
+    /// until the claim would lapse, and settles an abandoned one (older
+    /// than [`CLAIM_LEASE`]) as `unconfirmed`.
     ///
     /// A parked check (no scheduler request was made; see
     /// `Pending::parked`) found by a later sweep is decided as of the time
     /// it could first have run (its due time, or when it was parked if that
     /// was later) while the person is still unreachable: nothing has changed
     /// since.
-    pub fn conclude(&mut self, check: &Check, rules: &Triggers, now: Timestamp) -> (Decision, Vec<Effect>) {
+    pub fn claim(&mut self, check: &Check, rules: &Triggers, now: Timestamp, token: u64) -> (Decision, Vec<Effect>) {
         if check.trigger == crate::profile::CONFIRM_TRIGGER {
             return (self.conclude_opt_in(check, rules, now), Vec::new());
+        }
+        if let Some((i, claim)) = self.live_claim(check) {
+            if claim.token == token {
+                // Our own claim, written before its answer was lost.
+                let d = self.decision(check, now, Outcome::Send, None, Some(claim.variant.to_string()), rules);
+                return (d, Vec::new());
+            }
+            let lapses = claim.at + CLAIM_LEASE;
+            if secs(now) < lapses {
+                // Another run is sending it: look again once its claim
+                // would have lapsed (it is settled by then, or abandoned).
+                let mut d = self.decision(check, now, Outcome::Defer, Some(Reason::InFlight), None, rules);
+                d.until = Some(ts(lapses));
+                let next = Check { due: ts(lapses), ..check.clone() };
+                return (d, vec![Effect::Schedule { check: next, first: false, parked: false }]);
+            }
+            // Abandoned between the claim and the mailer's answer: the email
+            // may have gone out. Never sent again, and counted as sent.
+            self.triggers[i].pending = None;
+            self.record_sent(i, check, &claim.variant, claim.at);
+            let variant = Some(claim.variant.to_string());
+            return (self.decision(check, now, Outcome::Skip, Some(Reason::Unconfirmed), variant, rules), Vec::new());
         }
         let parked_at = self
             .state(&check.trigger)
@@ -336,17 +395,10 @@ impl Profile {
                 }
             }
             (Outcome::Send, _) => {
-                let st = &mut self.triggers[i];
-                st.pending = None;
-                st.last_sent = Some(secs(now));
-                self.record_send(SendRecord {
-                    trigger: check.trigger.as_str().into(),
-                    episode: check.episode,
-                    variant: d.variant.as_deref().unwrap_or_default().into(),
-                    at: secs(now),
-                    opened: None,
-                    clicked: None,
-                });
+                if let Some(p) = &mut self.triggers[i].pending {
+                    let variant = d.variant.as_deref().unwrap_or_default().into();
+                    p.claim = Some(Claim { token, at: secs(now), variant });
+                }
             }
             (Outcome::Skip, reason) => {
                 let st = &mut self.triggers[i];
@@ -358,4 +410,106 @@ impl Profile {
         }
         (d, effects)
     }
+
+    /// The claim on `check`'s episode, if it is pending and claimed. A
+    /// claim belongs to the episode, whichever of its checks comes.
+    fn live_claim(&self, check: &Check) -> Option<(usize, Claim)> {
+        let i = self.triggers.iter().position(|s| s.trigger == check.trigger)?;
+        let p = self.triggers[i].pending.as_ref().filter(|p| p.episode == check.episode)?;
+        Some((i, p.claim.clone()?))
+    }
+
+    fn record_sent(&mut self, i: usize, check: &Check, variant: &str, at: Secs) {
+        self.triggers[i].last_sent = Some(at);
+        self.record_send(SendRecord {
+            trigger: check.trigger.as_str().into(),
+            episode: check.episode,
+            variant: variant.into(),
+            at,
+            opened: None,
+            clicked: None,
+        });
+    }
+
+    /// Records what the mailer answered for the send `token` claimed, and
+    /// returns the final decision (or a deferral). Only an accepted email
+    /// (or one that may have gone out) counts as sent for caps, cooldowns
+    /// and attribution. Not accepted: deferred with a growing backoff while
+    /// the trigger's `max_lateness` allows, then `mail_unavailable`. A claim
+    /// that is no longer live (settled by another run) is `duplicate`.
+    pub fn settle(
+        &mut self,
+        check: &Check,
+        token: u64,
+        delivery: Delivery,
+        rules: &Triggers,
+        now: Timestamp,
+    ) -> (Decision, Vec<Effect>) {
+        let Some((i, claim)) = self.live_claim(check).filter(|(_, c)| c.token == token) else {
+            return (self.decision(check, now, Outcome::Skip, Some(Reason::Duplicate), None, rules), Vec::new());
+        };
+        let variant = Some(claim.variant.to_string());
+        let skip = |this: &mut Profile, reason: Reason| {
+            this.triggers[i].pending = None;
+            this.decision(check, now, Outcome::Skip, Some(reason), variant.clone(), rules)
+        };
+        match delivery {
+            Delivery::Accepted => {
+                self.triggers[i].pending = None;
+                self.record_sent(i, check, &claim.variant, secs(now));
+                (self.decision(check, now, Outcome::Send, None, variant, rules), Vec::new())
+            }
+            Delivery::Rejected => (skip(self, Reason::MailFailed), Vec::new()),
+            Delivery::Sandboxed => (skip(self, Reason::Sandbox), Vec::new()),
+            Delivery::Unconfirmed => {
+                self.triggers[i].pending = None;
+                self.record_sent(i, check, &claim.variant, secs(now));
+                (self.decision(check, now, Outcome::Skip, Some(Reason::Unconfirmed), variant, rules), Vec::new())
+            }
+            Delivery::NotAccepted => {
+                let Some(p) = self.triggers[i].pending.as_mut() else {
+                    return (skip(self, Reason::Duplicate), Vec::new());
+                };
+                p.claim = None;
+                p.mail_attempts += 1;
+                let until = secs(now) + mail_backoff(p.mail_attempts);
+                let lateness = rules.get(&check.trigger).and_then(|t| t.max_lateness).map(|l| l.as_secs());
+                if lateness.is_some_and(|limit| until - p.due > limit) || p.mail_attempts >= MAX_MAIL_ATTEMPTS {
+                    return (skip(self, Reason::MailUnavailable), Vec::new());
+                }
+                p.scheduled = until;
+                let next = Check { due: ts(until), ..check.clone() };
+                let mut d = self.decision(check, now, Outcome::Defer, Some(Reason::MailDeferred), variant, rules);
+                d.until = Some(ts(until));
+                (d, vec![Effect::Schedule { check: next, first: false, parked: false }])
+            }
+        }
+    }
+}
+
+/// What the mailer answered for one claimed send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Accepted for delivery.
+    Accepted,
+    /// Refused for good (bad address, content refused).
+    Rejected,
+    /// Withheld by the sandbox allowlist.
+    Sandboxed,
+    /// Provably not accepted: throttled, over the quota, sending paused,
+    /// the service unreachable. Tried again later.
+    NotAccepted,
+    /// Sent, but whether it was accepted is unknown (a timeout after the
+    /// request went out): never sent again.
+    Unconfirmed,
+}
+
+/// Not-accepted sends tried at most this often (about 8 hours of backoff)
+/// when the trigger has no `max_lateness` to end them sooner.
+pub const MAX_MAIL_ATTEMPTS: u32 = 12;
+
+/// How long after the n-th not-accepted send to try again: 1, 2, 4 … 60
+/// minutes.
+fn mail_backoff(attempt: u32) -> Secs {
+    60 * (1i64 << attempt.saturating_sub(1).min(6)).min(60)
 }

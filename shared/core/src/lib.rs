@@ -15,7 +15,7 @@ pub mod rules;
 pub mod time;
 
 pub use catalogue::{CatalogueProduct, ProductChange};
-pub use decide::{Check, Decision, Outcome, Reason, assign_variant, decide, in_holdout};
+pub use decide::{Check, Decision, Delivery, Outcome, Reason, assign_variant, decide, in_holdout};
 pub use event::{
     Basket, ConsentSource, ConsentState, ConsentUpdate, Event, EventId, EventKind, Identity, Line, Order, Product,
     Trust,

@@ -136,7 +136,8 @@ pub fn erase_files(
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let owner = match dir {
-                "outbox" => name.split('.').next().unwrap_or(""),
+                // `.<profile>.….tmp`: a write a crash left half done.
+                "outbox" => name.trim_start_matches('.').split('.').next().unwrap_or(""),
                 _ => name.strip_prefix(&format!("{}-", e.shop)).and_then(|n| n.strip_suffix(".json")).unwrap_or(""),
             };
             if people.contains(owner) {

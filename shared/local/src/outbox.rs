@@ -2,6 +2,10 @@
 //! `DATA/outbox/` (beside an `.html` preview for the dashboard) and, when an
 //! SMTP server is configured, also sent there — the same bytes. The message
 //! id returned is the local part of its Message-ID header.
+//!
+//! The `.eml` file is written only once the message is accepted (by the
+//! SMTP server, when there is one), and atomically (a temporary file,
+//! synced, then renamed): an email file exists exactly when its send does.
 
 use std::path::PathBuf;
 
@@ -46,24 +50,35 @@ impl Smtp {
             .map_err(|e| MailError::Rejected(format!("envelope: {e}")))?;
         let attempt = || async {
             self.transport.send_raw(&envelope, bytes).await.map(drop).map_err(|e| {
-                if e.is_permanent() {
-                    Failure::Permanent(e)
-                } else if e.is_transient() {
-                    Failure::Throttled(e)
-                } else {
-                    Failure::Transient(e)
-                }
+                // A 4xx reply: the server did not take the message; safe to
+                // try again. Nothing else is retried (it may have been
+                // taken).
+                if e.is_transient() { Failure::Throttled(e) } else { Failure::Permanent(e) }
             })
         };
         match self.retry.run(attempt, tokio::time::sleep).await {
             Ok(()) => Ok(()),
-            Err(GaveUp { error, permanent: true, .. }) => {
-                Err(MailError::Rejected(format!("smtp refused the message: {}", status(&error))))
-            }
-            Err(GaveUp { error, attempts, .. }) => {
-                Err(MailError::Unavailable(format!("smtp after {attempts} attempts: {}", status(&error))))
-            }
+            Err(GaveUp { error, attempts, .. }) => Err(classify(&error, attempts)),
         }
+    }
+}
+
+/// What is known about a message the SMTP server did not confirm: refused
+/// (5xx), not taken (4xx, no connection, no TLS: tried again later), or
+/// unknown (a timeout or a dropped connection once the session was under
+/// way: never sent again).
+fn classify(e: &lettre::transport::smtp::Error, attempts: u32) -> MailError {
+    let refused = std::iter::successors(std::error::Error::source(e), |s| s.source()).any(|s| {
+        s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    });
+    if e.is_permanent() {
+        MailError::Rejected(format!("smtp refused the message: {}", status(e)))
+    } else if e.is_transient() {
+        MailError::NotAccepted(format!("smtp after {attempts} attempts: {}", status(e)))
+    } else if refused || e.is_tls() {
+        MailError::NotAccepted(format!("smtp: {}", status(e)))
+    } else {
+        MailError::Unconfirmed(format!("smtp: {}", status(e)))
     }
 }
 
@@ -73,6 +88,7 @@ fn status(e: &lettre::transport::smtp::Error) -> String {
     match e.status() {
         Some(code) => format!("reply {code}"),
         None if e.is_timeout() => "timed out".into(),
+        None if e.is_tls() => "TLS failed".into(),
         None => "connection failed".into(),
     }
 }
@@ -81,13 +97,39 @@ impl Mailer for Outbox {
     async fn send(&self, m: &Outgoing, c: &Composed) -> Result<String, MailError> {
         // Named after the profile first, so an erase finds the person's mail.
         let name = format!("{}.{}", m.profile.id, c.id);
-        let path = self.dir.join(format!("{name}.eml"));
-        std::fs::write(&path, &c.bytes).map_err(|e| MailError::Unavailable(format!("outbox write failed: {e}")))?;
-        // The dashboard shows each email as it renders.
-        let _ = std::fs::write(self.dir.join(format!("{name}.html")), &c.html);
-        if let Some(smtp) = &self.smtp {
-            smtp.send(&c.to, &c.bytes).await?;
+        let Some(smtp) = &self.smtp else {
+            // The file is the delivery: not written, not sent.
+            write_atomically(&self.dir, &format!("{name}.eml"), &c.bytes)
+                .map_err(|e| MailError::NotAccepted(format!("outbox write failed: {e}")))?;
+            self.preview(&name, c);
+            return Ok(c.id.clone());
+        };
+        smtp.send(&c.to, &c.bytes).await?;
+        if let Err(e) = write_atomically(&self.dir, &format!("{name}.eml"), &c.bytes) {
+            // Sent, but with no copy the send cannot be shown as made.
+            return Err(MailError::Unconfirmed(format!("sent over SMTP; outbox write failed: {e}")));
         }
+        self.preview(&name, c);
         Ok(c.id.clone())
     }
+}
+
+impl Outbox {
+    /// The HTML the dashboard shows beside the `.eml` (best effort).
+    fn preview(&self, name: &str, c: &Composed) {
+        if let Err(e) = write_atomically(&self.dir, &format!("{name}.html"), c.html.as_bytes()) {
+            tracing::warn!(error = %e, "outbox preview not written");
+        }
+    }
+}
+
+/// Writes `dir/name` so that it is either absent or complete: a hidden
+/// temporary file in the same directory, synced, then renamed over.
+pub fn write_atomically(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))
 }

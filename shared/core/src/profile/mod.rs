@@ -481,6 +481,10 @@ impl Profile {
             let existing = self.triggers.iter().position(|s| s.trigger == trigger.id);
 
             if let Some(i) = existing {
+                // A send in progress is left alone: its check settles it.
+                if self.triggers[i].pending.as_ref().is_some_and(|p| p.claim.is_some()) {
+                    continue;
+                }
                 // 1. cancel_if: a listed event after arming ends the episode.
                 if let Some(p) = &self.triggers[i].pending {
                     let token_bought = !order_tokens.is_empty()
@@ -582,7 +586,17 @@ impl Profile {
         let episode = st.episode;
         let parked = self.unreachable(rules).is_some();
         let st = &mut self.triggers[i];
-        st.pending = Some(Pending { episode, started: t, due, scheduled: due, token, parked, parked_at: 0 });
+        st.pending = Some(Pending {
+            episode,
+            started: t,
+            due,
+            scheduled: due,
+            token,
+            parked,
+            parked_at: 0,
+            claim: None,
+            mail_attempts: 0,
+        });
         let check = self.check(&trigger.id, episode, due);
         effects.push(Effect::Schedule { check, first: true, parked });
     }

@@ -199,7 +199,36 @@ pub struct Pending {
     /// asked then would have run it no sooner than `PARK_LEAD` later.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub parked_at: Secs,
+    /// A send in progress (see [`Claim`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
+    /// Sends the mail service did not accept (throttled, over quota,
+    /// paused, unreachable) so far: each defers the check a little longer.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mail_attempts: u32,
 }
+
+/// A send in progress. The check decided to send and claimed the episode in
+/// the profile before calling the mailer (that write is what makes an
+/// email at-most-once); the mailer's answer settles it
+/// (`Profile::settle`). While claimed, events do not end, re-arm or push
+/// back the episode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The claiming run's own token: a write of this claim that is retried
+    /// (its first answer lost) recognises itself instead of reading as
+    /// someone else's claim.
+    pub token: u64,
+    /// When it was claimed.
+    pub at: Secs,
+    pub variant: Text,
+}
+
+/// A claim older than this was abandoned (the run that made it stopped
+/// between the claim and recording the mailer's answer): the next run of
+/// the check settles it as `unconfirmed`. Longer than any run may take
+/// (a Lambda invocation lasts at most 15 minutes).
+pub const CLAIM_LEASE: Secs = 15 * 60;
 
 /// How soon after being asked a scheduler runs a check that is already
 /// due (EventBridge Scheduler's `at()` gets at least a minute; see
