@@ -430,6 +430,11 @@ async fn check_loop(svc: Arc<Service>, mail: Arc<Mail>, mut stop: tokio::sync::w
             }
             Err(e) => tracing::error!(error = %e, "cannot read due checks"),
         }
+        match svc.scheduler.set_aside_unreadable().await {
+            Ok(0) => {}
+            Ok(n) => tracing::error!(rows = n, "unreadable check rows moved to checks_set_aside"),
+            Err(e) => tracing::error!(error = %e, "cannot set aside unreadable check rows"),
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = stop.changed() => return,

@@ -104,6 +104,13 @@ pub trait ProfileStore: Send + Sync {
         self.update_from(shop, id, create, ReadAhead::Nothing, f)
     }
 
+    /// A pause before the next attempt after `attempt` conflicting saves
+    /// (writers racing on one profile). None by default; the durable stores
+    /// wait [`contention_backoff`], so racing writers spread out.
+    fn contended(&self, _attempt: u32) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
     /// `update`, with the first attempt starting from `preloaded` (what
     /// `resolve_with` read) instead of a fresh load.
     fn update_from<T, F>(
@@ -120,7 +127,7 @@ pub trait ProfileStore: Send + Sync {
     {
         async move {
             let mut preloaded = preloaded;
-            for _ in 0..MAX_SAVE_ATTEMPTS {
+            for attempt in 0..MAX_SAVE_ATTEMPTS {
                 let current = match std::mem::replace(&mut preloaded, ReadAhead::Nothing) {
                     ReadAhead::Found(p) => Some(*p),
                     ReadAhead::Absent => None,
@@ -140,12 +147,21 @@ pub trait ProfileStore: Send + Sync {
                 }
                 match self.save(&mut profile, expected).await? {
                     Saved::Ok => return Ok(Some(change.value)),
-                    Saved::Conflict => continue,
+                    Saved::Conflict => self.contended(attempt).await,
                 }
             }
             Err(StoreError::Contention(id.to_owned(), MAX_SAVE_ATTEMPTS))
         }
     }
+}
+
+/// The pause after `attempt` (0-based) conflicting saves: full jitter over
+/// 2 ms doubling up to 250 ms.
+pub fn contention_backoff(attempt: u32) -> std::time::Duration {
+    let ceiling_ms = (2u64 << attempt.min(7)).min(250);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let jitter = nudge_core::hash::unit_interval(nudge_core::hash::mix(u64::from(nanos) ^ u64::from(attempt)));
+    std::time::Duration::from_micros((ceiling_ms as f64 * 1000.0 * jitter) as u64)
 }
 
 /// What `resolve_with` read of the candidate profile. Boxed: a profile is

@@ -419,12 +419,16 @@ pub struct Reconciled {
     pub sent: u32,
     /// Their [`Checked::unrecorded`], together.
     pub unrecorded: Vec<&'static str>,
+    /// Checks that failed (logged with their names; the rest went on).
+    pub failed: u32,
 }
 
 /// The fallback path for checks the scheduler never delivered (deleted,
 /// dead-lettered, never created): every pending check of these profiles
-/// that is overdue by more than `grace` is run now. Running a check the
-/// scheduler did deliver is harmless: its episode is already decided.
+/// that is overdue by more than `grace` is run now, claimed ones included
+/// (an abandoned claim is settled). Running a check the scheduler did
+/// deliver is harmless: its episode is already decided. A check that fails
+/// does not stop the others.
 pub async fn reconcile<S, Sch, M, C, P>(
     ports: &CheckPorts<'_, S, Sch, M, C, P>,
     profiles: &[nudge_core::Profile],
@@ -441,7 +445,16 @@ where
     let mut out = Reconciled::default();
     for p in profiles {
         for check in p.pending_checks().into_iter().filter(|c| c.due <= cutoff) {
-            let checked = run_check(ports, &check).await?;
+            // Each check on its own: one that fails is logged and counted,
+            // and the sweep goes on (it is found again by the next one).
+            let checked = match run_check(ports, &check).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(check = %check.name(), error = %e, "reconcile: check failed; the sweep goes on");
+                    out.failed += 1;
+                    continue;
+                }
+            };
             out.run += 1;
             out.sent += u32::from(checked.message_id.is_some());
             out.unrecorded.extend(checked.unrecorded);

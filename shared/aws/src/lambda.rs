@@ -337,12 +337,16 @@ impl CheckFunction {
         // each batch asks for that many more and skips them. A profile id
         // is derived from its shop (`new_profile_id`), so the id names it.
         let mut decided = std::collections::HashSet::new();
-        let (mut batches, mut run, mut sent) = (0u32, 0u32, 0u32);
+        let (mut batches, mut run, mut sent, mut failed, mut set_aside) = (0u32, 0u32, 0u32, 0u32, 0u32);
         loop {
             let wanted = batch + decided.len();
             let found = self.stack.store.overdue(cutoff, wanted).await?;
-            let more = found.len() == wanted;
-            let profiles: Vec<_> = found.into_iter().filter(|p| !decided.contains(&p.id)).collect();
+            let more = found.profiles.len() + found.set_aside as usize == wanted;
+            set_aside += found.set_aside;
+            for _ in 0..found.set_aside {
+                metrics::error("set_aside");
+            }
+            let profiles: Vec<_> = found.profiles.into_iter().filter(|p| !decided.contains(&p.id)).collect();
             if profiles.is_empty() {
                 break;
             }
@@ -351,6 +355,10 @@ impl CheckFunction {
             for what in &done.unrecorded {
                 metrics::error(what);
             }
+            for _ in 0..done.failed {
+                metrics::error("reconcile_check");
+            }
+            failed += done.failed;
             (batches, run, sent) = (batches + 1, run + done.run, sent + done.sent);
             decided.extend(profiles.into_iter().map(|p| p.id));
             let late = deadline.is_some_and(|d| SystemClock.now() + RECONCILE_RESERVE > d);
@@ -366,6 +374,8 @@ impl CheckFunction {
             "batches": batches,
             "run": run,
             "sent": sent,
+            "failed": failed,
+            "set_aside": set_aside,
             "erase_left_overs": left_over,
         }))
     }

@@ -788,9 +788,9 @@ async fn a_sweep_takes_the_longest_overdue_profiles_first_up_to_its_limit() {
     let f = w.webhook().await;
     three_overdue_checkouts(&f).await;
     let cutoff = Timestamp::now() - mins(5);
-    let all = w.store().overdue(cutoff, 10).await.unwrap();
+    let all = w.store().overdue(cutoff, 10).await.unwrap().profiles;
     assert_eq!(all.len(), 3);
-    let oldest_two = w.store().overdue(cutoff, 2).await.unwrap();
+    let oldest_two = w.store().overdue(cutoff, 2).await.unwrap().profiles;
     let customers: Vec<_> = oldest_two.iter().map(|p| p.customer_id.clone().unwrap_or_default()).collect();
     assert_eq!(customers, ["1000", "1002"], "due 30 and 20 minutes ago, in that order");
 }
@@ -803,6 +803,33 @@ async fn a_sweep_runs_batch_after_batch_until_nothing_is_overdue() {
     let out = w.checker().await.reconcile_in_batches(2, Some(deadline)).await.unwrap();
     assert_eq!((out["batches"].as_u64(), out["run"].as_u64()), (Some(2), Some(3)), "{out}");
     assert_eq!(out["profiles"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_profile_is_set_aside_and_the_sweep_runs_the_others() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let w = World::with(&[("NUDGE_RECONCILE_GRACE_MINUTES", "5")]).await;
+    three_overdue_checkouts(&w.webhook().await).await;
+    // The longest-overdue profile's document is garbage.
+    let cutoff = Timestamp::now() - mins(5);
+    let oldest = w.store().overdue(cutoff, 1).await.unwrap().profiles.remove(0);
+    w.store()
+        .client()
+        .update_item()
+        .table_name(w.store().table())
+        .key("pk", AttributeValue::S(format!("P#{}#{}", oldest.shop, oldest.id)))
+        .key("sk", AttributeValue::S("PROFILE".into()))
+        .update_expression("SET docz = :g")
+        .expression_attribute_values(":g", AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(b"not deflate")))
+        .send()
+        .await
+        .unwrap();
+    let c = w.checker().await;
+    let out = c.reconcile_in_batches(10, None).await.unwrap();
+    assert_eq!((out["set_aside"].as_u64(), out["run"].as_u64()), (Some(1), Some(2)), "{out}");
+    // It is out of the due index: the next sweep finds nothing left.
+    let next = c.reconcile_in_batches(10, None).await.unwrap();
+    assert_eq!((next["set_aside"].as_u64(), next["run"].as_u64()), (Some(0), Some(0)), "{next}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

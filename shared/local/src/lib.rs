@@ -613,6 +613,9 @@ impl ProfileStore for SqliteStore {
     fn health(&self) -> Result<(), String> {
         self.writer.health()
     }
+    fn contended(&self, attempt: u32) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(nudge_app::ports::contention_backoff(attempt))
+    }
 }
 
 /// The durable local scheduler: pending checks live in SQLite, so they
@@ -623,6 +626,9 @@ impl ProfileStore for SqliteStore {
 pub struct SqliteScheduler {
     readers: Readers,
     writer: Writer,
+    /// Rows skipped because they no longer parse, waiting for
+    /// [`SqliteScheduler::set_aside_unreadable`].
+    unreadable: std::sync::atomic::AtomicBool,
 }
 
 const CHECKS: &str = "
@@ -632,6 +638,12 @@ CREATE TABLE IF NOT EXISTS checks (
     payload TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS checks_by_due ON checks (due);
+CREATE TABLE IF NOT EXISTS checks_set_aside ( -- rows that no longer parse, kept for a look
+    name    TEXT PRIMARY KEY,
+    payload TEXT NOT NULL,
+    reason  TEXT NOT NULL,
+    at      INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 impl SqliteScheduler {
@@ -647,7 +659,7 @@ impl SqliteScheduler {
         let err = |e: rusqlite::Error| SchedulerError(format!("sqlite: {e}"));
         let conn = connect(path).map_err(err)?;
         conn.execute_batch(CHECKS).map_err(err)?;
-        Ok(SqliteScheduler { readers: Readers::open(path, conn).map_err(err)?, writer })
+        Ok(SqliteScheduler { readers: Readers::open(path, conn).map_err(err)?, writer, unreadable: Default::default() })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -657,14 +669,14 @@ impl SqliteScheduler {
     /// Checks due at or before `now`, earliest first.
     pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Check>, SchedulerError> {
         self.select(
-            "SELECT payload FROM checks WHERE due <= ?1 ORDER BY due LIMIT ?2",
+            "SELECT name, payload FROM checks WHERE due <= ?1 ORDER BY due LIMIT ?2",
             params![now.as_second(), limit as i64],
         )
     }
 
     /// Every pending check, earliest first.
     pub fn pending(&self) -> Result<Vec<Check>, SchedulerError> {
-        self.select("SELECT payload FROM checks ORDER BY due", [])
+        self.select("SELECT name, payload FROM checks ORDER BY due", [])
     }
 
     /// When the earliest pending check is due.
@@ -698,16 +710,52 @@ impl SqliteScheduler {
         let err = |e: rusqlite::Error| SchedulerError(format!("sqlite: {e}"));
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(sql).map_err(err)?;
-        let rows = stmt.query_map(p, |r| r.get::<_, String>(0)).map_err(err)?;
+        let rows = stmt.query_map(p, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(err)?;
         let mut out = Vec::new();
         for row in rows {
-            let payload = row.map_err(err)?;
-            // A row that no longer parses is reported, not dropped silently.
-            let check =
-                serde_json::from_str(&payload).map_err(|e| SchedulerError(format!("stored check unreadable: {e}")))?;
-            out.push(check);
+            let (name, payload) = row.map_err(err)?;
+            // A row that no longer parses must not stop the others: it is
+            // skipped, logged, and set aside by the check loop.
+            match serde_json::from_str(&payload) {
+                Ok(check) => out.push(check),
+                Err(e) => {
+                    tracing::error!(check = %name, error = %e, "stored check unreadable; set aside");
+                    self.unreadable.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
         }
         Ok(out)
+    }
+
+    /// Moves the rows that no longer parse to `checks_set_aside`, with the
+    /// reason; returns how many. Does nothing unless a read met one.
+    pub async fn set_aside_unreadable(&self) -> Result<usize, SchedulerError> {
+        if !self.unreadable.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return Ok(0);
+        }
+        let now = Timestamp::now().as_second();
+        self.writer
+            .write(move |conn| {
+                let bad: Vec<(String, String, String)> = {
+                    let mut stmt = conn.prepare("SELECT name, payload FROM checks").map_err(sql)?;
+                    let rows =
+                        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(sql)?;
+                    rows.filter_map(Result::ok)
+                        .filter_map(|(n, p)| serde_json::from_str::<Check>(&p).err().map(|e| (n, p, e.to_string())))
+                        .collect()
+                };
+                for (name, payload, reason) in &bad {
+                    conn.execute(
+                        "INSERT OR REPLACE INTO checks_set_aside (name, payload, reason, at) VALUES (?1, ?2, ?3, ?4)",
+                        params![name, payload, reason, now],
+                    )
+                    .map_err(sql)?;
+                    conn.execute("DELETE FROM checks WHERE name = ?1", [name]).map_err(sql)?;
+                }
+                Ok(bad.len())
+            })
+            .await
+            .map_err(|e| SchedulerError(format!("sqlite: {e}")))
     }
 }
 

@@ -138,5 +138,34 @@ fn a_check_run_twice_after_a_crash_sends_one_email() {
 /// Runs a future to completion (writes wait for the group commit on the
 /// writer thread).
 fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
+    tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime").block_on(f)
+}
+
+#[test]
+fn a_check_row_that_no_longer_parses_is_set_aside_and_the_others_still_run() {
+    let path = db("unreadable");
+    let scheduler = SqliteScheduler::open(&path).unwrap();
+    let good = Check {
+        shop: "shop".into(),
+        profile: "p1".into(),
+        trigger: "cart".into(),
+        episode: 1,
+        due: at("2026-10-06T14:10:00Z"),
+    };
+    run(scheduler.schedule(&good)).unwrap();
+    // A row written by something else, or damaged: due first.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("INSERT INTO checks (name, due, payload) VALUES ('bad', 0, '{not a check')", []).unwrap();
+    let due = scheduler.due(at("2026-10-06T14:11:00Z"), 10).unwrap();
+    assert_eq!(due, vec![good.clone()], "the good check still comes due");
+    assert_eq!(run(scheduler.set_aside_unreadable()).unwrap(), 1);
+    let kept: (String, String) = conn
+        .query_row("SELECT payload, reason FROM checks_set_aside WHERE name = 'bad'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(kept.0, "{not a check");
+    assert!(!kept.1.is_empty());
+    assert_eq!(scheduler.pending().unwrap(), vec![good]);
+    assert_eq!(run(scheduler.set_aside_unreadable()).unwrap(), 0, "nothing more to set aside");
 }

@@ -60,6 +60,14 @@ pub struct Usage {
     pub conflicts: AtomicU64,
 }
 
+/// What a sweep found overdue.
+#[derive(Debug, Default)]
+pub struct Overdue {
+    pub profiles: Vec<Profile>,
+    /// Items that could not be read, taken out of the due index.
+    pub set_aside: u32,
+}
+
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -387,7 +395,7 @@ impl DynamoStore {
     /// (the `by-due` index, every bucket): the `limit` longest overdue, so
     /// that one sweep stays well inside its timeout and the next one
     /// carries on.
-    pub async fn overdue(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Profile>, StoreError> {
+    pub async fn overdue(&self, cutoff: Timestamp, limit: usize) -> Result<Overdue, StoreError> {
         let mut entries = Vec::new();
         for bucket in 0..DUE_BUCKETS {
             let names = [("#b", "due_bucket"), ("#d", "next_due")];
@@ -401,13 +409,43 @@ impl DynamoStore {
         entries.sort_by_key(|(due, _)| *due);
         entries.truncate(limit);
         let keys: Vec<Key> = entries.into_iter().map(|(_, k)| k).collect();
-        let mut out = Vec::new();
+        let mut out = Overdue::default();
         for chunk in keys.chunks(100) {
             for item in self.batch_get(chunk.to_vec()).await? {
-                out.extend(Self::profile_of(item)?);
+                let key = key_of(&item);
+                match Self::profile_of(item) {
+                    Ok(p) => out.profiles.extend(p),
+                    // One unreadable item must not stop the sweep: it is
+                    // taken out of the due index, with the reason, and
+                    // counted; the rest goes on.
+                    Err(e) => {
+                        out.set_aside += 1;
+                        if let Some(key) = key {
+                            self.set_aside(key, &e.to_string()).await?;
+                        }
+                    }
+                }
             }
         }
         Ok(out)
+    }
+
+    /// Takes a profile item out of the `by-due` index (no sweep finds it
+    /// again), noting why in `set_aside`. The item itself is kept.
+    async fn set_aside(&self, key: Key, reason: &str) -> Result<(), StoreError> {
+        let pk = key.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        tracing::error!(item = %pk, reason, "unreadable profile set aside from the reconcile sweep");
+        self.wrote();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("SET set_aside = :r REMOVE due_bucket, next_due")
+            .expression_attribute_values(":r", s(reason.chars().take(200).collect::<String>()))
+            .send()
+            .await
+            .map_err(|e| unavailable("set aside", e))?;
+        Ok(())
     }
 
     /// The erasure record of an erase happening now.
@@ -621,6 +659,10 @@ impl CatalogueStore for DynamoStore {
 }
 
 impl ProfileStore for DynamoStore {
+    fn contended(&self, attempt: u32) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(nudge_app::ports::contention_backoff(attempt))
+    }
+
     async fn resolve(&self, shop: &str, aliases: &[Alias]) -> Result<Resolved, StoreError> {
         if aliases.is_empty() {
             return Ok(Resolved::default());
