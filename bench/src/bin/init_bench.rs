@@ -17,9 +17,10 @@
 //!     init_bench HELLO_BINARY [hello_lambda_current_thread] FUNCTION_BINARY...
 //!
 //! A binary may be given as `LABEL=PATH` (shown and deployed under that
-//! label) and with a rules layer of its own as `LABEL=PATH,RULES_DIR`: an
-//! older build next to the current one, say, each with the layer its own
-//! `nudge check --compile` made. Each binary is compared with the first
+//! label), with a rules layer of its own as `LABEL=PATH,RULES_DIR`, and
+//! with settings of its own after that (`,NAME=VALUE` each): an older build
+//! next to the current one, say, each with the layer and settings it was
+//! deployed with. Each binary is compared with the first
 //! and with any other whose name starts with `hello_lambda`. Each start is of a copy written in one go
 //! that round, as a deployment package is unpacked (see [`deploy`]).
 //!
@@ -44,7 +45,13 @@ fn repo() -> PathBuf {
 
 /// Milliseconds from spawn to the first `/next`; with `log`, the child's
 /// stdout (its log) and stderr go there.
-fn init_ms(binary: &str, rules: &Path, log: Option<&Path>, api: &RuntimeApi) -> Result<f64, String> {
+fn init_ms(
+    binary: &str,
+    rules: &Path,
+    env: &[(String, String)],
+    log: Option<&Path>,
+    api: &RuntimeApi,
+) -> Result<f64, String> {
     api.clear();
     let (stdout, stderr) = match log {
         Some(path) => {
@@ -57,6 +64,7 @@ fn init_ms(binary: &str, rules: &Path, log: Option<&Path>, api: &RuntimeApi) -> 
     let mut child = Command::new(binary)
         .env_clear()
         .envs(local_start_env(api.addr(), rules))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(stdout)
         .stderr(stderr)
         .spawn()
@@ -130,12 +138,13 @@ fn deploy((name, bytes): &(std::ffi::OsString, Vec<u8>), dir: &Path) -> Result<S
 /// callgrind: a figure this machine's noise does not move, for changes too
 /// small for the timings to resolve. Valgrind hides some CPU extensions
 /// (SHA among them), so code that uses them counts its software fallback.
-fn init_instructions(binary: &str, rules: &Path, api: &RuntimeApi) -> Result<u64, String> {
+fn init_instructions(binary: &str, rules: &Path, env: &[(String, String)], api: &RuntimeApi) -> Result<u64, String> {
     api.clear();
     let mut child = Command::new("valgrind")
         .args(["--tool=callgrind", "--callgrind-out-file=/dev/null", binary])
         .env_clear()
         .envs(local_start_env(api.addr(), rules))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -200,19 +209,20 @@ fn verdict(interval: Option<(f64, f64)>, target: f64) -> String {
     }
 }
 
-/// One binary to start: `[LABEL=]PATH[,RULES_DIR]`.
+/// One binary to start: `[LABEL=]PATH[,RULES_DIR[,NAME=VALUE...]]`.
 struct Arg {
     label: String,
     path: String,
     rules: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 impl Arg {
     fn parse(arg: &str) -> Arg {
-        let (binary, rules) = match arg.split_once(',') {
-            Some((b, r)) => (b, Some(PathBuf::from(r))),
-            None => (arg, None),
-        };
+        let mut parts = arg.split(',');
+        let binary = parts.next().unwrap_or(arg);
+        let rules = parts.next().map(PathBuf::from);
+        let env = parts.filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         let (label, path) = match binary.split_once('=') {
             Some((l, p)) => (l.to_owned(), p.to_owned()),
             None => {
@@ -220,7 +230,7 @@ impl Arg {
                 (name.to_owned(), binary.to_owned())
             }
         };
-        Arg { label, path, rules }
+        Arg { label, path, rules, env }
     }
 }
 
@@ -262,7 +272,7 @@ fn main() -> Result<(), String> {
             let i = (k + round) % binaries.len();
             let b = &binaries[i];
             let rules = args[i].rules.as_ref().unwrap_or(&rules);
-            times[i].push(init_ms(&copies[i], rules, (round == 0).then_some(log.as_path()), &api)?);
+            times[i].push(init_ms(&copies[i], rules, &args[i].env, (round == 0).then_some(log.as_path()), &api)?);
             if round == 0 {
                 let said = std::fs::read_to_string(&log).unwrap_or_default();
                 for line in said.lines().filter(|l| !l.trim().is_empty()) {
@@ -298,7 +308,7 @@ fn main() -> Result<(), String> {
     if Command::new("valgrind").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
         let counts = args
             .iter()
-            .map(|a| init_instructions(&a.path, a.rules.as_ref().unwrap_or(&rules), &api))
+            .map(|a| init_instructions(&a.path, a.rules.as_ref().unwrap_or(&rules), &a.env, &api))
             .collect::<Result<Vec<u64>, String>>()?;
         println!();
         println!("| binary | instructions to the first /next (callgrind) | ratio to {} |", names[0]);
@@ -320,9 +330,10 @@ mod tests {
     fn a_binary_may_carry_a_label_and_a_rules_layer_of_its_own() {
         let a = Arg::parse("target/release/check");
         assert_eq!((a.label.as_str(), a.path.as_str(), a.rules), ("check", "target/release/check", None));
-        let a = Arg::parse("check-before=/tmp/old/check,/tmp/old/rules");
+        let a = Arg::parse("check-before=/tmp/old/check,/tmp/old/rules,A=1,B=x=y");
         assert_eq!((a.label.as_str(), a.path.as_str()), ("check-before", "/tmp/old/check"));
         assert_eq!(a.rules, Some(PathBuf::from("/tmp/old/rules")));
+        assert_eq!(a.env, [("A".to_owned(), "1".to_owned()), ("B".to_owned(), "x=y".to_owned())]);
     }
 
     #[test]
