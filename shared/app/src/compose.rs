@@ -53,6 +53,18 @@ impl Composed {
     }
 }
 
+/// The value of the reference header: the send, form-encoded
+/// (`nudge_sources::ses` reads it back from feedback).
+fn reference(m: &Outgoing) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("s", &m.check.shop)
+        .append_pair("p", &m.check.profile)
+        .append_pair("t", &m.check.trigger)
+        .append_pair("e", &m.check.episode.to_string())
+        .append_pair("v", &m.variant)
+        .finish()
+}
+
 /// Unique per episode and variant; the local part of the Message-ID.
 fn message_id(m: &Outgoing) -> String {
     format!("{}-{}", m.check.name(), m.variant)
@@ -104,7 +116,14 @@ impl Composer {
         let id = message_id(m);
         let bytes = build_message(
             &rendered,
-            &Envelope { from: &self.from, to, message_id: &id, unsubscribe_url: &unsubscribe_url, date: now },
+            &Envelope {
+                from: &self.from,
+                to,
+                message_id: &id,
+                unsubscribe_url: &unsubscribe_url,
+                date: now,
+                reference: &reference(m),
+            },
         )
         .map_err(|e| MailError::Rejected(e.to_string()))?;
         Ok(Composed { id, to: to.to_owned(), subject: rendered.subject, html: rendered.html, bytes })

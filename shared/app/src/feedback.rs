@@ -37,15 +37,26 @@ fn counter(kind: &Feedback) -> Option<Counter> {
 }
 
 /// The record of the message `feedback` is about: by SES's id, else by
-/// the message's own Message-ID (mail `nudge serve` relayed through SES).
+/// the message's own Message-ID (mail `nudge serve` relayed through SES),
+/// else from the reference header every message carries (a message whose
+/// record was never written: the run stopped after sending).
 async fn record_of<S: MessageLog>(store: &S, feedback: &SesFeedback) -> Result<Option<MessageRecord>, AppError> {
     if let Some(r) = store.message(&feedback.message_id).await? {
         return Ok(Some(r));
     }
-    match &feedback.header_id {
-        Some(id) if *id != feedback.message_id => Ok(store.message(id).await?),
-        _ => Ok(None),
+    if let Some(id) = feedback.header_id.as_ref().filter(|id| **id != feedback.message_id)
+        && let Some(r) = store.message(id).await?
+    {
+        return Ok(Some(r));
     }
+    Ok(feedback.reference.as_ref().map(|r| MessageRecord {
+        message_id: feedback.message_id.clone(),
+        shop: r.shop.clone(),
+        profile: r.profile.clone(),
+        trigger: r.trigger.clone(),
+        variant: r.variant.clone(),
+        episode: r.episode,
+    }))
 }
 
 /// Joins, counts and folds one piece of feedback.

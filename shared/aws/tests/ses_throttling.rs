@@ -173,6 +173,7 @@ async fn the_raw_message_carries_both_unsubscribe_headers_and_the_episode_tags()
             raw.is_some_and(|m| {
                 m.contains("List-Unsubscribe: <https://u.example/unsubscribe?")
                     && m.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+                    && m.contains("X-Nudge-Ref: s=")
             }) && r.configuration_set_name() == Some("nudge")
                 && tags.contains(&("trigger", "cart-abandoned"))
                 && tags.contains(&("variant", "a"))

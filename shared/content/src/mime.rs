@@ -19,7 +19,12 @@ pub struct Envelope<'a> {
     pub message_id: &'a str,
     pub unsubscribe_url: &'a str,
     pub date: Timestamp,
+    /// The value of the [`REFERENCE_HEADER`] (empty: none): which send this
+    /// is, for joining mail-service feedback without a message record.
+    pub reference: &'a str,
 }
+
+pub use nudge_core::event::REFERENCE_HEADER;
 
 /// Builds the MIME message: multipart/alternative (text, then HTML),
 /// `List-Unsubscribe: <url>` and `List-Unsubscribe-Post:
@@ -44,7 +49,13 @@ pub fn build_message(r: &Rendered, env: &Envelope<'_>) -> Result<Vec<u8>, Conten
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
             "List-Unsubscribe=One-Click".to_owned(),
-        ))
+        ));
+    let message = if env.reference.is_empty() {
+        message
+    } else {
+        message.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(REFERENCE_HEADER), env.reference.to_owned()))
+    };
+    let message = message
         .multipart(MultiPart::alternative_plain_html(r.text.clone(), r.html.clone()))
         .map_err(|e| err(e.to_string()))?;
     Ok(message.formatted())
@@ -63,6 +74,7 @@ mod tests {
             message_id: "n-1",
             unsubscribe_url: "https://shop.example/unsubscribe?t=x",
             date: "2026-10-06T14:00:00Z".parse().unwrap(),
+            reference: "s=acme.myshopify.com&p=p1&t=cart&e=1&v=a",
         };
         let bytes = String::from_utf8(build_message(&r, &env).unwrap()).unwrap();
         assert!(bytes.contains("List-Unsubscribe: <https://shop.example/unsubscribe?t=x>"), "{bytes}");
@@ -70,6 +82,7 @@ mod tests {
         assert!(bytes.contains("multipart/alternative"));
         assert!(bytes.contains("text/plain") && bytes.contains("text/html"));
         assert!(bytes.contains("Message-ID: <n-1@example.com>"));
+        assert!(bytes.contains("X-Nudge-Ref: s=acme.myshopify.com&p=p1&t=cart&e=1&v=a"), "{bytes}");
     }
 
     #[test]
@@ -81,6 +94,7 @@ mod tests {
             message_id: "m",
             unsubscribe_url: "u",
             date: Timestamp::UNIX_EPOCH,
+            reference: "",
         };
         let e = build_message(&r, &env).unwrap_err().to_string();
         assert!(!e.contains("not an address"), "{e}");

@@ -112,6 +112,13 @@ impl Serialize for EventId {
     }
 }
 
+/// The header naming the send a message is (shop, profile, trigger,
+/// episode, variant, form-encoded). Mail services report a message's
+/// headers in their feedback, so a bounce can be joined to its profile even
+/// if the message record was never written. No personal data: the profile
+/// id is opaque.
+pub const REFERENCE_HEADER: &str = "X-Nudge-Ref";
+
 /// One thing that happened to one person in one shop.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {

@@ -21,6 +21,9 @@ pub struct SesFeedback {
     /// (`mail.commonHeaders.messageId`), when it has one: the id a message
     /// sent through SES's SMTP interface by `nudge serve` is recorded under.
     pub header_id: Option<String>,
+    /// The send the message was, from its `X-Nudge-Ref` header (nudge
+    /// writes it into every message; SES reports the headers back).
+    pub reference: Option<SentRef>,
     pub kind: Feedback,
     /// When it happened (the event's own time, else the send time).
     pub at: Timestamp,
@@ -72,12 +75,53 @@ struct Mail {
     tags: std::collections::BTreeMap<String, Vec<String>>,
     #[serde(default, rename = "commonHeaders")]
     common_headers: Option<CommonHeaders>,
+    #[serde(default)]
+    headers: Vec<Header>,
 }
 
 #[derive(Deserialize)]
 struct CommonHeaders {
     #[serde(default, rename = "messageId")]
     message_id: Option<String>,
+}
+
+/// Which send a message was: what its `X-Nudge-Ref` header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentRef {
+    pub shop: String,
+    pub profile: String,
+    pub trigger: String,
+    pub episode: u32,
+    pub variant: String,
+}
+
+impl SentRef {
+    /// Reads the header's value; `None` unless every part is there and
+    /// of a sensible length.
+    pub fn parse(value: &str) -> Option<SentRef> {
+        let (mut shop, mut profile, mut trigger, mut episode, mut variant) = (None, None, None, None, None);
+        for (k, v) in form_urlencoded::parse(value.trim().as_bytes()) {
+            let v = v.into_owned();
+            if v.is_empty() || v.len() > 253 || v.chars().any(char::is_control) {
+                return None;
+            }
+            match &*k {
+                "s" => shop = Some(v),
+                "p" => profile = Some(v),
+                "t" => trigger = Some(v),
+                "e" => episode = v.parse().ok(),
+                "v" => variant = Some(v),
+                _ => {}
+            }
+        }
+        Some(SentRef { shop: shop?, profile: profile?, trigger: trigger?, episode: episode?, variant: variant? })
+    }
+}
+
+#[derive(Deserialize)]
+struct Header {
+    name: String,
+    value: String,
 }
 
 /// `<local@domain>` → `local`.
@@ -129,10 +173,16 @@ pub fn parse_value(mut value: serde_json::Value) -> Result<SesFeedback, SesError
     };
     let tags = raw.mail.tags.into_iter().filter_map(|(k, v)| v.into_iter().next().map(|v| (k, v))).collect();
     let header_id = raw.mail.common_headers.and_then(|h| h.message_id).as_deref().and_then(local_part);
+    let reference = raw
+        .mail
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(nudge_core::event::REFERENCE_HEADER))
+        .and_then(|h| SentRef::parse(&h.value));
     let at = at.unwrap_or(raw.mail.timestamp);
     let id = EventId::parse(format!("ses:{}:{}:{}", raw.mail.message_id, kind.name(), at.as_millisecond()))
         .map_err(|e| SesError(format!("mail.messageId: {e}")))?;
-    Ok(SesFeedback { id, message_id: raw.mail.message_id, header_id, kind, at, tags })
+    Ok(SesFeedback { id, message_id: raw.mail.message_id, header_id, reference, kind, at, tags })
 }
 
 impl SesFeedback {
@@ -219,6 +269,18 @@ mod tests {
         assert_eq!(with_header("<acme.p1.cart.1-a@shop.example>").as_deref(), Some("acme.p1.cart.1-a"));
         assert_eq!(with_header("<>"), None);
         assert_eq!(with_header("@x"), None);
+    }
+
+    #[test]
+    fn the_reference_header_names_the_send_only_when_it_is_whole() {
+        let r = SentRef::parse("s=acme.myshopify.com&p=p-1&t=cart&e=3&v=a").unwrap();
+        assert_eq!(
+            (r.shop.as_str(), r.profile.as_str(), r.trigger.as_str(), r.episode),
+            ("acme.myshopify.com", "p-1", "cart", 3)
+        );
+        for bad in ["", "s=a&p=b&t=c&v=d", "s=a&p=b&t=c&e=x&v=d", "s=a&p=&t=c&e=1&v=d", "s=a%0A&p=b&t=c&e=1&v=d"] {
+            assert_eq!(SentRef::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -96,6 +96,25 @@ fn mail_relayed_through_ses_smtp_joins_by_its_own_message_id_header() {
 }
 
 #[test]
+fn feedback_joins_by_the_reference_header_when_the_message_record_was_never_written() {
+    let (s, _) = sent_one();
+    let p = s.store.profiles().remove(0);
+    // The run stopped after SES accepted the message: no record, but the
+    // message names its send in X-Nudge-Ref, which SES reports back.
+    let reference = format!("s={}&p={}&t=cart-abandoned&e=1&v=default", p.shop, p.id);
+    let body = serde_json::json!({
+        "eventType": "Complaint", "complaint": {},
+        "mail": { "messageId": "ses-id-never-recorded", "timestamp": "2026-10-06T15:00:00Z",
+                  "headers": [{ "name": "X-Nudge-Ref", "value": reference }] },
+    });
+    let fb = parse(body.to_string().as_bytes()).unwrap();
+    let fed = now_or_never(feedback(&s.ingest_ports(at(HOUR)), &fb)).unwrap();
+    assert_eq!(fed, Fed { joined: true, changed: true });
+    assert!(s.store.profiles()[0].suppressed.is_some());
+    assert_eq!(s.store.counter("shop", "cart-abandoned", "default", day(), "complained"), 1);
+}
+
+#[test]
 fn erasing_a_profile_erases_its_message_records() {
     let (s, id) = sent_one();
     let p = s.store.profiles().remove(0);
