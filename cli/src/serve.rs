@@ -412,6 +412,7 @@ async fn check_loop(svc: Arc<Service>, mail: Arc<Mail>, mut stop: tokio::sync::w
                         store: &svc.store,
                         scheduler: &svc.scheduler,
                         composer: Some(&mail.composer),
+                        send_by: None,
                         mailer: &mail.mailer,
                         clock: &svc.clock,
                         publisher: &svc.publisher,

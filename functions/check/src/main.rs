@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use nudge_aws::lambda::{CheckFunction, Stack, init_tracing};
+use nudge_aws::lambda::{CheckFunction, Stack, init_tracing, invocation_deadline};
 use nudge_aws::lambda_runtime::{self, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let function = Arc::new(CheckFunction::new(Stack::from_env().await?)?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let function = function.clone();
-        async move { function.check(event.payload).await }
+        async move { function.check_by(event.payload, invocation_deadline(&event.context)).await }
     }))
     .await
 }

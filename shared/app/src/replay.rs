@@ -148,6 +148,7 @@ impl<'r> Replay<'r> {
                 store: &self.store,
                 scheduler: &self.scheduler,
                 composer: None,
+                send_by: None,
                 mailer: &self.mailer,
                 clock: &self.clock,
                 publisher: &self.publisher,

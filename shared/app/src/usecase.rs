@@ -232,6 +232,10 @@ pub struct CheckPorts<'a, S, Sch, M, C, P> {
     /// Renders each send; without one (a replay without templates, the
     /// use-case tests) the mailer gets [`Composed::unrendered`].
     pub composer: Option<&'a Composer>,
+    /// No send is started after this time (a Lambda invocation's deadline
+    /// less the longest a send may take): one that would be is not
+    /// accepted, and tried again later, instead of being cut off midway.
+    pub send_by: Option<jiff::Timestamp>,
     pub mailer: &'a M,
     pub clock: &'a C,
     pub publisher: &'a P,
@@ -377,7 +381,11 @@ async fn send<S, Sch, M, C, P>(
 where
     S: CatalogueStore,
     M: Mailer,
+    C: Clock,
 {
+    if ports.send_by.is_some_and(|by| ports.clock.now() > by) {
+        return Err(MailError::NotAccepted("too close to the end of the invocation to start a send".into()));
+    }
     let email = match ports.composer {
         Some(c) => c.compose_current(ports.store, m, now).await?,
         None => Composed::unrendered(m),

@@ -251,6 +251,12 @@ pub fn invocation_deadline(context: &lambda_runtime::Context) -> Option<Timestam
     Timestamp::from_millisecond(ms).ok()
 }
 
+/// The longest a send may take: SES throttling is retried for up to
+/// [`nudge_app::retry::THROTTLE_BUDGET`], and the request itself takes a
+/// moment. A send is not started closer than this to the end of an
+/// invocation.
+pub const SEND_TIME: jiff::SignedDuration = jiff::SignedDuration::from_secs(25);
+
 /// The check and reconcile functions: the stack, the composer and the SES
 /// mailer.
 pub struct CheckFunction {
@@ -288,10 +294,14 @@ impl CheckFunction {
         Ok(CheckFunction { composer, mailer: Guarded { inner: ses, sandbox }, stack })
     }
 
+    /// `deadline`: the invocation's; sends are started only up to
+    /// [`SEND_TIME`] before it.
     fn ports(
         &self,
+        deadline: Option<Timestamp>,
     ) -> CheckPorts<'_, DynamoStore, EventBridgeScheduler, Guarded<SesMailer>, SystemClock, EventBridgePublisher> {
         CheckPorts {
+            send_by: deadline.and_then(|d| d.checked_sub(SEND_TIME).ok()),
             rules: &self.stack.rules,
             store: &self.stack.store,
             scheduler: &self.stack.scheduler,
@@ -304,8 +314,17 @@ impl CheckFunction {
 
     /// The Scheduler target: the input is the Check JSON, verbatim.
     pub async fn check(&self, payload: serde_json::Value) -> Result<serde_json::Value, HandlerError> {
+        self.check_by(payload, None).await
+    }
+
+    /// [`CheckFunction::check`] in an invocation that ends at `deadline`.
+    pub async fn check_by(
+        &self,
+        payload: serde_json::Value,
+        deadline: Option<Timestamp>,
+    ) -> Result<serde_json::Value, HandlerError> {
         let check: Check = serde_json::from_value(payload).map_err(|e| bad_input(format!("not a check: {e}")))?;
-        let checked = run_check(&self.ports(), &check).await?;
+        let checked = run_check(&self.ports(deadline), &check).await?;
         metrics::count(metrics::CHECKS_RUN, 1);
         for what in &checked.unrecorded {
             metrics::error(what);
@@ -350,7 +369,7 @@ impl CheckFunction {
             if profiles.is_empty() {
                 break;
             }
-            let done = reconcile(&self.ports(), &profiles, grace).await?;
+            let done = reconcile(&self.ports(deadline), &profiles, grace).await?;
             metrics::count(metrics::CHECKS_RUN, u64::from(done.run));
             for what in &done.unrecorded {
                 metrics::error(what);

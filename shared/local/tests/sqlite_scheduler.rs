@@ -114,6 +114,7 @@ fn a_check_run_twice_after_a_crash_sends_one_email() {
         store: &store,
         scheduler: &scheduler,
         composer: None,
+        send_by: None,
         mailer: &mailer,
         clock: &clock,
         publisher: &publisher,

@@ -206,3 +206,15 @@ template = "cart-reminder"
     .unwrap();
     assert_eq!(settled.decision, Outcome::Send);
 }
+
+#[test]
+fn no_send_is_started_too_close_to_the_end_of_an_invocation() {
+    let s = Stack::new(rules(CART));
+    let check = armed(&s);
+    s.clock.set(at(11 * MIN));
+    let ports = nudge_app::CheckPorts { send_by: Some(at(11 * MIN - 1)), ..s.check_ports() };
+    let d = now_or_never(nudge_app::run_check(&ports, &check)).unwrap().decision;
+    assert_eq!((d.decision, d.reason), (Outcome::Defer, Some(Reason::MailDeferred)));
+    assert!(s.mailer.sent().is_empty());
+    assert!(profile(&s).sends.is_empty());
+}

@@ -313,6 +313,7 @@ fn run_when_due(s: &Service, check: &nudge_core::Check) -> (nudge_core::Decision
         store: &s.store,
         scheduler: &s.scheduler,
         composer: None,
+        send_by: None,
         mailer: &mailer,
         clock: &s.clock,
         publisher: &s.publisher,

@@ -195,6 +195,7 @@ impl Stack {
             store: &self.store,
             scheduler: &self.scheduler,
             composer: None,
+            send_by: None,
             mailer: &self.mailer,
             clock: &self.clock,
             publisher: &self.publisher,
