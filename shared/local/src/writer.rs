@@ -29,6 +29,14 @@ const MAX_BATCH: usize = 1_024;
 /// database: SQLite's own automatic checkpoint starts there too.
 const CHECKPOINT_AT: i32 = 1_000;
 
+/// The WAL file is kept near this size: past it the checkpointer waits for
+/// readers to let go and starts the WAL over (a TRUNCATE checkpoint), and
+/// SQLite cuts it back to this size whenever it starts over by itself
+/// (`journal_size_limit`). Under sustained load with reads in flight a
+/// PASSIVE checkpoint alone never gets to start the WAL over, and the file
+/// only grows.
+const WAL_LIMIT: u64 = 64 << 20;
+
 /// What the caller is told once its batch is (or is not) committed.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
@@ -63,6 +71,7 @@ pub(crate) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // Deleted rows are overwritten, not left in free pages: an erase leaves
     // no personal data in the file.
     conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "journal_size_limit", WAL_LIMIT as i64)?;
     Ok(conn)
 }
 
@@ -77,12 +86,12 @@ impl Writer {
     /// connection to `path` (or file). They end when the last handle is
     /// dropped.
     pub fn open(path: &Path) -> rusqlite::Result<Writer> {
-        Writer::open_syncing(path, PathBuf::from(format!("{}-wal", path.display())))
+        Writer::open_syncing(path, PathBuf::from(format!("{}-wal", path.display())), WAL_LIMIT)
     }
 
     /// As `open`, syncing the file at `wal` (SQLite's WAL of `path`, except
     /// in a test of what a failed sync does).
-    fn open_syncing(path: &Path, wal: PathBuf) -> rusqlite::Result<Writer> {
+    fn open_syncing(path: &Path, wal: PathBuf, wal_limit: u64) -> rusqlite::Result<Writer> {
         // Commits are synced by the syncer, checkpoints run on their own
         // thread (woken by the WAL hook, which SQLite calls after each
         // commit with the WAL's length in frames).
@@ -117,7 +126,11 @@ impl Writer {
         let failed = Arc::new(Mutex::new(None));
         let syncer_failed = failed.clone();
         spawn("nudge-sqlite-sync", Box::new(move || sync(&wal, &to_sync, &syncer_failed)))?;
-        spawn("nudge-sqlite-checkpoint", Box::new(move || checkpoint(&checkpointer, &to_checkpoint)))?;
+        let wal_file = PathBuf::from(format!("{}-wal", path.display()));
+        spawn(
+            "nudge-sqlite-checkpoint",
+            Box::new(move || checkpoint(&checkpointer, &to_checkpoint, &wal_file, wal_limit)),
+        )?;
         Ok(Writer { jobs, failed })
     }
 
@@ -279,18 +292,22 @@ fn sync_file(path: &Path, file: &mut Option<File>) -> std::io::Result<()> {
 
 /// Copies the WAL into the database whenever the writer says it grew, without
 /// blocking the writer or readers (PASSIVE); the writer starts the WAL over
-/// once everything in it is copied.
-fn checkpoint(conn: &Connection, wal_grew: &mpsc::Receiver<()>) {
+/// once everything in it is copied. Once the WAL file is past `limit`, a
+/// TRUNCATE checkpoint waits (up to the busy timeout) for the readers and
+/// the writer, copies everything and empties the file.
+fn checkpoint(conn: &Connection, wal_grew: &mpsc::Receiver<()>, wal: &Path, limit: u64) {
     while wal_grew.recv().is_ok() {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            eprintln!("nudge: sqlite checkpoint failed (retried when the WAL grows again): {e}");
+        let large = std::fs::metadata(wal).is_ok_and(|m| m.len() > limit);
+        let mode = if large { "TRUNCATE" } else { "PASSIVE" };
+        if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+            tracing::warn!(error = %e, mode, "sqlite checkpoint failed; retried when the WAL grows again");
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Writer;
+    use super::{WAL_LIMIT, Writer};
 
     fn run<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
@@ -311,12 +328,56 @@ mod tests {
         let healthy = Writer::open(&db).unwrap();
         assert_eq!(run(healthy.write(insert(1))), Ok(()));
         // A syncer whose file cannot be synced (it does not exist).
-        let broken = Writer::open_syncing(&db, dir.join("missing-wal")).unwrap();
+        let broken = Writer::open_syncing(&db, dir.join("missing-wal"), WAL_LIMIT).unwrap();
         let first = run(broken.write(insert(2))).unwrap_err();
         assert!(first.contains("cannot sync") && first.contains("until nudge restarts"), "{first}");
         let second = run(broken.write(insert(3))).unwrap_err();
         assert_eq!(second, first, "refused for good, without trying again");
         assert_eq!(broken.health(), Err(first), "and reported unhealthy");
         assert_eq!(healthy.health(), Ok(()));
+    }
+
+    #[test]
+    fn under_sustained_writes_with_readers_always_in_flight_the_wal_stays_bounded() {
+        let dir = std::env::temp_dir().join(format!("nudge-writer-wal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("nudge.db");
+        let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));
+        const LIMIT: u64 = 1 << 20;
+        let writer = Writer::open_syncing(&db, wal.clone(), LIMIT).unwrap();
+        run(writer.write(|c| c.execute("CREATE TABLE t (b BLOB)", []).map(drop).map_err(|e| e.to_string()))).unwrap();
+        // Readers that always have a read transaction open, as a busy
+        // server's do.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (db, stop) = (db.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let conn = super::connect(&db).unwrap();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut high = 0;
+        for _ in 0..400 {
+            run(writer.write(|c| {
+                for _ in 0..16 {
+                    c.execute("INSERT INTO t VALUES (zeroblob(4000))", []).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }))
+            .unwrap();
+            high = high.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            r.join().unwrap();
+        }
+        // 400 × 16 × 4 KB ≈ 26 MB written; a checkpoint is asked for every
+        // 1,000 pages (4 MB), so the WAL may run that far past the limit.
+        assert!(high < LIMIT + (8 << 20), "the WAL reached {high} bytes");
     }
 }
