@@ -402,21 +402,21 @@ struct Mail {
 }
 
 async fn check_loop(svc: Arc<Service>, mail: Arc<Mail>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let ports = CheckPorts {
+        rules: &svc.rules,
+        store: &svc.store,
+        scheduler: &svc.scheduler,
+        composer: Some(&mail.composer),
+        send_by: None,
+        mailer: &mail.mailer,
+        clock: &svc.clock,
+        publisher: &svc.publisher,
+    };
+    let mut last_sweep: Option<std::time::Instant> = None;
     loop {
-        let due = svc.scheduler.due(svc.clock.now(), 100);
-        match due {
+        match svc.scheduler.due(svc.clock.now(), 100) {
             Ok(checks) => {
                 for check in checks {
-                    let ports = CheckPorts {
-                        rules: &svc.rules,
-                        store: &svc.store,
-                        scheduler: &svc.scheduler,
-                        composer: Some(&mail.composer),
-                        send_by: None,
-                        mailer: &mail.mailer,
-                        clock: &svc.clock,
-                        publisher: &svc.publisher,
-                    };
                     match run_check(&ports, &check).await {
                         Ok(_) => {
                             if let Err(e) = svc.scheduler.done(&check).await {
@@ -424,7 +424,7 @@ async fn check_loop(svc: Arc<Service>, mail: Arc<Mail>, mut stop: tokio::sync::w
                             }
                         }
                         Err(e) => {
-                            tracing::error!(error = %e, trigger = %check.trigger, "check failed; retried next round")
+                            tracing::error!(error = %e, check = %check.name(), "check failed; retried next round")
                         }
                     }
                 }
@@ -436,10 +436,38 @@ async fn check_loop(svc: Arc<Service>, mail: Arc<Mail>, mut stop: tokio::sync::w
             Ok(n) => tracing::error!(rows = n, "unreadable check rows moved to checks_set_aside"),
             Err(e) => tracing::error!(error = %e, "cannot set aside unreadable check rows"),
         }
+        if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+            last_sweep = Some(std::time::Instant::now());
+            sweep(&svc, &ports).await;
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// How often the sweep looks for overdue episodes, and how overdue they
+/// must be (the check loop runs every check within a second of its time).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+const SWEEP_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// The fallback, like the Lambda functions' reconcile: runs every pending
+/// check overdue by more than [`SWEEP_GRACE`] — one whose row was never
+/// written, or whose claim a crash abandoned.
+async fn sweep(
+    svc: &Service,
+    ports: &CheckPorts<'_, SqliteStore, SqliteScheduler, Guarded<Outbox>, SystemClock, Arc<FilePublisher>>,
+) {
+    let cutoff = svc.clock.now().saturating_sub(SWEEP_GRACE).unwrap_or(jiff::Timestamp::MIN);
+    let profiles = match svc.store.overdue(cutoff, 100).await {
+        Ok(p) if p.is_empty() => return,
+        Ok(p) => p,
+        Err(e) => return tracing::error!(error = %e, "sweep: cannot read overdue profiles"),
+    };
+    match nudge_app::reconcile(ports, &profiles, SWEEP_GRACE).await {
+        Ok(done) => tracing::info!(run = done.run, sent = done.sent, failed = done.failed, "sweep ran overdue checks"),
+        Err(e) => tracing::error!(error = %e, "sweep failed"),
     }
 }
 

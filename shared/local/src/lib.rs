@@ -36,8 +36,10 @@ CREATE TABLE IF NOT EXISTS profiles (
     version INTEGER NOT NULL,
     doc     TEXT NOT NULL,
     touched INTEGER NOT NULL DEFAULT 0, -- wall-clock second of the last save (retention)
+    next_due INTEGER,                   -- earliest pending check (the sweep); NULL: none
     PRIMARY KEY (shop, id)
 ); -- a rowid table: documents of a kilobyte or two do not belong in a WITHOUT ROWID b-tree
+CREATE INDEX IF NOT EXISTS profiles_by_due ON profiles (next_due) WHERE next_due IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS aliases (
     key     TEXT PRIMARY KEY,
@@ -182,6 +184,51 @@ impl SqliteStore {
         let _ = self.erase_hook.set(hook);
     }
 
+    /// Profiles with a check due at `cutoff` or earlier, longest overdue
+    /// first, up to `limit`: what `nudge serve`'s sweep runs (like the
+    /// Lambda functions' reconcile). A profile that no longer reads is set
+    /// aside (its `next_due` cleared, logged), so it cannot stop the sweep.
+    pub async fn overdue(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<Profile>, StoreError> {
+        let rows: Vec<(String, String, String, i64)> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT shop, id, doc, version FROM profiles WHERE next_due <= ?1 ORDER BY next_due LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![cutoff.as_second(), limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .map_err(unavailable)?;
+            rows.collect::<Result<_, _>>().map_err(unavailable)?
+        };
+        let mut out = Vec::new();
+        for (shop, id, doc, version) in rows {
+            match serde_json::from_str::<Profile>(&doc) {
+                Ok(mut p) => {
+                    p.version = u64::try_from(version).unwrap_or(0);
+                    out.push(p);
+                }
+                Err(e) => {
+                    tracing::error!(profile = %id, error = %e, "unreadable profile set aside from the sweep");
+                    self.writer
+                        .write(move |conn| {
+                            conn.execute(
+                                "UPDATE profiles SET next_due = NULL WHERE shop = ?1 AND id = ?2",
+                                [&shop, &id],
+                            )
+                            .map(drop)
+                            .map_err(sql)
+                        })
+                        .await
+                        .map_err(unavailable)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Profiles not saved since `cutoff` (unix seconds): retention's sweep.
     pub fn idle_profiles(&self, cutoff: i64, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
         let conn = self.conn();
@@ -285,6 +332,7 @@ impl SqliteStore {
         let mut doc = profile.clone();
         doc.version = next;
         let json = serde_json::to_string(&doc).map_err(unavailable)?;
+        let next_due = profile.next_due().map(|t| t.as_second());
         let (shop, id, conflicts) = (profile.shop.clone(), profile.id.clone(), self.conflicts.clone());
         let saved = self
             .writer
@@ -293,16 +341,16 @@ impl SqliteStore {
                 let changed = match expected {
                     None => conn
                         .prepare_cached(
-                            "INSERT INTO profiles (shop, id, version, doc, touched) VALUES (?1, ?2, 1, ?3, ?4)
-                             ON CONFLICT DO NOTHING",
+                            "INSERT INTO profiles (shop, id, version, doc, touched, next_due)
+                             VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                         )
-                        .and_then(|mut s| s.execute(params![shop, id, json, now])),
+                        .and_then(|mut s| s.execute(params![shop, id, json, now, next_due])),
                     Some(v) => conn
                         .prepare_cached(
-                            "UPDATE profiles SET version = ?1, doc = ?2, touched = ?6
+                            "UPDATE profiles SET version = ?1, doc = ?2, touched = ?6, next_due = ?7
                              WHERE shop = ?3 AND id = ?4 AND version = ?5",
                         )
-                        .and_then(|mut s| s.execute(params![next as i64, json, shop, id, v as i64, now])),
+                        .and_then(|mut s| s.execute(params![next as i64, json, shop, id, v as i64, now, next_due])),
                 }
                 .map_err(sql)?;
                 if changed == 1 {

@@ -170,3 +170,78 @@ fn a_check_row_that_no_longer_parses_is_set_aside_and_the_others_still_run() {
     assert_eq!(scheduler.pending().unwrap(), vec![good]);
     assert_eq!(run(scheduler.set_aside_unreadable()).unwrap(), 0, "nothing more to set aside");
 }
+
+#[test]
+fn the_sweep_finds_an_episode_whose_check_row_was_never_written_and_decides_it_once() {
+    let path = db("sweep");
+    let rules = Triggers::parse(
+        "[[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ndelay = \"10m\"\ntemplate = \"t\"\n",
+        "t.toml",
+        None,
+    )
+    .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let scheduler = SqliteScheduler::open(&path).unwrap();
+    // The profile is saved; the scheduler request is lost (a scheduler
+    // that keeps nothing stands in for the row write that failed).
+    let lost = nudge_app::memory::MemoryScheduler::new();
+    let publisher = MemoryPublisher::default();
+    let key = AliasKey::new(b"k");
+    let ports = IngestPorts {
+        now: at("2026-10-06T14:00:00Z"),
+        rules: &rules,
+        alias_key: &key,
+        store: &store,
+        scheduler: &lost,
+        publisher: &publisher,
+    };
+    let identity =
+        Identity { customer_id: Some("c1".into()), email: Some("c1@example.com".into()), ..Identity::default() };
+    let e = Event {
+        id: EventId::parse("e1").unwrap(),
+        shop: "s".into(),
+        occurred_at: at("2026-10-06T14:00:00Z"),
+        identity,
+        kind: EventKind::CheckoutStarted {
+            basket: Basket { token: Some("chk".into()), value: 10.0, ..Basket::default() },
+        },
+        trust: Default::default(),
+    };
+    run(ingest(&ports, &e)).unwrap();
+    assert!(scheduler.pending().unwrap().is_empty(), "no row");
+    assert!(run(store.overdue(at("2026-10-06T14:09:00Z"), 10)).unwrap().is_empty(), "not yet due");
+    let overdue = run(store.overdue(at("2026-10-06T14:20:00Z"), 10)).unwrap();
+    assert_eq!(overdue.len(), 1);
+    let mailer = MemoryMailer::recording();
+    let clock = ManualClock::new(at("2026-10-06T14:20:00Z"));
+    let check_ports = CheckPorts {
+        rules: &rules,
+        store: &store,
+        scheduler: &scheduler,
+        composer: None,
+        send_by: None,
+        mailer: &mailer,
+        clock: &clock,
+        publisher: &publisher,
+    };
+    let done = run(nudge_app::reconcile(&check_ports, &overdue, jiff::SignedDuration::ZERO)).unwrap();
+    assert_eq!(done.run, 1);
+    let finals: Vec<_> = publisher.decisions().into_iter().filter(|d| d.trigger == "cart").collect();
+    assert_eq!(finals.len(), 1, "{finals:?}");
+    assert!(run(store.overdue(at("2026-10-06T15:00:00Z"), 10)).unwrap().is_empty(), "nothing left pending");
+}
+
+#[test]
+fn an_unreadable_profile_is_set_aside_from_the_sweep() {
+    let path = db("sweep-unreadable");
+    let store = SqliteStore::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO profiles (shop, id, version, doc, touched, next_due) VALUES ('s', 'bad', 1, '{oops', 0, 5)",
+        [],
+    )
+    .unwrap();
+    assert!(run(store.overdue(at("2026-10-06T14:00:00Z"), 10)).unwrap().is_empty());
+    let next: Option<i64> = conn.query_row("SELECT next_due FROM profiles WHERE id = 'bad'", [], |r| r.get(0)).unwrap();
+    assert_eq!(next, None, "out of the sweep, kept for a look");
+}
