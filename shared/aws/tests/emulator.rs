@@ -1047,3 +1047,239 @@ async fn on_lambda_customers_redact_after_a_merge_leaves_nothing_of_either_profi
         left.iter().filter(|(pk, _)| pk.contains(&a) || pk.contains(&b) || pk.contains("anon-1")).collect();
     assert!(of_them.is_empty(), "left behind: {of_them:?}");
 }
+
+// ------------------------------------------------------------------ faults
+//
+// A fault-injecting HTTP proxy between the real SDK and moto: per operation
+// (DynamoDB's `X-Amz-Target`, SES's `SendEmail` by its path) and per call,
+// it throttles, answers 500, resets the connection, or lets moto apply the
+// request and then drops the answer. moto has no fault injection of its own.
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    Throttle,
+    ServerError,
+    Reset,
+    ApplyThenDrop,
+}
+
+#[derive(Clone)]
+struct FaultProxy {
+    url: String,
+    /// (operation, nth call of it, fault)
+    rules: std::sync::Arc<std::sync::Mutex<Vec<(String, u32, Fault)>>>,
+    calls: std::sync::Arc<std::sync::Mutex<HashMap<String, u32>>>,
+}
+
+impl FaultProxy {
+    fn start(upstream: &str) -> FaultProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let proxy = FaultProxy { url, rules: Default::default(), calls: Default::default() };
+        let p = proxy.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (p, upstream) = (p.clone(), upstream.clone());
+                std::thread::spawn(move || p.handle(conn, &upstream));
+            }
+        });
+        proxy
+    }
+
+    /// The `nth` call (from 1) of `op` gets `fault`.
+    fn fail(&self, op: &str, nth: u32, fault: Fault) {
+        self.rules.lock().unwrap().push((op.to_owned(), nth, fault));
+    }
+
+    fn calls(&self, op: &str) -> u32 {
+        self.calls.lock().unwrap().get(op).copied().unwrap_or(0)
+    }
+
+    fn handle(&self, mut client: TcpStream, upstream: &str) {
+        let mut reader = BufReader::new(client.try_clone().unwrap());
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let end = line == "\r\n";
+            head.push(line);
+            if end {
+                break;
+            }
+        }
+        let header = |name: &str| {
+            head.iter().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+        };
+        let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let path = head[0].split_whitespace().nth(1).unwrap_or("").to_owned();
+        let op = match header("x-amz-target") {
+            Some(t) => t.rsplit('.').next().unwrap_or_default().to_owned(),
+            None if path.starts_with("/v2/email/outbound-emails") => "SendEmail".to_owned(),
+            None => path.split('?').next().unwrap_or_default().to_owned(),
+        };
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            let c = calls.entry(op.clone()).or_default();
+            *c += 1;
+            *c
+        };
+        let fault = self.rules.lock().unwrap().iter().find(|(o, k, _)| *o == op && *k == n).map(|r| r.2);
+        let respond = |client: &mut TcpStream, status: &str, headers: &str, body: &str| {
+            let _ = write!(
+                client,
+                "HTTP/1.1 {status}\r\n{headers}content-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        };
+        match fault {
+            Some(Fault::Throttle) if op == "SendEmail" => respond(
+                &mut client,
+                "429 Too Many Requests",
+                "x-amzn-errortype: TooManyRequestsException\r\n",
+                r#"{"message":"Maximum sending rate exceeded."}"#,
+            ),
+            Some(Fault::Throttle) => respond(
+                &mut client,
+                "400 Bad Request",
+                "",
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#,
+            ),
+            Some(Fault::ServerError) => respond(
+                &mut client,
+                "500 Internal Server Error",
+                "x-amzn-errortype: InternalFailure\r\n",
+                r#"{"__type":"InternalFailure","message":"injected"}"#,
+            ),
+            Some(Fault::Reset) => {}
+            Some(Fault::ApplyThenDrop) | None => {
+                let answer = forward(upstream, &head, &body);
+                if fault.is_none() {
+                    let _ = client.write_all(&answer);
+                }
+            }
+        }
+        let _ = client.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Sends the request to moto on a connection of its own and returns the
+/// whole answer.
+fn forward(upstream: &str, head: &[String], body: &[u8]) -> Vec<u8> {
+    let mut up = TcpStream::connect(upstream).unwrap();
+    for line in head {
+        let name = line.split(':').next().unwrap_or("").trim();
+        if name.eq_ignore_ascii_case("connection") || line == "\r\n" {
+            continue;
+        }
+        up.write_all(line.as_bytes()).unwrap();
+    }
+    up.write_all(b"connection: close\r\n\r\n").unwrap();
+    up.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    let _ = up.read_to_end(&mut answer);
+    answer
+}
+
+impl World {
+    /// A check function whose AWS calls go through `proxy`, with the SDK's
+    /// retries as in production.
+    async fn checker_through(&self, proxy: &FaultProxy) -> CheckFunction {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&proxy.url)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+            .load()
+            .await;
+        let env = self.env.clone();
+        CheckFunction::new(Stack::new(sdk, move |k| env.get(k).cloned()).await.unwrap()).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_write_applied_but_whose_answer_was_lost_still_sends_once() {
+    let w = World::new().await;
+    let check = w.abandon(&w.webhook().await).await;
+    let input = w.scheduled_input(&check).await;
+    let proxy = FaultProxy::start(&w.moto.url);
+    // The first UpdateItem of the check is its claim: moto applies it, the
+    // answer never arrives, the SDK retries, and the condition refuses.
+    proxy.fail("UpdateItem", 1, Fault::ApplyThenDrop);
+    let out = w.checker_through(&proxy).await.check(input.clone()).await.unwrap();
+    assert_eq!(out["decision"], "send", "{out}");
+    assert_eq!(w.moto.sent().len(), 1);
+    assert!(proxy.calls("UpdateItem") >= 3, "claim, its retry, the settle");
+    // A redelivery changes nothing.
+    let again = w.checker().await.check(input).await.unwrap();
+    assert_eq!(again["reason"], "duplicate", "{again}");
+    assert_eq!(w.moto.sent().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_ses_accepted_whose_answer_was_lost_is_unconfirmed_and_never_sent_again() {
+    let w = World::new().await;
+    let check = w.abandon(&w.webhook().await).await;
+    let input = w.scheduled_input(&check).await;
+    let proxy = FaultProxy::start(&w.moto.url);
+    proxy.fail("SendEmail", 1, Fault::ApplyThenDrop);
+    let out = w.checker_through(&proxy).await.check(input.clone()).await.unwrap();
+    assert_eq!((out["decision"].as_str(), out["reason"].as_str()), (Some("skip"), Some("unconfirmed")), "{out}");
+    assert_eq!(proxy.calls("SendEmail"), 1, "no retry of a send that may have been accepted");
+    assert_eq!(w.moto.sent().len(), 1, "SES did take it");
+    let again = w.checker().await.check(input).await.unwrap();
+    assert_eq!(again["reason"], "duplicate", "{again}");
+    assert_eq!(w.moto.sent().len(), 1);
+    let p = w.profile().await.unwrap();
+    assert!(p.sends.is_empty(), "not counted: nothing confirmed it");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_on_the_check_s_calls_end_in_one_decision_and_at_most_one_email() {
+    // Each fault on each call the check makes, then the check delivered
+    // again (as Scheduler's retry, the dead-letter redrive or reconcile do).
+    for op in ["GetItem", "UpdateItem", "SendEmail", "PutItem"] {
+        for fault in [Fault::Throttle, Fault::ServerError, Fault::Reset, Fault::ApplyThenDrop] {
+            let w = World::new().await;
+            let check = w.abandon(&w.webhook().await).await;
+            let input = w.scheduled_input(&check).await;
+            let proxy = FaultProxy::start(&w.moto.url);
+            for nth in 1..=4 {
+                proxy.fail(op, nth, fault);
+            }
+            let first = w.checker_through(&proxy).await.check(input.clone()).await;
+            let second = w.checker().await.check(input.clone()).await.unwrap();
+            let sent = w.moto.sent().len();
+            let case = format!("{op} {fault:?}: first {first:?}, then {second}");
+            assert!(sent <= 1, "{case}: {sent} emails");
+            let p = w.profile().await.unwrap();
+            let state = p.state("cart-abandoned").unwrap();
+            let outcomes = [first.as_ref().ok().cloned(), Some(second.clone())];
+            let finals: Vec<_> =
+                outcomes.iter().flatten().filter(|o| o["decision"] != "defer" && o["reason"] != "duplicate").collect();
+            match (&state.pending, sent) {
+                // Still pending: deferred or claimed (a run that stopped
+                // mid-way; reconcile settles it once the claim lapses).
+                (Some(pending), _) => {
+                    assert!(finals.is_empty(), "{case}: a final decision while pending");
+                    assert!(pending.claim.is_some() || sent == 0, "{case}");
+                }
+                (None, _) => assert_eq!(finals.len(), 1, "{case}: {finals:?}"),
+            }
+            // An email went out only where the decision says it may have.
+            if sent == 1 && state.pending.is_none() {
+                assert!(finals.iter().any(|o| o["decision"] == "send" || o["reason"] == "unconfirmed"), "{case}");
+            }
+            if sent == 0 || finals.iter().all(|o| o["decision"] != "send") {
+                assert!(p.sends.is_empty(), "{case}: a send not confirmed counts");
+            }
+        }
+    }
+}

@@ -103,7 +103,8 @@ pub enum Reason {
     MailUnavailable,
     /// Handed to the mail service with no answer (a timeout after the
     /// request went out), or claimed by a run that stopped before recording
-    /// the answer: it may have been sent. Never sent again, counted as sent.
+    /// the answer: it may have been sent. Never sent again; not counted as
+    /// sent (nothing says it was).
     Unconfirmed,
 }
 
@@ -360,9 +361,9 @@ impl Profile {
                 return (d, vec![Effect::Schedule { check: next, first: false, parked: false }]);
             }
             // Abandoned between the claim and the mailer's answer: the email
-            // may have gone out. Never sent again, and counted as sent.
+            // may have gone out. Never sent again; as nothing says it was
+            // sent, it counts for nothing.
             self.triggers[i].pending = None;
-            self.record_sent(i, check, &claim.variant, claim.at);
             let variant = Some(claim.variant.to_string());
             return (self.decision(check, now, Outcome::Skip, Some(Reason::Unconfirmed), variant, rules), Vec::new());
         }
@@ -433,8 +434,7 @@ impl Profile {
 
     /// Records what the mailer answered for the send `token` claimed, and
     /// returns the final decision (or a deferral). Only an accepted email
-    /// (or one that may have gone out) counts as sent for caps, cooldowns
-    /// and attribution. Not accepted: deferred with a growing backoff while
+    /// counts as sent for caps, cooldowns and attribution. Not accepted: deferred with a growing backoff while
     /// the trigger's `max_lateness` allows, then `mail_unavailable`. A claim
     /// that is no longer live (settled by another run) is `duplicate`.
     pub fn settle(
@@ -461,11 +461,7 @@ impl Profile {
             }
             Delivery::Rejected => (skip(self, Reason::MailFailed), Vec::new()),
             Delivery::Sandboxed => (skip(self, Reason::Sandbox), Vec::new()),
-            Delivery::Unconfirmed => {
-                self.triggers[i].pending = None;
-                self.record_sent(i, check, &claim.variant, secs(now));
-                (self.decision(check, now, Outcome::Skip, Some(Reason::Unconfirmed), variant, rules), Vec::new())
-            }
+            Delivery::Unconfirmed => (skip(self, Reason::Unconfirmed), Vec::new()),
             Delivery::NotAccepted => {
                 let Some(p) = self.triggers[i].pending.as_mut() else {
                     return (skip(self, Reason::Duplicate), Vec::new());
