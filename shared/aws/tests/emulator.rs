@@ -1123,6 +1123,10 @@ impl FaultProxy {
         let op = match header("x-amz-target") {
             Some(t) => t.rsplit('.').next().unwrap_or_default().to_owned(),
             None if path.starts_with("/v2/email/outbound-emails") => "SendEmail".to_owned(),
+            // Scheduler: `POST /schedules/<name>` creates one.
+            None if path.starts_with("/schedules/") => {
+                format!("{} /schedules", head[0].split_whitespace().next().unwrap_or_default())
+            }
             None => path.split('?').next().unwrap_or_default().to_owned(),
         };
         let n = {
@@ -1192,6 +1196,10 @@ impl World {
     /// A check function whose AWS calls go through `proxy`, with the SDK's
     /// retries as in production.
     async fn checker_through(&self, proxy: &FaultProxy) -> CheckFunction {
+        CheckFunction::new(self.stack_through(proxy).await).unwrap()
+    }
+
+    async fn stack_through(&self, proxy: &FaultProxy) -> Stack {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&proxy.url)
             .region(Region::new("us-east-1"))
@@ -1200,7 +1208,34 @@ impl World {
             .load()
             .await;
         let env = self.env.clone();
-        CheckFunction::new(Stack::new(sdk, move |k| env.get(k).cloned()).await.unwrap()).unwrap()
+        Stack::new(sdk, move |k| env.get(k).cloned()).await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_on_the_webhook_s_calls_lose_no_episode_and_send_one_email() {
+    // Each fault on each call an ingest makes; Shopify then delivers again
+    // (it retries anything but a 2xx), and the check is decided by the
+    // schedule or, if its creation was lost, by reconcile.
+    for op in ["BatchGetItem", "UpdateItem", "PutItem", "BatchWriteItem", "POST /schedules"] {
+        for fault in [Fault::Throttle, Fault::ServerError, Fault::Reset, Fault::ApplyThenDrop] {
+            let w = World::with(&[("NUDGE_RECONCILE_GRACE_MINUTES", "5")]).await;
+            let proxy = FaultProxy::start(&w.moto.url);
+            for nth in 1..=4 {
+                proxy.fail(op, nth, fault);
+            }
+            let through = HttpFunction::new(w.stack_through(&proxy).await, &["/webhooks/shopify"]);
+            let body = checkout(mins(20));
+            let first = deliver(&through, "checkouts/create", "evt-1", &body).await;
+            let retry = deliver(&w.webhook().await, "checkouts/create", "evt-1", &body).await;
+            let case = format!("{op} {fault:?}: {first} then {retry}");
+            assert_eq!(retry, 200, "{case}");
+            let out = w.checker().await.reconcile_in_batches(10, None).await.unwrap();
+            let p = w.profile().await.unwrap_or_else(|| panic!("{case}: no profile"));
+            assert_eq!(w.moto.sent().len(), 1, "{case}: reconcile {out}");
+            assert!(p.pending_checks().is_empty(), "{case}: still pending {:?}", p.pending_checks());
+            assert_eq!(p.sends.len(), 1, "{case}");
+        }
     }
 }
 
@@ -1281,5 +1316,67 @@ async fn faults_on_the_check_s_calls_end_in_one_decision_and_at_most_one_email()
                 assert!(p.sends.is_empty(), "{case}: a send not confirmed counts");
             }
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_invocations_of_the_same_check_at_once_send_one_email() {
+    let w = World::new().await;
+    let check = w.abandon(&w.webhook().await).await;
+    let input = w.scheduled_input(&check).await;
+    let (a, b) = (w.checker().await, w.checker().await);
+    let (x, y) = tokio::join!(a.check(input.clone()), b.check(input.clone()));
+    let outcomes = [x.unwrap(), y.unwrap()];
+    assert_eq!(w.moto.sent().len(), 1, "{outcomes:?}");
+    let sends = outcomes.iter().filter(|o| o["decision"] == "send").count();
+    assert_eq!(sends, 1, "{outcomes:?}");
+    assert!(
+        outcomes.iter().any(|o| o["reason"] == "in_flight" || o["reason"] == "duplicate"),
+        "the other changes nothing: {outcomes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_killed_after_its_claim_or_after_sending_is_settled_by_reconcile_without_a_second_email() {
+    for sent_before_the_kill in [false, true] {
+        let w = World::with(&[("NUDGE_RECONCILE_GRACE_MINUTES", "5")]).await;
+        // A checkout 40 minutes ago: its check came due 30 minutes ago.
+        assert_eq!(deliver(&w.webhook().await, "checkouts/create", "evt-1", &checkout(mins(40))).await, 200);
+        let check = w.profile().await.unwrap().pending_checks().remove(0);
+        let stack = w.stack().await;
+        // The killed run's claim, made 20 minutes ago (its lease has lapsed).
+        let claimed_at = Timestamp::now() - mins(20);
+        let p = w.profile().await.unwrap();
+        w.store()
+            .update(SHOP, &p.id, false, |p| {
+                let (d, _) = p.claim(&check, &stack.rules, claimed_at, 99);
+                assert_eq!(d.decision, nudge_core::Outcome::Send);
+                nudge_app::ports::Change { changed: true, value: () }
+            })
+            .await
+            .unwrap();
+        if sent_before_the_kill {
+            let ses = aws_sdk_sesv2::Client::new(&w.sdk);
+            let raw = aws_sdk_sesv2::types::RawMessage::builder()
+                .data(aws_sdk_sesv2::primitives::Blob::new(
+                    &b"From: shop@example.com\r\nTo: x@example.com\r\nSubject: s\r\n\r\nhi"[..],
+                ))
+                .build()
+                .unwrap();
+            ses.send_email()
+                .from_email_address("shop@example.com")
+                .destination(aws_sdk_sesv2::types::Destination::builder().to_addresses("x@example.com").build())
+                .content(aws_sdk_sesv2::types::EmailContent::builder().raw(raw).build())
+                .send()
+                .await
+                .unwrap();
+        }
+        let out = w.checker().await.reconcile_in_batches(10, None).await.unwrap();
+        assert_eq!(out["run"], 1, "{out}");
+        let p = w.profile().await.unwrap();
+        assert!(p.pending_checks().is_empty(), "settled");
+        assert!(p.sends.is_empty(), "not confirmed: not counted");
+        let expected = usize::from(sent_before_the_kill);
+        assert_eq!(w.moto.sent().len(), expected, "never sent again");
     }
 }
