@@ -402,12 +402,16 @@ struct Mail {
 }
 
 async fn check_loop(svc: Arc<Service>, mail: Arc<Mail>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    // Checks run one at a time in this loop: a claim made before it started
+    // was left by a run that died with an earlier process.
+    let started = svc.clock.now();
     let ports = CheckPorts {
         rules: &svc.rules,
         store: &svc.store,
         scheduler: &svc.scheduler,
         composer: Some(&mail.composer),
         send_by: None,
+        claims_lapse_before: Some(started),
         mailer: &mail.mailer,
         clock: &svc.clock,
         publisher: &svc.publisher,

@@ -1,6 +1,7 @@
 //! `nudge serve` end to end: a real process on a random port, signed
 //! deliveries over real HTTP, a kill in the middle of the delay.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -960,4 +961,134 @@ fn the_server_keeps_running_when_whoever_started_it_stops_reading_its_output() {
     assert_eq!(get(&public, "/healthz", &[]).0, 200);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A seeded chaos run of `nudge serve`: 30 shoppers, deliveries sent once
+/// to three times and sometimes out of order, orders inside the delay,
+/// opt-outs, and the server SIGKILLed and restarted four times while checks
+/// come due. From the decision log, the outbox and the database at the end:
+/// every armed episode has exactly one final decision, at most one email,
+/// an email file exactly when its send decision exists (and none empty),
+/// and no send relied on anything but a subscribed consent.
+#[test]
+fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills() {
+    let (config, data) = setup("chaos");
+    let checkout: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo().join("fixtures/shopify/checkouts__create.json")).unwrap())
+            .unwrap();
+    let order: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo().join("fixtures/shopify/orders__create.json")).unwrap()).unwrap();
+    let mut seed: u64 = 0x5eed_c4a0;
+    let mut rand = move |n: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let identify = |i: usize, consent: &str| {
+        serde_json::json!({"batch": [{"type": "identify", "userId": format!("{}", 5000 + i),
+            "messageId": format!("id-{i}-{consent}"),
+            "traits": {"email": format!("shopper-{i}@example.com"), "first_name": "Ada",
+                       "email_marketing_consent": consent}}], "writeKey": "sk"})
+        .to_string()
+    };
+    let mut server = start(&config, &data);
+    for round in 0..4 {
+        for i in (round * 8)..(round * 8 + 8) {
+            let now = jiff::Timestamp::now().to_string();
+            let mut c = checkout.clone();
+            c["token"] = format!("chk-{i}").into();
+            c["cart_token"] = format!("cart-{i}").into();
+            c["email"] = format!("shopper-{i}@example.com").into();
+            c["customer"]["id"] = (5000 + i).into();
+            c["created_at"] = now.clone().into();
+            c["updated_at"] = now.clone().into();
+            let mut o = order.clone();
+            o["id"] = (900_000 + i).into();
+            o["checkout_token"] = format!("chk-{i}").into();
+            o["email"] = format!("shopper-{i}@example.com").into();
+            o["customer"]["id"] = (5000 + i).into();
+            o["updated_at"] = now.clone().into();
+            let buys = rand(4) == 0;
+            let opts_out = rand(6) == 0;
+            let consent = identify(i, "subscribed");
+            for _ in 0..=rand(2) {
+                post(&server.addr, "/v1/batch", &[("Content-Type", "application/json".into())], consent.as_bytes());
+            }
+            if buys && rand(2) == 0 {
+                // The order's webhook overtakes the checkout's.
+                shopify(&server.addr, "orders/create", &format!("o-{i}"), o.to_string().as_bytes());
+            }
+            for _ in 0..=rand(2) {
+                shopify(&server.addr, "checkouts/create", &format!("c-{i}"), c.to_string().as_bytes());
+            }
+            if buys {
+                shopify(&server.addr, "orders/create", &format!("o-{i}"), o.to_string().as_bytes());
+            }
+            if opts_out {
+                let out = identify(i, "unsubscribed");
+                post(&server.addr, "/v1/batch", &[("Content-Type", "application/json".into())], out.as_bytes());
+            }
+        }
+        // Checks come due 4 s after their checkout: kill somewhere around then.
+        std::thread::sleep(Duration::from_millis(2_500 + 400 * rand(6)));
+        drop(server); // SIGKILL
+        server = start(&config, &data);
+    }
+    // Let everything come due and be decided.
+    let db = data.join("nudge.db");
+    let settled = poll(40, || {
+        let store = nudge_local::SqliteStore::open(&db).ok()?;
+        let profiles = store.profiles(1_000).ok()?;
+        profiles.iter().all(|p| p.pending_checks().is_empty()).then_some(profiles)
+    });
+    let profiles = settled.expect("every armed episode decided within 40 s");
+    drop(server);
+    let log = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
+    let decisions: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut finals: HashMap<(String, String, u64), Vec<&serde_json::Value>> = HashMap::new();
+    for d in &decisions {
+        let key = (
+            d["profile"].as_str().unwrap().to_owned(),
+            d["trigger"].as_str().unwrap().to_owned(),
+            d["episode"].as_u64().unwrap(),
+        );
+        let entry = finals.entry(key).or_default();
+        if d["decision"] != "defer" && d["reason"] != "duplicate" {
+            entry.push(d);
+        }
+    }
+    let mut reasons: HashMap<String, usize> = HashMap::new();
+    for f in finals.values().flatten() {
+        *reasons.entry(format!("{} {}", f["decision"], f["reason"])).or_default() += 1;
+    }
+    eprintln!("chaos: {} episodes, final decisions {reasons:?}", finals.len());
+    assert!(finals.len() >= 20, "the run armed episodes: {}", finals.len());
+    for (episode, f) in &finals {
+        assert_eq!(f.len(), 1, "{episode:?}: {f:?}");
+    }
+    for p in &profiles {
+        for st in &p.triggers {
+            for e in 1..=st.episode {
+                assert!(
+                    finals.contains_key(&(p.id.clone(), st.trigger.to_string(), u64::from(e))),
+                    "{} episode {e} undecided",
+                    p.id
+                );
+            }
+        }
+    }
+    let sends: Vec<_> = decisions.iter().filter(|d| d["decision"] == "send").collect();
+    assert!(sends.iter().all(|d| d["consent"] == "subscribed"), "a send without consent");
+    let files: Vec<_> = std::fs::read_dir(data.join("outbox"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .collect();
+    assert!(files.iter().all(|f| f.metadata().unwrap().len() > 0), "an empty .eml");
+    assert_eq!(files.len(), sends.len(), "an email file exactly for each send");
+    for s in &sends {
+        let owner = s["profile"].as_str().unwrap();
+        let mine = files.iter().filter(|f| f.file_name().to_string_lossy().starts_with(&format!("{owner}."))).count();
+        let sent = sends.iter().filter(|d| d["profile"] == owner).count();
+        assert_eq!(mine, sent, "{owner}");
+    }
 }

@@ -149,6 +149,7 @@ impl<'r> Replay<'r> {
                 scheduler: &self.scheduler,
                 composer: None,
                 send_by: None,
+                claims_lapse_before: None,
                 mailer: &self.mailer,
                 clock: &self.clock,
                 publisher: &self.publisher,

@@ -236,6 +236,11 @@ pub struct CheckPorts<'a, S, Sch, M, C, P> {
     /// less the longest a send may take): one that would be is not
     /// accepted, and tried again later, instead of being cut off midway.
     pub send_by: Option<jiff::Timestamp>,
+    /// Claims made before this are abandoned whatever their age: a local
+    /// server's start (it runs its checks one at a time, so no claim of its
+    /// own predates it). Without it, claims lapse after
+    /// [`nudge_core::profile::CLAIM_LEASE`].
+    pub claims_lapse_before: Option<jiff::Timestamp>,
     pub mailer: &'a M,
     pub clock: &'a C,
     pub publisher: &'a P,
@@ -283,7 +288,9 @@ where
                 .state(&check.trigger)
                 .and_then(|s| s.pending.as_ref()?.claim.as_ref())
                 .is_some_and(|c| c.token == token);
-            let (decision, effects) = p.claim(check, rules, now, token);
+            let lease = nudge_core::decide::lease_cutoff(now);
+            let lapsed_before = ports.claims_lapse_before.map_or(lease, |t| t.as_second().max(lease));
+            let (decision, effects) = p.claim_lapsing(check, rules, now, token, lapsed_before);
             let changed = !matches!(decision.reason, Some(Reason::Duplicate | Reason::InFlight)) && !mine;
             let snapshot = (decision.decision == Outcome::Send).then(|| Box::new(p.clone()));
             Change { changed, value: (decision, effects, snapshot) }

@@ -302,6 +302,7 @@ impl CheckFunction {
     ) -> CheckPorts<'_, DynamoStore, EventBridgeScheduler, Guarded<SesMailer>, SystemClock, EventBridgePublisher> {
         CheckPorts {
             send_by: deadline.and_then(|d| d.checked_sub(SEND_TIME).ok()),
+            claims_lapse_before: None,
             rules: &self.stack.rules,
             store: &self.stack.store,
             scheduler: &self.stack.scheduler,

@@ -342,6 +342,20 @@ impl Profile {
     /// was later) while the person is still unreachable: nothing has changed
     /// since.
     pub fn claim(&mut self, check: &Check, rules: &Triggers, now: Timestamp, token: u64) -> (Decision, Vec<Effect>) {
+        self.claim_lapsing(check, rules, now, token, lease_cutoff(now))
+    }
+
+    /// [`Profile::claim`], with claims made before `lapsed_before` (unix
+    /// seconds) taken as abandoned: a local server knows that every claim
+    /// made before it started belongs to a run that is gone.
+    pub fn claim_lapsing(
+        &mut self,
+        check: &Check,
+        rules: &Triggers,
+        now: Timestamp,
+        token: u64,
+        lapsed_before: Secs,
+    ) -> (Decision, Vec<Effect>) {
         if check.trigger == crate::profile::CONFIRM_TRIGGER {
             return (self.conclude_opt_in(check, rules, now), Vec::new());
         }
@@ -352,7 +366,7 @@ impl Profile {
                 return (d, Vec::new());
             }
             let lapses = claim.at + CLAIM_LEASE;
-            if secs(now) < lapses {
+            if claim.at >= lapsed_before {
                 // Another run is sending it: look again once its claim
                 // would have lapsed (it is settled by then, or abandoned).
                 let mut d = self.decision(check, now, Outcome::Defer, Some(Reason::InFlight), None, rules);
@@ -498,6 +512,12 @@ pub enum Delivery {
     /// Sent, but whether it was accepted is unknown (a timeout after the
     /// request went out): never sent again.
     Unconfirmed,
+}
+
+/// Claims made before this (unix seconds) have lapsed at `now`: those at
+/// least [`CLAIM_LEASE`] old.
+pub fn lease_cutoff(now: Timestamp) -> Secs {
+    now.as_second() - CLAIM_LEASE + 1
 }
 
 /// Not-accepted sends tried at most this often (about 8 hours of backoff)

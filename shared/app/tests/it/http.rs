@@ -314,6 +314,7 @@ fn run_when_due(s: &Service, check: &nudge_core::Check) -> (nudge_core::Decision
         scheduler: &s.scheduler,
         composer: None,
         send_by: None,
+        claims_lapse_before: None,
         mailer: &mailer,
         clock: &s.clock,
         publisher: &s.publisher,

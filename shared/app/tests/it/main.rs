@@ -196,6 +196,7 @@ impl Stack {
             scheduler: &self.scheduler,
             composer: None,
             send_by: None,
+            claims_lapse_before: None,
             mailer: &self.mailer,
             clock: &self.clock,
             publisher: &self.publisher,
