@@ -333,6 +333,10 @@ impl SqliteStore {
         doc.version = next;
         let json = serde_json::to_string(&doc).map_err(unavailable)?;
         let next_due = profile.next_due().map(|t| t.as_second());
+        // The profile's pending checks are written in the same transaction
+        // as the profile: an episode is never saved without its check row.
+        let rows =
+            profile.pending_checks().iter().map(CheckRow::of).collect::<Result<Vec<_>, _>>().map_err(unavailable)?;
         let (shop, id, conflicts) = (profile.shop.clone(), profile.id.clone(), self.conflicts.clone());
         let saved = self
             .writer
@@ -354,6 +358,9 @@ impl SqliteStore {
                 }
                 .map_err(sql)?;
                 if changed == 1 {
+                    for row in &rows {
+                        row.insert(conn)?;
+                    }
                     Ok(Saved::Ok)
                 } else {
                     conflicts.fetch_add(1, Ordering::Relaxed);
@@ -666,6 +673,38 @@ impl ProfileStore for SqliteStore {
     }
 }
 
+/// A row of the `checks` table.
+struct CheckRow {
+    name: String,
+    due: i64,
+    payload: String,
+    shop: String,
+    profile: String,
+}
+
+impl CheckRow {
+    fn of(check: &Check) -> serde_json::Result<CheckRow> {
+        Ok(CheckRow {
+            name: check.name(),
+            due: check.due.as_second(),
+            payload: serde_json::to_string(check)?,
+            shop: check.shop.clone(),
+            profile: check.profile.clone(),
+        })
+    }
+
+    /// Idempotent by the check's deterministic name.
+    fn insert(&self, conn: &Connection) -> Result<(), String> {
+        conn.prepare_cached(
+            "INSERT INTO checks (name, due, payload, shop, profile) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .and_then(|mut s| s.execute(params![self.name, self.due, self.payload, self.shop, self.profile]))
+        .map(drop)
+        .map_err(sql)
+    }
+}
+
 /// The durable local scheduler: pending checks live in SQLite, so they
 /// survive a restart (overdue ones are simply due at once). The serve loop
 /// asks for due checks, runs them, and marks each done. A check delivered
@@ -683,9 +722,12 @@ const CHECKS: &str = "
 CREATE TABLE IF NOT EXISTS checks (
     name    TEXT PRIMARY KEY,
     due     INTEGER NOT NULL,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    shop    TEXT NOT NULL DEFAULT '',
+    profile TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS checks_by_due ON checks (due);
+CREATE INDEX IF NOT EXISTS checks_by_profile ON checks (shop, profile);
 CREATE TABLE IF NOT EXISTS checks_set_aside ( -- rows that no longer parse, kept for a look
     name    TEXT PRIMARY KEY,
     payload TEXT NOT NULL,
@@ -810,19 +852,8 @@ impl SqliteScheduler {
 impl Scheduler for SqliteScheduler {
     /// Idempotent by the check's deterministic name.
     async fn schedule(&self, check: &Check) -> Result<(), SchedulerError> {
-        let payload = serde_json::to_string(check).map_err(|e| SchedulerError(e.to_string()))?;
-        let (name, due) = (check.name(), check.due.as_second());
-        self.writer
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO checks (name, due, payload) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
-                )
-                .and_then(|mut s| s.execute(params![name, due, payload]))
-                .map(|_| ())
-                .map_err(sql)
-            })
-            .await
-            .map_err(SchedulerError)
+        let row = CheckRow::of(check).map_err(|e| SchedulerError(e.to_string()))?;
+        self.writer.write(move |conn| row.insert(conn)).await.map_err(SchedulerError)
     }
 
     /// Withdrawing an unknown check is not an error.

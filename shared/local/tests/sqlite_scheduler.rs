@@ -173,7 +173,7 @@ fn a_check_row_that_no_longer_parses_is_set_aside_and_the_others_still_run() {
 }
 
 #[test]
-fn the_sweep_finds_an_episode_whose_check_row_was_never_written_and_decides_it_once() {
+fn a_profile_is_saved_with_its_check_row_and_the_sweep_finds_an_episode_whose_row_is_gone() {
     let path = db("sweep");
     let rules = Triggers::parse(
         "[[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ndelay = \"10m\"\ntemplate = \"t\"\n",
@@ -183,9 +183,9 @@ fn the_sweep_finds_an_episode_whose_check_row_was_never_written_and_decides_it_o
     .unwrap();
     let store = SqliteStore::open(&path).unwrap();
     let scheduler = SqliteScheduler::open(&path).unwrap();
-    // The profile is saved; the scheduler request is lost (a scheduler
-    // that keeps nothing stands in for the row write that failed).
-    let lost = nudge_app::memory::MemoryScheduler::new();
+    // A scheduler that refuses every request: the delivery fails, but the
+    // profile and its check row were saved in one transaction.
+    let lost = Refusing;
     let publisher = MemoryPublisher::default();
     let key = AliasKey::new(b"k");
     let ports = IngestPorts {
@@ -208,8 +208,11 @@ fn the_sweep_finds_an_episode_whose_check_row_was_never_written_and_decides_it_o
         },
         trust: Default::default(),
     };
-    run(ingest(&ports, &e)).unwrap();
-    assert!(scheduler.pending().unwrap().is_empty(), "no row");
+    assert!(run(ingest(&ports, &e)).is_err(), "the scheduler's error is the delivery's");
+    let rows = scheduler.pending().unwrap();
+    assert_eq!(rows.len(), 1, "the check row was written with the profile");
+    // A row lost anyway (deleted by hand): the sweep still finds the episode.
+    rusqlite::Connection::open(&path).unwrap().execute("DELETE FROM checks", []).unwrap();
     assert!(run(store.overdue(at("2026-10-06T14:09:00Z"), 10)).unwrap().is_empty(), "not yet due");
     let overdue = run(store.overdue(at("2026-10-06T14:20:00Z"), 10)).unwrap();
     assert_eq!(overdue.len(), 1);
@@ -246,4 +249,22 @@ fn an_unreadable_profile_is_set_aside_from_the_sweep() {
     assert!(run(store.overdue(at("2026-10-06T14:00:00Z"), 10)).unwrap().is_empty());
     let next: Option<i64> = conn.query_row("SELECT next_due FROM profiles WHERE id = 'bad'", [], |r| r.get(0)).unwrap();
     assert_eq!(next, None, "out of the sweep, kept for a look");
+}
+
+/// A scheduler that refuses every request.
+struct Refusing;
+
+impl nudge_app::ports::Scheduler for Refusing {
+    fn schedule(
+        &self,
+        _: &Check,
+    ) -> impl std::future::Future<Output = Result<(), nudge_app::ports::SchedulerError>> + Send {
+        std::future::ready(Err(nudge_app::ports::SchedulerError("refused".into())))
+    }
+    fn cancel(
+        &self,
+        _: &Check,
+    ) -> impl std::future::Future<Output = Result<(), nudge_app::ports::SchedulerError>> + Send {
+        std::future::ready(Err(nudge_app::ports::SchedulerError("refused".into())))
+    }
 }
