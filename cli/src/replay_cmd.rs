@@ -62,7 +62,9 @@ pub struct ReplayArgs {
     /// The baseline of `make bench`.
     #[arg(long, hide = true)]
     pub parse_only: bool,
-    /// Event logs (JSON Lines), replayed in the order given.
+    /// Event logs (JSON Lines), replayed in the order given. A directory
+    /// stands for `nudge serve`'s event logs in it: the rotated
+    /// `events-<day>-<n>.jsonl` in order, then `events.jsonl`.
     #[arg(required = true)]
     pub logs: Vec<PathBuf>,
 }
@@ -141,8 +143,16 @@ fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
 }
 
-pub fn run(args: ReplayArgs) -> Result<ExitCode> {
+pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     keep_freed_memory();
+    args.logs = args
+        .logs
+        .iter()
+        .flat_map(|p| if p.is_dir() { nudge_local::files::event_logs(p) } else { vec![p.clone()] })
+        .collect();
+    if args.logs.is_empty() {
+        anyhow::bail!("no event logs: the directories given hold no events.jsonl");
+    }
     if args.parse_only {
         return parse_only(&args);
     }

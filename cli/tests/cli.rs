@@ -295,3 +295,24 @@ fn check_warns_when_the_templates_cannot_send_double_opt_in_confirmations() {
     let with = nudge(&["check", "examples/triggers.toml", "--templates", "examples/templates"]);
     assert!(!text(&with.stderr).contains("confirm-subscription"), "{}", text(&with.stderr));
 }
+
+#[test]
+fn replaying_a_data_directory_reads_its_rotated_event_logs_in_order_then_the_current_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = ["examples/events/cart-abandoned.jsonl", "examples/events/converted.jsonl"];
+    std::fs::copy(repo().join(logs[0]), dir.path().join("events-2026-10-05-0000.jsonl")).unwrap();
+    std::fs::copy(repo().join(logs[1]), dir.path().join("events.jsonl")).unwrap();
+    let by_dir = nudge(&["replay", "--triggers", "examples/triggers.toml", dir.path().to_str().unwrap()]);
+    let by_files = nudge(&["replay", "--triggers", "examples/triggers.toml", logs[0], logs[1]]);
+    assert!(by_dir.status.success(), "{}", String::from_utf8_lossy(&by_dir.stderr));
+    assert!(!by_dir.stdout.is_empty());
+    assert_eq!(by_dir.stdout, by_files.stdout);
+    let empty = tempfile::tempdir().unwrap();
+    let none = nudge(&["replay", "--triggers", "examples/triggers.toml", empty.path().to_str().unwrap()]);
+    assert!(!none.status.success());
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("no event logs"),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+}

@@ -94,6 +94,9 @@ pub struct Erasing<'a> {
     pub profiles: &'a [String],
     pub alias_keys: &'a [String],
     pub whole_shop: bool,
+    /// The second pass, once the rows are gone: only the current event log
+    /// can have gained lines since the first.
+    pub current_log_only: bool,
 }
 
 /// Called before the rows are deleted; an error aborts the erase (nothing
@@ -377,30 +380,60 @@ impl SqliteStore {
 
     /// Deletes one person (`person`) or, with `None`, a whole shop, after
     /// the erase hook removed their files, then empties the WAL.
+    /// Who an erase names: the alias keys and profiles (with those merged
+    /// into them: their redirects are the person's too).
+    fn erased(conn: &Connection, shop: &str, person: Option<&str>) -> Result<(Vec<String>, Vec<String>), String> {
+        let shop = shop.to_owned();
+        let (keys, mut profiles) = match person {
+            Some(id) => (
+                column(conn, "SELECT key FROM aliases WHERE shop = ?1 AND profile = ?2", &[&shop, &id.to_owned()])?,
+                vec![id.to_owned()],
+            ),
+            None => (
+                column(conn, "SELECT key FROM aliases WHERE shop = ?1", &[&shop])?,
+                column(conn, "SELECT id FROM profiles WHERE shop = ?1", &[&shop])?,
+            ),
+        };
+        let merged = format!("A#{shop}#merged#");
+        profiles.extend(keys.iter().filter_map(|k| k.strip_prefix(&merged)).map(str::to_owned));
+        Ok((keys, profiles))
+    }
+
+    /// Runs the erase hook off the writer thread (rewriting the event logs
+    /// can take a while, and every write would wait for it).
+    async fn erase_files(
+        &self,
+        shop: &str,
+        person: Option<&str>,
+        keys: Vec<String>,
+        profiles: Vec<String>,
+        current_log_only: bool,
+    ) -> Result<(), StoreError> {
+        let Some(hook) = self.erase_hook.get().map(|_| self.erase_hook.clone()) else { return Ok(()) };
+        let (shop, whole_shop) = (shop.to_owned(), person.is_none());
+        tokio::task::spawn_blocking(move || {
+            let hook = hook.get().ok_or("no erase hook")?;
+            let e = Erasing { shop: &shop, profiles: &profiles, alias_keys: &keys, whole_shop, current_log_only };
+            hook(&e).map_err(|m| format!("erase of the data files failed: {m}"))
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(StoreError::Unavailable)
+    }
+
+    /// Erases one person (or a whole shop): first their files (an error
+    /// stops here: nothing deleted, the sender retries), then their rows in
+    /// one transaction, then a second pass over the current event log for
+    /// lines appended meanwhile (by the keys the rows had at deletion).
     async fn erase_async(&self, shop: &str, person: Option<&str>) -> Result<(), StoreError> {
-        let (shop, person, hook) = (shop.to_owned(), person.map(str::to_owned), self.erase_hook.clone());
-        self.writer
+        let (keys, profiles) = Self::erased(&self.conn(), shop, person).map_err(unavailable)?;
+        self.erase_files(shop, person, keys, profiles, false).await?;
+        let (shop_owned, person_owned) = (shop.to_owned(), person.map(str::to_owned));
+        let (keys, profiles) = self
+            .writer
             .write(move |conn| {
-                let (keys, profiles) = match &person {
-                    Some(id) => (
-                        column(conn, "SELECT key FROM aliases WHERE shop = ?1 AND profile = ?2", &[&shop, id])?,
-                        vec![id.clone()],
-                    ),
-                    None => (
-                        column(conn, "SELECT key FROM aliases WHERE shop = ?1", &[&shop])?,
-                        column(conn, "SELECT id FROM profiles WHERE shop = ?1", &[&shop])?,
-                    ),
-                };
-                // Profiles merged into this one left redirects: their files
-                // are this person's too.
-                let merged = format!("A#{shop}#merged#");
-                let mut profiles = profiles;
-                profiles.extend(keys.iter().filter_map(|k| k.strip_prefix(&merged)).map(str::to_owned));
-                if let Some(hook) = hook.get() {
-                    let whole_shop = person.is_none();
-                    hook(&Erasing { shop: &shop, profiles: &profiles, alias_keys: &keys, whole_shop })
-                        .map_err(|m| format!("erase of the data files failed: {m}"))?;
-                }
+                let (shop, person) = (shop_owned, person_owned);
+                let named = Self::erased(conn, &shop, person.as_deref())?;
                 match &person {
                     Some(id) => {
                         conn.execute("DELETE FROM profiles WHERE shop = ?1 AND id = ?2", [&shop, id]).map_err(sql)?;
@@ -415,10 +448,11 @@ impl SqliteStore {
                         }
                     }
                 }
-                Ok(())
+                Ok(named)
             })
             .await
             .map_err(unavailable)?;
+        self.erase_files(shop, person, keys, profiles, true).await?;
         // Old row versions must not live on in the WAL file either.
         self.writer.checkpoint().await.map_err(unavailable)
     }
