@@ -76,7 +76,8 @@ invoke-%: ensure-cargo-lambda
 fuzz: check-rust
 	bash scripts/fuzz.sh 300
 
-## bench: replay throughput on a generated 1M-line log, email renders/s, signed deliveries/s against nudge serve,
+## bench: replay throughput on a generated 1M-line log, email renders/s, signed deliveries/s against nudge serve
+## (and a 10-minute soak: memory, WAL, latency, nothing lost),
 ## and each Lambda function's init time against a hello-world lambda_runtime binary, on the rules layer (see README)
 bench: check-rust
 	$(CARGO) build --release -p nudge --bin nudge
@@ -86,6 +87,7 @@ bench: check-rust
 	./target/release/render_bench
 	@for c in 64 256; do ./target/release/serve_load target/release/nudge 20000 $$c; done
 	./target/release/serve_load target/release/nudge 20000 64 4
+	./target/release/serve_load --soak 600 target/release/nudge 16 20000
 	$(CARGO) build --release $(addprefix -p ,$(FUNCTIONS))
 	$(MAKE) --no-print-directory rules-layer NUDGE=target/release/nudge
 	INIT_BENCH_ROUNDS=301 INIT_BENCH_RULES=target/rules-layer/rules ./target/release/init_bench target/release/hello_lambda \
