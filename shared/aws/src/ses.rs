@@ -54,10 +54,18 @@ pub fn client(sdk: &aws_config::SdkConfig) -> Client {
     Client::from_conf(one_attempt(aws_sdk_sesv2::config::Builder::from(sdk)).build())
 }
 
-/// The SDK's own retries off (why: module docs). Throttling is retried by
-/// [`SesMailer`], which knows that is safe.
+/// How long one `SendEmail` may take before it is given up as unconfirmed
+/// (SES answers in well under a second; a hung call must not run into the
+/// invocation's own timeout).
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The SDK's own retries off (why: module docs), and each attempt bounded
+/// by [`SEND_TIMEOUT`]. Throttling is retried by [`SesMailer`], which
+/// knows that is safe.
 pub fn one_attempt(config: aws_sdk_sesv2::config::Builder) -> aws_sdk_sesv2::config::Builder {
-    config.retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
+    config.retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled()).timeout_config(
+        aws_sdk_sesv2::config::timeout::TimeoutConfig::builder().operation_attempt_timeout(SEND_TIMEOUT).build(),
+    )
 }
 
 /// The error's code, from the response or, for an error built without

@@ -1061,6 +1061,8 @@ enum Fault {
     ServerError,
     Reset,
     ApplyThenDrop,
+    /// Forwarded, and answered only after this long.
+    Delay(Duration),
 }
 
 #[derive(Clone)]
@@ -1163,6 +1165,11 @@ impl FaultProxy {
                 r#"{"__type":"InternalFailure","message":"injected"}"#,
             ),
             Some(Fault::Reset) => {}
+            Some(Fault::Delay(d)) => {
+                let answer = forward(upstream, &head, &body);
+                std::thread::sleep(d);
+                let _ = client.write_all(&answer);
+            }
             Some(Fault::ApplyThenDrop) | None => {
                 let answer = forward(upstream, &head, &body);
                 if fault.is_none() {
@@ -1379,4 +1386,19 @@ async fn a_check_killed_after_its_claim_or_after_sending_is_settled_by_reconcile
         let expected = usize::from(sent_before_the_kill);
         assert_eq!(w.moto.sent().len(), expected, "never sent again");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_ses_answers_only_after_the_client_timeout_is_unconfirmed_and_never_resent() {
+    let w = World::new().await;
+    let check = w.abandon(&w.webhook().await).await;
+    let input = w.scheduled_input(&check).await;
+    let proxy = FaultProxy::start(&w.moto.url);
+    proxy.fail("SendEmail", 1, Fault::Delay(nudge_aws::ses::SEND_TIMEOUT + Duration::from_secs(2)));
+    let started = Instant::now();
+    let out = w.checker_through(&proxy).await.check(input).await.unwrap();
+    assert!(started.elapsed() < nudge_aws::ses::SEND_TIMEOUT + Duration::from_secs(2), "gave up at the timeout");
+    assert_eq!((out["decision"].as_str(), out["reason"].as_str()), (Some("skip"), Some("unconfirmed")), "{out}");
+    assert_eq!(proxy.calls("SendEmail"), 1);
+    assert_eq!(w.moto.sent().len(), 1, "SES took it after all: one email, never two");
 }
