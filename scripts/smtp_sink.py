@@ -5,9 +5,11 @@ It binds a free port itself and prints `port N` as its first stdout line.
 The Mailbox handler adds the envelope as X-MailFrom / X-RcptTo headers.
 
 With DEFER (a number), the first DEFER messages are answered
-`451 4.3.0 Try again later` (a relay's rate limit) and not kept.
+`451 4.3.0 Try again later` (a relay's rate limit) and not kept. With
+`drop`, every message is kept and the connection then cut without an
+answer (a relay that took the message and went away).
 
-Usage: PYTHONPATH=.pytools python3 scripts/smtp_sink.py MAILDIR [DEFER]
+Usage: PYTHONPATH=.pytools python3 scripts/smtp_sink.py MAILDIR [DEFER|drop]
 """
 
 import asyncio
@@ -21,13 +23,17 @@ from aiosmtpd.smtp import SMTP
 class Deferring(Mailbox):
     def __init__(self, maildir, defer):
         super().__init__(maildir)
-        self.defer = defer
+        self.drop = defer == "drop"
+        self.defer = 0 if self.drop else int(defer)
 
     async def handle_DATA(self, server, session, envelope):
         if self.defer > 0:
             self.defer -= 1
             return "451 4.3.0 Try again later"
-        return await super().handle_DATA(server, session, envelope)
+        answer = await super().handle_DATA(server, session, envelope)
+        if self.drop:
+            server.transport.abort()
+        return answer
 
 
 async def main(maildir, defer):
@@ -39,4 +45,4 @@ async def main(maildir, defer):
     await server.serve_forever()
 
 
-asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0))
+asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "0"))

@@ -293,11 +293,11 @@ impl Drop for SmtpSink {
     }
 }
 
-fn smtp_sink(maildir: &Path, defer: u32) -> SmtpSink {
+fn smtp_sink(maildir: &Path, defer: &str) -> SmtpSink {
     let mut child = Command::new("python3")
         .arg(repo().join("scripts/smtp_sink.py"))
         .arg(maildir)
-        .arg(defer.to_string())
+        .arg(defer)
         .env("PYTHONPATH", repo().join(".pytools"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -323,10 +323,32 @@ fn a_relay_that_answers_try_again_later_gets_the_message_on_a_later_attempt() {
     relays_one_message("smtp-451", 2);
 }
 
+#[test]
+fn a_relay_that_takes_the_message_and_hangs_up_without_answering_gets_it_once_and_it_is_unconfirmed() {
+    let maildir = std::env::temp_dir().join(format!("nudge-serve-{}-smtp-drop-maildir", std::process::id()));
+    let _ = std::fs::remove_dir_all(&maildir);
+    let sink = smtp_sink(&maildir, "drop");
+    let (config, data) = setup_with("smtp-drop", &format!("smtp_url = \"smtp://127.0.0.1:{}\"\n", sink.port));
+    let server = start(&config, &data);
+    consent_then_checkout(&server.addr);
+    let decided = poll(20, || {
+        let log = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap_or_default();
+        log.lines().find(|l| l.contains(r#""reason":"unconfirmed""#)).map(str::to_owned)
+    });
+    assert!(decided.is_some(), "decided unconfirmed");
+    std::thread::sleep(Duration::from_secs(2)); // would it be sent again?
+    let kept = std::fs::read_dir(maildir.join("new")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(kept, 1, "the relay has it once");
+    assert!(emails(&data).is_empty(), "no .eml: the send is not shown as made");
+    let log = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
+    assert!(!log.contains(r#""decision":"send""#), "{log}");
+    drop(server);
+}
+
 fn relays_one_message(name: &str, defer: u32) {
     let maildir = std::env::temp_dir().join(format!("nudge-serve-{}-{name}-maildir", std::process::id()));
     let _ = std::fs::remove_dir_all(&maildir);
-    let sink = smtp_sink(&maildir, defer);
+    let sink = smtp_sink(&maildir, &defer.to_string());
     let (config, data) = setup_with(name, &format!("smtp_url = \"smtp://127.0.0.1:{}\"\n", sink.port));
     let server = start(&config, &data);
     consent_then_checkout(&server.addr);
