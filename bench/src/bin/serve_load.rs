@@ -78,6 +78,46 @@ fn request(fixture: &serde_json::Value, i: usize, customers: usize, addr: &str) 
     (head, event_id(who, at))
 }
 
+/// One keep-alive connection: sends what `next` gives (index, request,
+/// dedupe id) until it gives nothing, telling `acked` of each delivery
+/// answered 200. Returns the latencies (µs) and the errors.
+async fn drive(
+    addr: &str,
+    mut next: impl FnMut() -> Option<(usize, Vec<u8>, String)>,
+    mut acked: impl FnMut(usize, String),
+) -> (Vec<u32>, usize) {
+    let (mut latencies, mut errors) = (Vec::new(), 0usize);
+    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else { return (latencies, 1) };
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut read = tokio::io::BufReader::new(read);
+    while let Some((i, bytes, id)) = next() {
+        let t = Instant::now();
+        if write.write_all(&bytes).await.is_err() {
+            errors += 1;
+            break;
+        }
+        match response(&mut read).await {
+            Ok(200) => {
+                latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                acked(i, id);
+            }
+            Ok(_) => errors += 1,
+            Err(_) => {
+                errors += 1;
+                break;
+            }
+        }
+    }
+    (latencies, errors)
+}
+
+/// The `p` quantile of sorted latencies (µs), in ms.
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(i).copied().unwrap_or(0) as f64 / 1000.0
+}
+
 /// One response's status, reading exactly its Content-Length body.
 async fn response(r: &mut tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<u16> {
     let mut line = String::new();
@@ -170,32 +210,19 @@ fn soak(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             .map(|_| {
                 let (next, addr, fixture, last) = (next.clone(), addr.clone(), fixture.clone(), last.clone());
                 tokio::spawn(async move {
-                    let (mut acked, mut latencies, mut errors) = (0usize, Vec::new(), 0usize);
-                    let Ok(stream) = tokio::net::TcpStream::connect(&addr).await else { return (0, latencies, 1) };
-                    let _ = stream.set_nodelay(true);
-                    let (read, mut write) = stream.into_split();
-                    let mut read = tokio::io::BufReader::new(read);
-                    while Instant::now() < deadline {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let (bytes, id) = request(&fixture, i, customers, &addr);
-                        let t = Instant::now();
-                        if write.write_all(&bytes).await.is_err() {
-                            errors += 1;
-                            break;
-                        }
-                        match response(&mut read).await {
-                            Ok(200) => {
-                                latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                                acked += 1;
-                                last.lock().unwrap_or_else(|e| e.into_inner())[i % customers] = Some(id);
-                            }
-                            Ok(_) => errors += 1,
-                            Err(_) => {
-                                errors += 1;
-                                break;
-                            }
-                        }
-                    }
+                    let mut acked = 0usize;
+                    let next = || {
+                        (Instant::now() < deadline).then(|| {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let (bytes, id) = request(&fixture, i, customers, &addr);
+                            (i, bytes, id)
+                        })
+                    };
+                    let (latencies, errors) = drive(&addr, next, |i, id| {
+                        acked += 1;
+                        last.lock().unwrap_or_else(|e| e.into_inner())[i % customers] = Some(id);
+                    })
+                    .await;
                     (acked, latencies, errors)
                 })
             })
@@ -213,13 +240,7 @@ fn soak(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let errors: usize = results.iter().map(|r| r.2).sum();
     let mut latencies: Vec<u32> = results.iter().flat_map(|r| r.1.iter().copied()).collect();
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
+    let pct = |p: f64| percentile(&latencies, p);
     let store = SqliteStore::open(&data.join("nudge.db"))?;
     let mut missing = 0;
     for (who, id) in last.lock().unwrap_or_else(|e| e.into_inner()).iter().enumerate() {
@@ -283,33 +304,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|_| {
                 let (requests, next, addr) = (requests.clone(), next.clone(), addr.clone());
                 tokio::spawn(async move {
-                    let (mut acked, mut latencies, mut errors) = (Vec::new(), Vec::new(), 0usize);
-                    let Ok(stream) = tokio::net::TcpStream::connect(&addr).await else { return (acked, latencies, 1) };
-                    let _ = stream.set_nodelay(true);
-                    let (read, mut write) = stream.into_split();
-                    let mut read = tokio::io::BufReader::new(read);
-                    loop {
+                    let mut acked = Vec::new();
+                    let next = || {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= requests.len() {
-                            break;
-                        }
-                        let t = Instant::now();
-                        if write.write_all(&requests[i].0).await.is_err() {
-                            errors += 1;
-                            break;
-                        }
-                        match response(&mut read).await {
-                            Ok(200) => {
-                                latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                                acked.push(i);
-                            }
-                            Ok(_) => errors += 1,
-                            Err(_) => {
-                                errors += 1;
-                                break;
-                            }
-                        }
-                    }
+                        requests.get(i).map(|(bytes, id)| (i, bytes.clone(), id.clone()))
+                    };
+                    let (latencies, errors) = drive(&addr, next, |i, _| acked.push(i)).await;
                     (acked, latencies, errors)
                 })
             })
@@ -329,7 +329,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut latencies: Vec<u32> = results.iter().flat_map(|r| r.1.iter().copied()).collect();
     let errors: usize = results.iter().map(|r| r.2).sum();
     latencies.sort_unstable();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)));
+    let pct = |p: f64| percentile(&latencies, p);
 
     let store = SqliteStore::open(&data.join("nudge.db"))?;
     let mut missing = 0;
@@ -350,8 +350,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         acked.len(),
         elapsed.as_secs_f64(),
         rate,
-        pct(0.50).copied().unwrap_or(0) as f64 / 1000.0,
-        pct(0.99).copied().unwrap_or(0) as f64 / 1000.0,
+        pct(0.50),
+        pct(0.99),
     );
     let _ = std::fs::remove_dir_all(&dir);
     if missing > 0 || acked.is_empty() {
