@@ -311,13 +311,17 @@ where
         // at-most-once state, at most one a day); a failed send is recorded.
         let mut decision = decision;
         let sent = send(ports, &outgoing, now).await;
-        if let Err(e) = &sent {
-            tracing::warn!(check = %check.name(), error = %e, "confirmation request not sent");
-            decision.decision = Outcome::Skip;
-            decision.reason =
-                Some(if matches!(e, MailError::Sandboxed) { Reason::Sandbox } else { Reason::MailFailed });
-        }
-        return finish(ports, decision, &effects, sent.ok(), Vec::new()).await;
+        let unrecorded = match &sent {
+            Ok(id) => record_sent(ports.store, &outgoing, id, now).await,
+            Err(e) => {
+                tracing::warn!(check = %check.name(), error = %e, "confirmation request not sent");
+                decision.decision = Outcome::Skip;
+                decision.reason =
+                    Some(if matches!(e, MailError::Sandboxed) { Reason::Sandbox } else { Reason::MailFailed });
+                Vec::new()
+            }
+        };
+        return finish(ports, decision, &effects, sent.ok(), unrecorded).await;
     }
     let sent = send(ports, &outgoing, now).await;
     let delivery = match &sent {
