@@ -37,6 +37,9 @@ const CHECKPOINT_AT: i32 = 1_000;
 /// only grows.
 const WAL_LIMIT: u64 = 64 << 20;
 
+/// How long a TRUNCATE checkpoint waits for readers to let go.
+const CHECKPOINT_WAIT_MS: i64 = 200;
+
 /// What the caller is told once its batch is (or is not) committed.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
@@ -113,6 +116,10 @@ impl Writer {
             Ok(())
         }))?;
         let checkpointer = connect(path)?;
+        // A TRUNCATE checkpoint holds the write lock while it waits for
+        // readers: it gives up (and tries again when the WAL grows) long
+        // before a write waiting behind it would.
+        checkpointer.pragma_update(None, "busy_timeout", CHECKPOINT_WAIT_MS)?;
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.into())
