@@ -112,6 +112,38 @@ async fn drive(
     (latencies, errors)
 }
 
+/// Every task's result (a task that panicked gives the default).
+async fn join_all<T: Default>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap_or_default());
+    }
+    out
+}
+
+/// How many of `delivered` (customer, dedupe id) the database of `data`
+/// does not show as applied to that customer's profile.
+fn missing(
+    rt: &tokio::runtime::Runtime,
+    data: &Path,
+    delivered: impl IntoIterator<Item = (usize, String)>,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let store = SqliteStore::open(&data.join("nudge.db"))?;
+    let mut missing = 0;
+    for (who, id) in delivered {
+        let alias = Alias { kind: AliasKind::Customer, value: customer(who) };
+        let resolved = rt.block_on(store.resolve(SHOP, &[alias]))?;
+        let profile = match resolved.profile {
+            Some(p) => rt.block_on(store.load(SHOP, &p))?,
+            None => None,
+        };
+        if !profile.is_some_and(|p| p.has_seen(SHOP, &id)) {
+            missing += 1;
+        }
+    }
+    Ok(missing)
+}
+
 /// The `p` quantile of sorted latencies (µs), in ms.
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     let i = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
@@ -227,11 +259,7 @@ fn soak(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 })
             })
             .collect();
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.unwrap_or_default());
-        }
-        out
+        join_all(tasks).await
     });
     let samples = sampler.join().unwrap_or_default();
     server.kill()?;
@@ -241,20 +269,14 @@ fn soak(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let mut latencies: Vec<u32> = results.iter().flat_map(|r| r.1.iter().copied()).collect();
     latencies.sort_unstable();
     let pct = |p: f64| percentile(&latencies, p);
-    let store = SqliteStore::open(&data.join("nudge.db"))?;
-    let mut missing = 0;
-    for (who, id) in last.lock().unwrap_or_else(|e| e.into_inner()).iter().enumerate() {
-        let Some(id) = id else { continue };
-        let alias = Alias { kind: AliasKind::Customer, value: customer(who) };
-        let resolved = rt.block_on(store.resolve(SHOP, &[alias]))?;
-        let profile = match resolved.profile {
-            Some(p) => rt.block_on(store.load(SHOP, &p))?,
-            None => None,
-        };
-        if !profile.is_some_and(|p| p.has_seen(SHOP, id)) {
-            missing += 1;
-        }
-    }
+    let delivered: Vec<(usize, String)> = last
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .enumerate()
+        .filter_map(|(who, id)| Some((who, id.clone()?)))
+        .collect();
+    let missing = missing(&rt, &data, delivered)?;
     println!("| after | RSS MB | WAL MB |");
     println!("|---|---|---|");
     for (k, (rss, wal)) in samples.iter().enumerate() {
@@ -314,11 +336,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 })
             })
             .collect();
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.unwrap_or_default());
-        }
-        out
+        join_all(tasks).await
     });
     let elapsed = started.elapsed();
     // Acknowledged means committed: kill without a chance to flush anything.
@@ -331,19 +349,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     latencies.sort_unstable();
     let pct = |p: f64| percentile(&latencies, p);
 
-    let store = SqliteStore::open(&data.join("nudge.db"))?;
-    let mut missing = 0;
-    for &i in &acked {
-        let alias = Alias { kind: AliasKind::Customer, value: customer(i % customers) };
-        let resolved = rt.block_on(store.resolve(SHOP, &[alias]))?;
-        let profile = match resolved.profile {
-            Some(id) => rt.block_on(store.load(SHOP, &id))?,
-            None => None,
-        };
-        if !profile.is_some_and(|p| p.has_seen(SHOP, &requests[i].1)) {
-            missing += 1;
-        }
-    }
+    let missing = missing(&rt, &data, acked.iter().map(|&i| (i % customers, requests[i].1.clone())))?;
     let rate = acked.len() as f64 / elapsed.as_secs_f64();
     println!(
         "serve load: {} deliveries ({per_customer} per customer) over {connections} connections in {:.2} s: {:.0} deliveries/s, p50 {:.2} ms, p99 {:.2} ms, errors {errors}, acknowledged but missing {missing}",
