@@ -117,10 +117,9 @@ impl FilePublisher {
         Ok(())
     }
 
-    fn line<T: serde::Serialize>(log: &Mutex<Log>, value: &T) -> Result<(), PublishError> {
+    fn line<T: serde::Serialize>(log: &mut Log, value: &T) -> Result<(), PublishError> {
         let mut text = serde_json::to_string(value).map_err(|e| PublishError(e.to_string()))?;
         text.push('\n');
-        let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
         match log.file.write_all(text.as_bytes()) {
             Ok(()) => {
                 log.len += text.len() as u64;
@@ -138,7 +137,7 @@ impl FilePublisher {
 
 impl Publisher for FilePublisher {
     fn decision(&self, d: &Decision) -> impl Future<Output = Result<(), PublishError>> + Send {
-        ready(Self::line(&self.decisions, d))
+        ready(Self::line(&mut self.decisions.lock().unwrap_or_else(|e| e.into_inner()), d))
     }
     fn export(&self, p: &Profile) -> impl Future<Output = Result<(), PublishError>> + Send {
         let path = self.exports.join(format!("{}-{}.json", p.shop, p.id));
@@ -154,16 +153,14 @@ impl Publisher for FilePublisher {
         if matches!(e.kind, EventKind::EraseRequested {}) {
             return ready(Ok(()));
         }
+        let mut log = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len > 0
+            && (log.len >= self.rotate_at || log.day != today())
+            && let Err(err) = self.rotate(&mut log)
         {
-            let mut log = self.events.lock().unwrap_or_else(|e| e.into_inner());
-            if log.len > 0
-                && (log.len >= self.rotate_at || log.day != today())
-                && let Err(err) = self.rotate(&mut log)
-            {
-                tracing::error!(error = %err, "events.jsonl not rotated; appending to it");
-            }
+            tracing::error!(error = %err, "events.jsonl not rotated; appending to it");
         }
-        ready(Self::line(&self.events, e))
+        ready(Self::line(&mut log, e))
     }
 }
 

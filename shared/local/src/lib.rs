@@ -409,8 +409,10 @@ impl SqliteStore {
         profiles: Vec<String>,
         current_log_only: bool,
     ) -> Result<(), StoreError> {
-        let Some(hook) = self.erase_hook.get().map(|_| self.erase_hook.clone()) else { return Ok(()) };
-        let (shop, whole_shop) = (shop.to_owned(), person.is_none());
+        if self.erase_hook.get().is_none() {
+            return Ok(());
+        }
+        let (hook, shop, whole_shop) = (self.erase_hook.clone(), shop.to_owned(), person.is_none());
         tokio::task::spawn_blocking(move || {
             let hook = hook.get().ok_or("no erase hook")?;
             let e = Erasing { shop: &shop, profiles: &profiles, alias_keys: &keys, whole_shop, current_log_only };
