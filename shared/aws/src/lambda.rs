@@ -116,8 +116,12 @@ impl Stack {
         Stack::new(loader.load().await, |k| std::env::var(k).ok()).await
     }
 
-    /// From `get` (an environment) and an SDK configuration.
+    /// From `get` (an environment) and an SDK configuration. Every client
+    /// but SES's (which sets its own, see [`crate::ses::client`]) bounds
+    /// each attempt by [`ATTEMPT_TIMEOUT`].
     pub async fn new(sdk: SdkConfig, get: impl Fn(&str) -> Option<String>) -> Result<Stack, InitError> {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder().operation_attempt_timeout(ATTEMPT_TIMEOUT).build();
+        let sdk = sdk.into_builder().timeout_config(timeouts).build();
         let settings = Settings::from_env(&get)?;
         let secrets = match &settings.secrets_path {
             Some(path) => Secrets::from_ssm(&aws_sdk_ssm::Client::new(&sdk), path).await?,
@@ -156,6 +160,15 @@ impl Stack {
         }
     }
 }
+
+/// How long one request to DynamoDB, Scheduler, EventBridge or SSM may take
+/// before the SDK gives it up and retries (its standard retries). They
+/// answer in milliseconds; without a bound a request on a connection that
+/// went silent waits out the whole invocation (and a webhook's sender:
+/// Shopify gives up after 5 s). Retrying is safe: profile writes are
+/// conditional on the profile's version and a check's claim carries its
+/// token, so a write applied whose answer was lost is recognised.
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub type Http = HttpService<DynamoStore, EventBridgeScheduler, EventBridgePublisher, SystemClock>;
 

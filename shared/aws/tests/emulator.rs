@@ -1066,6 +1066,16 @@ enum Fault {
     Delay(Duration),
 }
 
+/// Every fault, the delay just past the attempt timeout of the calls
+/// (SendEmail's own, longer timeout has its own test below).
+const FAULTS: [Fault; 5] = [
+    Fault::Throttle,
+    Fault::ServerError,
+    Fault::Reset,
+    Fault::ApplyThenDrop,
+    Fault::Delay(Duration::from_millis(nudge_aws::lambda::ATTEMPT_TIMEOUT.as_millis() as u64 + 1_000)),
+];
+
 #[derive(Clone)]
 struct FaultProxy {
     url: String,
@@ -1093,6 +1103,16 @@ impl FaultProxy {
     /// The `nth` call (from 1) of `op` gets `fault`.
     fn fail(&self, op: &str, nth: u32, fault: Fault) {
         self.rules.lock().unwrap().push((op.to_owned(), nth, fault));
+    }
+
+    /// The first four calls of `op` get `fault` (more than the SDK's three
+    /// attempts: the call fails), but a delay only the first (a hang the
+    /// attempt timeout cuts short, then a retry that gets through).
+    fn fail_repeatedly(&self, op: &str, fault: Fault) {
+        let times = if matches!(fault, Fault::Delay(_)) { 1 } else { 4 };
+        for nth in 1..=times {
+            self.fail(op, nth, fault);
+        }
     }
 
     fn calls(&self, op: &str) -> u32 {
@@ -1226,12 +1246,10 @@ async fn faults_on_the_webhook_s_calls_lose_no_episode_and_send_one_email() {
     // (it retries anything but a 2xx), and the check is decided by the
     // schedule or, if its creation was lost, by reconcile.
     for op in ["BatchGetItem", "UpdateItem", "PutItem", "BatchWriteItem", "POST /schedules"] {
-        for fault in [Fault::Throttle, Fault::ServerError, Fault::Reset, Fault::ApplyThenDrop] {
+        for fault in FAULTS {
             let w = World::with(&[("NUDGE_RECONCILE_GRACE_MINUTES", "5")]).await;
             let proxy = FaultProxy::start(&w.moto.url);
-            for nth in 1..=4 {
-                proxy.fail(op, nth, fault);
-            }
+            proxy.fail_repeatedly(op, fault);
             let through = HttpFunction::new(w.stack_through(&proxy).await, &["/webhooks/shopify"]);
             let body = checkout(mins(20));
             let first = deliver(&through, "checkouts/create", "evt-1", &body).await;
@@ -1289,14 +1307,12 @@ async fn faults_on_the_check_s_calls_end_in_one_decision_and_at_most_one_email()
     // Each fault on each call the check makes, then the check delivered
     // again (as Scheduler's retry, the dead-letter redrive or reconcile do).
     for op in ["GetItem", "UpdateItem", "SendEmail", "PutItem"] {
-        for fault in [Fault::Throttle, Fault::ServerError, Fault::Reset, Fault::ApplyThenDrop] {
+        for fault in FAULTS {
             let w = World::new().await;
             let check = w.abandon(&w.webhook().await).await;
             let input = w.scheduled_input(&check).await;
             let proxy = FaultProxy::start(&w.moto.url);
-            for nth in 1..=4 {
-                proxy.fail(op, nth, fault);
-            }
+            proxy.fail_repeatedly(op, fault);
             let first = w.checker_through(&proxy).await.check(input.clone()).await;
             let second = w.checker().await.check(input.clone()).await.unwrap();
             let sent = w.moto.sent().len();
@@ -1402,4 +1418,21 @@ async fn a_send_ses_answers_only_after_the_client_timeout_is_unconfirmed_and_nev
     assert_eq!((out["decision"].as_str(), out["reason"].as_str()), (Some("skip"), Some("unconfirmed")), "{out}");
     assert_eq!(proxy.calls("SendEmail"), 1);
     assert_eq!(w.moto.sent().len(), 1, "SES took it after all: one email, never two");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dynamodb_read_that_hangs_is_cut_at_the_attempt_timeout_and_retried() {
+    let w = World::new().await;
+    let check = w.abandon(&w.webhook().await).await;
+    let input = w.scheduled_input(&check).await;
+    let proxy = FaultProxy::start(&w.moto.url);
+    // A connection that goes silent (the answer comes a minute later).
+    proxy.fail("GetItem", 1, Fault::Delay(Duration::from_secs(60)));
+    let started = Instant::now();
+    let out = w.checker_through(&proxy).await.check(input).await.unwrap();
+    let took = started.elapsed();
+    assert!(took < nudge_aws::lambda::ATTEMPT_TIMEOUT * 3, "given up at the attempt timeout: {took:?}");
+    assert_eq!(out["decision"], "send", "{out}");
+    assert!(proxy.calls("GetItem") >= 2, "retried");
+    assert_eq!(w.moto.sent().len(), 1);
 }
