@@ -427,9 +427,7 @@ async fn check_loop(svc: Arc<Service>, mail: Arc<Mail>, mut stop: tokio::sync::w
                                 tracing::error!(error = %e, "check ran but could not be marked done; it will be a duplicate");
                             }
                         }
-                        Err(e) => {
-                            tracing::error!(error = %e, check = %check.name(), "check failed; retried next round")
-                        }
+                        Err(e) => check_failed(&svc, &check, &e.to_string()).await,
                     }
                 }
             }
@@ -448,6 +446,21 @@ async fn check_loop(svc: Arc<Service>, mail: Arc<Mail>, mut stop: tokio::sync::w
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// A check that failed: tried again after a growing backoff, and set
+/// aside (out of the check loop and the sweep, with the reason) after
+/// [`nudge_local::MAX_CHECK_ATTEMPTS`].
+async fn check_failed(svc: &Service, check: &nudge_core::Check, reason: &str) {
+    match svc.scheduler.failed(check, reason, svc.clock.now()).await {
+        Ok(nudge_local::Failed::Retry { attempts, at }) => {
+            tracing::error!(check = %check.name(), attempts, retry_at = %at, error = reason, "check failed; tried again later")
+        }
+        Ok(nudge_local::Failed::SetAside) => {
+            tracing::error!(check = %check.name(), error = reason, "check failed too often: set aside in checks_set_aside")
+        }
+        Err(e) => tracing::error!(check = %check.name(), error = %e, "check failed and could not be rescheduled"),
     }
 }
 
@@ -470,7 +483,12 @@ async fn sweep(
         Err(e) => return tracing::error!(error = %e, "sweep: cannot read overdue profiles"),
     };
     match nudge_app::reconcile(ports, &profiles, SWEEP_GRACE).await {
-        Ok(done) => tracing::info!(run = done.run, sent = done.sent, failed = done.failed, "sweep ran overdue checks"),
+        Ok(done) => {
+            tracing::info!(run = done.run, sent = done.sent, failed = done.failed.len(), "sweep ran overdue checks");
+            for (check, reason) in &done.failed {
+                check_failed(svc, check, reason).await;
+            }
+        }
         Err(e) => tracing::error!(error = %e, "sweep failed"),
     }
 }

@@ -985,6 +985,55 @@ fn the_server_keeps_running_when_whoever_started_it_stops_reading_its_output() {
     let _ = child.wait();
 }
 
+/// Shopper `i`'s checkout, made from the Shopify fixture, at `now`.
+fn shopper_checkout(fixture: &serde_json::Value, i: usize, now: &str) -> serde_json::Value {
+    let mut c = fixture.clone();
+    c["token"] = format!("chk-{i}").into();
+    c["cart_token"] = format!("cart-{i}").into();
+    c["email"] = format!("shopper-{i}@example.com").into();
+    c["customer"]["id"] = (5000 + i).into();
+    c["created_at"] = now.into();
+    c["updated_at"] = now.into();
+    c
+}
+
+/// A server-side identify of shopper `i` with a consent state.
+fn shopper_identify(i: usize, consent: &str) -> String {
+    serde_json::json!({"batch": [{"type": "identify", "userId": format!("{}", 5000 + i),
+        "messageId": format!("id-{i}-{consent}"),
+        "traits": {"email": format!("shopper-{i}@example.com"), "first_name": "Ada",
+                   "email_marketing_consent": consent}}], "writeKey": "sk"})
+    .to_string()
+}
+
+#[test]
+fn a_check_that_keeps_failing_backs_off_and_the_others_still_send() {
+    let (config, data) = setup("failing-check");
+    let server = start(&config, &data);
+    let fixture: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo().join("fixtures/shopify/checkouts__create.json")).unwrap())
+            .unwrap();
+    let json = [("Content-Type", "application/json".into())];
+    for i in [1, 2] {
+        assert_eq!(post(&server.addr, "/v1/batch", &json, shopper_identify(i, "subscribed").as_bytes()), 200);
+        let c = shopper_checkout(&fixture, i, &jiff::Timestamp::now().to_string()).to_string();
+        assert_eq!(shopify(&server.addr, "checkouts/create", &format!("c-{i}"), c.as_bytes()), 200);
+    }
+    // Shopper 1's profile no longer reads: its check fails every run.
+    let db = rusqlite::Connection::open(data.join("nudge.db")).unwrap();
+    let damaged = db.execute("UPDATE profiles SET doc = '{damaged' WHERE doc LIKE '%\"5001\"%'", []).unwrap();
+    assert_eq!(damaged, 1);
+    let sent = wait_for_email_with(&data, "shopper-2@example.com", 15);
+    assert!(sent.is_some(), "the other shopper's reminder went out");
+    assert!(emails(&data).iter().all(|e| !e.contains("shopper-1@")));
+    std::thread::sleep(Duration::from_secs(3));
+    let attempts: i64 = db.query_row("SELECT attempts FROM checks", [], |r| r.get(0)).unwrap();
+    // Due 4 s after the checkout, then failing: retried after 2, 4, 8 s …
+    // (not every half second).
+    assert!((1..=3).contains(&attempts), "attempts {attempts}");
+    drop(server);
+}
+
 /// A seeded chaos run of `nudge serve`: 30 shoppers, deliveries sent once
 /// to three times and sometimes out of order, orders inside the delay,
 /// opt-outs, and the server SIGKILLed and restarted four times while checks
@@ -1005,24 +1054,11 @@ fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills()
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (seed >> 33) % n
     };
-    let identify = |i: usize, consent: &str| {
-        serde_json::json!({"batch": [{"type": "identify", "userId": format!("{}", 5000 + i),
-            "messageId": format!("id-{i}-{consent}"),
-            "traits": {"email": format!("shopper-{i}@example.com"), "first_name": "Ada",
-                       "email_marketing_consent": consent}}], "writeKey": "sk"})
-        .to_string()
-    };
     let mut server = start(&config, &data);
     for round in 0..4 {
         for i in (round * 8)..(round * 8 + 8) {
             let now = jiff::Timestamp::now().to_string();
-            let mut c = checkout.clone();
-            c["token"] = format!("chk-{i}").into();
-            c["cart_token"] = format!("cart-{i}").into();
-            c["email"] = format!("shopper-{i}@example.com").into();
-            c["customer"]["id"] = (5000 + i).into();
-            c["created_at"] = now.clone().into();
-            c["updated_at"] = now.clone().into();
+            let c = shopper_checkout(&checkout, i, &now);
             let mut o = order.clone();
             o["id"] = (900_000 + i).into();
             o["checkout_token"] = format!("chk-{i}").into();
@@ -1031,7 +1067,7 @@ fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills()
             o["updated_at"] = now.clone().into();
             let buys = rand(4) == 0;
             let opts_out = rand(6) == 0;
-            let consent = identify(i, "subscribed");
+            let consent = shopper_identify(i, "subscribed");
             for _ in 0..=rand(2) {
                 post(&server.addr, "/v1/batch", &[("Content-Type", "application/json".into())], consent.as_bytes());
             }
@@ -1046,7 +1082,7 @@ fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills()
                 shopify(&server.addr, "orders/create", &format!("o-{i}"), o.to_string().as_bytes());
             }
             if opts_out {
-                let out = identify(i, "unsubscribed");
+                let out = shopper_identify(i, "unsubscribed");
                 post(&server.addr, "/v1/batch", &[("Content-Type", "application/json".into())], out.as_bytes());
             }
         }

@@ -10,6 +10,19 @@ use nudge_core::{Check, Decision, ProductChange, Profile};
 use crate::compose::Composed;
 use crate::identity::Alias;
 
+/// Why a stored document does not parse, without the parser's own text,
+/// which quotes the offending value (an address, a name): the kind of
+/// error and where.
+pub fn unreadable(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "cannot be read",
+        serde_json::error::Category::Syntax => "is not JSON",
+        serde_json::error::Category::Data => "does not match the schema",
+        serde_json::error::Category::Eof => "ends early",
+    };
+    format!("document {kind} (line {}, column {})", e.line(), e.column())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("profile store unavailable: {0}")]

@@ -438,9 +438,16 @@ pub struct Reconciled {
     pub sent: u32,
     /// Their [`Checked::unrecorded`], together.
     pub unrecorded: Vec<&'static str>,
-    /// Checks that failed (logged with their names; the rest went on).
-    pub failed: u32,
+    /// Checks that failed, with why (logged with their names; the rest
+    /// went on). The shell counts them against the profile, and sets a
+    /// profile aside after [`MAX_SWEEP_FAILURES`].
+    pub failed: Vec<(nudge_core::Check, String)>,
 }
+
+/// How many sweeps may fail on a profile's check before the shell sets the
+/// profile aside (out of the sweep, with the reason): a poison item must not
+/// be retried forever, and one transient outage must not set anything aside.
+pub const MAX_SWEEP_FAILURES: u32 = 5;
 
 /// The fallback path for checks the scheduler never delivered (deleted,
 /// dead-lettered, never created): every pending check of these profiles
@@ -470,7 +477,7 @@ where
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(check = %check.name(), error = %e, "reconcile: check failed; the sweep goes on");
-                    out.failed += 1;
+                    out.failed.push((check, e.to_string()));
                     continue;
                 }
             };

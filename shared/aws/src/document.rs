@@ -30,13 +30,13 @@ pub fn pack(profile: &Profile) -> Result<Vec<u8>, StoreError> {
 }
 
 pub fn unpack(bytes: &[u8]) -> Result<Profile, StoreError> {
-    let unreadable = |e: &dyn std::fmt::Display| StoreError::Unavailable(format!("unreadable profile document: {e}"));
+    let unreadable = |e: &dyn std::fmt::Display| StoreError::Unavailable(format!("unreadable profile: {e}"));
     let mut json = Vec::with_capacity(bytes.len() * 4);
     DeflateDecoder::new(bytes).take(MAX_JSON + 1).read_to_end(&mut json).map_err(|e| unreadable(&e))?;
     if json.len() as u64 > MAX_JSON {
         return Err(unreadable(&"larger than 1 MB"));
     }
-    serde_json::from_slice(&json).map_err(|e| unreadable(&e))
+    serde_json::from_slice(&json).map_err(|e| unreadable(&nudge_app::ports::unreadable(&e)))
 }
 
 #[cfg(test)]

@@ -388,10 +388,14 @@ impl CheckFunction {
             for what in &done.unrecorded {
                 metrics::error(what);
             }
-            for _ in 0..done.failed {
+            for (check, reason) in &done.failed {
                 metrics::error("reconcile_check");
+                if self.stack.store.sweep_failed(&check.shop, &check.profile, reason).await? {
+                    metrics::error("set_aside");
+                    set_aside += 1;
+                }
             }
-            failed += done.failed;
+            failed += done.failed.len() as u32;
             (batches, run, sent) = (batches + 1, run + done.run, sent + done.sent);
             decided.extend(profiles.into_iter().map(|p| p.id));
             let late = deadline.is_some_and(|d| SystemClock.now() + RECONCILE_RESERVE > d);

@@ -836,6 +836,65 @@ async fn an_unreadable_profile_is_set_aside_and_the_sweep_runs_the_others() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_profile_whose_check_fails_in_every_sweep_is_set_aside_after_five_and_its_next_save_brings_it_back() {
+    let w = World::with(&[("NUDGE_RECONCILE_GRACE_MINUTES", "5")]).await;
+    three_overdue_checkouts(&w.webhook().await).await;
+    let cutoff = Timestamp::now() - mins(5);
+    let poison = w.store().overdue(cutoff, 1).await.unwrap().profiles.remove(0);
+    let pk = format!("P#{}#{}", poison.shop, poison.id);
+    // Every conditional write to that profile fails (as an item over the
+    // size limit would): its check can never be claimed.
+    let proxy = FaultProxy::start(&w.moto.url);
+    proxy.fail_when("UpdateItem", &[&pk, "#v = :expected"], Fault::ServerError);
+    let through = w.checker_through(&proxy).await;
+    let max = nudge_app::usecase::MAX_SWEEP_FAILURES;
+    for sweep in 1..=max {
+        let out = through.reconcile_in_batches(10, None).await.unwrap();
+        let expected_run = if sweep == 1 { 2 } else { 0 };
+        let set_aside = u64::from(sweep == max);
+        assert_eq!(
+            (out["failed"].as_u64(), out["run"].as_u64(), out["set_aside"].as_u64()),
+            (Some(1), Some(expected_run), Some(set_aside)),
+            "sweep {sweep}: {out}"
+        );
+    }
+    assert_eq!(w.moto.sent().len(), 2, "the other two shoppers were mailed in the first sweep");
+    let item = |w: &World| {
+        let (client, table, pk) = (w.store().client().clone(), w.store().table().to_owned(), pk.clone());
+        async move {
+            client
+                .get_item()
+                .table_name(table)
+                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+                .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()))
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
+        }
+    };
+    let aside = item(&w).await;
+    let reason = aside["set_aside"].as_s().unwrap();
+    assert!(reason.starts_with(&format!("{max} sweeps failed")), "{reason}");
+    assert!(!aside.contains_key("due_bucket"), "out of the due index");
+    let next = through.reconcile_in_batches(10, None).await.unwrap();
+    assert_eq!((next["failed"].as_u64(), next["run"].as_u64()), (Some(0), Some(0)), "{next}");
+    // The shopper comes back: the save puts the profile back in the sweep.
+    let mut again = checkout(mins(30));
+    again["token"] = json!("token-0b");
+    again["cart_token"] = json!("cart-0b");
+    again["email"] = json!("shopper-0@example.com");
+    again["customer"]["id"] = json!(1000);
+    again["customer"]["email"] = json!("shopper-0@example.com");
+    assert_eq!(deliver(&w.webhook().await, "checkouts/create", "evt-back", &again).await, 200);
+    let back = item(&w).await;
+    assert!(back.contains_key("due_bucket") && !back.contains_key("set_aside") && !back.contains_key("sweep_failures"));
+    let out = w.checker().await.reconcile_in_batches(10, None).await.unwrap();
+    assert!(out["run"].as_u64().unwrap() >= 1, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_sweep_starts_no_further_batch_near_the_end_of_its_invocation() {
     let w = World::with(&[("NUDGE_RECONCILE_GRACE_MINUTES", "5")]).await;
     three_overdue_checkouts(&w.webhook().await).await;
@@ -1079,11 +1138,15 @@ const FAULTS: [Fault; 5] = [
     Fault::Delay(Duration::from_millis(nudge_aws::lambda::ATTEMPT_TIMEOUT.as_millis() as u64 + 1_000)),
 ];
 
+type Shared<T> = std::sync::Arc<std::sync::Mutex<Vec<T>>>;
+
 #[derive(Clone)]
 struct FaultProxy {
     url: String,
     /// (operation, nth call of it, fault)
-    rules: std::sync::Arc<std::sync::Mutex<Vec<(String, u32, Fault)>>>,
+    rules: Shared<(String, u32, Fault)>,
+    /// (operation, strings its body contains, fault): every such call.
+    matching: Shared<(String, Vec<String>, Fault)>,
     calls: std::sync::Arc<std::sync::Mutex<HashMap<String, u32>>>,
 }
 
@@ -1092,7 +1155,8 @@ impl FaultProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_owned();
-        let proxy = FaultProxy { url, rules: Default::default(), calls: Default::default() };
+        let proxy =
+            FaultProxy { url, rules: Default::default(), matching: Default::default(), calls: Default::default() };
         let p = proxy.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
@@ -1116,6 +1180,12 @@ impl FaultProxy {
         for nth in 1..=times {
             self.fail(op, nth, fault);
         }
+    }
+
+    /// Every call of `op` whose body contains each of `needles` gets `fault`.
+    fn fail_when(&self, op: &str, needles: &[&str], fault: Fault) {
+        let needles = needles.iter().map(|n| n.to_string()).collect();
+        self.matching.lock().unwrap().push((op.to_owned(), needles, fault));
     }
 
     fn calls(&self, op: &str) -> u32 {
@@ -1161,7 +1231,15 @@ impl FaultProxy {
             *c += 1;
             *c
         };
-        let fault = self.rules.lock().unwrap().iter().find(|(o, k, _)| *o == op && *k == n).map(|r| r.2);
+        let text = String::from_utf8_lossy(&body);
+        let fault =
+            self.rules.lock().unwrap().iter().find(|(o, k, _)| *o == op && *k == n).map(|r| r.2).or_else(|| {
+                let matching = self.matching.lock().unwrap();
+                matching
+                    .iter()
+                    .find(|(o, needles, _)| *o == op && needles.iter().all(|x| text.contains(x)))
+                    .map(|r| r.2)
+            });
         let respond = |client: &mut TcpStream, status: &str, headers: &str, body: &str| {
             let _ = write!(
                 client,

@@ -170,6 +170,7 @@ impl SqliteStore {
     /// the scheduler on the same file, so one fsync serves both).
     pub fn with_writer(path: &Path, writer: Writer) -> Result<SqliteStore, StoreError> {
         let conn = connect(path).map_err(unavailable)?;
+        add_missing_column(&conn, "profiles", "next_due", "INTEGER").map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
         let readers = Readers::open(path, conn).map_err(unavailable)?;
         Ok(SqliteStore { readers, writer, erase_hook: Arc::default(), conflicts: Arc::default() })
@@ -214,7 +215,8 @@ impl SqliteStore {
                     out.push(p);
                 }
                 Err(e) => {
-                    tracing::error!(profile = %id, error = %e, "unreadable profile set aside from the sweep");
+                    let error = nudge_app::ports::unreadable(&e);
+                    tracing::error!(profile = %id, %error, "unreadable profile set aside from the sweep");
                     self.writer
                         .write(move |conn| {
                             conn.execute(
@@ -258,8 +260,8 @@ impl SqliteStore {
         let mut out = Vec::new();
         for row in rows {
             let (doc, version) = row.map_err(unavailable)?;
-            let mut p: Profile =
-                serde_json::from_str(&doc).map_err(|e| unavailable(format!("corrupt profile document: {e}")))?;
+            let mut p: Profile = serde_json::from_str(&doc)
+                .map_err(|e| unavailable(format!("profile {}", nudge_app::ports::unreadable(&e))))?;
             p.version = u64::try_from(version).unwrap_or(0);
             out.push(p);
         }
@@ -322,8 +324,8 @@ impl SqliteStore {
             .and_then(|mut s| s.query_row([shop, id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
             .map_err(unavailable)?;
         row.map(|(version, doc)| {
-            let mut p: Profile =
-                serde_json::from_str(&doc).map_err(|e| unavailable(format!("corrupt profile document: {e}")))?;
+            let mut p: Profile = serde_json::from_str(&doc)
+                .map_err(|e| unavailable(format!("profile {}", nudge_app::ports::unreadable(&e))))?;
             p.version = u64::try_from(version).unwrap_or(0);
             Ok(p)
         })
@@ -509,7 +511,8 @@ impl SqliteStore {
             out.push(match row.map_err(unavailable)? {
                 (id, None, at) => ProductChange::Remove { id, at: at.and_then(|s| Timestamp::from_second(s).ok()) },
                 (_, Some(doc), _) => ProductChange::Upsert(
-                    serde_json::from_str(&doc).map_err(|e| unavailable(format!("corrupt product document: {e}")))?,
+                    serde_json::from_str(&doc)
+                        .map_err(|e| unavailable(format!("product {}", nudge_app::ports::unreadable(&e))))?,
                 ),
             });
         }
@@ -760,17 +763,47 @@ CREATE TABLE IF NOT EXISTS checks (
     due     INTEGER NOT NULL,
     payload TEXT NOT NULL,
     shop    TEXT NOT NULL DEFAULT '',
-    profile TEXT NOT NULL DEFAULT ''
+    profile TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0  -- runs that failed
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS checks_by_due ON checks (due);
 CREATE INDEX IF NOT EXISTS checks_by_profile ON checks (shop, profile);
-CREATE TABLE IF NOT EXISTS checks_set_aside ( -- rows that no longer parse, kept for a look
+CREATE TABLE IF NOT EXISTS checks_set_aside ( -- unreadable or failing too often, kept for a look
     name    TEXT PRIMARY KEY,
     payload TEXT NOT NULL,
     reason  TEXT NOT NULL,
     at      INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
+
+/// A check whose runs failed this many times is set aside.
+pub const MAX_CHECK_ATTEMPTS: u32 = 10;
+
+/// What became of a check that failed to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// Due again at `at`.
+    Retry { attempts: u32, at: Timestamp },
+    /// Moved to `checks_set_aside`.
+    SetAside,
+}
+
+/// Adds `column` to `table` when an older database lacks it (and the
+/// table exists: a new database gets it from its `CREATE TABLE`).
+fn add_missing_column(conn: &Connection, table: &str, column: &str, decl: &str) -> rusqlite::Result<()> {
+    let has_table: bool =
+        conn.query_row("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| {
+            r.get(0)
+        })?;
+    let has_column: bool =
+        conn.query_row("SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2", [table, column], |r| {
+            r.get(0)
+        })?;
+    if has_table && !has_column {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+    }
+    Ok(())
+}
 
 impl SqliteScheduler {
     /// Opens (creating if needed) the checks table at `path`, with a writer
@@ -784,6 +817,7 @@ impl SqliteScheduler {
     pub fn with_writer(path: &Path, writer: Writer) -> Result<SqliteScheduler, SchedulerError> {
         let err = |e: rusqlite::Error| SchedulerError(format!("sqlite: {e}"));
         let conn = connect(path).map_err(err)?;
+        add_missing_column(&conn, "checks", "attempts", "INTEGER NOT NULL DEFAULT 0").map_err(err)?;
         conn.execute_batch(CHECKS).map_err(err)?;
         Ok(SqliteScheduler { readers: Readers::open(path, conn).map_err(err)?, writer, unreadable: Default::default() })
     }
@@ -845,12 +879,63 @@ impl SqliteScheduler {
             match serde_json::from_str(&payload) {
                 Ok(check) => out.push(check),
                 Err(e) => {
-                    tracing::error!(check = %name, error = %e, "stored check unreadable; set aside");
+                    let error = nudge_app::ports::unreadable(&e);
+                    tracing::error!(check = %name, %error, "stored check unreadable; set aside");
                     self.unreadable.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }
         Ok(out)
+    }
+
+    /// Records that running `check` failed with `reason`: it is due again
+    /// after a backoff that doubles from 2 s (at most 10 minutes), and after
+    /// [`MAX_CHECK_ATTEMPTS`] failures it is moved to `checks_set_aside` and
+    /// its profile taken out of the sweep, until the profile's next save. A
+    /// check with no row (found by the sweep) gets one.
+    pub async fn failed(&self, check: &Check, reason: &str, now: Timestamp) -> Result<Failed, SchedulerError> {
+        let row = CheckRow::of(check).map_err(|e| SchedulerError(e.to_string()))?;
+        let reason = reason.chars().take(500).collect::<String>();
+        let now = now.as_second();
+        self.writer
+            .write(move |conn| {
+                row.insert(conn)?;
+                let attempts: u32 = conn
+                    .query_row(
+                        "UPDATE checks SET attempts = attempts + 1 WHERE name = ?1 RETURNING attempts",
+                        [&row.name],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql)?;
+                if attempts >= MAX_CHECK_ATTEMPTS {
+                    conn.execute(
+                        "INSERT OR REPLACE INTO checks_set_aside (name, payload, reason, at) VALUES (?1, ?2, ?3, ?4)",
+                        params![row.name, row.payload, format!("{attempts} runs failed: {reason}"), now],
+                    )
+                    .map_err(sql)?;
+                    conn.execute("DELETE FROM checks WHERE name = ?1", [&row.name]).map_err(sql)?;
+                    conn.execute(
+                        "UPDATE profiles SET next_due = NULL WHERE shop = ?1 AND id = ?2",
+                        [&row.shop, &row.profile],
+                    )
+                    .map_err(sql)?;
+                    return Ok(Failed::SetAside);
+                }
+                let at = now + (1i64 << attempts.min(30)).min(600);
+                conn.execute("UPDATE checks SET due = ?1 WHERE name = ?2", params![at, row.name]).map_err(sql)?;
+                Ok(Failed::Retry { attempts, at: Timestamp::from_second(at).unwrap_or(Timestamp::MAX) })
+            })
+            .await
+            .map_err(|e| SchedulerError(format!("sqlite: {e}")))
+    }
+
+    /// The checks set aside: name, reason, when (unix seconds).
+    pub fn set_aside(&self) -> Result<Vec<(String, String, i64)>, SchedulerError> {
+        let err = |e: rusqlite::Error| SchedulerError(format!("sqlite: {e}"));
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT name, reason, at FROM checks_set_aside ORDER BY at").map_err(err)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
     }
 
     /// Moves the rows that no longer parse to `checks_set_aside`, with the
@@ -867,7 +952,10 @@ impl SqliteScheduler {
                     let rows =
                         stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(sql)?;
                     rows.filter_map(Result::ok)
-                        .filter_map(|(n, p)| serde_json::from_str::<Check>(&p).err().map(|e| (n, p, e.to_string())))
+                        .filter_map(|(n, p)| {
+                            let e = serde_json::from_str::<Check>(&p).err()?;
+                            Some((n, p, nudge_app::ports::unreadable(&e)))
+                        })
                         .collect()
                 };
                 for (name, payload, reason) in &bad {

@@ -268,3 +268,80 @@ impl nudge_app::ports::Scheduler for Refusing {
         std::future::ready(Err(nudge_app::ports::SchedulerError("refused".into())))
     }
 }
+
+#[test]
+fn a_check_that_keeps_failing_is_retried_with_a_growing_backoff_then_set_aside_and_leaves_the_sweep() {
+    let path = db("failing");
+    let store = SqliteStore::open(&path).unwrap();
+    let scheduler = SqliteScheduler::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // The profile the check belongs to, overdue for the sweep.
+    conn.execute(
+        "INSERT INTO profiles (shop, id, version, doc, touched, next_due) VALUES ('s', 'p', 1, '{}', 0, 5)",
+        [],
+    )
+    .unwrap();
+    let c = check(1, "2026-10-06T14:10:00Z");
+    run(scheduler.schedule(&c)).unwrap();
+    let mut now = at("2026-10-06T14:10:00Z");
+    let mut waits = Vec::new();
+    for attempt in 1..nudge_local::MAX_CHECK_ATTEMPTS {
+        match run(scheduler.failed(&c, "profile store unavailable: disk I/O error", now)).unwrap() {
+            nudge_local::Failed::Retry { attempts, at } => {
+                assert_eq!(attempts, attempt);
+                assert!(scheduler.due(now, 10).unwrap().is_empty(), "not retried at once");
+                assert_eq!(scheduler.due(at, 10).unwrap(), vec![c.clone()], "due again after the backoff");
+                waits.push(at.as_second() - now.as_second());
+                now = at;
+            }
+            other => panic!("attempt {attempt}: {other:?}"),
+        }
+    }
+    assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 512]);
+    assert_eq!(run(scheduler.failed(&c, "disk I/O error", now)).unwrap(), nudge_local::Failed::SetAside);
+    assert!(scheduler.pending().unwrap().is_empty(), "out of the check loop");
+    let aside = scheduler.set_aside().unwrap();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(aside[0].0, c.name());
+    assert!(aside[0].1.contains("10 runs failed: disk I/O error"), "{aside:?}");
+    let next: Option<i64> = conn.query_row("SELECT next_due FROM profiles WHERE id = 'p'", [], |r| r.get(0)).unwrap();
+    assert_eq!(next, None, "out of the sweep too");
+    assert!(run(store.overdue(at("2026-10-07T00:00:00Z"), 10)).unwrap().is_empty());
+}
+
+#[test]
+fn a_check_the_sweep_failed_on_gets_a_row_that_counts_its_failures() {
+    let scheduler = SqliteScheduler::open(&db("failing-rowless")).unwrap();
+    let c = check(3, "2026-10-06T14:10:00Z");
+    let now = at("2026-10-06T15:00:00Z");
+    let failed = run(scheduler.failed(&c, "boom", now)).unwrap();
+    assert_eq!(failed, nudge_local::Failed::Retry { attempts: 1, at: at("2026-10-06T15:00:02Z") });
+    assert_eq!(scheduler.pending().unwrap(), vec![c]);
+}
+
+#[test]
+fn a_database_from_before_the_sweep_and_the_retry_count_opens_and_gains_their_columns() {
+    let path = db("old-schema");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE profiles (shop TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,
+             touched INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (shop, id));
+         CREATE TABLE checks (name TEXT PRIMARY KEY, due INTEGER NOT NULL, payload TEXT NOT NULL,
+             shop TEXT NOT NULL DEFAULT '', profile TEXT NOT NULL DEFAULT '') WITHOUT ROWID;",
+    )
+    .unwrap();
+    let c = check(1, "2026-10-06T14:10:00Z");
+    conn.execute(
+        "INSERT INTO checks (name, due, payload, shop, profile) VALUES (?1, ?2, ?3, 's', 'p')",
+        rusqlite::params![c.name(), c.due.as_second(), serde_json::to_string(&c).unwrap()],
+    )
+    .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let scheduler = SqliteScheduler::open(&path).unwrap();
+    assert_eq!(scheduler.pending().unwrap(), vec![c.clone()], "the pending check is kept");
+    assert!(run(store.overdue(at("2026-10-07T00:00:00Z"), 10)).unwrap().is_empty());
+    assert!(matches!(
+        run(scheduler.failed(&c, "x", at("2026-10-06T14:10:00Z"))).unwrap(),
+        nudge_local::Failed::Retry { attempts: 1, .. }
+    ));
+}

@@ -162,3 +162,21 @@ fn a_product_change_older_than_the_one_kept_is_not_recorded() {
 fn run<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime").block_on(f)
 }
+
+#[test]
+fn a_profile_that_does_not_parse_is_an_error_that_quotes_none_of_its_values() {
+    let path = db("unreadable-private");
+    let store = SqliteStore::open(&path).unwrap();
+    let mut p = Profile::new("shop", "p1");
+    run(store.save(&mut p, None)).unwrap();
+    // A document damaged so that an address sits where a number belongs.
+    let mut doc: serde_json::Value = serde_json::to_value(Profile::new("shop", "p1")).unwrap();
+    doc["version"] = "ada@example.com".into();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE profiles SET doc = ?1 WHERE id = 'p1'", [doc.to_string()])
+        .unwrap();
+    let error = run(store.load("shop", "p1")).unwrap_err().to_string();
+    assert!(error.contains("does not match the schema"), "{error}");
+    assert!(!error.contains("ada@"), "the address leaked into the error: {error}");
+}

@@ -120,8 +120,15 @@ pub(super) fn unavailable<E: std::error::Error>(what: &str, e: E) -> StoreError 
     StoreError::Unavailable(format!("dynamodb {what}: {}", DisplayErrorContext(e)))
 }
 
-pub(super) fn corrupt(e: serde_dynamo::Error) -> StoreError {
-    StoreError::Unavailable(format!("dynamodb: unreadable item: {e}"))
+/// A profile item's count of sweeps in a row that failed on its check.
+pub(super) const SWEEP_FAILURES: &str = "sweep_failures";
+/// Why a profile item was taken out of the sweep.
+pub(super) const SET_ASIDE: &str = "set_aside";
+
+/// An item that does not match its struct. The deserializer's text is left
+/// out: it quotes the offending value, which may be personal data.
+pub(super) fn corrupt(_: serde_dynamo::Error) -> StoreError {
+    StoreError::Unavailable("dynamodb: an item does not match its schema".into())
 }
 
 /// The `by-due` bucket of a profile: stable, so an update moves the entry

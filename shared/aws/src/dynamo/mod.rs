@@ -430,11 +430,50 @@ impl DynamoStore {
         Ok(out)
     }
 
+    /// Counts a sweep that failed on a profile's check (`sweep_failures`);
+    /// at [`nudge_app::usecase::MAX_SWEEP_FAILURES`] in a row, sets the
+    /// profile aside with `reason` and returns true. A successful save
+    /// clears the count.
+    pub async fn sweep_failed(&self, shop: &str, id: &str, reason: &str) -> Result<bool, StoreError> {
+        self.wrote();
+        let pk = profile_pk(shop, id);
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.clone(), PROFILE_SK)))
+            .update_expression("ADD #failures :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#failures", SWEEP_FAILURES)
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        let failures = match counted {
+            Ok(out) => out
+                .attributes
+                .and_then(|a| a.get(SWEEP_FAILURES).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u32>().ok()))
+                .unwrap_or(0),
+            // Erased meanwhile: nothing left to set aside.
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                return Ok(false);
+            }
+            Err(e) => return Err(unavailable("count a sweep failure", e)),
+        };
+        tracing::warn!(profile = %id, failures, reason, "a sweep failed on this profile's check");
+        if failures < nudge_app::usecase::MAX_SWEEP_FAILURES {
+            return Ok(false);
+        }
+        self.set_aside(key(pk, PROFILE_SK), &format!("{failures} sweeps failed: {reason}")).await?;
+        Ok(true)
+    }
+
     /// Takes a profile item out of the `by-due` index (no sweep finds it
-    /// again), noting why in `set_aside`. The item itself is kept.
+    /// again), noting why in `set_aside`. The item itself is kept; the
+    /// profile's next save puts it back.
     async fn set_aside(&self, key: Key, reason: &str) -> Result<(), StoreError> {
         let pk = key.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-        tracing::error!(item = %pk, reason, "unreadable profile set aside from the reconcile sweep");
+        tracing::error!(item = %pk, reason, "profile set aside from the reconcile sweep");
         self.wrote();
         self.client
             .update_item()
@@ -713,6 +752,8 @@ impl ProfileStore for DynamoStore {
             ("#owner".to_owned(), "owner".to_owned()),
             ("#bucket".to_owned(), "due_bucket".to_owned()),
             ("#due".to_owned(), "next_due".to_owned()),
+            ("#failures".to_owned(), SWEEP_FAILURES.to_owned()),
+            ("#aside".to_owned(), SET_ASIDE.to_owned()),
         ]);
         let doc = {
             let mut d = profile.clone();
@@ -731,9 +772,11 @@ impl ProfileStore for DynamoStore {
                 set.extend(["#bucket = :bucket", "#due = :due"]);
                 values.insert(":bucket".into(), s(due_bucket(&profile.shop, &profile.id)));
                 values.insert(":due".into(), n(due.as_second()));
-                ""
+                // A profile that saves again is back in the sweep, with a
+                // clean slate.
+                " REMOVE #failures, #aside"
             }
-            None => " REMOVE #bucket, #due",
+            None => " REMOVE #bucket, #due, #failures, #aside",
         };
         let condition = match expected {
             None => {
