@@ -7,13 +7,17 @@ The Mailbox handler adds the envelope as X-MailFrom / X-RcptTo headers.
 With DEFER (a number), the first DEFER messages are answered
 `451 4.3.0 Try again later` (a relay's rate limit) and not kept. With
 `drop`, every message is kept and the connection then cut without an
-answer (a relay that took the message and went away).
+answer (a relay that took the message and went away). With `chaos:SEED`,
+each message at random (seeded): kept and answered (65 %), `451` and not
+kept (15 %), `554` refused and not kept (10 %), or kept and the connection
+cut (10 %).
 
-Usage: PYTHONPATH=.pytools python3 scripts/smtp_sink.py MAILDIR [DEFER|drop]
+Usage: PYTHONPATH=.pytools python3 scripts/smtp_sink.py MAILDIR [DEFER|drop|chaos:SEED]
 """
 
 import asyncio
 import os
+import random
 import sys
 
 from aiosmtpd.handlers import Mailbox
@@ -23,10 +27,21 @@ from aiosmtpd.smtp import SMTP
 class Deferring(Mailbox):
     def __init__(self, maildir, defer):
         super().__init__(maildir)
+        self.chaos = random.Random(int(defer[6:])) if defer.startswith("chaos:") else None
         self.drop = defer == "drop"
-        self.defer = 0 if self.drop else int(defer)
+        self.defer = 0 if self.drop or self.chaos else int(defer)
 
     async def handle_DATA(self, server, session, envelope):
+        if self.chaos:
+            roll = self.chaos.random()
+            if roll < 0.15:
+                return "451 4.3.0 Try again later"
+            if roll < 0.25:
+                return "554 5.7.1 Message refused"
+            answer = await super().handle_DATA(server, session, envelope)
+            if roll < 0.35:
+                server.transport.abort()
+            return answer
         if self.defer > 0:
             self.defer -= 1
             return "451 4.3.0 Try again later"

@@ -1034,16 +1034,23 @@ fn a_check_that_keeps_failing_backs_off_and_the_others_still_send() {
     drop(server);
 }
 
-/// A seeded chaos run of `nudge serve`: 30 shoppers, deliveries sent once
-/// to three times and sometimes out of order, orders inside the delay,
-/// opt-outs, and the server SIGKILLed and restarted four times while checks
-/// come due. From the decision log, the outbox and the database at the end:
-/// every armed episode has exactly one final decision, at most one email,
-/// an email file exactly when its send decision exists (and none empty),
-/// and no send relied on anything but a subscribed consent.
+/// A seeded chaos run of `nudge serve` (about a minute): 96 shoppers,
+/// deliveries sent once to three times and sometimes out of order, orders
+/// inside the delay, opt-outs; mail relayed to an SMTP server that at random
+/// answers "try again later", refuses, or takes the message and hangs up;
+/// and the server SIGKILLed and restarted twelve times while checks come due.
+/// From the decision log, the relay's mailbox, the outbox and the database
+/// at the end: every armed episode has exactly one final decision and at
+/// most one message at the relay; a send decision exactly when the relay
+/// confirmed it and an email file exists (none empty); a message the relay
+/// holds without a send is `unconfirmed`; and no send relied on anything
+/// but a subscribed consent.
 #[test]
-fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills() {
-    let (config, data) = setup("chaos");
+fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills_and_relay_faults() {
+    let maildir = std::env::temp_dir().join(format!("nudge-serve-{}-chaos-maildir", std::process::id()));
+    let _ = std::fs::remove_dir_all(&maildir);
+    let sink = smtp_sink(&maildir, "chaos:20261207");
+    let (config, data) = setup_with("chaos", &format!("smtp_url = \"smtp://127.0.0.1:{}\"\n", sink.port));
     let checkout: serde_json::Value =
         serde_json::from_slice(&std::fs::read(repo().join("fixtures/shopify/checkouts__create.json")).unwrap())
             .unwrap();
@@ -1055,7 +1062,7 @@ fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills()
         (seed >> 33) % n
     };
     let mut server = start(&config, &data);
-    for round in 0..4 {
+    for round in 0..12 {
         for i in (round * 8)..(round * 8 + 8) {
             let now = jiff::Timestamp::now().to_string();
             let c = shopper_checkout(&checkout, i, &now);
@@ -1093,13 +1100,14 @@ fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills()
     }
     // Let everything come due and be decided.
     let db = data.join("nudge.db");
-    let settled = poll(40, || {
+    let settled = poll(60, || {
         let store = nudge_local::SqliteStore::open(&db).ok()?;
         let profiles = store.profiles(1_000).ok()?;
         profiles.iter().all(|p| p.pending_checks().is_empty()).then_some(profiles)
     });
-    let profiles = settled.expect("every armed episode decided within 40 s");
+    let profiles = settled.expect("every armed episode decided within 60 s");
     drop(server);
+    drop(sink);
     let log = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
     let decisions: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let mut finals: HashMap<(String, String, u64), Vec<&serde_json::Value>> = HashMap::new();
@@ -1119,7 +1127,7 @@ fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills()
         *reasons.entry(format!("{} {}", f["decision"], f["reason"])).or_default() += 1;
     }
     eprintln!("chaos: {} episodes, final decisions {reasons:?}", finals.len());
-    assert!(finals.len() >= 20, "the run armed episodes: {}", finals.len());
+    assert!(finals.len() >= 80, "the run armed episodes: {}", finals.len());
     for (episode, f) in &finals {
         assert_eq!(f.len(), 1, "{episode:?}: {f:?}");
     }
@@ -1141,6 +1149,29 @@ fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills()
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
         .collect();
+    // What the relay holds, by the send its X-Nudge-Ref header names.
+    let mut relayed: HashMap<(String, String, u64), usize> = HashMap::new();
+    for m in std::fs::read_dir(maildir.join("new")).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default() {
+        let raw = std::fs::read_to_string(m.path()).unwrap().replace("\r\n", "\n");
+        let parsed = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        let reference: String = parsed.header_raw("X-Nudge-Ref").expect("X-Nudge-Ref").split_whitespace().collect();
+        let field = |k: &str| reference.split('&').find_map(|kv| kv.strip_prefix(k)).unwrap().to_owned();
+        let key = (field("p="), field("t="), field("e=").parse().unwrap());
+        *relayed.entry(key).or_default() += 1;
+    }
+    for (episode, f) in &finals {
+        let held = relayed.get(episode).copied().unwrap_or(0);
+        assert!(held <= 1, "{episode:?}: {held} messages at the relay");
+        match (f[0]["decision"].as_str(), f[0]["reason"].as_str()) {
+            (Some("send"), _) => assert_eq!(held, 1, "{episode:?}: a send the relay does not hold"),
+            (_, Some("unconfirmed")) => {}
+            _ => assert_eq!(held, 0, "{episode:?}: relayed but decided {}", f[0]),
+        }
+    }
+    assert!(relayed.keys().all(|k| finals.contains_key(k)), "a message for an episode with no decision");
+    for expected in ["send", "mail_failed", "unconfirmed"] {
+        assert!(reasons.keys().any(|r| r.contains(expected)), "the faults reached no {expected}: {reasons:?}");
+    }
     assert!(files.iter().all(|f| f.metadata().unwrap().len() > 0), "an empty .eml");
     assert_eq!(files.len(), sends.len(), "an email file exactly for each send");
     for s in &sends {
