@@ -180,3 +180,37 @@ fn a_profile_that_does_not_parse_is_an_error_that_quotes_none_of_its_values() {
     assert!(error.contains("does not match the schema"), "{error}");
     assert!(!error.contains("ada@"), "the address leaked into the error: {error}");
 }
+
+#[test]
+fn writes_go_on_while_an_erase_rewrites_the_data_files() {
+    let store = Arc::new(SqliteStore::open(&db("erase-off-writer")).unwrap());
+    run(store.save(&mut Profile::new("shop", "gone"), None)).unwrap();
+    // The file pass of the erase (rewriting the event logs) blocks until
+    // the test lets it go.
+    let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    store.on_erase(Box::new(move |_| {
+        let _ = entered_tx.send(());
+        released.lock().unwrap().recv().map_err(|e| e.to_string())
+    }));
+    let erasing = {
+        let store = store.clone();
+        std::thread::spawn(move || run(store.erase("shop", "gone")))
+    };
+    entered.recv().unwrap();
+    // Meanwhile another delivery is stored and answered.
+    let (tx, saved) = std::sync::mpsc::channel();
+    {
+        let store = store.clone();
+        std::thread::spawn(move || tx.send(run(store.save(&mut Profile::new("shop", "other"), None))));
+    }
+    let outcome = saved.recv_timeout(std::time::Duration::from_secs(30));
+    assert!(matches!(outcome, Ok(Ok(Saved::Ok))), "a write waited for the erase: {outcome:?}");
+    assert!(!erasing.is_finished(), "the erase is still in its file pass");
+    release.send(()).unwrap(); // the first pass
+    release.send(()).unwrap(); // the second, after the rows are gone
+    erasing.join().unwrap().unwrap();
+    assert!(run(store.load("shop", "gone")).unwrap().is_none());
+    assert!(run(store.load("shop", "other")).unwrap().is_some());
+}
