@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{ConsentSource, ConsentState};
 use crate::hash::{stable_hash, unit_interval};
-use crate::profile::{CLAIM_LEASE, Claim, Effect, Profile, SendRecord};
+use crate::profile::{CLAIM_LEASE, Claim, Effect, Pending, Profile, SendRecord};
 use crate::rules::{QuietHours, Trigger, Triggers};
 use crate::time::{Secs, secs, ts};
 
@@ -188,19 +188,8 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
     if pending.due > now {
         return (Outcome::Defer, Some(Reason::Debounced), None, Some(pending.due));
     }
-    for kind in &trigger.cancel_if {
-        let after_start = p.activity.iter().any(|a| a.kind == *kind && a.last >= pending.started);
-        let basket_bought =
-            kind == "order_placed" && pending.token.as_ref().is_some_and(|t| p.orders.tokens.contains(t));
-        if after_start || basket_bought {
-            return skip(if kind == "order_placed" { Reason::Converted } else { Reason::Cancelled });
-        }
-    }
-    if trigger.max_lateness.is_some_and(|limit| now - pending.due > limit.as_secs()) {
-        return skip(Reason::Expired);
-    }
-    if trigger.only_if.as_ref().is_some_and(|c| !c.eval(p, now)) {
-        return skip(Reason::ConditionLapsed);
+    if let Some(reason) = lapsed(p, trigger, pending, now) {
+        return skip(reason);
     }
     if let Some(reason) = p.unreachable(rules) {
         return skip(reason);
@@ -208,10 +197,7 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
     if outranked(p, trigger, rules, now) {
         return skip(Reason::Outranked);
     }
-    let state = p.state(&trigger.id);
-    if let (Some(cool), Some(last)) = (trigger.cooldown, state.and_then(|s| s.last_sent))
-        && now - last < cool.as_secs()
-    {
+    if cooling_down(p, trigger, now) {
         return skip(Reason::Cooldown);
     }
     if p.capped(rules, now) {
@@ -229,13 +215,52 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
     (Outcome::Send, None, Some(variant), None)
 }
 
-/// A higher-priority trigger is pending, or sent inside its own cooldown.
+/// Why a pending episode can no longer send whatever else happens: the
+/// person did what cancels it, it is later than its `max_lateness`, or its
+/// `if` no longer holds.
+fn lapsed(p: &Profile, trigger: &Trigger, pending: &Pending, now: Secs) -> Option<Reason> {
+    for kind in &trigger.cancel_if {
+        let after_start = p.activity.iter().any(|a| a.kind == *kind && a.last >= pending.started);
+        let basket_bought =
+            kind == "order_placed" && pending.token.as_ref().is_some_and(|t| p.orders.tokens.contains(t));
+        if after_start || basket_bought {
+            return Some(if kind == "order_placed" { Reason::Converted } else { Reason::Cancelled });
+        }
+    }
+    if trigger.max_lateness.is_some_and(|limit| now - pending.due > limit.as_secs()) {
+        return Some(Reason::Expired);
+    }
+    if trigger.only_if.as_ref().is_some_and(|c| !c.eval(p, now)) {
+        return Some(Reason::ConditionLapsed);
+    }
+    None
+}
+
+fn cooling_down(p: &Profile, trigger: &Trigger, now: Secs) -> bool {
+    let last = p.state(&trigger.id).and_then(|s| s.last_sent);
+    matches!((trigger.cooldown, last), (Some(cool), Some(last)) if now - last < cool.as_secs())
+}
+
+/// Whether a higher-priority trigger takes this person's slot: one of its
+/// episodes is being sent, or is pending and would send as things stand
+/// (not cancelled, not too late, its `if` holding, not in its cooldown, the
+/// person not in its holdout), or it sent within the policy's
+/// `outrank_window`. A trigger that cannot send to this person outranks
+/// nothing, so the result does not depend on which of two checks due
+/// together runs first: the higher one either sends (and then outranks by
+/// its send) or could not have (and outranks nothing either way).
 fn outranked(p: &Profile, me: &Trigger, rules: &Triggers, now: Secs) -> bool {
+    let window = rules.policy.outrank_window.as_secs();
     rules.triggers.iter().filter(|t| t.priority > me.priority).any(|t| {
-        p.state(&t.id).is_some_and(|s| {
-            s.pending.is_some()
-                || matches!((t.cooldown, s.last_sent), (Some(c), Some(last)) if now - last < c.as_secs())
-        })
+        let Some(s) = p.state(&t.id) else { return false };
+        let sent_lately = s.last_sent.is_some_and(|last| now - last < window);
+        let would_send = s.pending.as_ref().is_some_and(|pd| {
+            pd.claim.is_some()
+                || (lapsed(p, t, pd, now).is_none()
+                    && !cooling_down(p, t, now)
+                    && !in_holdout(&p.shop, &p.id, t, pd.episode))
+        });
+        sent_lately || would_send
     })
 }
 

@@ -149,30 +149,147 @@ template = "t"
 }
 
 #[test]
-fn a_higher_priority_trigger_in_its_cooldown_outranks_a_lower_one() {
+fn a_higher_priority_send_outranks_lower_ones_for_the_outrank_window_only() {
+    let src = |window: &str| {
+        format!(
+            r#"{window}
+[[trigger]]
+id = "cart"
+priority = 100
+on = "checkout_started"
+delay = "10m"
+cooldown = "7d"
+template = "t"
+[[trigger]]
+id = "browse"
+priority = 50
+when = {{ count = "product_viewed", same_product = true, at_least = 3, within = "48h" }}
+delay = "1h"
+template = "t"
+"#
+        )
+    };
+    let browse_after = |hours: i64, window: &str| {
+        let mut s = Shopper::new("c1");
+        let mut events = s.subscribe(0);
+        events.push(s.checkout(0, "chk1"));
+        let t = hours * HOUR;
+        events.extend([s.view(t, "p1"), s.view(t + MIN, "p1"), s.view(t + 2 * MIN, "p1")]);
+        finals(&replay(&rules(&src(window)), &events))
+    };
+    // Sent at 0h10: a browse reminder at 2h02 is outranked, one at 26h02
+    // is not, although the cart trigger is still in its 7-day cooldown.
+    assert_eq!(
+        browse_after(1, ""),
+        vec![("cart".into(), Outcome::Send, None), ("browse".into(), Outcome::Skip, Some(Reason::Outranked))]
+    );
+    assert_eq!(browse_after(25, ""), vec![("cart".into(), Outcome::Send, None), ("browse".into(), Outcome::Send, None)]);
+    // A shorter window, set in the policy.
+    assert_eq!(
+        browse_after(1, "[policy]\noutrank_window = \"30m\""),
+        vec![("cart".into(), Outcome::Send, None), ("browse".into(), Outcome::Send, None)]
+    );
+}
+
+const LOYAL_AND_GENERIC: &str = r#"
+[[trigger]]
+id = "cart-loyal"
+priority = 100
+on = "checkout_started"
+delay = "10m"
+if = { orders_at_least = 3 }
+template = "t"
+[[trigger]]
+id = "cart"
+priority = 90
+on = "checkout_started"
+delay = "10m"
+template = "t"
+"#;
+
+#[test]
+fn a_higher_trigger_whose_condition_fails_for_this_person_outranks_nothing() {
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    events.push(s.checkout(MIN, "chk1"));
+    let ds = replay(&rules(LOYAL_AND_GENERIC), &events);
+    let mut f = finals(&ds);
+    f.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        f,
+        vec![("cart".into(), Outcome::Send, None), ("cart-loyal".into(), Outcome::Skip, Some(Reason::ConditionLapsed))],
+        "a first-time shopper gets the generic reminder"
+    );
+    // A loyal shopper gets the loyal one only.
+    let mut s = Shopper::new("c2");
+    let mut events = s.subscribe(0);
+    for i in 0..3 {
+        events.push(s.order(i * DAY, &format!("old{i}")));
+    }
+    events.push(s.checkout(4 * DAY, "chk1"));
+    let mut f = finals(&replay(&rules(LOYAL_AND_GENERIC), &events));
+    f.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        f,
+        vec![("cart".into(), Outcome::Skip, Some(Reason::Outranked)), ("cart-loyal".into(), Outcome::Send, None)]
+    );
+}
+
+#[test]
+fn two_checks_due_together_are_decided_the_same_whichever_runs_first() {
+    // The same rules with the triggers listed in either order: the checks
+    // due at the same second run in the other order.
+    let (head, tail) = LOYAL_AND_GENERIC.split_at(LOYAL_AND_GENERIC.find("[[trigger]]\nid = \"cart\"\n").unwrap());
+    let swapped = format!("{tail}\n{head}");
+    for orders in 0..4 {
+        let mut s = Shopper::new("c1");
+        let mut events = s.subscribe(0);
+        for i in 0..orders {
+            events.push(s.order(i * DAY, &format!("old{i}")));
+        }
+        events.push(s.checkout(4 * DAY, "chk1"));
+        let decided = |src: &str| {
+            let mut f = finals(&replay(&rules(src), &events));
+            f.sort_by(|x, y| x.0.cmp(&y.0));
+            f
+        };
+        let (a, b) = (decided(LOYAL_AND_GENERIC), decided(&swapped));
+        assert_eq!(a, b, "{orders} orders");
+        assert_eq!(a.iter().filter(|d| d.1 == Outcome::Send).count(), 1, "{orders} orders: one email, {a:?}");
+    }
+}
+
+#[test]
+fn a_higher_trigger_in_its_own_cooldown_outranks_nothing() {
     let src = r#"
 [[trigger]]
 id = "cart"
 priority = 100
 on = "checkout_started"
 delay = "10m"
-cooldown = "24h"
+cooldown = "7d"
 template = "t"
 [[trigger]]
-id = "browse"
+id = "cart-fallback"
 priority = 50
-when = { count = "product_viewed", same_product = true, at_least = 3, within = "48h" }
-delay = "1h"
+on = "checkout_started"
+delay = "20m"
 template = "t"
 "#;
     let mut s = Shopper::new("c1");
     let mut events = s.subscribe(0);
     events.push(s.checkout(0, "chk1"));
-    events.extend([s.view(HOUR, "p1"), s.view(HOUR + MIN, "p1"), s.view(HOUR + 2 * MIN, "p1")]);
-    let ds = replay(&rules(src), &events);
+    events.push(s.checkout(2 * DAY, "chk2"));
+    let f = finals(&replay(&rules(src), &events));
     assert_eq!(
-        finals(&ds),
-        vec![("cart".into(), Outcome::Send, None), ("browse".into(), Outcome::Skip, Some(Reason::Outranked))]
+        f,
+        vec![
+            ("cart".into(), Outcome::Send, None),
+            ("cart-fallback".into(), Outcome::Skip, Some(Reason::Outranked)),
+            ("cart".into(), Outcome::Skip, Some(Reason::Cooldown)),
+            ("cart-fallback".into(), Outcome::Send, None),
+        ],
+        "two days on, the cart trigger cannot send: the fallback does"
     );
 }
 

@@ -190,6 +190,7 @@ impl Compiler<'_> {
             max_per_day: raw.max_per_day.map(Spanned::into_inner),
             max_per_week: raw.max_per_week.map(Spanned::into_inner),
             quiet_hours,
+            outrank_window: raw.outrank_window.unwrap_or(DEFAULT_OUTRANK_WINDOW),
         }
     }
 

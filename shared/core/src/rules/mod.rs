@@ -63,7 +63,16 @@ pub struct Policy {
     pub quiet_hours: Option<QuietHours>,
     /// The default `max_lateness` of every trigger.
     pub max_lateness: Option<Dur>,
+    /// How long after a send its trigger still outranks lower-priority
+    /// ones for the same person ([`DEFAULT_OUTRANK_WINDOW`] unless set).
+    pub outrank_window: Dur,
 }
+
+/// A send outranks lower-priority triggers for a day by default: long
+/// enough that a cart reminder is not followed by a browse reminder the
+/// same evening, short enough that a welcome email does not silence
+/// everything else for the length of its cooldown.
+pub const DEFAULT_OUTRANK_WINDOW: Dur = Dur::from_secs(24 * 3600);
 
 /// The least `max_lateness` accepted: a scheduler delivers a check up to a
 /// minute or so after its time, and the reconcile sweep runs every five.
@@ -182,9 +191,25 @@ impl Triggers {
         self.tracked.iter().any(|k| k == kind)
     }
 
-    /// One human line per trigger: what it will do.
+    /// One human line per trigger: what it will do, and which triggers it
+    /// gives way to.
     pub fn describe(&self) -> Vec<String> {
-        self.triggers.iter().map(Trigger::describe).collect()
+        self.triggers
+            .iter()
+            .map(|t| {
+                let mut line = t.describe();
+                let higher: Vec<&str> =
+                    self.triggers.iter().filter(|h| h.priority > t.priority).map(|h| h.id.as_str()).collect();
+                if !higher.is_empty() {
+                    line += &format!(
+                        "; gives way to {}: while an episode of theirs would send (not cancelled, its `if` holding, out of cooldown), and for {} after one sends",
+                        higher.join(", "),
+                        self.policy.outrank_window
+                    );
+                }
+                line
+            })
+            .collect()
     }
 }
 
@@ -243,6 +268,14 @@ mod tests {
     }
 
     const MINIMAL: &str = "[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\n";
+
+    #[test]
+    fn each_trigger_names_the_triggers_it_gives_way_to_and_for_how_long() {
+        let src = format!("[policy]\noutrank_window = \"6h\"\n{MINIMAL}{}", MINIMAL.replace("\"a\"", "\"b\"\npriority = 5"));
+        let lines = Triggers::parse(&src, "t.toml", None).unwrap().describe();
+        assert!(!lines[1].contains("gives way"), "the highest gives way to none: {}", lines[1]);
+        assert!(lines[0].ends_with("; gives way to b: while an episode of theirs would send (not cancelled, its `if` holding, out of cooldown), and for 6h after one sends"), "{}", lines[0]);
+    }
 
     #[test]
     fn minimal_rules_parse_with_defaults() {

@@ -38,6 +38,7 @@ pub(super) struct RawPolicy {
     pub(super) max_per_week: Option<Spanned<u32>>,
     pub(super) quiet_hours: Option<Spanned<RawQuietHours>>,
     pub(super) max_lateness: Option<Spanned<Dur>>,
+    pub(super) outrank_window: Option<Dur>,
 }
 
 #[derive(Deserialize)]
