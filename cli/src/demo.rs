@@ -230,12 +230,12 @@ pub fn run(examples: &Path) -> Result<ExitCode> {
         let mut replay = Replay::new(&rules, AliasKey::new(b"nudge-demo"));
         let mut decisions: Vec<Decision> = Vec::new();
         let mut reader = LogReader::open(file, Format::Auto, "demo-shop")?;
+        let mut lines = Vec::new();
         while let Some(parsed) = reader.next()? {
-            let parsed = parsed.map_err(|e| anyhow::anyhow!("{e}"))?;
-            for e in &parsed.events {
-                replay.push(e, parsed.arrived, &mut |d| decisions.push(d.clone()))?;
-            }
+            lines.push(parsed.map_err(|e| anyhow::anyhow!("{e}"))?);
         }
+        let events: Vec<_> = lines.iter().flat_map(|p| p.events.iter().map(move |e| (e, p.arrived))).collect();
+        replay.push_events(&events, true, &mut |d| decisions.push(d.clone()))?;
         replay.finish(&mut |d| decisions.push(d.clone()))?;
         let scenario = file.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
         let profiles = replay.store.profiles();

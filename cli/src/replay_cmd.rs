@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use jiff::Timestamp;
 use nudge_app::{AliasKey, Replay};
-use nudge_core::{Decision, Triggers};
+use nudge_core::{Decision, Event, Triggers};
 
 use crate::logs::{Format, LogReader, Parsed};
 
@@ -208,6 +209,7 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     // between the parser and the engine evicts each other's code from the
     // instruction cache, which cost more than either.
     let mut batch: Vec<Parsed> = Vec::with_capacity(BATCH);
+    let mut carry: Vec<(Event, Timestamp)> = Vec::new();
     for path in &args.logs {
         let mut reader = LogReader::open(path, args.format, &args.shop)?;
         loop {
@@ -231,11 +233,12 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
                     }
                 }
             }
-            for p in &batch {
-                for e in &p.events {
-                    replay.push(e, p.arrived, &mut sink).context("replay failed")?;
-                }
-            }
+            // The last message of a batch may go on in the next one.
+            let held = std::mem::take(&mut carry);
+            let mut events: Vec<(&Event, Timestamp)> = held.iter().map(|(e, t)| (e, *t)).collect();
+            events.extend(batch.iter().flat_map(|p| p.events.iter().map(move |e| (e, p.arrived))));
+            let rest = replay.push_events(&events, false, &mut sink).context("replay failed")?;
+            carry = events[rest..].iter().map(|(e, t)| ((*e).clone(), *t)).collect();
             if let Some(t) = &templates {
                 renders.check(t, &rules, replay.take_sent());
             }
@@ -254,6 +257,8 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
             }
         }
     }
+    let last: Vec<(&Event, Timestamp)> = carry.iter().map(|(e, t)| (e, *t)).collect();
+    replay.push_events(&last, true, &mut sink).context("replay failed")?;
     replay.finish(&mut sink).context("replay failed")?;
     if let Some(t) = &templates {
         renders.check(t, &rules, replay.take_sent());

@@ -316,3 +316,23 @@ fn replaying_a_data_directory_reads_its_rotated_event_logs_in_order_then_the_cur
         String::from_utf8_lossy(&none.stderr)
     );
 }
+
+#[test]
+fn an_identify_with_an_address_and_consent_is_one_step_so_a_zero_delay_welcome_sends() {
+    let rules = tmp(
+        "welcome.toml",
+        "[[trigger]]\nid = \"welcome\"\non = \"profile_updated\"\ndelay = \"0s\"\ntemplate = \"t\"\n",
+    );
+    let log = tmp(
+        "identify.jsonl",
+        r#"{"type":"identify","messageId":"m1","userId":"u1","timestamp":"2026-10-06T14:00:00Z","traits":{"email":"ada@example.com","first_name":"Ada","email_marketing_consent":"subscribed"}}
+"#,
+    );
+    let out = nudge(&["replay", "--triggers", rules.to_str().unwrap(), log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let decisions: Vec<serde_json::Value> =
+        text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(decisions[0]["decision"], "send", "{}", decisions[0]);
+    assert_eq!(decisions[0]["consent"], "subscribed");
+}

@@ -21,7 +21,7 @@ use crate::catalogue::Catalogues;
 use crate::identity::AliasKey;
 use crate::ports::{CatalogueStore, Clock, ProfileStore, Publisher, Scheduler};
 use crate::unsubscribe::{Confirmed, LinkError, LinkTarget, UnsubscribeKey, Unsubscribed, confirm, unsubscribe};
-use crate::usecase::{AppError, IngestPorts, ingest};
+use crate::usecase::{AppError, IngestPorts, ingest_message};
 
 /// Everything the ingest endpoints need, built once per process.
 pub struct HttpService<S, Sch, P, C> {
@@ -181,14 +181,16 @@ where
         match accepted {
             Accepted::Events(events) => {
                 let ports = self.ingest_ports();
-                for e in &events {
-                    let out = ingest(&ports, e).await?;
-                    // A duplicate changed nothing: the event log keeps each
-                    // event once, as the profile did.
-                    if out.changed {
-                        self.publisher.event(e).await?;
+                for message in nudge_core::event::messages(&events) {
+                    let out = ingest_message(&ports, &message).await?;
+                    for (e, fresh) in message.iter().zip(&out.fresh) {
+                        // A duplicate changed nothing: the event log keeps
+                        // each event once, as the profile did.
+                        if *fresh {
+                            self.publisher.event(e).await?;
+                        }
+                        tracing::debug!(shop = %e.shop, event = %e.id, kind = e.kind.name(), profile = ?out.profile, duplicate = !fresh, "ingested");
                     }
-                    tracing::debug!(shop = %e.shop, event = %e.id, kind = e.kind.name(), profile = ?out.profile, duplicate = !out.changed, "ingested");
                 }
                 self.stats.events.fetch_add(events.len() as u64, Ordering::Relaxed);
                 Ok(ok(Some(events.len()), None))

@@ -20,5 +20,6 @@ pub use catalogue::Catalogues;
 pub use identity::{Alias, AliasKey, AliasKind};
 pub use replay::{Replay, Summary, now_or_never};
 pub use usecase::{
-    AppError, CheckPorts, Checked, IngestPorts, Ingested, Reconciled, ingest, ingest_for, reconcile, run_check,
+    AppError, CheckPorts, Checked, IngestPorts, Ingested, Reconciled, ingest, ingest_for, ingest_message, reconcile,
+    run_check,
 };

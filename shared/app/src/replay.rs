@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::attribution::{Attribution, DEFAULT_WINDOW};
 use crate::identity::AliasKey;
 use crate::memory::{ManualClock, MemoryMailer, MemoryPublisher, MemoryScheduler, MemoryStore};
-use crate::usecase::{AppError, CheckPorts, IngestPorts, ingest, run_check};
+use crate::usecase::{AppError, CheckPorts, IngestPorts, ingest, ingest_message, run_check};
 
 /// Runs a future whose adapters never wait (in memory, or embedded SQLite):
 /// one poll completes it. Pending would be a programming error.
@@ -73,6 +73,46 @@ impl<'r> Replay<'r> {
     /// Feeds one event that arrived at `arrived`: first every check due by
     /// then runs, then the event is ingested.
     pub fn push(&mut self, event: &Event, arrived: Timestamp, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
+        self.push_message(&[event], arrived, sink)
+    }
+
+    /// Feeds events in arrival order, each incoming message's events as one
+    /// step ([`nudge_core::event::same_message`]), as every shell applies
+    /// them. With `complete` false the last message may go on in the next
+    /// call: it is not fed, and the index where it starts is returned.
+    pub fn push_events(
+        &mut self,
+        events: &[(&Event, Timestamp)],
+        complete: bool,
+        sink: &mut dyn FnMut(&Decision),
+    ) -> Result<usize, AppError> {
+        let mut start = 0;
+        let mut message: Vec<&Event> = Vec::with_capacity(2);
+        for (i, (e, _)) in events.iter().enumerate() {
+            if message.first().is_some_and(|first| !nudge_core::event::same_message(first, e)) {
+                self.push_message(&message, events[start].1, sink)?;
+                message.clear();
+                start = i;
+            }
+            message.push(e);
+        }
+        if complete && !message.is_empty() {
+            self.push_message(&message, events[start].1, sink)?;
+            start = events.len();
+        }
+        Ok(start)
+    }
+
+    /// Feeds the events of one incoming message as one step.
+    pub fn push_message(
+        &mut self,
+        events: &[&Event],
+        arrived: Timestamp,
+        sink: &mut dyn FnMut(&Decision),
+    ) -> Result<(), AppError> {
+        if events.is_empty() {
+            return Ok(());
+        }
         self.run_due(arrived, sink)?;
         self.clock.advance_to(arrived);
         let ports = IngestPorts {
@@ -87,12 +127,13 @@ impl<'r> Replay<'r> {
         if let Some(w) = watcher {
             w.event_started();
         }
-        let ingested = complete(pin!(ingest(&ports, event)))?;
+        let ingested = complete(pin!(ingest_message(&ports, events)))?;
         if let Some(w) = watcher {
             w.event_finished();
         }
-        self.summary.events += 1;
-        if let (Some(profile), true) = (&ingested.profile, ingested.changed) {
+        self.summary.events += events.len() as u64;
+        for (event, fresh) in events.iter().zip(&ingested.fresh) {
+            let Some(profile) = ingested.profile.as_ref().filter(|_| *fresh) else { continue };
             match &event.kind {
                 EventKind::OrderPlaced { order } => {
                     self.attribution.order(profile, event.occurred_at.as_second(), order.value)
@@ -106,8 +147,9 @@ impl<'r> Replay<'r> {
                 _ => {}
             }
         }
-        if !ingested.changed {
-            self.summary.duplicates += 1;
+        self.summary.duplicates += ingested.fresh.iter().filter(|f| !**f).count() as u64;
+        if ingested.profile.is_none() {
+            self.summary.duplicates += events.len() as u64;
         }
         for e in &ingested.effects {
             if let Effect::Schedule { check, first: true, .. } = e {

@@ -37,6 +37,8 @@ pub struct Ingested {
     pub profile: Option<String>,
     /// False for a duplicate event id: nothing changed.
     pub changed: bool,
+    /// For each event of the message: whether it was new (not a duplicate).
+    pub fresh: Vec<bool>,
     /// The effects that were carried out.
     pub effects: Vec<Effect>,
 }
@@ -60,6 +62,24 @@ where
     Sch: Scheduler,
     P: Publisher,
 {
+    ingest_message(ports, &[event]).await
+}
+
+/// As [`ingest`], for the events one incoming message became (see
+/// [`nudge_core::event::messages`]: the same shop and person): folded into
+/// the profile in one write, so no check ever sees half of the message.
+pub async fn ingest_message<S, Sch, P>(
+    ports: &IngestPorts<'_, S, Sch, P>,
+    events: &[&Event],
+) -> Result<Ingested, AppError>
+where
+    S: ProfileStore,
+    Sch: Scheduler,
+    P: Publisher,
+{
+    let Some(event) = events.first() else {
+        return Ok(Ingested::default());
+    };
     let aliases = aliases(&event.identity, ports.alias_key);
     let Some(first) = aliases.first() else {
         return Ok(Ingested::default());
@@ -70,48 +90,55 @@ where
     for other in &resolved.others {
         merge(ports, &event.shop, other, &id).await?;
     }
-    let (changed, effects) =
-        fold_into(ports, &id, true, preloaded, event, &resolved.unlinked).await?.unwrap_or_default();
-    Ok(Ingested { profile: Some(id), changed, effects })
+    let (fresh, effects) =
+        fold_into(ports, &id, true, preloaded, events, &resolved.unlinked).await?.unwrap_or_default();
+    Ok(Ingested { profile: Some(id), changed: fresh.contains(&true), fresh, effects })
 }
 
-/// Folds `event` into profile `id`, links `unlinked` aliases to it when it
-/// changed, then carries out the effects (an erase last undoes the link).
-/// `None`: no such profile and `create` was false.
+/// Folds `events` (one message's: the same shop) into profile `id` in one
+/// write, links `unlinked` aliases to it when it changed, then carries out
+/// the effects (an erase last undoes the link). Returns whether each event
+/// was new; `None`: no such profile and `create` was false.
 async fn fold_into<S, Sch, P>(
     ports: &IngestPorts<'_, S, Sch, P>,
     id: &str,
     create: bool,
     preloaded: ReadAhead,
-    event: &Event,
+    events: &[&Event],
     unlinked: &[crate::identity::Alias],
-) -> Result<Option<(bool, Vec<Effect>)>, AppError>
+) -> Result<Option<(Vec<bool>, Vec<Effect>)>, AppError>
 where
     S: ProfileStore,
     Sch: Scheduler,
     P: Publisher,
 {
     let rules = ports.rules;
-    let Some((changed, effects, snapshot, address_refused)) = ports
+    let Some(event) = events.first() else {
+        return Ok(Some(Default::default()));
+    };
+    let Some((fresh, effects, snapshot, address_refused)) = ports
         .store
         .update_from(&event.shop, id, create, preloaded, |p| {
             let mut effects = p.conclude_parked(rules, ports.now);
             let concluded = !effects.is_empty();
-            let applied = p.apply(event, rules);
+            let (mut fresh, mut address_refused) = (Vec::with_capacity(events.len()), false);
+            for &e in events {
+                let applied = p.apply(e, rules);
+                fresh.push(applied.changed);
+                address_refused |= applied.address_refused;
+                effects.extend(applied.effects);
+            }
             p.stamp_parked(ports.now);
-            effects.extend(applied.effects);
             let wants_export = effects.iter().any(|e| matches!(e, Effect::Export));
             // Boxed: the closure's result is moved through the store's future.
             let snapshot = wants_export.then(|| Box::new(p.clone()));
-            Change {
-                changed: applied.changed || concluded,
-                value: (applied.changed, effects, snapshot, applied.address_refused),
-            }
+            Change { changed: fresh.contains(&true) || concluded, value: (fresh, effects, snapshot, address_refused) }
         })
         .await?
     else {
         return Ok(None);
     };
+    let changed = fresh.contains(&true);
     if changed && !unlinked.is_empty() {
         // An address the profile refused (a public key naming another one)
         // must not lead to this profile either.
@@ -135,7 +162,7 @@ where
             }
         }
     }
-    Ok(Some((changed, effects)))
+    Ok(Some((fresh, effects)))
 }
 
 /// Folds an event about a person already known by profile id (SES feedback
@@ -171,9 +198,9 @@ where
     P: Publisher,
 {
     let id = profile.id.clone();
-    Ok(fold_into(ports, &id, false, ReadAhead::Found(Box::new(profile)), event, &[])
+    Ok(fold_into(ports, &id, false, ReadAhead::Found(Box::new(profile)), &[event], &[])
         .await?
-        .is_some_and(|(changed, _)| changed))
+        .is_some_and(|(fresh, _)| fresh.contains(&true)))
 }
 
 /// The profile that holds what `id` named, as stored now: `id` itself, or

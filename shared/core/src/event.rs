@@ -65,6 +65,33 @@ impl EventId {
         debug_assert!(tag.len() <= 16 && !tag.chars().any(char::is_control));
         EventId(format!("{}{tag}", self.0))
     }
+
+    /// Whether this id was made from `first` by [`EventId::tagged`].
+    pub fn is_tagged_from(&self, first: &EventId) -> bool {
+        self.0.len() > first.0.len() && self.0.starts_with(&first.0) && self.0.as_bytes()[first.0.len()] == b'#'
+    }
+}
+
+/// Whether `next` came from the same incoming message as `first`: an
+/// incoming message that says several things (an identify with traits and a
+/// consent, a checkout with the customer's consent) becomes consecutive
+/// events about the same person, the first with the message's id and the
+/// others with that id tagged. Each message is applied as one step, before
+/// any check runs.
+pub fn same_message(first: &Event, next: &Event) -> bool {
+    next.id.is_tagged_from(&first.id) && next.shop == first.shop && next.identity == first.identity
+}
+
+/// `events` cut into the messages they came from ([`same_message`]).
+pub fn messages<'e>(events: impl IntoIterator<Item = &'e Event>) -> Vec<Vec<&'e Event>> {
+    let mut out: Vec<Vec<&Event>> = Vec::new();
+    for e in events {
+        match out.last_mut() {
+            Some(m) if same_message(m[0], e) => m.push(e),
+            _ => out.push(vec![e]),
+        }
+    }
+    out
 }
 
 impl TryFrom<String> for EventId {

@@ -383,3 +383,28 @@ fn erase_requested_deletes_the_profile_and_its_pending_check() {
 }
 
 pub use nudge_app::now_or_never as block_on;
+
+#[test]
+fn the_events_of_one_message_are_one_step_even_when_fed_across_batches() {
+    // nudge serve's event log keeps an identify as two lines: the traits
+    // (the message id) and the consent (the id tagged `#1`).
+    let welcome = rules("[[trigger]]\nid = \"welcome\"\non = \"profile_updated\"\ndelay = \"0s\"\ntemplate = \"t\"\n");
+    let mut s = Shopper::new("c1");
+    let mut halves = s.subscribe(0);
+    halves[1].id = halves[0].id.tagged("#1");
+    halves[1].identity = halves[0].identity.clone();
+    let mut r = Replay::new(&welcome, AliasKey::new(b"k"));
+    let mut decisions = Vec::new();
+    let mut sink = |d: &Decision| decisions.push(d.clone());
+    let first = [(&halves[0], halves[0].occurred_at)];
+    let held = r.push_events(&first, false, &mut sink).unwrap();
+    assert_eq!(held, 0, "the message may go on in the next batch: held back");
+    let both = [(&halves[0], halves[0].occurred_at), (&halves[1], halves[1].occurred_at)];
+    r.push_events(&both, true, &mut sink).unwrap();
+    r.finish(&mut sink).unwrap();
+    assert_eq!(finals(&decisions), vec![("welcome".into(), Outcome::Send, None)]);
+    // Events of different messages are separate steps.
+    let other = Shopper::new("c2").subscribe(0);
+    assert!(!nudge_core::event::same_message(&halves[0], &other[1]));
+    assert_eq!(nudge_core::event::messages(halves.iter().chain(&other)).len(), 3);
+}

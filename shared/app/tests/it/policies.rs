@@ -183,7 +183,10 @@ template = "t"
         browse_after(1, ""),
         vec![("cart".into(), Outcome::Send, None), ("browse".into(), Outcome::Skip, Some(Reason::Outranked))]
     );
-    assert_eq!(browse_after(25, ""), vec![("cart".into(), Outcome::Send, None), ("browse".into(), Outcome::Send, None)]);
+    assert_eq!(
+        browse_after(25, ""),
+        vec![("cart".into(), Outcome::Send, None), ("browse".into(), Outcome::Send, None)]
+    );
     // A shorter window, set in the policy.
     assert_eq!(
         browse_after(1, "[policy]\noutrank_window = \"30m\""),

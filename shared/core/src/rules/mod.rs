@@ -271,7 +271,8 @@ mod tests {
 
     #[test]
     fn each_trigger_names_the_triggers_it_gives_way_to_and_for_how_long() {
-        let src = format!("[policy]\noutrank_window = \"6h\"\n{MINIMAL}{}", MINIMAL.replace("\"a\"", "\"b\"\npriority = 5"));
+        let src =
+            format!("[policy]\noutrank_window = \"6h\"\n{MINIMAL}{}", MINIMAL.replace("\"a\"", "\"b\"\npriority = 5"));
         let lines = Triggers::parse(&src, "t.toml", None).unwrap().describe();
         assert!(!lines[1].contains("gives way"), "the highest gives way to none: {}", lines[1]);
         assert!(lines[0].ends_with("; gives way to b: while an episode of theirs would send (not cancelled, its `if` holding, out of cooldown), and for 6h after one sends"), "{}", lines[0]);
