@@ -172,6 +172,85 @@ impl LogReader {
     }
 }
 
+/// Several logs read as one, in arrival order: each next line is the
+/// earliest of the files' next lines (a tie goes to the file named first),
+/// so logs of different sources or periods can be given in any order. A
+/// line that arrived more than `tolerance` before a line already read from
+/// its own file cannot be replayed in its place (the replay does not go
+/// back in time): it is replayed where it stands, and counted.
+pub struct Merged {
+    sources: Vec<Source>,
+    tolerance: i64,
+    /// The source of the line last returned.
+    last: usize,
+    /// Lines read behind their file's time, and the first of them.
+    pub out_of_order: u64,
+    pub first_out_of_order: Option<String>,
+}
+
+struct Source {
+    reader: LogReader,
+    head: Option<Result<Parsed, LineError>>,
+    head_line: u64,
+    done: bool,
+    latest: Option<Timestamp>,
+}
+
+impl Merged {
+    pub fn open(paths: &[PathBuf], format: Format, shop: &str, tolerance: nudge_core::Dur) -> Result<Merged> {
+        let sources = paths
+            .iter()
+            .map(|p| {
+                let reader = LogReader::open(p, format, shop)?;
+                Ok(Source { reader, head: None, head_line: 0, done: false, latest: None })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Merged { sources, tolerance: tolerance.as_secs(), last: 0, out_of_order: 0, first_out_of_order: None })
+    }
+
+    /// The next line of all the files, parsed; as [`LogReader::next`].
+    pub fn next(&mut self) -> Result<Option<Result<Parsed, LineError>>> {
+        for s in &mut self.sources {
+            if s.head.is_none() && !s.done {
+                s.head = s.reader.next()?;
+                s.head_line = s.reader.lines.line_no;
+                s.done = s.head.is_none();
+            }
+        }
+        // A bad line first (it stops the replay or is skipped), then the
+        // earliest arrival.
+        let pick = self
+            .sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.head.as_ref().map(|h| (h.as_ref().ok().map(|p| p.arrived), i)))
+            .min_by_key(|(at, i)| (at.is_some(), *at, *i))
+            .map(|(_, i)| i);
+        let Some(i) = pick else { return Ok(None) };
+        self.last = i;
+        let s = &mut self.sources[i];
+        let head = s.head.take();
+        if let Some(Ok(p)) = &head {
+            let at = p.arrived.as_second();
+            if s.latest.is_some_and(|latest| latest.as_second() - at > self.tolerance) {
+                self.out_of_order += 1;
+                if self.first_out_of_order.is_none() {
+                    let behind = nudge_core::Dur::from_secs(s.latest.map_or(0, |l| l.as_second() - at));
+                    let file = s.reader.lines.path.display();
+                    self.first_out_of_order = Some(format!("{file}:{}: {behind} before an earlier line", s.head_line));
+                }
+            }
+            s.latest = s.latest.max(Some(p.arrived));
+        }
+        Ok(head)
+    }
+
+    /// The length of the line last read, for progress.
+    pub fn bytes_read_hint(&self) -> usize {
+        self.sources.get(self.last).map_or(0, |s| s.reader.bytes_read_hint())
+    }
+}
+
 fn parse_segment(line: &str, shop: &str) -> Result<Parsed, String> {
     let msg: SegmentMessage = serde_json::from_str(line).map_err(|e| e.to_string())?;
     // A message without messageId gets a stable id from its bytes, so an

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use nudge_app::{AliasKey, Replay};
 use nudge_core::{Decision, Event, Triggers};
 
-use crate::logs::{Format, LogReader, Parsed};
+use crate::logs::{Format, LogReader, Merged, Parsed};
 
 /// Lines parsed before they are replayed (see `run`).
 const BATCH: usize = 256;
@@ -22,7 +22,7 @@ pub struct ReplayArgs {
     /// The rules to backtest (triggers.toml).
     #[arg(long)]
     pub triggers: PathBuf,
-    /// Write decisions here (JSON Lines) instead of standard output.
+    /// Write decisions here (JSON Lines); `-` or none: standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Render every send with the templates in this directory (and check
@@ -63,11 +63,19 @@ pub struct ReplayArgs {
     /// The baseline of `make bench`.
     #[arg(long, hide = true)]
     pub parse_only: bool,
-    /// Event logs (JSON Lines), replayed in the order given. A directory
-    /// stands for `nudge serve`'s event logs in it: the rotated
-    /// `events-<day>-<n>.jsonl` in order, then `events.jsonl`.
+    /// A line more than this much earlier than a line before it in the
+    /// same file is reported (it is replayed where it stands).
+    #[arg(long, default_value = "5m", value_parser = parse_dur)]
+    pub out_of_order_tolerance: nudge_core::Dur,
+    /// Event logs (JSON Lines), merged by arrival time (a tie goes to the
+    /// file named first). A directory stands for `nudge serve`'s event logs
+    /// in it: the rotated `events-<day>-<n>.jsonl`, then `events.jsonl`.
     #[arg(required = true)]
     pub logs: Vec<PathBuf>,
+}
+
+fn parse_dur(s: &str) -> Result<nudge_core::Dur, String> {
+    nudge_core::Dur::parse(s).map_err(|e| e.to_string())
 }
 
 /// Template names available in a directory (`<name>.mjml`).
@@ -172,7 +180,7 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
         locale: args.locale.clone(),
         ..RenderCheck::default()
     };
-    let mut out: Box<dyn Write> = match &args.out {
+    let mut out: Box<dyn Write> = match args.out.as_ref().filter(|p| p.as_os_str() != "-") {
         Some(p) => Box::new(BufWriter::with_capacity(
             1 << 16,
             File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
@@ -210,51 +218,49 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     // instruction cache, which cost more than either.
     let mut batch: Vec<Parsed> = Vec::with_capacity(BATCH);
     let mut carry: Vec<(Event, Timestamp)> = Vec::new();
-    for path in &args.logs {
-        let mut reader = LogReader::open(path, args.format, &args.shop)?;
-        loop {
-            batch.clear();
-            let mut bad_line = None;
-            let mut at_end = false;
-            while batch.len() < BATCH {
-                let Some(parsed) = reader.next()? else {
-                    at_end = true;
-                    break;
-                };
-                lines += 1;
-                if let Some(pb) = &progress {
-                    pb.inc(reader.bytes_read_hint() as u64 + 1);
-                }
-                match parsed {
-                    Ok(p) => batch.push(p),
-                    Err(e) => {
-                        bad_line = Some(e);
-                        break;
-                    }
-                }
-            }
-            // The last message of a batch may go on in the next one.
-            let held = std::mem::take(&mut carry);
-            let mut events: Vec<(&Event, Timestamp)> = held.iter().map(|(e, t)| (e, *t)).collect();
-            events.extend(batch.iter().flat_map(|p| p.events.iter().map(move |e| (e, p.arrived))));
-            let rest = replay.push_events(&events, false, &mut sink).context("replay failed")?;
-            carry = events[rest..].iter().map(|(e, t)| ((*e).clone(), *t)).collect();
-            if let Some(t) = &templates {
-                renders.check(t, &rules, replay.take_sent());
-            }
-            match bad_line {
-                Some(e) if args.skip_invalid => {
-                    if invalid < 5 {
-                        eprintln!("skipped {e}");
-                    }
-                    invalid += 1;
-                }
-                Some(e) => bail!("{e}\n(use --skip-invalid to skip malformed lines)"),
-                None => {}
-            }
-            if at_end {
+    let mut reader = Merged::open(&args.logs, args.format, &args.shop, args.out_of_order_tolerance)?;
+    loop {
+        batch.clear();
+        let mut bad_line = None;
+        let mut at_end = false;
+        while batch.len() < BATCH {
+            let Some(parsed) = reader.next()? else {
+                at_end = true;
                 break;
+            };
+            lines += 1;
+            if let Some(pb) = &progress {
+                pb.inc(reader.bytes_read_hint() as u64 + 1);
             }
+            match parsed {
+                Ok(p) => batch.push(p),
+                Err(e) => {
+                    bad_line = Some(e);
+                    break;
+                }
+            }
+        }
+        // The last message of a batch may go on in the next one.
+        let held = std::mem::take(&mut carry);
+        let mut events: Vec<(&Event, Timestamp)> = held.iter().map(|(e, t)| (e, *t)).collect();
+        events.extend(batch.iter().flat_map(|p| p.events.iter().map(move |e| (e, p.arrived))));
+        let rest = replay.push_events(&events, false, &mut sink).context("replay failed")?;
+        carry = events[rest..].iter().map(|(e, t)| ((*e).clone(), *t)).collect();
+        if let Some(t) = &templates {
+            renders.check(t, &rules, replay.take_sent());
+        }
+        match bad_line {
+            Some(e) if args.skip_invalid => {
+                if invalid < 5 {
+                    eprintln!("skipped {e}");
+                }
+                invalid += 1;
+            }
+            Some(e) => bail!("{e}\n(use --skip-invalid to skip malformed lines)"),
+            None => {}
+        }
+        if at_end {
+            break;
         }
     }
     let last: Vec<(&Event, Timestamp)> = carry.iter().map(|(e, t)| (e, *t)).collect();
@@ -293,6 +299,12 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     std::mem::forget(replay);
     if invalid > 0 {
         eprintln!("{invalid} invalid line(s) skipped");
+    }
+    if let Some(first) = &reader.first_out_of_order {
+        eprintln!(
+            "warning: {} line(s) more than {} earlier than a line before them in the same file, replayed where they stand; the first: {first}",
+            reader.out_of_order, args.out_of_order_tolerance
+        );
     }
     if templates.is_some() {
         eprintln!("rendered {} send(s), {} failed", renders.ok + renders.failed, renders.failed);

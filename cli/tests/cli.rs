@@ -336,3 +336,62 @@ fn an_identify_with_an_address_and_consent_is_one_step_so_a_zero_delay_welcome_s
     assert_eq!(decisions[0]["decision"], "send", "{}", decisions[0]);
     assert_eq!(decisions[0]["consent"], "subscribed");
 }
+
+#[test]
+fn logs_given_in_any_order_are_merged_by_time() {
+    let week1 = tmp(
+        "week1.jsonl",
+        r#"{"type":"identify","messageId":"w1-1","userId":"u1","timestamp":"2026-10-06T14:00:00Z","traits":{"email":"ada@example.com","email_marketing_consent":"subscribed"}}
+{"type":"track","messageId":"w1-2","userId":"u1","timestamp":"2026-10-06T14:01:00Z","event":"Checkout Started","properties":{"checkout_id":"c1","value":30}}
+"#,
+    );
+    let week2 = tmp(
+        "week2.jsonl",
+        r#"{"type":"track","messageId":"w2-1","userId":"u2","timestamp":"2026-10-13T09:00:00Z","event":"Checkout Started","properties":{"checkout_id":"c2","value":30}}
+"#,
+    );
+    let replay = |logs: [&Path; 2]| {
+        let out = nudge(&[
+            "replay",
+            "--triggers",
+            "examples/triggers.toml",
+            logs[0].to_str().unwrap(),
+            logs[1].to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let (forward, backward) = (replay([&week1, &week2]), replay([&week2, &week1]));
+    assert_eq!(forward, backward, "the order of the files changes nothing");
+    let first: serde_json::Value = serde_json::from_str(forward.lines().next().unwrap()).unwrap();
+    assert_eq!((first["decision"].as_str(), first["at"].as_str()), (Some("send"), Some("2026-10-06T14:11:00Z")));
+}
+
+#[test]
+fn lines_out_of_order_within_a_file_are_reported_with_the_first_one_s_place() {
+    let log = tmp(
+        "late.jsonl",
+        r#"{"type":"track","messageId":"l-1","userId":"u1","timestamp":"2026-10-06T14:00:00Z","event":"Product Viewed","properties":{"product_id":"p1"}}
+{"type":"track","messageId":"l-2","userId":"u1","timestamp":"2026-10-06T16:00:00Z","event":"Product Viewed","properties":{"product_id":"p1"}}
+{"type":"track","messageId":"l-3","userId":"u1","timestamp":"2026-10-06T14:04:00Z","event":"Product Viewed","properties":{"product_id":"p1"}}
+{"type":"track","messageId":"l-4","userId":"u1","timestamp":"2026-10-06T15:00:00Z","event":"Product Viewed","properties":{"product_id":"p1"}}
+"#,
+    );
+    let out = nudge(&["replay", "--triggers", "examples/triggers.toml", "--out", "-", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: 2 line(s) more than 5m earlier") && stderr.contains("late.jsonl:3: 1h56m before"),
+        "{stderr}"
+    );
+    assert!(!repo().join("-").exists(), "`--out -` is standard output, not a file named -");
+    let quiet = nudge(&[
+        "replay",
+        "--triggers",
+        "examples/triggers.toml",
+        "--out-of-order-tolerance",
+        "3h",
+        log.to_str().unwrap(),
+    ]);
+    assert!(!text(&quiet.stderr).contains("warning"), "{}", text(&quiet.stderr));
+}
