@@ -103,6 +103,20 @@ impl Condition {
     }
 
     /// Calls `f(event, timestamps needed, scope)` for every count inside.
+    /// Whether the condition can turn true by time passing alone (an
+    /// `inactive_for` not under a `not`): as a `when`, which is looked at
+    /// when an event arrives, it would fire on the first event of someone
+    /// never seen before, not after the quiet period.
+    pub(crate) fn turns_true_with_time(&self, negated: bool) -> bool {
+        match self {
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().any(|c| c.turns_true_with_time(negated)),
+            Condition::Not(c) => c.turns_true_with_time(!negated),
+            Condition::Segment(_, c) => c.turns_true_with_time(negated),
+            Condition::InactiveFor(_) => !negated,
+            _ => false,
+        }
+    }
+
     pub(crate) fn for_each_count(&self, f: &mut dyn FnMut(&str, usize, Scope)) {
         match self {
             Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.for_each_count(f)),

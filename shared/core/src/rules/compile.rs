@@ -276,7 +276,15 @@ impl Compiler<'_> {
             }
             (None, Some(when)) => {
                 let field = path("when");
-                self.cond(&when, At { field: &field, segments, trigger_ids: Some(trigger_ids) }).map(Arm::When)
+                let cond = self.cond(&when, At { field: &field, segments, trigger_ids: Some(trigger_ids) });
+                if cond.as_ref().is_some_and(|c| c.turns_true_with_time(false)) {
+                    self.err(
+                        when.span(),
+                        field.as_str(),
+                        "`inactive_for` cannot arm a trigger: `when` is looked at as events arrive, and inactivity is their absence (it would fire on a new person's first event). For \"quiet for 30 days after being active\" use `on = \"<event>\"` with `after_inactive = \"30d\"`; to require inactivity when the check runs, put it under `if`",
+                    );
+                }
+                cond.map(Arm::When)
             }
             (Some(on), Some(_)) => {
                 self.err(on.span(), path("on"), "use either `on` (an event) or `when` (a condition), not both");

@@ -279,6 +279,20 @@ mod tests {
     }
 
     #[test]
+    fn inactive_for_cannot_arm_a_trigger_but_may_be_negated_or_required_under_if() {
+        let when = |c: &str| format!("[[trigger]]\nid = \"w\"\nwhen = {c}\ntemplate = \"t\"\n");
+        let e = errors(&when("{ inactive_for = \"30d\" }"));
+        assert_eq!((e.len(), e[0].field.as_str()), (1, "trigger.w.when"));
+        assert!(e[0].message.contains("after_inactive"), "{}", e[0].message);
+        let via_segment = format!("[segments]\nlapsed = {{ inactive_for = \"30d\" }}\n{}", when("{ segment = \"lapsed\" }"));
+        assert_eq!(errors(&via_segment).len(), 1, "through a segment too");
+        let negated = when("{ all = [{ not = { inactive_for = \"30d\" } }, { orders_at_least = 1 }] }");
+        assert!(Triggers::parse(&negated, "t.toml", None).is_ok(), "active within 30d turns true on an event");
+        let under_if = "[[trigger]]\nid = \"w\"\non = \"order_placed\"\nif = { inactive_for = \"30d\" }\ntemplate = \"t\"\n";
+        assert!(Triggers::parse(under_if, "t.toml", None).is_ok());
+    }
+
+    #[test]
     fn minimal_rules_parse_with_defaults() {
         let t = Triggers::parse(MINIMAL, "t.toml", None).unwrap();
         assert!(t.policy.require_consent, "consent is required unless switched off");
