@@ -152,13 +152,33 @@ pub struct Variant {
 impl Triggers {
     /// Parses and validates a rules file. `templates`, when given, lists the
     /// template names that exist; references to others are errors.
+    /// Every problem is reported, not only the first: the TOML syntax
+    /// errors, then each section and each trigger read on its own, then
+    /// what compiling what could be read finds.
     pub fn parse(src: &str, file: &str, templates: Option<&[String]>) -> Result<Triggers, RulesErrors> {
-        let raw: raw::RawRules = toml::from_str(src).map_err(|e| {
+        let error = |e: &toml::de::Error| {
             let span = e.span().unwrap_or(0..0);
-            RulesErrors(vec![error::error_at(src, file, span.clone(), error::field_at(src, &span), e.message().trim())])
-        })?;
-        compile::Compiler { src, file, errors: Vec::new(), known_events: std::collections::HashSet::new() }
-            .compile(raw, templates)
+            error::error_at(src, file, span.clone(), error::field_at(src, &span), e.message().trim())
+        };
+        let (table, syntax) = toml::de::DeTable::parse_recoverable(src);
+        if !syntax.is_empty() {
+            return Err(RulesErrors(syntax.iter().map(error).collect()));
+        }
+        let (raw, unreadable) = raw::RawRules::read(table.into_inner());
+        let compiled =
+            compile::Compiler { src, file, errors: Vec::new(), known_events: std::collections::HashSet::new() }
+                .compile(raw, templates);
+        if unreadable.is_empty() {
+            return compiled;
+        }
+        let mut all: Vec<RulesError> = unreadable
+            .into_iter()
+            .map(|(span, message)| error::error_at(src, file, span.clone(), error::field_at(src, &span), &message))
+            .collect();
+        all.extend(compiled.err().map(|e| e.0).unwrap_or_default());
+        all.sort_by_key(|e| (e.line, e.column));
+        all.dedup();
+        Err(RulesErrors(all))
     }
 
     /// The named segments this person is in at `now`, in name order.
@@ -284,12 +304,24 @@ mod tests {
         let e = errors(&when("{ inactive_for = \"30d\" }"));
         assert_eq!((e.len(), e[0].field.as_str()), (1, "trigger.w.when"));
         assert!(e[0].message.contains("after_inactive"), "{}", e[0].message);
-        let via_segment = format!("[segments]\nlapsed = {{ inactive_for = \"30d\" }}\n{}", when("{ segment = \"lapsed\" }"));
+        let via_segment =
+            format!("[segments]\nlapsed = {{ inactive_for = \"30d\" }}\n{}", when("{ segment = \"lapsed\" }"));
         assert_eq!(errors(&via_segment).len(), 1, "through a segment too");
         let negated = when("{ all = [{ not = { inactive_for = \"30d\" } }, { orders_at_least = 1 }] }");
         assert!(Triggers::parse(&negated, "t.toml", None).is_ok(), "active within 30d turns true on an event");
-        let under_if = "[[trigger]]\nid = \"w\"\non = \"order_placed\"\nif = { inactive_for = \"30d\" }\ntemplate = \"t\"\n";
+        let under_if =
+            "[[trigger]]\nid = \"w\"\non = \"order_placed\"\nif = { inactive_for = \"30d\" }\ntemplate = \"t\"\n";
         assert!(Triggers::parse(under_if, "t.toml", None).is_ok());
+    }
+
+    #[test]
+    fn every_mistake_in_a_file_is_reported_at_once_with_its_line() {
+        let src = "[policy]\nmax_per_dai = 1\n\n[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ndelai = \"10m\"\ntemplate = \"t\"\n\n[[trigger]]\nid = \"b\"\non = \"checkout_started\"\ndelay = 10\ntemplate = \"t\"\n\n[[trigger]]\nid = \"c\"\non = \"chekout_started\"\ntemplate = \"t\"\n";
+        let e = errors(src);
+        let at: Vec<(usize, &str)> = e.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(at, [(2, "max_per_dai"), (7, "delai"), (13, "delay"), (18, "trigger.c.on")], "{e:?}");
+        let syntax = errors("[[trigger]\nid = \"a\"\n\n[policy\n");
+        assert_eq!(syntax.iter().map(|e| e.line).collect::<Vec<_>>(), [1, 4], "every syntax error: {syntax:?}");
     }
 
     #[test]

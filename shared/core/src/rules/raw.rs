@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use crate::time::Dur;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRules {
     #[serde(default)]
@@ -110,4 +110,68 @@ pub(super) struct RawCond {
     pub(super) sent: Option<Spanned<String>>,
     pub(super) opened: Option<Spanned<String>>,
     pub(super) clicked: Option<Spanned<String>>,
+}
+
+/// A part of the rules that does not read: where, and why.
+pub(super) type Unreadable = (std::ops::Range<usize>, String);
+
+impl RawRules {
+    /// The rules in a parsed document, each section, segment, offer and
+    /// trigger read on its own: the ones that do not read are left out and
+    /// their errors returned, so that one mistake does not hide the rest.
+    pub(super) fn read(table: toml::de::DeTable<'_>) -> (RawRules, Vec<Unreadable>) {
+        use toml::de::{DeValue, ValueDeserializer};
+        let mut raw = RawRules::default();
+        let mut errors: Vec<Unreadable> = Vec::new();
+        fn read_one<'i, T: Deserialize<'i>>(v: Spanned<DeValue<'i>>, errors: &mut Vec<Unreadable>) -> Option<T> {
+            let span = v.span();
+            T::deserialize(ValueDeserializer::from(v))
+                .map_err(|e| errors.push((e.span().unwrap_or(span), e.message().trim().to_owned())))
+                .ok()
+        }
+        fn items<'i>(v: Spanned<DeValue<'i>>, errors: &mut Vec<Unreadable>) -> Vec<Spanned<DeValue<'i>>> {
+            let span = v.span();
+            match v.into_inner() {
+                DeValue::Array(a) => a.into_iter().collect(),
+                _ => {
+                    errors.push((span, "expected an array".into()));
+                    Vec::new()
+                }
+            }
+        }
+        for (key, value) in table {
+            let key_span = key.span();
+            match key.get_ref().as_ref() {
+                "policy" => raw.policy = read_one(value, &mut errors).unwrap_or_default(),
+                "custom_events" => raw.custom_events = read_one(value, &mut errors).unwrap_or_default(),
+                "segments" => {
+                    let span = value.span();
+                    match value.into_inner() {
+                        DeValue::Table(t) => {
+                            for (name, cond) in t {
+                                if let Some(c) = read_one(cond, &mut errors) {
+                                    raw.segments.insert(name.into_inner().into_owned(), c);
+                                }
+                            }
+                        }
+                        _ => errors.push((span, "expected a table of named conditions".into())),
+                    }
+                }
+                "offer" => {
+                    raw.offers = items(value, &mut errors).into_iter().filter_map(|v| read_one(v, &mut errors)).collect()
+                }
+                "trigger" => {
+                    raw.triggers =
+                        items(value, &mut errors).into_iter().filter_map(|v| read_one(v, &mut errors)).collect()
+                }
+                other => errors.push((
+                    key_span,
+                    format!(
+                        "unknown field `{other}`, expected one of `policy`, `segments`, `custom_events`, `offer`, `trigger`"
+                    ),
+                )),
+            }
+        }
+        (raw, errors)
+    }
 }
