@@ -459,16 +459,19 @@ impl Profile {
         Some((i, p.claim.clone()?))
     }
 
-    fn record_sent(&mut self, i: usize, check: &Check, variant: &str, at: Secs) {
+    fn record_sent(&mut self, i: usize, check: &Check, variant: &str, at: Secs, kept: usize) {
         self.triggers[i].last_sent = Some(at);
-        self.record_send(SendRecord {
-            trigger: check.trigger.as_str().into(),
-            episode: check.episode,
-            variant: variant.into(),
-            at,
-            opened: None,
-            clicked: None,
-        });
+        self.record_send(
+            SendRecord {
+                trigger: check.trigger.as_str().into(),
+                episode: check.episode,
+                variant: variant.into(),
+                at,
+                opened: None,
+                clicked: None,
+            },
+            kept,
+        );
     }
 
     /// Records what the mailer answered for the send `token` claimed, and
@@ -495,7 +498,7 @@ impl Profile {
         match delivery {
             Delivery::Accepted => {
                 self.triggers[i].pending = None;
-                self.record_sent(i, check, &claim.variant, secs(now));
+                self.record_sent(i, check, &claim.variant, secs(now), rules.sends_kept);
                 (self.decision(check, now, Outcome::Send, None, variant, rules), Vec::new())
             }
             Delivery::Rejected => (skip(self, Reason::MailFailed), Vec::new()),

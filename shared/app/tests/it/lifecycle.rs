@@ -408,3 +408,16 @@ fn the_events_of_one_message_are_one_step_even_when_fed_across_batches() {
     assert!(!nudge_core::event::same_message(&halves[0], &other[1]));
     assert_eq!(nudge_core::event::messages(halves.iter().chain(&other)).len(), 3);
 }
+
+#[test]
+fn same_category_counts_views_across_more_than_six_products() {
+    let src = "[[trigger]]\nid = \"category\"\nwhen = { count = \"product_viewed\", same_category = true, at_least = 12, within = \"1d\" }\ntemplate = \"t\"\n";
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    // Twelve shoes, one view each (the generator's view puts all in "shoes").
+    for i in 0..12 {
+        events.push(s.view(MIN * (i + 1), &format!("shoe-{i}")));
+    }
+    let ds = replay(&rules(src), &events);
+    assert_eq!(finals(&ds), vec![("category".into(), Outcome::Send, None)]);
+}

@@ -117,46 +117,116 @@ fn random_event(g: &mut Gen, n: u64, t: i64) -> Event {
     }
 }
 
+/// The largest a profile's JSON got over 100,000 random events (one every
+/// `gap` seconds on average), with due checks decided as they come.
+fn largest_profile(rules: &Triggers, seed: u64, gap: u64) -> (usize, Profile) {
+    let mut g = Gen(seed);
+    let mut p = Profile::new("shop", "p1");
+    let mut t = at(0).as_second();
+    let mut largest = 0;
+    for n in 0..100_000u64 {
+        t += g.below(2 * gap) as i64;
+        let e = random_event(&mut g, n, t);
+        let applied = p.apply(&e, rules);
+        // Decide whatever came due, so sends accumulate as in production.
+        let due: Vec<Check> = applied
+            .effects
+            .into_iter()
+            .filter_map(|eff| match eff {
+                nudge_core::Effect::Schedule { check, .. } => Some(check),
+                _ => None,
+            })
+            .collect();
+        for check in due {
+            let when = Timestamp::from_second(check.due.as_second().max(t)).unwrap();
+            p.conclude(&check, rules, when);
+        }
+        if n % 97 == 0 {
+            largest = largest.max(serde_json::to_vec(&p).unwrap().len());
+        }
+    }
+    (largest.max(serde_json::to_vec(&p).unwrap().len()), p)
+}
+
 #[test]
 fn a_profile_fed_100k_random_events_stays_within_4_kb() {
     let rules = example_rules();
     for seed in 1..=3u64 {
-        let mut g = Gen(seed);
-        let mut p = Profile::new("shop", "p1");
-        let mut t = at(0).as_second();
-        let mut largest = 0;
-        for n in 0..100_000u64 {
-            t += g.below(900) as i64;
-            let e = random_event(&mut g, n, t);
-            let applied = p.apply(&e, &rules);
-            // Decide whatever came due, so sends accumulate as in production.
-            let due: Vec<Check> = applied
-                .effects
-                .into_iter()
-                .filter_map(|eff| match eff {
-                    nudge_core::Effect::Schedule { check, .. } => Some(check),
-                    _ => None,
-                })
-                .collect();
-            for check in due {
-                let when = Timestamp::from_second(check.due.as_second().max(t)).unwrap();
-                p.conclude(&check, &rules, when);
-            }
-            if n % 97 == 0 {
-                let size = serde_json::to_vec(&p).unwrap().len();
-                if size > largest && size > 4096 {
-                    eprintln!("{}", serde_json::to_string_pretty(&p).unwrap());
-                }
-                largest = largest.max(size);
-            }
-        }
-        largest = largest.max(serde_json::to_vec(&p).unwrap().len());
+        let (largest, p) = largest_profile(&rules, seed, 450);
         if largest > 4096 {
             eprintln!("{}", serde_json::to_string_pretty(&p).unwrap());
         }
         assert!(largest <= 4096, "seed {seed}: profile grew to {largest} bytes");
         assert!(p.sends.len() > 1, "the run exercised sends");
     }
+}
+
+/// docs/triggers.md states this worst case.
+const WORST_CASE_PROFILE: usize = 32 * 1024;
+
+#[test]
+fn under_rules_at_every_limit_a_profile_stays_within_its_documented_worst_case() {
+    // Every bound at its highest: counts of 50 on every storefront kind,
+    // same_product and same_category (50 products kept, 50 views each),
+    // caps of 16 sends.
+    let src = r#"
+[policy]
+max_per_week = 16
+[segments]
+busy = { all = [
+  { count = "page_viewed", at_least = 50, within = "30d" },
+  { count = "cart_updated", at_least = 50, within = "30d" },
+  { count = "checkout_started", at_least = 50, within = "30d" },
+  { count = "order_placed", at_least = 50, within = "30d" },
+  { count = "wishlist_added", at_least = 50, within = "30d" },
+  { count = "email_opened", at_least = 50, within = "30d" },
+  { count = "email_clicked", at_least = 50, within = "30d" },
+  { count = "product_viewed", at_least = 50, within = "30d" },
+] }
+[[trigger]]
+id = "category"
+when = { count = "product_viewed", same_category = true, at_least = 50, within = "30d" }
+template = "t"
+[[trigger]]
+id = "product"
+when = { count = "product_viewed", same_product = true, at_least = 50, within = "30d" }
+if = { segment = "busy" }
+template = "t"
+[[trigger]]
+id = "cart"
+on = "checkout_started"
+template = "t"
+"#;
+    let rules = rules(src);
+    assert_eq!((rules.products_kept, rules.product_ring_cap), (50, 50));
+    let mut worst = 0;
+    for (seed, gap) in [(1u64, 5u64), (2, 60), (3, 450)] {
+        let (largest, p) = largest_profile(&rules, seed, gap);
+        assert!(p.products.len() == 50, "the run filled the product list: {}", p.products.len());
+        worst = worst.max(largest);
+    }
+    // And the adversary: 50 products in 50 long categories, each viewed
+    // every few minutes, every counted kind as often, long ids everywhere.
+    let mut p = Profile::new("shop", "p1");
+    let long = |prefix: &str, i: u64| format!("{prefix}-{i}-{}", "x".repeat(200));
+    let mut g = Gen(7);
+    for n in 0..60_000u64 {
+        let t = at(0).as_second() + n as i64 * 30;
+        let mut e = random_event(&mut g, n, t);
+        if n % 2 == 0 {
+            let i = n % 50;
+            e.kind = EventKind::ProductViewed {
+                product: Product { id: long("product", i), category: Some(long("category", i)), ..Product::default() },
+            };
+        }
+        p.apply(&e, &rules);
+        if n % 211 == 0 {
+            worst = worst.max(serde_json::to_vec(&p).unwrap().len());
+        }
+    }
+    worst = worst.max(serde_json::to_vec(&p).unwrap().len());
+    eprintln!("largest profile under rules at every limit: {worst} bytes");
+    assert!(worst <= WORST_CASE_PROFILE, "profile grew to {worst} bytes");
 }
 
 /// Several shoppers' events with duplicates inserted 1-5 times, adjacent or

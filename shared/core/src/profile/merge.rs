@@ -61,7 +61,7 @@ impl Profile {
             }
         }
         self.products.sort_by_key(|p| std::cmp::Reverse(p.last()));
-        self.products.truncate(PRODUCTS_KEPT);
+        self.products.truncate(rules.products_kept);
         if other.basket.as_ref().is_some_and(|o| self.basket.as_ref().is_none_or(|s| o.updated > s.updated)) {
             self.basket.clone_from(&other.basket);
         }
@@ -89,7 +89,7 @@ impl Profile {
             }
         }
         self.sends.sort_by_key(|s| s.at);
-        let excess = self.sends.len().saturating_sub(SENDS_KEPT);
+        let excess = self.sends.len().saturating_sub(rules.sends_kept);
         self.sends.drain(..excess);
         for fp in other.seen.iter() {
             if !self.seen.contains(fp) {

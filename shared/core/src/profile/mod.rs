@@ -23,14 +23,13 @@ use crate::event::{
     bounded_key, bounded_text,
 };
 use crate::hash::stable_hash;
-use crate::rules::{Arm, SENDS_KEPT, Trigger, Triggers};
+use crate::rules::{Arm, Trigger, Triggers};
 use crate::time::{Secs, secs, ts};
 use jiff::Timestamp;
 
 /// Event-id fingerprints kept for dedupe. A person rarely produces more than a
 /// few dozen events within Shopify's 4-hour retry window.
 pub const SEEN_KEPT: usize = 32;
-pub const PRODUCTS_KEPT: usize = 6;
 pub const BASKET_LINES_KEPT: usize = 4;
 /// Display text kept per basket line (the catalogue has the full title).
 pub const LINE_TITLE_LEN: usize = 48;
@@ -296,7 +295,7 @@ impl Profile {
                 let i = match self.products.iter().position(|p| p.id == id) {
                     Some(i) => i,
                     None => {
-                        if self.products.len() == PRODUCTS_KEPT {
+                        if self.products.len() >= rules.products_kept {
                             let oldest = (0..self.products.len()).min_by_key(|&i| self.products[i].last()).unwrap_or(0);
                             self.products.remove(oldest);
                         }
@@ -702,8 +701,8 @@ impl Profile {
         self.sends.iter().filter(|s| s.at > since).count()
     }
 
-    pub(crate) fn record_send(&mut self, rec: SendRecord) {
-        push_capped(&mut self.sends, rec, SENDS_KEPT);
+    pub(crate) fn record_send(&mut self, rec: SendRecord, kept: usize) {
+        push_capped(&mut self.sends, rec, kept);
     }
 }
 

@@ -55,6 +55,8 @@ impl Compiler<'_> {
         }
 
         let policy = self.policy(raw.policy);
+        let caps = [policy.max_per_day, policy.max_per_week].into_iter().flatten();
+        let sends_kept = caps.map(|c| c as usize).fold(SENDS_KEPT_MIN, usize::max);
         let offers_raw = raw.offers;
 
         // Segments may refer to each other; resolve them in dependency order.
@@ -105,6 +107,7 @@ impl Compiler<'_> {
 
         let mut caps: BTreeMap<String, usize> = BTreeMap::new();
         let mut product_ring_cap = 0usize;
+        let mut products_kept = PRODUCTS_KEPT;
         let mut visit = |c: &Condition| {
             c.for_each_count(&mut |event, need, scope| {
                 if scope == Scope::AnyProduct {
@@ -112,6 +115,9 @@ impl Compiler<'_> {
                     *e = (*e).max(need);
                 } else {
                     product_ring_cap = product_ring_cap.max(need);
+                }
+                if scope == Scope::SameCategory {
+                    products_kept = CATEGORY_PRODUCTS_KEPT;
                 }
             })
         };
@@ -147,6 +153,8 @@ impl Compiler<'_> {
             triggers,
             ring_caps: caps.into_iter().collect(),
             product_ring_cap,
+            products_kept,
+            sends_kept,
             tracked,
         })
     }

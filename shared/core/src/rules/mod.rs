@@ -20,9 +20,18 @@ use crate::time::Dur;
 
 /// Profiles keep at most this many recent timestamps per event kind, so count
 /// thresholds above it could never be answered exactly and are rejected.
-pub const MAX_COUNT_THRESHOLD: u32 = 20;
-/// Profiles remember this many recent sends; caps above it are rejected.
-pub const SENDS_KEPT: usize = 6;
+pub const MAX_COUNT_THRESHOLD: u32 = 50;
+/// Profiles remember at most this many recent sends; caps above it are
+/// rejected.
+pub const SENDS_KEPT: usize = 16;
+/// … and at least this many (`sent` / `opened` / `clicked` conditions,
+/// attribution), more when a cap needs more.
+pub const SENDS_KEPT_MIN: usize = 6;
+/// Recently viewed products a profile keeps (recommendations, `same_product`).
+pub const PRODUCTS_KEPT: usize = 6;
+/// … and when a rule counts views `same_category`: a category's views are
+/// summed over this many recent products.
+pub const CATEGORY_PRODUCTS_KEPT: usize = 50;
 
 /// The validated rules: what the engine runs. The only way to make one is
 /// [`Triggers::parse`].
@@ -41,6 +50,11 @@ pub struct Triggers {
     ring_caps: Vec<(String, usize)>,
     /// Recent view timestamps to keep per product (same_product / same_category).
     pub product_ring_cap: usize,
+    /// Recent sends to keep: [`SENDS_KEPT_MIN`], or the largest cap.
+    pub sends_kept: usize,
+    /// Recently viewed products to keep ([`PRODUCTS_KEPT`], or
+    /// [`CATEGORY_PRODUCTS_KEPT`] when a rule counts `same_category`).
+    pub products_kept: usize,
     tracked: Vec<String>,
 }
 
@@ -445,10 +459,23 @@ mod tests {
 
     #[test]
     fn count_thresholds_beyond_what_profiles_keep_are_rejected() {
-        let e = errors(
-            "[[trigger]]\nid = \"a\"\ntemplate = \"t\"\nwhen = { count = \"page_viewed\", at_least = 50, within = \"1d\" }\n",
-        );
+        let count = |n: u32| {
+            format!(
+                "[[trigger]]\nid = \"a\"\ntemplate = \"t\"\nwhen = {{ count = \"page_viewed\", at_least = {n}, within = \"1d\" }}\n"
+            )
+        };
+        assert!(Triggers::parse(&count(MAX_COUNT_THRESHOLD), "t.toml", None).is_ok());
+        let e = errors(&count(MAX_COUNT_THRESHOLD + 1));
         assert_eq!(e[0].field, "trigger.a.when.at_least");
+    }
+
+    #[test]
+    fn caps_up_to_sixteen_a_week_are_accepted_and_the_profile_keeps_that_many_sends() {
+        let capped = |n: usize| format!("[policy]\nmax_per_week = {n}\n{MINIMAL}");
+        assert_eq!(Triggers::parse(&capped(14), "t.toml", None).unwrap().sends_kept, 14);
+        assert_eq!(Triggers::parse(&capped(2), "t.toml", None).unwrap().sends_kept, SENDS_KEPT_MIN);
+        assert!(Triggers::parse(&capped(SENDS_KEPT), "t.toml", None).is_ok());
+        assert_eq!(errors(&capped(SENDS_KEPT + 1))[0].field, "policy.max_per_week");
     }
 
     #[test]
