@@ -219,8 +219,12 @@ pub enum EventKind {
     ProductViewed {
         product: Product,
     },
+    /// The cart changed or was looked at; `action` says which, when the
+    /// source tells (rules may count the umbrella `cart_updated` or each).
     CartUpdated {
         basket: Basket,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<CartAction>,
     },
     CheckoutStarted {
         basket: Basket,
@@ -262,7 +266,35 @@ pub enum EventKind {
     },
 }
 
+/// What a shopper did to their cart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CartAction {
+    ProductAdded,
+    ProductRemoved,
+    CartViewed,
+}
+
 impl EventKind {
+    /// The more specific name an event also goes by: `product_added`,
+    /// `product_removed` or `cart_viewed` for a `cart_updated` that says
+    /// which it was.
+    pub fn detail_name(&self) -> Option<&'static str> {
+        match self {
+            EventKind::CartUpdated { action: Some(a), .. } => Some(match a {
+                CartAction::ProductAdded => "product_added",
+                CartAction::ProductRemoved => "product_removed",
+                CartAction::CartViewed => "cart_viewed",
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether rules naming `name` (`on`, `cancel_if`) mean this event.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.name() == name || self.detail_name() == Some(name)
+    }
+
     /// The name rules use for this kind (`count = "product_viewed"`, `on = ...`).
     pub fn name(&self) -> &str {
         match self {
@@ -303,10 +335,13 @@ impl EventKind {
 }
 
 /// The names of the built-in event kinds, in vocabulary order.
-pub const VOCABULARY: [&str; 15] = [
+pub const VOCABULARY: [&str; 18] = [
     "page_viewed",
     "product_viewed",
     "cart_updated",
+    "product_added",
+    "product_removed",
+    "cart_viewed",
     "checkout_started",
     "order_placed",
     "order_cancelled",
@@ -319,6 +354,22 @@ pub const VOCABULARY: [&str; 15] = [
     "profile_updated",
     "erase_requested",
     "data_requested",
+];
+
+/// Segment e-commerce events nudge maps to built-in kinds, by their tracked
+/// names: declaring one in `custom_events` would never count (it arrives as
+/// the built-in kind).
+pub const SEGMENT_NAMES: [(&str, &str); 10] = [
+    ("Product Viewed", "product_viewed"),
+    ("Product Added", "product_added"),
+    ("Product Removed", "product_removed"),
+    ("Cart Viewed", "cart_viewed"),
+    ("Checkout Started", "checkout_started"),
+    ("Order Completed", "order_placed"),
+    ("Order Cancelled", "order_cancelled"),
+    ("Product Added to Wishlist", "wishlist_added"),
+    ("Email Opened", "email_opened"),
+    ("Email Link Clicked", "email_clicked"),
 ];
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 //! message is skipped without being stored, which keeps parsing fast.
 
 use jiff::Timestamp;
-use nudge_core::event::{EventId, EventIdError, MessageRef, OptInLevel};
+use nudge_core::event::{CartAction, EventId, EventIdError, MessageRef, OptInLevel};
 use nudge_core::time::optional_timestamp;
 use nudge_core::{
     Basket, ConsentSource, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product, Trust,
@@ -246,7 +246,12 @@ impl SegmentMessage {
             "Product Added to Wishlist" => EventKind::WishlistAdded { product: self.product() },
             "Product Added" | "Product Removed" | "Cart Viewed" => {
                 let token = self.properties.cart_id.take();
-                EventKind::CartUpdated { basket: self.basket(token) }
+                let action = match name.as_str() {
+                    "Product Added" => CartAction::ProductAdded,
+                    "Product Removed" => CartAction::ProductRemoved,
+                    _ => CartAction::CartViewed,
+                };
+                EventKind::CartUpdated { basket: self.basket(token), action: Some(action) }
             }
             "Checkout Started" => {
                 let p = &mut self.properties;
@@ -374,6 +379,18 @@ mod tests {
             assert_eq!(events.len(), 1, "{file}");
             assert_eq!(events[0].kind.name(), kind, "{file}");
         }
+    }
+
+    #[test]
+    fn every_segment_name_the_rules_refuse_as_custom_arrives_as_its_built_in_event() {
+        for (name, builtin) in nudge_core::event::SEGMENT_NAMES {
+            let msg = serde_json::json!({"type": "track", "event": name, "userId": "u-1", "messageId": "m",
+                "timestamp": "2026-01-01T00:00:00Z", "properties": {"product_id": "p1", "order_id": "o1"}});
+            let events = map(&msg.to_string());
+            assert!(events[0].kind.is_named(builtin), "{name}: {:?}", events[0].kind);
+        }
+        let added = map_spec_sample(&fixture("ecommerce-v2/track.product_added.json"));
+        assert_eq!((added[0].kind.name(), added[0].kind.detail_name()), ("cart_updated", Some("product_added")));
     }
 
     #[test]

@@ -249,8 +249,11 @@ impl Ctx {
         let at = c.updated_at.or(c.created_at);
         // Abandonment needs a way to reach the person: until contact details
         // are entered, a checkout is only a cart.
-        let kind =
-            if email.is_some() { EventKind::CheckoutStarted { basket } } else { EventKind::CartUpdated { basket } };
+        let kind = if email.is_some() {
+            EventKind::CheckoutStarted { basket }
+        } else {
+            EventKind::CartUpdated { basket, action: None }
+        };
         let mut events = vec![self.event("", at, identity.clone(), kind)];
         events.extend(self.consent_event(customer.email_marketing_consent, identity, at));
         Ok(Accepted::Events(events))
@@ -269,7 +272,7 @@ impl Ctx {
             "",
             c.updated_at.or(c.created_at),
             identity,
-            EventKind::CartUpdated { basket },
+            EventKind::CartUpdated { basket, action: None },
         )]))
     }
 

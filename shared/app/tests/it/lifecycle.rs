@@ -170,7 +170,7 @@ fn cancel_if_event_other_than_an_order_skips_with_reason_cancelled() {
     let mut s = Shopper::new("c1");
     let mut events = s.subscribe(0);
     events.extend([s.view(0, "p1"), s.view(MIN, "p1"), s.view(2 * MIN, "p1")]);
-    events.push(s.event(10 * MIN, EventKind::CartUpdated { basket: Basket::default() }));
+    events.push(s.event(10 * MIN, EventKind::CartUpdated { basket: Basket::default(), action: None }));
     let ds = replay(&rules(&src), &events);
     assert_eq!(finals(&ds), vec![("browse-abandoned".into(), Outcome::Skip, Some(Reason::Cancelled))]);
 }
@@ -188,7 +188,9 @@ template = "t"
     let mut s = Shopper::new("c1");
     let mut events = s.subscribe(0);
     events.push(s.checkout(0, "chk1")); // value 50: arms
-    events.push(s.event(10 * MIN, EventKind::CartUpdated { basket: Basket { value: 12.0, ..Basket::default() } }));
+    events.push(
+        s.event(10 * MIN, EventKind::CartUpdated { basket: Basket { value: 12.0, ..Basket::default() }, action: None }),
+    );
     let ds = replay(&rules(src), &events);
     assert_eq!(finals(&ds), vec![("big-cart".into(), Outcome::Skip, Some(Reason::ConditionLapsed))]);
 }
@@ -420,4 +422,56 @@ fn same_category_counts_views_across_more_than_six_products() {
     }
     let ds = replay(&rules(src), &events);
     assert_eq!(finals(&ds), vec![("category".into(), Outcome::Send, None)]);
+}
+
+#[test]
+fn product_added_removed_and_cart_viewed_are_signals_of_their_own_under_cart_updated() {
+    use nudge_core::event::CartAction;
+    let src = r#"
+[[trigger]]
+id = "looked-thrice"
+when = { count = "cart_viewed", at_least = 3, within = "1h" }
+template = "t"
+[[trigger]]
+id = "added"
+on = "product_added"
+delay = "30m"
+cancel_if = ["product_removed"]
+template = "t"
+[[trigger]]
+id = "any-cart-change"
+when = { count = "cart_updated", at_least = 4, within = "1h" }
+template = "t"
+"#;
+    let cart = |s: &mut Shopper, t: i64, action: CartAction| {
+        s.event(t, EventKind::CartUpdated { basket: Basket::default(), action: Some(action) })
+    };
+    // Three adds in five minutes are not three cart views.
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    for i in 0..3 {
+        events.push(cart(&mut s, MIN + i * 100, CartAction::ProductAdded));
+    }
+    let f = finals(&replay(&rules(src), &events));
+    assert_eq!(f, vec![("added".into(), Outcome::Send, None)], "only `added`, once (re-armed by each add)");
+    // Three views are; a removal cancels the add's reminder; the umbrella
+    // counts all four.
+    let mut s = Shopper::new("c2");
+    let mut events = s.subscribe(0);
+    events.push(cart(&mut s, MIN, CartAction::ProductAdded));
+    events.push(cart(&mut s, 2 * MIN, CartAction::ProductRemoved));
+    for i in 0..2 {
+        events.push(cart(&mut s, 3 * MIN + i * 60, CartAction::CartViewed));
+    }
+    let mut f = finals(&replay(&rules(src), &events));
+    f.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        f,
+        vec![("added".into(), Outcome::Skip, Some(Reason::Cancelled)), ("any-cart-change".into(), Outcome::Send, None),],
+        "two views are not three"
+    );
+    events.push(cart(&mut s, 6 * MIN, CartAction::CartViewed));
+    let mut f = finals(&replay(&rules(src), &events));
+    f.sort_by(|x, y| x.0.cmp(&y.0));
+    assert!(f.contains(&("looked-thrice".into(), Outcome::Send, None)), "{f:?}");
 }

@@ -68,7 +68,7 @@ fn random_event(g: &mut Gen, n: u64, t: i64) -> Event {
     let kind = match g.below(16) {
         0 => EventKind::PageViewed { url: Some(g.text()) },
         1..=4 => EventKind::ProductViewed { product: product(g) },
-        5 => EventKind::CartUpdated { basket: basket(g) },
+        5 => EventKind::CartUpdated { basket: basket(g), action: None },
         6 => EventKind::CheckoutStarted { basket: basket(g) },
         7 => EventKind::OrderPlaced {
             order: Order {

@@ -164,9 +164,10 @@ impl Profile {
         if let Some(c) = &e.identity.customer_id {
             self.customer_id = Some(bounded_key(c));
         }
-        let kind = e.kind.name();
-        if rules.tracks(kind) {
-            self.record_activity(kind, t, rules.ring_cap(kind));
+        for kind in std::iter::once(e.kind.name()).chain(e.kind.detail_name()) {
+            if rules.tracks(kind) {
+                self.record_activity(kind, t, rules.ring_cap(kind));
+            }
         }
         let mut effects = Vec::new();
         self.fold(&e.kind, e.trust, t, rules, &mut effects);
@@ -312,7 +313,7 @@ impl Profile {
                 }
                 insert_recent(&mut p.recent, t, rules.product_ring_cap.max(1));
             }
-            EventKind::CartUpdated { basket } => self.set_basket(basket, BasketStage::Cart, t),
+            EventKind::CartUpdated { basket, .. } => self.set_basket(basket, BasketStage::Cart, t),
             EventKind::CheckoutStarted { basket } => self.set_basket(basket, BasketStage::Checkout, t),
             EventKind::OrderPlaced { order } => {
                 let id = bounded_key(&order.id);
@@ -469,7 +470,6 @@ impl Profile {
             self.triggers.retain(|s| s.pending.is_some() || rules.get(&s.trigger).is_some());
             self.rules = rules.version.as_str().into();
         }
-        let kind = e.kind.name();
         let token = event_token(e);
         let order_tokens: &[String] = match &e.kind {
             EventKind::OrderPlaced { order } => &order.tokens,
@@ -488,7 +488,10 @@ impl Profile {
                 if let Some(p) = &self.triggers[i].pending {
                     let token_bought = !order_tokens.is_empty()
                         && p.token.as_ref().is_some_and(|tok| order_tokens.iter().any(|o| bounded_key(o) == *tok));
-                    if trigger.cancel_if.iter().any(|c| c == kind) && (t >= p.started || token_bought) {
+                    if let Some(c) = trigger.cancel_if.iter().find(|c| e.kind.is_named(c))
+                        && (t >= p.started || token_bought)
+                    {
+                        let kind = c.as_str();
                         let reason = if kind == "order_placed" { Reason::Converted } else { Reason::Cancelled };
                         let p = p.clone();
                         let st = &mut self.triggers[i];
@@ -520,7 +523,7 @@ impl Profile {
 
             // 3. arming.
             let arms = match &trigger.arm {
-                Arm::On(on) => on == kind,
+                Arm::On(on) => e.kind.is_named(on),
                 Arm::When(cond) => {
                     let holds = cond.eval(self, self.clock);
                     let held = existing.is_some_and(|i| self.triggers[i].holding);
@@ -709,7 +712,7 @@ impl Profile {
 /// The basket (cart or checkout) token a cart or checkout event is about.
 /// Other events arm nothing basket-specific.
 fn event_token(e: &Event) -> Option<String> {
-    let (EventKind::CartUpdated { basket } | EventKind::CheckoutStarted { basket }) = &e.kind else {
+    let (EventKind::CartUpdated { basket, .. } | EventKind::CheckoutStarted { basket }) = &e.kind else {
         return None;
     };
     basket

@@ -17,7 +17,7 @@ use super::raw::{RawCond, RawPolicy, RawRules, RawTrigger};
 use super::suggest::closest;
 use super::*;
 use crate::condition::{Condition, Scope};
-use crate::event::VOCABULARY;
+use crate::event::{SEGMENT_NAMES, VOCABULARY};
 use crate::hash::stable_hash;
 use crate::time::Dur;
 
@@ -44,6 +44,12 @@ impl Compiler<'_> {
                     c.span(),
                     "custom_events",
                     format!("{name:?} is a built-in event; list only events outside the vocabulary"),
+                );
+            } else if let Some((_, builtin)) = SEGMENT_NAMES.iter().find(|(segment, _)| segment == name) {
+                self.err(
+                    c.span(),
+                    "custom_events",
+                    format!("{name:?} arrives as the built-in event {builtin:?} (a Segment e-commerce event): use that name, it would never count as a custom event"),
                 );
             } else if name.trim().is_empty() {
                 self.err(c.span(), "custom_events", "event names cannot be empty");

@@ -339,6 +339,13 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_e_commerce_name_is_refused_as_a_custom_event_with_the_name_to_use() {
+        let e = errors(&format!("custom_events = [\"Cart Viewed\"]\n{MINIMAL}"));
+        assert_eq!(e[0].field, "custom_events");
+        assert!(e[0].message.contains("\"cart_viewed\""), "{}", e[0].message);
+    }
+
+    #[test]
     fn minimal_rules_parse_with_defaults() {
         let t = Triggers::parse(MINIMAL, "t.toml", None).unwrap();
         assert!(t.policy.require_consent, "consent is required unless switched off");
