@@ -154,7 +154,7 @@ impl LogReader {
         let parsed = match self.format {
             Format::Nudge => serde_json::from_str::<Event>(line)
                 .map_err(|e| e.to_string())
-                .map(|e| Parsed { arrived: e.occurred_at, events: vec![e] }),
+                .map(|e| Parsed { arrived: e.received_at.unwrap_or(e.occurred_at), events: vec![e] }),
             _ => parse_segment(line, &self.shop),
         };
         Ok(Some(parsed.map_err(|message| self.lines.error(message))))

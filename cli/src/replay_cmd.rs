@@ -152,8 +152,19 @@ fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
 }
 
+/// The key people's profile ids are derived with: `nudge serve`'s for the
+/// first data directory given (`NUDGE_ALIAS_KEY`, else `DATA/keys`), so a
+/// replay of serve's data names people as serve did; else `NUDGE_ALIAS_KEY`;
+/// else a fixed key.
+fn alias_key(logs: &[PathBuf]) -> Result<AliasKey> {
+    let from_dir = logs.iter().find(|p| p.is_dir()).map(|d| nudge_local::keys::alias_key(d)).transpose()?.flatten();
+    let from_env = std::env::var("NUDGE_ALIAS_KEY").ok().filter(|v| !v.is_empty()).map(String::into_bytes);
+    Ok(AliasKey::new(&from_dir.or(from_env).unwrap_or_else(|| b"nudge-replay".to_vec())))
+}
+
 pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     keep_freed_memory();
+    let alias_key = alias_key(&args.logs)?;
     args.logs = args
         .logs
         .iter()
@@ -167,7 +178,7 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     }
     let rules = load_rules(&args.triggers, args.templates.as_deref())?;
     let templates = args.templates.as_deref().map(crate::templates::load).transpose()?;
-    let mut replay = Replay::new(&rules, AliasKey::new(b"nudge-replay"));
+    let mut replay = Replay::new(&rules, alias_key);
     if templates.is_some() {
         replay.record_messages();
     }

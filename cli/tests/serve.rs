@@ -1181,3 +1181,146 @@ fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills_a
         assert_eq!(mine, sent, "{owner}");
     }
 }
+
+/// The guard of "replay is production": one seeded workload — 24 shoppers
+/// browsing anonymously and then identifying (a merge), checking out,
+/// buying inside or after the delay, opting out, deliveries repeated and
+/// delivered late — sent to `nudge serve` over real sockets with
+/// seconds-long delays, then `nudge replay` of serve's own data directory.
+/// The decision logs are equal, line for line (all but the wall-clock `at`
+/// of each decision). Events are placed a whole second away from any check's
+/// due time, where serve's half-second check loop and the replay's exact
+/// clock agree on what came first.
+#[test]
+fn replaying_serve_s_own_event_log_reproduces_serve_s_decision_log() {
+    let (config, data) = setup("differential");
+    let rules = "[[trigger]]\nid = \"cart-abandoned\"\npriority = 100\non = \"checkout_started\"\ndelay = \"4s\"\ncancel_if = [\"order_placed\"]\ntemplate = \"cart-reminder\"\n\n[[trigger]]\nid = \"browse-abandoned\"\npriority = 50\nwhen = { count = \"product_viewed\", same_product = true, at_least = 2, within = \"1h\" }\ndelay = \"4s\"\ncancel_if = [\"checkout_started\", \"order_placed\"]\ntemplate = \"browse-reminder\"\n";
+    std::fs::write(config.parent().unwrap().join("triggers.toml"), rules).unwrap();
+    let server = start(&config, &data);
+    let mut seed: u64 = 0xd1ff_2026;
+    let mut rand = move |n: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    /// What one shopper does at each whole second of the run.
+    #[derive(Default)]
+    struct Plan {
+        ticks: HashMap<u64, Vec<serde_json::Value>>,
+    }
+    let start_at = jiff::Timestamp::now();
+    let stamp = |tick: u64| (start_at + jiff::SignedDuration::from_secs(tick as i64)).to_string();
+    let mut plan = Plan::default();
+    let mut at = |tick: u64, m: serde_json::Value| plan.ticks.entry(tick).or_default().push(m);
+    for i in 0..24u64 {
+        let (anon, user, product) = (format!("anon-{i}"), format!("user-{i}"), format!("p-{}", i % 5));
+        let view = |tick: u64, id: &str| {
+            serde_json::json!({"type": "track", "event": "Product Viewed", "anonymousId": anon, "messageId": id,
+                "timestamp": stamp(tick), "properties": {"product_id": product, "category": "shoes"}})
+        };
+        at(0, view(0, &format!("v0-{i}")));
+        if rand(4) != 0 {
+            at(1, view(1, &format!("v1-{i}")));
+        }
+        let consent = if rand(5) == 0 { "not_subscribed" } else { "subscribed" };
+        let identify = serde_json::json!({"type": "identify", "userId": user, "anonymousId": anon,
+            "messageId": format!("id-{i}"), "timestamp": stamp(2),
+            "traits": {"email": format!("shopper-{i}@example.com"), "first_name": "Ada",
+                       "email_marketing_consent": consent}});
+        at(2, identify.clone());
+        let checks_out = rand(10) < 7;
+        let checkout = serde_json::json!({"type": "track", "event": "Checkout Started", "userId": user,
+            "messageId": format!("c-{i}"), "timestamp": stamp(2),
+            "properties": {"checkout_id": format!("chk-{i}"), "value": 40}});
+        if checks_out {
+            at(2, checkout.clone());
+        }
+        let order = |tick: u64| {
+            serde_json::json!({"type": "track", "event": "Order Completed", "userId": user,
+                "messageId": format!("o-{i}"), "timestamp": stamp(tick),
+                "properties": {"checkout_id": format!("chk-{i}"), "order_id": format!("order-{i}"), "total": 40}})
+        };
+        match rand(7) {
+            0 | 1 if checks_out => at(3, order(3)), // bought inside the delay
+            2 => at(8, order(8)),                   // bought after the reminder
+            // Bought inside the delay, but the order arrives after the
+            // reminder went out: production sent it, so must the replay.
+            4 if checks_out => at(7, order(3)),
+            3 => at(
+                3,
+                serde_json::json!({"type": "identify", "userId": user, "messageId": format!("out-{i}"),
+                    "timestamp": stamp(3), "traits": {"email_marketing_consent": "unsubscribed"}}),
+            ),
+            _ => {}
+        }
+        if rand(3) == 0 {
+            // Delivered again (the same message ids).
+            at(3, identify);
+            if checks_out {
+                at(8, checkout);
+            }
+        }
+        if rand(4) == 0 {
+            // A view from second 1 that only arrives at second 8.
+            at(8, view(1, &format!("late-{i}")));
+        }
+    }
+    for tick in 0..=9u64 {
+        let due = start_at + jiff::SignedDuration::from_secs(tick as i64);
+        let wait = due.duration_since(jiff::Timestamp::now());
+        if wait.is_positive() {
+            std::thread::sleep(Duration::from_nanos(wait.as_nanos() as u64));
+        }
+        for m in plan.ticks.remove(&tick).unwrap_or_default() {
+            let body = serde_json::json!({"batch": [m], "writeKey": "sk"}).to_string();
+            assert_eq!(
+                post(&server.addr, "/v1/batch", &[("Content-Type", "application/json".into())], body.as_bytes()),
+                200
+            );
+        }
+    }
+    let db = data.join("nudge.db");
+    let settled = poll(20, || {
+        let store = nudge_local::SqliteStore::open(&db).ok()?;
+        store.profiles(1_000).ok()?.iter().all(|p| p.pending_checks().is_empty()).then_some(())
+    });
+    assert!(settled.is_some(), "every check decided");
+    drop(server);
+    let comparable = |log: &str| {
+        let mut lines: Vec<String> = log
+            .lines()
+            .map(|l| {
+                let mut d: serde_json::Value = serde_json::from_str(l).unwrap();
+                d.as_object_mut().unwrap().remove("at");
+                d.to_string()
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let served = comparable(&std::fs::read_to_string(data.join("decisions.jsonl")).unwrap());
+    let replay = Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .args(["replay", "--triggers"])
+        .arg(config.parent().unwrap().join("triggers.toml"))
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    let replayed = comparable(&String::from_utf8_lossy(&replay.stdout));
+    let outcomes = |lines: &[String]| {
+        let mut n: HashMap<String, usize> = HashMap::new();
+        for l in lines {
+            let d: serde_json::Value = serde_json::from_str(l).unwrap();
+            *n.entry(format!("{} {} {}", d["trigger"], d["decision"], d["reason"])).or_default() += 1;
+        }
+        n
+    };
+    eprintln!("differential: {} decisions {:?}", served.len(), outcomes(&served));
+    for expected in ["\"send\" null", "\"converted\"", "\"no_consent\""] {
+        assert!(outcomes(&served).keys().any(|k| k.contains(expected)), "the workload reached no {expected}");
+    }
+    if served != replayed {
+        let only_served: Vec<_> = served.iter().filter(|l| !replayed.contains(l)).collect();
+        let only_replayed: Vec<_> = replayed.iter().filter(|l| !served.contains(l)).collect();
+        panic!("serve and its replay differ:\nonly in serve: {only_served:#?}\nonly in the replay: {only_replayed:#?}");
+    }
+}

@@ -83,6 +83,7 @@ where
         identity: Identity::default(),
         kind,
         trust: Trust::Verified,
+        received_at: None,
     };
     let changed = ingest_for(ports, &record.profile, &event).await?;
     Ok(Fed { joined: true, changed })

@@ -179,8 +179,11 @@ where
 
     async fn apply(&self, accepted: Accepted) -> Result<Response<String>, AppError> {
         match accepted {
-            Accepted::Events(events) => {
+            Accepted::Events(mut events) => {
                 let ports = self.ingest_ports();
+                for e in &mut events {
+                    e.received_at = Some(ports.now);
+                }
                 for message in nudge_core::event::messages(&events) {
                     let out = ingest_message(&ports, &message).await?;
                     for (e, fresh) in message.iter().zip(&out.fresh) {

@@ -183,6 +183,7 @@ fn link_event(what: &'static str, target: &LinkTarget, now: Timestamp, consent: 
         identity: Identity::default(),
         kind: EventKind::ConsentChanged { consent },
         trust: Trust::Verified,
+        received_at: None,
     }
 }
 

@@ -161,6 +161,12 @@ pub struct Event {
     /// How far the sender is trusted. Absent in logs: `verified`.
     #[serde(default, skip_serializing_if = "Trust::is_verified")]
     pub trust: Trust,
+    /// When nudge received it (set by the shell that took the delivery):
+    /// a replay of the event log applies it at this time, as production
+    /// did, not at `occurred_at` (a late delivery happened earlier than it
+    /// arrived).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<Timestamp>,
 }
 
 /// How far an event's sender is trusted: what it may change about a person.

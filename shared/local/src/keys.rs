@@ -62,6 +62,16 @@ pub fn load(data: &Path) -> Result<Keys> {
     Ok(keys)
 }
 
+/// The alias key `nudge serve` uses for the data directory `data`
+/// (`NUDGE_ALIAS_KEY` if set, else `DATA/keys`), without creating one:
+/// `None` when neither exists.
+pub fn alias_key(data: &Path) -> Result<Option<Vec<u8>>> {
+    if let Some(k) = std::env::var("NUDGE_ALIAS_KEY").ok().filter(|v| !v.is_empty()) {
+        return Ok(Some(k.into_bytes()));
+    }
+    Ok(read(&data.join("keys"))?.map(|k| k.alias))
+}
+
 /// Reads a keys file; `None` when there is none.
 fn read(path: &Path) -> Result<Option<Keys>> {
     let mut file = match File::open(path) {

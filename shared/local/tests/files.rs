@@ -17,6 +17,7 @@ fn event(n: u32, customer: &str) -> Event {
         identity: Identity { customer_id: Some(customer.into()), ..Identity::default() },
         kind: EventKind::PageViewed { url: None },
         trust: Default::default(),
+        received_at: None,
     }
 }
 

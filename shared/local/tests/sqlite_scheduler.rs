@@ -102,6 +102,7 @@ fn a_check_run_twice_after_a_crash_sends_one_email() {
             identity: identity.clone(),
             kind,
             trust: Default::default(),
+            received_at: None,
         };
         run(ingest(&ports, &e)).unwrap();
     }
@@ -207,6 +208,7 @@ fn a_profile_is_saved_with_its_check_row_and_the_sweep_finds_an_episode_whose_ro
             basket: Basket { token: Some("chk".into()), value: 10.0, ..Basket::default() },
         },
         trust: Default::default(),
+        received_at: None,
     };
     assert!(run(ingest(&ports, &e)).is_err(), "the scheduler's error is the delivery's");
     let rows = scheduler.pending().unwrap();

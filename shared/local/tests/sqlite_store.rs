@@ -79,6 +79,7 @@ fn more_concurrent_deliveries_to_one_profile_than_save_attempts_lose_no_update()
                         product: Product { id: format!("p{}", i % 3), ..Product::default() },
                     },
                     trust: Default::default(),
+                    received_at: None,
                 };
                 run(ingest(&ports, &event)).unwrap();
             })

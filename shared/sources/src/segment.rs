@@ -227,6 +227,7 @@ impl SegmentMessage {
             identity,
             kind,
             trust: Trust::Verified,
+            received_at: None,
         };
         // A second event gets the message id with `#1` appended.
         Ok(match (first, second) {

@@ -222,6 +222,7 @@ impl Ctx {
             identity,
             kind,
             trust: Trust::Verified,
+            received_at: None,
         }
     }
 

@@ -60,6 +60,7 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
         identity,
         kind,
         trust: Trust::Verified,
+        received_at: None,
     };
     match (resource, action) {
         ("order", "created" | "updated" | "restored") => {

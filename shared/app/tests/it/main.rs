@@ -57,6 +57,7 @@ impl Shopper {
             identity: Identity { customer_id: Some(self.customer.clone()), ..Identity::default() },
             kind,
             trust: Default::default(),
+            received_at: None,
         }
     }
 
