@@ -159,7 +159,7 @@ fn keep_freed_memory() {
 fn alias_key(logs: &[PathBuf]) -> Result<AliasKey> {
     let from_dir = logs.iter().find(|p| p.is_dir()).map(|d| nudge_local::keys::alias_key(d)).transpose()?.flatten();
     let from_env = std::env::var("NUDGE_ALIAS_KEY").ok().filter(|v| !v.is_empty()).map(String::into_bytes);
-    Ok(AliasKey::new(&from_dir.or(from_env).unwrap_or_else(|| b"nudge-replay".to_vec())))
+    Ok(AliasKey::new(from_dir.or(from_env).unwrap_or_else(|| b"nudge-replay".to_vec())))
 }
 
 pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
