@@ -139,10 +139,16 @@ where
         return Ok(None);
     };
     let changed = fresh.contains(&true);
-    if changed && !unlinked.is_empty() {
+    // Aliases are linked after the profile is saved. A repeat of a message
+    // whose save went through but whose delivery then failed (the answer
+    // lost, the link write failed) changes nothing, yet its aliases may
+    // still be unlinked: they are linked now. An address from a browser key
+    // is not (whether the profile took it is no longer known).
+    let repeat_of_public = !changed && events.iter().any(|e| e.trust == nudge_core::Trust::Public);
+    if !unlinked.is_empty() {
         // An address the profile refused (a public key naming another one)
         // must not lead to this profile either.
-        if address_refused {
+        if address_refused || repeat_of_public {
             let kept: Vec<Alias> = unlinked.iter().filter(|a| a.kind != AliasKind::Email).cloned().collect();
             ports.store.link(&event.shop, &kept, id).await?;
         } else {

@@ -25,6 +25,18 @@ pub enum Condition {
     OrdersAtMost(u32),
     CartValueAtLeast(f64),
     CartValueAtMost(f64),
+    /// Lifetime spend (the sum of order values).
+    SpentAtLeast(f64),
+    SpentAtMost(f64),
+    /// Lifetime spend over the number of orders; false for no orders.
+    AverageOrderAtLeast(f64),
+    AverageOrderAtMost(f64),
+    /// The last order was placed within this long.
+    LastOrderWithin(Dur),
+    /// There was an order, and the last one was at least this long ago.
+    LastOrderBefore(Dur),
+    /// An email of any trigger was opened or clicked within this long.
+    EngagedWithin(Dur),
     /// A named segment, inlined; the name is kept for explanations.
     Segment(String, Box<Condition>),
     /// The person was sent / opened / clicked a message of `trigger`
@@ -87,6 +99,20 @@ impl Condition {
             Condition::OrdersAtMost(n) => p.orders.count <= *n,
             Condition::CartValueAtLeast(v) => p.basket.as_ref().is_some_and(|b| b.value >= *v),
             Condition::CartValueAtMost(v) => p.basket.as_ref().is_none_or(|b| b.value <= *v),
+            Condition::SpentAtLeast(v) => p.orders.revenue >= *v,
+            Condition::SpentAtMost(v) => p.orders.revenue <= *v,
+            Condition::AverageOrderAtLeast(v) => {
+                p.orders.count > 0 && p.orders.revenue / f64::from(p.orders.count) >= *v
+            }
+            Condition::AverageOrderAtMost(v) => {
+                p.orders.count > 0 && p.orders.revenue / f64::from(p.orders.count) <= *v
+            }
+            Condition::LastOrderWithin(d) => p.orders.last_at.is_some_and(|t| now - t <= d.as_secs()),
+            Condition::LastOrderBefore(d) => p.orders.last_at.is_some_and(|t| now - t >= d.as_secs()),
+            Condition::EngagedWithin(d) => {
+                let since = now - d.as_secs();
+                p.sends.iter().flat_map(|s| [s.opened, s.clicked]).flatten().any(|t| t >= since && t <= now)
+            }
             Condition::Segment(_, c) => c.eval(p, now),
             Condition::Message { trigger, signal, within } => {
                 let since = within.map_or(Secs::MIN, |w| now - w.as_secs());
@@ -166,6 +192,13 @@ impl fmt::Display for Condition {
             Condition::OrdersAtMost(n) => write!(f, "≤{n} orders"),
             Condition::CartValueAtLeast(v) => write!(f, "cart ≥ {v}"),
             Condition::CartValueAtMost(v) => write!(f, "cart ≤ {v}"),
+            Condition::SpentAtLeast(v) => write!(f, "spent ≥ {v}"),
+            Condition::SpentAtMost(v) => write!(f, "spent ≤ {v}"),
+            Condition::AverageOrderAtLeast(v) => write!(f, "average order ≥ {v}"),
+            Condition::AverageOrderAtMost(v) => write!(f, "average order ≤ {v}"),
+            Condition::LastOrderWithin(d) => write!(f, "ordered within {d}"),
+            Condition::LastOrderBefore(d) => write!(f, "last order {d} ago or more"),
+            Condition::EngagedWithin(d) => write!(f, "opened or clicked an email within {d}"),
             Condition::Segment(name, _) => write!(f, "segment {name}"),
             Condition::Message { trigger, signal, within } => {
                 write!(f, "{} {trigger}", signal.as_str())?;
@@ -190,5 +223,28 @@ mod tests {
             assert!(Condition::InactiveFor(d).eval(&p, now), "never active counts as inactive");
             assert!(!Condition::FirstSeenWithin(d).eval(&p, now), "never seen is not 'recently seen'");
         }
+    }
+
+    #[test]
+    fn engaged_within_looks_at_opens_and_clicks_of_any_send_in_the_window() {
+        use crate::profile::SendRecord;
+        let mut p = Profile::new("shop", "p1");
+        let day = 86_400;
+        let send = |at: Secs, opened: Option<Secs>, clicked: Option<Secs>| SendRecord {
+            trigger: "cart".into(),
+            episode: 1,
+            variant: "a".into(),
+            at,
+            opened,
+            clicked,
+        };
+        let engaged = Condition::EngagedWithin(Dur::from_secs(30 * day));
+        let now = 100 * day;
+        p.sends = vec![send(10 * day, Some(10 * day), None)];
+        assert!(!engaged.eval(&p, now), "opened 90 days ago");
+        p.sends.push(send(80 * day, None, Some(81 * day)));
+        assert!(engaged.eval(&p, now), "clicked 19 days ago");
+        p.sends = vec![send(95 * day, None, None)];
+        assert!(!engaged.eval(&p, now), "sent, never opened");
     }
 }

@@ -466,3 +466,48 @@ fn a_check_deferred_by_quiet_hours_counts_its_lateness_from_when_they_end() {
     let sent = st.run(&later, until.checked_add(jiff::SignedDuration::from_mins(20)).unwrap());
     assert_eq!((sent.decision, sent.reason), (Outcome::Send, None));
 }
+
+#[test]
+fn lifetime_spend_average_order_and_order_recency_select_people() {
+    let src = r#"
+[segments]
+vip = { all = [{ spent_at_least = 120 }, { average_order_at_least = 40 }] }
+small = { average_order_at_most = 30 }
+replenish = { all = [{ last_order_before = "20d" }, { not = { last_order_within = "10d" } }] }
+[[trigger]]
+id = "vip"
+on = "checkout_started"
+delay = "10m"
+if = { segment = "vip" }
+template = "t"
+[[trigger]]
+id = "small"
+on = "checkout_started"
+delay = "10m"
+if = { segment = "small" }
+template = "t"
+[[trigger]]
+id = "replenish"
+on = "checkout_started"
+delay = "10m"
+if = { segment = "replenish" }
+template = "t"
+"#;
+    let rules = rules(src);
+    // `orders` orders of 50 a day apart, then a checkout `later` after the last.
+    let sent = |orders: i64, later: i64| {
+        let mut s = Shopper::new("c1");
+        let mut events = s.subscribe(0);
+        for i in 0..orders {
+            events.push(s.order(i * DAY, &format!("old{i}")));
+        }
+        events.push(s.checkout((orders - 1).max(0) * DAY + later, "chk"));
+        let mut ids: Vec<String> = sends(&replay(&rules, &events)).iter().map(|d| d.trigger.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(sent(3, 21 * DAY), ["replenish", "vip"], "spent 150, average 50, last order 21 days ago");
+    assert_eq!(sent(3, 5 * DAY), ["vip"], "ordered 5 days ago: not yet due for a refill");
+    assert_eq!(sent(1, 21 * DAY), ["replenish"], "spent 50: not a VIP");
+    assert!(sent(0, HOUR).is_empty(), "no orders: no average, no last order");
+}

@@ -68,7 +68,7 @@ impl Compiler<'_> {
         }
         match parts.len() {
             0 => {
-                self.err(span, at.field, "empty condition: give at least one of all, any, not, count, inactive_for, first_seen_within, orders_at_least, orders_at_most, cart_value_at_least, cart_value_at_most, segment, sent, opened, clicked");
+                self.err(span, at.field, "empty condition: give at least one of all, any, not, count, inactive_for, first_seen_within, orders_at_least, orders_at_most, cart_value_at_least, cart_value_at_most, spent_at_least, spent_at_most, average_order_at_least, average_order_at_most, last_order_within, last_order_before, engaged_within, segment, sent, opened, clicked");
                 None
             }
             1 => parts.pop(),
@@ -282,4 +282,11 @@ fn profile_facts(r: &RawCond, parts: &mut Vec<Condition>) {
     parts.extend(r.orders_at_most.map(Condition::OrdersAtMost));
     parts.extend(r.cart_value_at_least.map(Condition::CartValueAtLeast));
     parts.extend(r.cart_value_at_most.map(Condition::CartValueAtMost));
+    parts.extend(r.spent_at_least.map(Condition::SpentAtLeast));
+    parts.extend(r.spent_at_most.map(Condition::SpentAtMost));
+    parts.extend(r.average_order_at_least.map(Condition::AverageOrderAtLeast));
+    parts.extend(r.average_order_at_most.map(Condition::AverageOrderAtMost));
+    parts.extend(r.last_order_within.map(Condition::LastOrderWithin));
+    parts.extend(r.last_order_before.map(Condition::LastOrderBefore));
+    parts.extend(r.engaged_within.map(Condition::EngagedWithin));
 }
