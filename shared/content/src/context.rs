@@ -168,7 +168,7 @@ impl EmailContext {
             more_lines: b.more_lines,
             total: money(b.value, b.currency.as_deref(), send.locale),
             currency: b.currency.clone(),
-            recovery_url: b.recovery_url.clone(),
+            recovery_url: b.recovery_url.clone().or_else(|| b.token.as_deref().and_then(|t| rules.recovery_url_for(t))),
         });
         let viewed = p.products.iter().max_by_key(|v| v.last());
         let product = viewed.map(|v| {
@@ -275,6 +275,29 @@ pub fn sample_context() -> EmailContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_basket_without_a_link_of_its_own_gets_the_rules_recovery_url() {
+        let rules = Triggers::parse(
+            "recovery_url = \"https://shop.example/cart/{token}\"\n[[trigger]]\nid = \"a\"\non = \"checkout_started\"\ntemplate = \"t\"\n",
+            "t.toml",
+            None,
+        )
+        .unwrap();
+        let mut p = Profile::new("shop", "p1");
+        p.basket = Some(nudge_core::profile::StoredBasket { token: Some("tok-1".into()), ..Default::default() });
+        let send = SendInfo {
+            trigger: &rules.triggers[0],
+            variant: "default",
+            now: Timestamp::UNIX_EPOCH,
+            unsubscribe_url: "https://u.example/",
+            locale: "en-US",
+        };
+        let cart = |p: &Profile| EmailContext::build(p, &rules, &send, &Catalogue::default()).cart.unwrap();
+        assert_eq!(cart(&p).recovery_url.as_deref(), Some("https://shop.example/cart/tok-1"));
+        p.basket.as_mut().unwrap().recovery_url = Some("https://own.example/r".into());
+        assert_eq!(cart(&p).recovery_url.as_deref(), Some("https://own.example/r"), "the event's own link wins");
+    }
 
     #[test]
     fn money_uses_the_symbol_when_known() {

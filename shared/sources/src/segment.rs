@@ -70,6 +70,10 @@ pub struct Properties {
     pub total: Option<f64>,
     pub currency: Option<String>,
     pub url: Option<String>,
+    /// Where the shopper can finish this checkout or see this cart (not in
+    /// Segment's spec; what stores commonly send).
+    pub checkout_url: Option<String>,
+    pub cart_url: Option<String>,
     pub products: Vec<ProductProps>,
     /// For email engagement events sent back by nudge's own links.
     pub trigger: Option<String>,
@@ -257,7 +261,11 @@ impl SegmentMessage {
             "Checkout Started" => {
                 let p = &mut self.properties;
                 let token = p.checkout_id.take().or(p.order_id.take()).or(p.cart_id.take());
-                EventKind::CheckoutStarted { basket: self.basket(token) }
+                // On a checkout, `url` is the checkout page.
+                let page = p.url.take();
+                let mut basket = self.basket(token);
+                basket.recovery_url = basket.recovery_url.or(page.filter(|u| web_link(u)));
+                EventKind::CheckoutStarted { basket }
             }
             "Order Completed" => {
                 let p = &mut self.properties;
@@ -335,12 +343,19 @@ impl SegmentMessage {
             .or(p.revenue)
             .or(p.total)
             .unwrap_or_else(|| lines.iter().map(|l| l.price * f64::from(l.quantity)).sum());
-        Basket { token, value, currency: p.currency.take(), recovery_url: None, lines }
+        let recovery_url = p.checkout_url.take().or(p.cart_url.take()).filter(|u| web_link(u));
+        Basket { token, value, currency: p.currency.take(), recovery_url, lines }
     }
 
     fn message_ref(&mut self) -> MessageRef {
         MessageRef { trigger: self.properties.trigger.take(), episode: self.properties.episode }
     }
+}
+
+/// An http(s) link: nothing else belongs behind an email's button.
+fn web_link(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
 }
 
 #[cfg(test)]
@@ -392,6 +407,26 @@ mod tests {
         }
         let added = map_spec_sample(&fixture("ecommerce-v2/track.product_added.json"));
         assert_eq!((added[0].kind.name(), added[0].kind.detail_name()), ("cart_updated", Some("product_added")));
+    }
+
+    #[test]
+    fn a_checkout_s_recovery_link_comes_from_checkout_url_or_its_page_url_and_only_a_web_link() {
+        let checkout = |props: serde_json::Value| {
+            let msg = serde_json::json!({"type": "track", "event": "Checkout Started", "userId": "u-1",
+                "messageId": "m", "timestamp": "2026-01-01T00:00:00Z", "properties": props});
+            match &map(&msg.to_string())[0].kind {
+                EventKind::CheckoutStarted { basket } => basket.recovery_url.clone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let link = "https://shop.example/checkouts/c1/recover";
+        assert_eq!(
+            checkout(serde_json::json!({"checkout_url": link, "url": "https://x.example/"})).as_deref(),
+            Some(link)
+        );
+        assert_eq!(checkout(serde_json::json!({"url": link})).as_deref(), Some(link));
+        assert_eq!(checkout(serde_json::json!({"checkout_url": "javascript:alert(1)"})), None);
+        assert_eq!(checkout(serde_json::json!({})), None);
     }
 
     #[test]

@@ -60,6 +60,18 @@ impl Compiler<'_> {
             }
         }
 
+        let recovery_url = raw.recovery_url.and_then(|u| {
+            let ok = (u.get_ref().starts_with("https://") || u.get_ref().starts_with("http://"))
+                && u.get_ref().contains("{token}");
+            if !ok {
+                self.err(
+                    u.span(),
+                    "recovery_url",
+                    "expected an http(s) URL with `{token}` where the cart or checkout token goes, e.g. \"https://shop.example/cart/{token}\"",
+                );
+            }
+            ok.then(|| u.into_inner())
+        });
         let policy = self.policy(raw.policy);
         let caps = [policy.max_per_day, policy.max_per_week].into_iter().flatten();
         let sends_kept = caps.map(|c| c as usize).fold(SENDS_KEPT_MIN, usize::max);
@@ -157,6 +169,7 @@ impl Compiler<'_> {
             segments,
             custom_events,
             triggers,
+            recovery_url,
             ring_caps: caps.into_iter().collect(),
             product_ring_cap,
             products_kept,

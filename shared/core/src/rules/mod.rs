@@ -46,6 +46,9 @@ pub struct Triggers {
     /// gives the email's offer (a variant's own `offer` wins over these).
     pub offers: Vec<(String, String)>,
     pub triggers: Vec<Trigger>,
+    /// Where a cart or checkout can be finished when its event named no
+    /// link: a URL with `{token}` (the cart or checkout token).
+    pub recovery_url: Option<String>,
     /// Recent timestamps to keep per event kind (what count conditions need).
     ring_caps: Vec<(String, usize)>,
     /// Recent view timestamps to keep per product (same_product / same_category).
@@ -209,6 +212,20 @@ impl Triggers {
             .or_else(|| self.offers.iter().find(|(s, _)| segments.contains(s)).map(|(_, t)| t.clone()))
     }
 
+    /// The `recovery_url` pattern filled in for a basket `token` (encoded
+    /// for a URL).
+    pub fn recovery_url_for(&self, token: &str) -> Option<String> {
+        let mut encoded = String::with_capacity(token.len());
+        for b in token.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                encoded.push(b as char);
+            } else {
+                encoded.push_str(&format!("%{b:02X}"));
+            }
+        }
+        self.recovery_url.as_ref().map(|pattern| pattern.replace("{token}", &encoded))
+    }
+
     pub fn get(&self, id: &str) -> Option<&Trigger> {
         self.triggers.iter().find(|t| t.id == id)
     }
@@ -343,6 +360,22 @@ mod tests {
         let e = errors(&format!("custom_events = [\"Cart Viewed\"]\n{MINIMAL}"));
         assert_eq!(e[0].field, "custom_events");
         assert!(e[0].message.contains("\"cart_viewed\""), "{}", e[0].message);
+    }
+
+    #[test]
+    fn a_recovery_url_pattern_needs_a_web_link_with_the_token_and_encodes_it() {
+        let rules = Triggers::parse(
+            &format!("recovery_url = \"https://shop.example/cart/{{token}}\"\n{MINIMAL}"),
+            "t.toml",
+            None,
+        )
+        .unwrap();
+        assert_eq!(rules.recovery_url_for("ab c/1").as_deref(), Some("https://shop.example/cart/ab%20c%2F1"));
+        for bad in ["https://shop.example/cart", "javascript:alert('{token}')"] {
+            let e = errors(&format!("recovery_url = \"{bad}\"\n{MINIMAL}"));
+            assert_eq!(e[0].field, "recovery_url", "{bad}");
+        }
+        assert_eq!(Triggers::parse(MINIMAL, "t.toml", None).unwrap().recovery_url_for("x"), None);
     }
 
     #[test]

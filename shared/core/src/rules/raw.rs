@@ -21,6 +21,7 @@ pub(super) struct RawRules {
     pub(super) offers: Vec<RawOffer>,
     #[serde(default, rename = "trigger")]
     pub(super) triggers: Vec<Spanned<RawTrigger>>,
+    pub(super) recovery_url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +152,7 @@ impl RawRules {
             match key.get_ref().as_ref() {
                 "policy" => raw.policy = read_one(value, &mut errors).unwrap_or_default(),
                 "custom_events" => raw.custom_events = read_one(value, &mut errors).unwrap_or_default(),
+                "recovery_url" => raw.recovery_url = read_one(value, &mut errors),
                 "segments" => {
                     let span = value.span();
                     match value.into_inner() {
@@ -174,7 +176,7 @@ impl RawRules {
                 other => errors.push((
                     key_span,
                     format!(
-                        "unknown field `{other}`, expected one of `policy`, `segments`, `custom_events`, `offer`, `trigger`"
+                        "unknown field `{other}`, expected one of `policy`, `segments`, `custom_events`, `offer`, `trigger`, `recovery_url`"
                     ),
                 )),
             }
