@@ -120,7 +120,7 @@ pub fn check(file: &Path, templates: Option<&Path>, compile: Option<&Path>) -> R
     }
     if let Some(q) = &p.quiet_hours {
         policy.push(format!(
-            "quiet {:02}:{:02}-{:02}:{:02} {}",
+            "quiet {:02}:{:02}-{:02}:{:02} (the recipient's time, else {})",
             q.from / 60,
             q.from % 60,
             q.to / 60,

@@ -84,6 +84,7 @@ where
         kind,
         trust: Trust::Verified,
         received_at: None,
+        time_zone: None,
     };
     let changed = ingest_for(ports, &record.profile, &event).await?;
     Ok(Fed { joined: true, changed })

@@ -184,6 +184,7 @@ fn link_event(what: &'static str, target: &LinkTarget, now: Timestamp, consent: 
         kind: EventKind::ConsentChanged { consent },
         trust: Trust::Verified,
         received_at: None,
+        time_zone: None,
     }
 }
 

@@ -28,6 +28,7 @@ fn page_view(n: u32, minute: i64, user: bool) -> Event {
         kind: EventKind::PageViewed { url: Some("https://shop.example/".into()) },
         trust: Default::default(),
         received_at: None,
+        time_zone: None,
     }
 }
 

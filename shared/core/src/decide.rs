@@ -204,7 +204,7 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
         return skip(Reason::FrequencyCap);
     }
     if let Some(q) = &rules.policy.quiet_hours
-        && let Some(end) = quiet_until(q, now)
+        && let Some(end) = quiet_until(q, &local_zone(p, q), now)
     {
         return (Outcome::Defer, Some(Reason::QuietHours), None, Some(end));
     }
@@ -264,9 +264,15 @@ fn outranked(p: &Profile, me: &Trigger, rules: &Triggers, now: Secs) -> bool {
     })
 }
 
-/// If `now` falls inside quiet hours, the instant they end.
-fn quiet_until(q: &QuietHours, now: Secs) -> Option<Secs> {
-    let zoned = ts(now).to_zoned_datetime(q.time_zone.clone());
+/// The zone quiet hours are kept in for this person: theirs when known,
+/// else the shop's (the policy's).
+fn local_zone(p: &Profile, q: &QuietHours) -> jiff::tz::TimeZone {
+    p.time_zone.as_deref().and_then(|z| jiff::tz::TimeZone::get(z).ok()).unwrap_or_else(|| q.time_zone.clone())
+}
+
+/// If `now` falls inside quiet hours in `zone`, the instant they end.
+fn quiet_until(q: &QuietHours, zone: &jiff::tz::TimeZone, now: Secs) -> Option<Secs> {
+    let zoned = ts(now).to_zoned_datetime(zone.clone());
     let minute = zoned.hour() as u16 * 60 + zoned.minute() as u16;
     let inside = if q.from < q.to { minute >= q.from && minute < q.to } else { minute >= q.from || minute < q.to };
     if !inside {
@@ -277,7 +283,7 @@ fn quiet_until(q: &QuietHours, now: Secs) -> Option<Secs> {
     if minute >= q.to {
         date = date.tomorrow().ok()?;
     }
-    let end = q.time_zone.to_timestamp(date.to_datetime(to)).ok()?;
+    let end = zone.to_timestamp(date.to_datetime(to)).ok()?;
     Some(end.as_second())
 }
 

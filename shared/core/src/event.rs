@@ -167,6 +167,10 @@ pub struct Event {
     /// arrived).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_at: Option<Timestamp>,
+    /// The person's IANA time zone, when the sender knows it (Segment's
+    /// `context.timezone`): quiet hours are then theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// How far an event's sender is trusted: what it may change about a person.

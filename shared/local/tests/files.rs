@@ -18,6 +18,7 @@ fn event(n: u32, customer: &str) -> Event {
         kind: EventKind::PageViewed { url: None },
         trust: Default::default(),
         received_at: None,
+        time_zone: None,
     }
 }
 

@@ -103,6 +103,7 @@ fn a_check_run_twice_after_a_crash_sends_one_email() {
             kind,
             trust: Default::default(),
             received_at: None,
+            time_zone: None,
         };
         run(ingest(&ports, &e)).unwrap();
     }
@@ -209,6 +210,7 @@ fn a_profile_is_saved_with_its_check_row_and_the_sweep_finds_an_episode_whose_ro
         },
         trust: Default::default(),
         received_at: None,
+        time_zone: None,
     };
     assert!(run(ingest(&ports, &e)).is_err(), "the scheduler's error is the delivery's");
     let rows = scheduler.pending().unwrap();

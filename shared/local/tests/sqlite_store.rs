@@ -80,6 +80,7 @@ fn more_concurrent_deliveries_to_one_profile_than_save_attempts_lose_no_update()
                     },
                     trust: Default::default(),
                     received_at: None,
+                    time_zone: None,
                 };
                 run(ingest(&ports, &event)).unwrap();
             })

@@ -111,6 +111,9 @@ pub struct Traits {
 #[serde(default)]
 pub struct Context {
     pub traits: Option<Traits>,
+    /// The device's IANA time zone (analytics.js and the mobile libraries
+    /// set it).
+    pub timezone: Option<String>,
 }
 
 /// `email_marketing_consent` as a bare state (`"subscribed"`) or as Shopify's
@@ -224,6 +227,7 @@ impl SegmentMessage {
             "group" | "alias" => (None, None),
             other => return Err(SegmentError::UnknownType(other.to_owned())),
         };
+        let time_zone = self.context.timezone.take();
         let event = |id: EventId, identity: Identity, kind: EventKind| Event {
             id,
             shop: shop.to_owned(),
@@ -232,6 +236,7 @@ impl SegmentMessage {
             kind,
             trust: Trust::Verified,
             received_at: None,
+            time_zone: time_zone.clone(),
         };
         // A second event gets the message id with `#1` appended.
         Ok(match (first, second) {
@@ -427,6 +432,15 @@ mod tests {
         assert_eq!(checkout(serde_json::json!({"url": link})).as_deref(), Some(link));
         assert_eq!(checkout(serde_json::json!({"checkout_url": "javascript:alert(1)"})), None);
         assert_eq!(checkout(serde_json::json!({})), None);
+    }
+
+    #[test]
+    fn the_device_time_zone_in_the_context_travels_with_each_event() {
+        let msg = r#"{"type":"identify","userId":"u-1","messageId":"m","timestamp":"2026-01-01T00:00:00Z",
+            "context":{"timezone":"Europe/Berlin"},"traits":{"email":"a@example.com","email_marketing_consent":"subscribed"}}"#;
+        let events = map(msg);
+        assert_eq!(events.len(), 2);
+        assert!(events.iter().all(|e| e.time_zone.as_deref() == Some("Europe/Berlin")));
     }
 
     #[test]

@@ -223,6 +223,7 @@ impl Ctx {
             kind,
             trust: Trust::Verified,
             received_at: None,
+            time_zone: None,
         }
     }
 

@@ -61,6 +61,7 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
         kind,
         trust: Trust::Verified,
         received_at: None,
+        time_zone: None,
     };
     match (resource, action) {
         ("order", "created" | "updated" | "restored") => {

@@ -58,6 +58,7 @@ impl Shopper {
             kind,
             trust: Default::default(),
             received_at: None,
+            time_zone: None,
         }
     }
 

@@ -511,3 +511,28 @@ template = "t"
     assert_eq!(sent(1, 21 * DAY), ["replenish"], "spent 50: not a VIP");
     assert!(sent(0, HOUR).is_empty(), "no orders: no average, no last order");
 }
+
+#[test]
+fn quiet_hours_are_kept_in_the_recipient_s_own_time_zone_when_known() {
+    let policy = "[policy]\nquiet_hours = { from = \"21:00\", to = \"08:00\", time_zone = \"America/New_York\" }";
+    // T0 is 14:00 UTC: 10:00 in New York, 23:00 in Tokyo.
+    let decided = |zone: Option<&str>| {
+        let mut s = Shopper::new("c1");
+        let mut events = s.subscribe(0);
+        let mut checkout = s.checkout(0, "chk1");
+        checkout.time_zone = zone.map(str::to_owned);
+        events.push(checkout);
+        let ds = replay(&cart_rules(policy, ""), &events);
+        let first = ds.iter().find(|d| d.trigger == "cart").unwrap().clone();
+        (first.decision, first.reason, sends(&ds).first().map(|d| d.at))
+    };
+    let (outcome, _, sent) = decided(None);
+    assert_eq!(outcome, Outcome::Send, "10:10 in New York: the shop's zone");
+    assert_eq!(sent, Some(at(10 * MIN)));
+    let (outcome, reason, sent) = decided(Some("Asia/Tokyo"));
+    assert_eq!((outcome, reason), (Outcome::Defer, Some(Reason::QuietHours)), "23:10 in Tokyo");
+    // Sent at 08:00 Tokyo time: 23:00 UTC.
+    assert_eq!(sent, Some("2026-10-06T23:00:00Z".parse().unwrap()));
+    let (outcome, _, _) = decided(Some("Not/AZone"));
+    assert_eq!(outcome, Outcome::Send, "an unknown zone is ignored: the shop's");
+}

@@ -115,6 +115,7 @@ fn random_event(g: &mut Gen, n: u64, t: i64) -> Event {
         kind,
         trust: Default::default(),
         received_at: None,
+        time_zone: None,
     }
 }
 

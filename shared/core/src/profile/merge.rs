@@ -24,6 +24,9 @@ impl Profile {
         if self.customer_id.is_none() {
             self.customer_id.clone_from(&other.customer_id);
         }
+        if self.time_zone.is_none() {
+            self.time_zone.clone_from(&other.time_zone);
+        }
         if other.consent.at > self.consent.at {
             self.consent = other.consent.clone();
         }

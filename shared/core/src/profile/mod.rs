@@ -61,6 +61,10 @@ pub struct Profile {
     pub first_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
+    /// The person's IANA time zone, the latest an event told (a known zone
+    /// name only): quiet hours are kept in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     #[serde(default)]
     pub consent: Consent,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,6 +167,9 @@ impl Profile {
         }
         if let Some(c) = &e.identity.customer_id {
             self.customer_id = Some(bounded_key(c));
+        }
+        if let Some(zone) = e.time_zone.as_deref().filter(|z| z.len() <= 64 && jiff::tz::TimeZone::get(z).is_ok()) {
+            self.time_zone = Some(zone.to_owned());
         }
         for kind in std::iter::once(e.kind.name()).chain(e.kind.detail_name()) {
             if rules.tracks(kind) {
