@@ -17,6 +17,9 @@ pub struct EmailContext {
     pub variant: String,
     /// The cart or checkout, when the person has one.
     pub cart: Option<Cart>,
+    /// The latest order, for post-purchase emails (review request,
+    /// replenishment, thank you).
+    pub order: Option<OrderCard>,
     /// The product viewed most recently.
     pub product: Option<ProductCard>,
     /// Related products (filled from the catalogue once it exists).
@@ -44,6 +47,18 @@ pub struct Cart {
     pub total: String,
     pub currency: Option<String>,
     pub recovery_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OrderCard {
+    /// The store's order id or number.
+    pub number: String,
+    pub total: String,
+    pub currency: Option<String>,
+    /// When it was placed (RFC 3339, UTC).
+    pub placed_at: String,
+    /// The products in it (the first few), from the catalogue when known.
+    pub products: Vec<ProductCard>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -170,6 +185,22 @@ impl EmailContext {
             currency: b.currency.clone(),
             recovery_url: b.recovery_url.clone().or_else(|| b.token.as_deref().and_then(|t| rules.recovery_url_for(t))),
         });
+        let order = p.orders.last.as_ref().map(|o| OrderCard {
+            number: o.id.clone(),
+            total: money(o.value, o.currency.as_deref(), send.locale),
+            currency: o.currency.clone(),
+            placed_at: jiff::Timestamp::from_second(o.at).map(|t| t.to_string()).unwrap_or_default(),
+            products: o
+                .product_ids
+                .iter()
+                .map(|id| {
+                    catalogue.get(id).map_or_else(
+                        || ProductCard { id: id.clone(), ..ProductCard::default() },
+                        |c| ProductCard::from_catalogue(c, send.locale),
+                    )
+                })
+                .collect(),
+        });
         let viewed = p.products.iter().max_by_key(|v| v.last());
         let product = viewed.map(|v| {
             catalogue.get(&v.id).map_or_else(
@@ -194,6 +225,7 @@ impl EmailContext {
             trigger: send.trigger.id.clone(),
             variant: send.variant.to_owned(),
             cart,
+            order,
             product,
             recommendations,
             offer,
@@ -212,6 +244,7 @@ impl EmailContext {
             trigger: nudge_core::profile::CONFIRM_TRIGGER.to_owned(),
             variant: String::new(),
             cart: None,
+            order: None,
             product: None,
             recommendations: Vec::new(),
             offer: None,
@@ -255,6 +288,18 @@ pub fn sample_context() -> EmailContext {
             currency: Some("USD".into()),
             recovery_url: Some("https://shop.example/checkouts/abc/recover?key=demo".into()),
         }),
+        order: Some(OrderCard {
+            number: "#1042".into(),
+            total: "$101.00".into(),
+            currency: Some("USD".into()),
+            placed_at: "2026-10-06T14:00:00Z".into(),
+            products: vec![ProductCard {
+                id: "p-1".into(),
+                title: Some("Trail Runner".into()),
+                url: Some("https://shop.example/products/trail-runner".into()),
+                ..ProductCard::default()
+            }],
+        }),
         product: Some(ProductCard { id: "p-1".into(), title: Some("Trail Runner".into()), ..ProductCard::default() }),
         recommendations: vec![ProductCard {
             id: "p-3".into(),
@@ -297,6 +342,44 @@ mod tests {
         assert_eq!(cart(&p).recovery_url.as_deref(), Some("https://shop.example/cart/tok-1"));
         p.basket.as_mut().unwrap().recovery_url = Some("https://own.example/r".into());
         assert_eq!(cart(&p).recovery_url.as_deref(), Some("https://own.example/r"), "the event's own link wins");
+    }
+
+    #[test]
+    fn a_post_purchase_email_sees_the_latest_order_with_its_products() {
+        let rules =
+            Triggers::parse("[[trigger]]\nid = \"a\"\non = \"order_placed\"\ntemplate = \"t\"\n", "t.toml", None)
+                .unwrap();
+        let mut p = Profile::new("shop", "p1");
+        for (id, at, value) in [("1041", 100, 20.0), ("1042", 200, 101.0)] {
+            let order = nudge_core::Order {
+                id: id.into(),
+                value,
+                currency: Some("USD".into()),
+                tokens: vec![],
+                product_ids: vec!["p-1".into(), "p-9".into()],
+            };
+            let e = nudge_core::Event {
+                id: nudge_core::EventId::parse(format!("o{id}")).unwrap(),
+                shop: "shop".into(),
+                occurred_at: Timestamp::from_second(at).unwrap(),
+                identity: Default::default(),
+                kind: nudge_core::EventKind::OrderPlaced { order },
+                trust: Default::default(),
+                received_at: None,
+                time_zone: None,
+            };
+            p.apply(&e, &rules);
+        }
+        let send = SendInfo {
+            trigger: &rules.triggers[0],
+            variant: "default",
+            now: Timestamp::UNIX_EPOCH,
+            unsubscribe_url: "https://u.example/",
+            locale: "en-US",
+        };
+        let order = EmailContext::build(&p, &rules, &send, &Catalogue::default()).order.unwrap();
+        assert_eq!((order.number.as_str(), order.total.as_str()), ("1042", "$101.00"));
+        assert_eq!(order.products.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["p-1", "p-9"]);
     }
 
     #[test]

@@ -68,6 +68,9 @@ impl Profile {
         if other.basket.as_ref().is_some_and(|o| self.basket.as_ref().is_none_or(|s| o.updated > s.updated)) {
             self.basket.clone_from(&other.basket);
         }
+        if other.orders.last.as_ref().is_some_and(|o| self.orders.last.as_ref().is_none_or(|s| o.at > s.at)) {
+            self.orders.last.clone_from(&other.orders.last);
+        }
         let shared_orders = other.orders.ids.iter().filter(|id| self.orders.ids.contains(id)).count() as u32;
         self.orders.count = self.orders.count.saturating_add(other.orders.count.saturating_sub(shared_orders));
         if shared_orders == 0 {

@@ -339,6 +339,15 @@ impl Profile {
                 for p in &order.product_ids {
                     push_capped(&mut self.orders.bought, bounded_key(p), BOUGHT_KEPT);
                 }
+                if self.orders.last.as_ref().is_none_or(|l| l.at <= t) {
+                    self.orders.last = Some(LastOrder {
+                        id: bounded_key(&order.id),
+                        at: t,
+                        value: if order.value.is_finite() { order.value } else { 0.0 },
+                        currency: order.currency.as_deref().map(|c| bounded_text(c, 8)),
+                        product_ids: order.product_ids.iter().take(BOUGHT_KEPT).map(|p| bounded_key(p)).collect(),
+                    });
+                }
                 let bought_basket = self.basket.as_ref().is_some_and(|b| {
                     b.token.as_ref().is_none_or(|tok| self.orders.tokens.contains(tok)) && b.updated <= t
                 });

@@ -144,6 +144,22 @@ pub struct Orders {
     /// Recently bought product ids (never recommended again).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bought: Vec<String>,
+    /// The latest order: what a post-purchase email names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<LastOrder>,
+}
+
+/// The latest order, as its email shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LastOrder {
+    pub id: String,
+    pub at: Secs,
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// The first few products in it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub product_ids: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
