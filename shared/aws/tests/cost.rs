@@ -25,7 +25,7 @@ fn page_view(n: u32, minute: i64, user: bool) -> Event {
             anonymous_id: Some("anon-1".into()),
             ..Identity::default()
         },
-        kind: EventKind::PageViewed { url: Some("https://shop.example/".into()) },
+        kind: EventKind::PageViewed { url: Some("https://shop.example/".into()), category: None, name: None },
         trust: Default::default(),
         received_at: None,
         time_zone: None,

@@ -14,6 +14,10 @@ pub enum Condition {
     /// Events of one kind with `now - within <= time <= now`.
     Count {
         event: String,
+        /// Only events passing it count (they are kept under their own
+        /// activity key, [`crate::filter::Filter::signal`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<crate::filter::Filter>,
         at_least: Option<u32>,
         at_most: Option<u32>,
         within: Dur,
@@ -81,12 +85,13 @@ impl Condition {
             Condition::All(cs) => cs.iter().all(|c| c.eval(p, now)),
             Condition::Any(cs) => cs.iter().any(|c| c.eval(p, now)),
             Condition::Not(c) => !c.eval(p, now),
-            Condition::Count { event, at_least, at_most, within, scope } => {
+            Condition::Count { event, filter, at_least, at_most, within, scope } => {
                 let since = now - within.as_secs();
-                let n = match scope {
-                    Scope::AnyProduct => p.count_between(event, since, now),
-                    Scope::SameProduct => p.max_product_views_between(since, now),
-                    Scope::SameCategory => p.max_category_views_between(since, now),
+                let n = match (scope, filter) {
+                    (_, Some(filter)) => p.count_between(&filter.signal(event), since, now),
+                    (Scope::AnyProduct, None) => p.count_between(event, since, now),
+                    (Scope::SameProduct, None) => p.max_product_views_between(since, now),
+                    (Scope::SameCategory, None) => p.max_category_views_between(since, now),
                 };
                 at_least.is_none_or(|min| n >= min) && at_most.is_none_or(|max| n <= max)
             }
@@ -143,13 +148,26 @@ impl Condition {
         }
     }
 
+    /// Every filtered count: its event and filter.
+    pub(crate) fn for_each_filter(&self, f: &mut dyn FnMut(&str, &crate::filter::Filter)) {
+        match self {
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.for_each_filter(f)),
+            Condition::Not(c) | Condition::Segment(_, c) => c.for_each_filter(f),
+            Condition::Count { event, filter: Some(filter), .. } => f(event, filter),
+            _ => {}
+        }
+    }
+
     pub(crate) fn for_each_count(&self, f: &mut dyn FnMut(&str, usize, Scope)) {
         match self {
             Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.for_each_count(f)),
             Condition::Not(c) | Condition::Segment(_, c) => c.for_each_count(f),
-            Condition::Count { event, at_least, at_most, scope, .. } => {
+            Condition::Count { event, filter, at_least, at_most, scope, .. } => {
                 let need = at_least.unwrap_or(0).max(at_most.map_or(0, |m| m + 1));
-                f(event, need as usize, *scope);
+                match filter {
+                    Some(filter) => f(&filter.signal(event), need as usize, Scope::AnyProduct),
+                    None => f(event, need as usize, *scope),
+                }
             }
             _ => {}
         }
@@ -172,7 +190,7 @@ impl fmt::Display for Condition {
             Condition::All(cs) => list(f, cs, " and "),
             Condition::Any(cs) => list(f, cs, " or "),
             Condition::Not(c) => write!(f, "not {c}"),
-            Condition::Count { event, at_least, at_most, within, scope } => {
+            Condition::Count { event, filter, at_least, at_most, within, scope } => {
                 let bound = match (at_least, at_most) {
                     (Some(a), Some(b)) => format!("{a}-{b}"),
                     (Some(a), None) => format!("≥{a}"),
@@ -184,7 +202,10 @@ impl fmt::Display for Condition {
                     Scope::SameProduct => " of one product",
                     Scope::SameCategory => " in one category",
                 };
-                write!(f, "{bound} {event}{of} within {within}")
+                match filter {
+                    Some(filter) => write!(f, "{bound} {event} where {filter} within {within}"),
+                    None => write!(f, "{bound} {event}{of} within {within}"),
+                }
             }
             Condition::InactiveFor(d) => write!(f, "inactive for {d}"),
             Condition::FirstSeenWithin(d) => write!(f, "first seen within {d}"),

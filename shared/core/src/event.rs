@@ -225,6 +225,12 @@ pub enum EventKind {
     PageViewed {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         url: Option<String>,
+        /// The page's category and name, as the storefront tracks them
+        /// (Segment's `page` call), for rules that filter on them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        category: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
     },
     ProductViewed {
         product: Product,
@@ -270,9 +276,12 @@ pub enum EventKind {
     },
     EraseRequested {},
     DataRequested {},
-    /// A tracked event outside the vocabulary keeps its tracked name.
+    /// A tracked event outside the vocabulary keeps its tracked name, and
+    /// its scalar properties (a bounded number) for rules that filter on them.
     Custom {
         name: String,
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        properties: std::collections::BTreeMap<String, crate::filter::Scalar>,
     },
 }
 
@@ -300,6 +309,44 @@ impl EventKind {
         }
     }
 
+    /// A property rules may filter on (`where`); see
+    /// [`crate::filter::known_properties`].
+    pub fn property(&self, name: &str) -> Option<crate::filter::Scalar> {
+        use crate::filter::Scalar;
+        let text = |s: &Option<String>| s.clone().map(Scalar::Text);
+        let items = |b: &Basket| Scalar::Number(b.lines.iter().map(|l| f64::from(l.quantity)).sum());
+        match (self, name) {
+            (EventKind::ProductViewed { product } | EventKind::WishlistAdded { product }, _) => match name {
+                "product_id" => Some(Scalar::Text(product.id.clone())),
+                "category" => text(&product.category),
+                "name" => text(&product.title),
+                "price" => product.price.map(Scalar::Number),
+                _ => None,
+            },
+            (EventKind::CartUpdated { basket, .. } | EventKind::CheckoutStarted { basket }, _) => match name {
+                "value" => Some(Scalar::Number(basket.value)),
+                "currency" => text(&basket.currency),
+                "item_count" => Some(items(basket)),
+                _ => None,
+            },
+            (EventKind::OrderPlaced { order }, _) => match name {
+                "order_id" => Some(Scalar::Text(order.id.clone())),
+                "value" => Some(Scalar::Number(order.value)),
+                "currency" => text(&order.currency),
+                "item_count" => Some(Scalar::Number(order.product_ids.len() as f64)),
+                _ => None,
+            },
+            (EventKind::PageViewed { url, .. }, "url") => text(url),
+            (EventKind::PageViewed { category, .. }, "category") => text(category),
+            (EventKind::PageViewed { name: page, .. }, "name") => text(page),
+            (EventKind::EmailOpened { message } | EventKind::EmailClicked { message }, "trigger") => {
+                text(&message.trigger)
+            }
+            (EventKind::Custom { properties, .. }, _) => properties.get(name).cloned(),
+            _ => None,
+        }
+    }
+
     /// Whether rules naming `name` (`on`, `cancel_if`) mean this event.
     pub fn is_named(&self, name: &str) -> bool {
         self.name() == name || self.detail_name() == Some(name)
@@ -323,7 +370,7 @@ impl EventKind {
             EventKind::ProfileUpdated { .. } => "profile_updated",
             EventKind::EraseRequested {} => "erase_requested",
             EventKind::DataRequested {} => "data_requested",
-            EventKind::Custom { name } => name,
+            EventKind::Custom { name, .. } => name,
         }
     }
 
@@ -599,7 +646,7 @@ mod tests {
 
     #[test]
     fn custom_events_keep_their_tracked_name() {
-        let kind = EventKind::Custom { name: "Loyalty Points Earned".into() };
+        let kind = EventKind::Custom { name: "Loyalty Points Earned".into(), properties: Default::default() };
         assert_eq!(kind.name(), "Loyalty Points Earned");
         assert!(kind.is_shopper_activity());
     }

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod condition;
 pub mod decide;
 pub mod event;
+pub mod filter;
 pub mod hash;
 pub mod profile;
 pub mod rules;

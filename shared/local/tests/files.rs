@@ -15,7 +15,7 @@ fn event(n: u32, customer: &str) -> Event {
         shop: "shop".into(),
         occurred_at: jiff::Timestamp::from_second(1_800_000_000 + i64::from(n)).unwrap(),
         identity: Identity { customer_id: Some(customer.into()), ..Identity::default() },
-        kind: EventKind::PageViewed { url: None },
+        kind: EventKind::PageViewed { url: None, category: None, name: None },
         trust: Default::default(),
         received_at: None,
         time_zone: None,

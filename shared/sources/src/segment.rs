@@ -6,11 +6,13 @@
 
 use jiff::Timestamp;
 use nudge_core::event::{CartAction, EventId, EventIdError, MessageRef, OptInLevel};
+use nudge_core::filter::Scalar;
 use nudge_core::time::optional_timestamp;
 use nudge_core::{
     Basket, ConsentSource, ConsentState, ConsentUpdate, Event, EventKind, Identity, Line, Order, Product, Trust,
 };
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 use crate::serde_util::{amount, id_value, quantity};
 
@@ -23,6 +25,8 @@ pub struct SegmentMessage {
     pub kind: Option<String>,
     pub event: Option<String>,
     pub name: Option<String>,
+    /// A `page` call's category.
+    pub category: Option<String>,
     #[serde(deserialize_with = "id_value")]
     pub user_id: Option<String>,
     #[serde(deserialize_with = "id_value")]
@@ -78,6 +82,9 @@ pub struct Properties {
     /// For email engagement events sent back by nudge's own links.
     pub trigger: Option<String>,
     pub episode: Option<u32>,
+    /// Everything else: a custom event's own properties.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -222,7 +229,11 @@ impl SegmentMessage {
                 });
                 (Some(profile), consent)
             }
-            "page" | "screen" => (Some(EventKind::PageViewed { url: self.properties.url.take() }), None),
+            "page" | "screen" => {
+                let category = self.category.take().or(self.properties.category.take());
+                let page = EventKind::PageViewed { url: self.properties.url.take(), category, name: self.name.take() };
+                (Some(page), None)
+            }
             "track" => (Some(self.track_kind(&id)?), None),
             "group" | "alias" => (None, None),
             other => return Err(SegmentError::UnknownType(other.to_owned())),
@@ -303,8 +314,46 @@ impl SegmentMessage {
                     source: Some(ConsentSource::Import),
                 },
             },
-            _ => EventKind::Custom { name },
+            _ => EventKind::Custom { name, properties: self.custom_properties() },
         })
+    }
+
+    /// A custom event's scalar properties, at most [`CUSTOM_PROPERTIES`],
+    /// names and texts cut to a bound; nested values are left out.
+    fn custom_properties(&mut self) -> BTreeMap<String, Scalar> {
+        let p = &mut self.properties;
+        let mut out = BTreeMap::new();
+        let typed = [
+            ("category", p.category.take().map(Scalar::Text)),
+            ("name", p.name.take().map(Scalar::Text)),
+            ("product_id", p.product_id.take().map(Scalar::Text)),
+            ("order_id", p.order_id.take().map(Scalar::Text)),
+            ("currency", p.currency.take().map(Scalar::Text)),
+            ("url", p.url.take().map(Scalar::Text)),
+            ("value", p.value.map(Scalar::Number)),
+            ("price", p.price.map(Scalar::Number)),
+        ];
+        for (k, v) in typed {
+            if let Some(v) = v {
+                out.insert(k.to_owned(), v);
+            }
+        }
+        for (k, v) in std::mem::take(&mut p.other) {
+            if out.len() >= CUSTOM_PROPERTIES || k.len() > 64 {
+                continue;
+            }
+            let v = match v {
+                serde_json::Value::Bool(b) => Scalar::Flag(b),
+                serde_json::Value::Number(n) => match n.as_f64() {
+                    Some(f) => Scalar::Number(f),
+                    None => continue,
+                },
+                serde_json::Value::String(t) => Scalar::Text(t.chars().take(200).collect()),
+                _ => continue,
+            };
+            out.insert(k, v);
+        }
+        out
     }
 
     fn product(&mut self) -> Product {
@@ -356,6 +405,9 @@ impl SegmentMessage {
         MessageRef { trigger: self.properties.trigger.take(), episode: self.properties.episode }
     }
 }
+
+/// Properties kept of a custom event.
+pub const CUSTOM_PROPERTIES: usize = 16;
 
 /// An http(s) link: nothing else belongs behind an email's button.
 fn web_link(url: &str) -> bool {
@@ -441,6 +493,23 @@ mod tests {
         let events = map(msg);
         assert_eq!(events.len(), 2);
         assert!(events.iter().all(|e| e.time_zone.as_deref() == Some("Europe/Berlin")));
+    }
+
+    #[test]
+    fn a_custom_event_keeps_its_scalar_properties_and_a_page_its_category_and_name() {
+        let custom = r#"{"type":"track","event":"Review Submitted","userId":"u-1","messageId":"m","timestamp":"2026-01-01T00:00:00Z",
+            "properties":{"rating":5,"channel":"web","verified":true,"category":"shoes","photos":["a"],"meta":{"x":1}}}"#;
+        let EventKind::Custom { name, properties } = &map(custom)[0].kind else { panic!("not custom") };
+        assert_eq!(name, "Review Submitted");
+        assert_eq!(properties.get("rating"), Some(&Scalar::Number(5.0)));
+        assert_eq!(properties.get("channel"), Some(&Scalar::Text("web".into())));
+        assert_eq!(properties.get("verified"), Some(&Scalar::Flag(true)));
+        assert_eq!(properties.get("category"), Some(&Scalar::Text("shoes".into())));
+        assert!(!properties.contains_key("photos") && !properties.contains_key("meta"), "scalars only");
+        let page = r#"{"type":"page","name":"Trail","category":"Running","userId":"u-1","messageId":"m2","timestamp":"2026-01-01T00:00:00Z"}"#;
+        let kind = &map(page)[0].kind;
+        assert_eq!(kind.property("category"), Some(Scalar::Text("Running".into())));
+        assert_eq!(kind.property("name"), Some(Scalar::Text("Trail".into())));
     }
 
     #[test]

@@ -475,3 +475,69 @@ template = "t"
     f.sort_by(|x, y| x.0.cmp(&y.0));
     assert!(f.contains(&("looked-thrice".into(), Outcome::Send, None)), "{f:?}");
 }
+
+#[test]
+fn where_filters_the_events_that_arm_a_trigger_and_the_events_a_count_counts() {
+    let src = r#"
+custom_events = ["Review Submitted"]
+[[trigger]]
+id = "big-cart"
+on = "checkout_started"
+where = { value = { at_least = 100 } }
+delay = "10m"
+template = "t"
+[[trigger]]
+id = "runner"
+when = { count = "product_viewed", where = { category = "Running Shoes" }, at_least = 3, within = "1d" }
+template = "t"
+[[trigger]]
+id = "five-stars"
+on = "Review Submitted"
+where = { rating = 5, channel = { in = ["web", "app"] } }
+template = "t"
+"#;
+    let rules = rules(src);
+    assert_eq!(
+        rules.describe()[1],
+        "runner (priority 0): when ≥3 product_viewed where category = \"Running Shoes\" within 1d → email `t`"
+    );
+    let view = |s: &mut Shopper, t: i64, category: &str| {
+        s.event(
+            t,
+            EventKind::ProductViewed {
+                product: Product { id: format!("p{t}"), category: Some(category.into()), ..Product::default() },
+            },
+        )
+    };
+    let review = |s: &mut Shopper, t: i64, rating: f64, channel: &str| {
+        let properties = [
+            ("rating".to_owned(), nudge_core::filter::Scalar::Number(rating)),
+            ("channel".to_owned(), nudge_core::filter::Scalar::Text(channel.into())),
+        ]
+        .into_iter()
+        .collect();
+        s.event(t, EventKind::Custom { name: "Review Submitted".into(), properties })
+    };
+    let mut s = Shopper::new("c1");
+    let mut events = s.subscribe(0);
+    // Two running-shoe views and three hats: not three running-shoe views.
+    events.extend([view(&mut s, 60, "running shoes"), view(&mut s, 120, "Hats"), view(&mut s, 180, "Hats")]);
+    events.extend([view(&mut s, 240, "Hats"), view(&mut s, 300, "Running Shoes")]);
+    // A small checkout, a four-star review and a five-star one by email.
+    let mut small = s.checkout(400, "chk1");
+    if let EventKind::CheckoutStarted { basket } = &mut small.kind {
+        basket.value = 60.0;
+    }
+    events.extend([small, review(&mut s, 500, 4.0, "web"), review(&mut s, 600, 5.0, "email")]);
+    assert!(sends(&replay(&rules, &events)).is_empty(), "nothing passes its filter yet");
+    // The third running-shoe view, a big checkout, a five-star review on the web.
+    events.push(view(&mut s, 700, "running shoes"));
+    events.push(s.checkout(800, "chk2")); // value 50 … made bigger:
+    if let EventKind::CheckoutStarted { basket } = &mut events.last_mut().unwrap().kind {
+        basket.value = 150.0;
+    }
+    events.push(review(&mut s, 900, 5.0, "app"));
+    let mut sent: Vec<String> = sends(&replay(&rules, &events)).iter().map(|d| d.trigger.clone()).collect();
+    sent.sort();
+    assert_eq!(sent, ["big-cart", "five-stars", "runner"]);
+}

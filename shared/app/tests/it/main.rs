@@ -131,7 +131,7 @@ impl Shopper {
     }
 
     pub fn custom(&mut self, t: i64, name: &str) -> Event {
-        self.event(t, EventKind::Custom { name: name.into() })
+        self.event(t, EventKind::Custom { name: name.into(), properties: Default::default() })
     }
 }
 

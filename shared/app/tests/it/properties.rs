@@ -66,7 +66,7 @@ fn random_event(g: &mut Gen, n: u64, t: i64) -> Event {
             .collect(),
     };
     let kind = match g.below(16) {
-        0 => EventKind::PageViewed { url: Some(g.text()) },
+        0 => EventKind::PageViewed { url: Some(g.text()), category: g.chance(0.5).then(|| g.text()), name: None },
         1..=4 => EventKind::ProductViewed { product: product(g) },
         5 => EventKind::CartUpdated { basket: basket(g), action: None },
         6 => EventKind::CheckoutStarted { basket: basket(g) },
@@ -92,7 +92,10 @@ fn random_event(g: &mut Gen, n: u64, t: i64) -> Event {
         },
         12 => EventKind::ProfileUpdated { first_name: Some(g.text()), last_name: Some(g.text()) },
         13 => EventKind::OrderCancelled { order_id: g.pick_id(1_000_000) },
-        14 => EventKind::Custom { name: if g.chance(0.5) { "Loyalty Points Earned".into() } else { g.text() } },
+        14 => EventKind::Custom {
+            name: if g.chance(0.5) { "Loyalty Points Earned".into() } else { g.text() },
+            properties: Default::default(),
+        },
         _ => EventKind::EmailBounced { permanent: false },
     };
     // Mostly in order, sometimes hours late.

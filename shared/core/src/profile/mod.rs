@@ -176,6 +176,11 @@ impl Profile {
                 self.record_activity(kind, t, rules.ring_cap(kind));
             }
         }
+        for (key, event, filter) in &rules.signals {
+            if e.kind.is_named(event) && filter.matches(&e.kind) {
+                self.record_activity(key, t, rules.ring_cap(key));
+            }
+        }
         let mut effects = Vec::new();
         self.fold(&e.kind, e.trust, t, rules, &mut effects);
         if matches!(e.kind, EventKind::EraseRequested {}) {
@@ -539,7 +544,7 @@ impl Profile {
 
             // 3. arming.
             let arms = match &trigger.arm {
-                Arm::On(on) => e.kind.is_named(on),
+                Arm::On(on) => e.kind.is_named(on) && trigger.on_where.as_ref().is_none_or(|f| f.matches(&e.kind)),
                 Arm::When(cond) => {
                     let holds = cond.eval(self, self.clock);
                     let held = existing.is_some_and(|i| self.triggers[i].holding);

@@ -150,6 +150,26 @@ impl Compiler<'_> {
                 visit(c);
             }
         }
+        let mut signals: Vec<(String, String, crate::filter::Filter)> = Vec::new();
+        let mut collect = |c: &Condition| {
+            c.for_each_filter(&mut |event, filter| {
+                let key = filter.signal(event);
+                if !signals.iter().any(|(k, _, _)| *k == key) {
+                    signals.push((key, event.to_owned(), filter.clone()));
+                }
+            })
+        };
+        for c in segments.values() {
+            collect(c);
+        }
+        for t in &triggers {
+            if let Arm::When(c) = &t.arm {
+                collect(c);
+            }
+            if let Some(c) = &t.only_if {
+                collect(c);
+            }
+        }
         let mut tracked: Vec<String> = ALWAYS_TRACKED.iter().map(|s| (*s).to_owned()).collect();
         tracked.extend(custom_events.iter().cloned());
         let mentioned = triggers.iter().flat_map(|t| {
@@ -170,6 +190,7 @@ impl Compiler<'_> {
             custom_events,
             triggers,
             recovery_url,
+            signals,
             ring_caps: caps.into_iter().collect(),
             product_ring_cap,
             products_kept,
@@ -296,9 +317,21 @@ impl Compiler<'_> {
         let path = |k: &str| format!("trigger.{id}.{k}");
         let errors_before = self.errors.len();
 
+        let mut on_where = None;
+        if let (Some(filter), None) = (&rt.filter, &rt.on) {
+            self.err(
+                filter.span(),
+                path("where"),
+                "`where` filters the `on` event; with `when`, put it in the `count` (`{ count = \"…\", where = { … }, … }`)",
+            );
+        }
         let arm = match (rt.on, rt.when) {
             (Some(on), None) => {
-                self.event_name(&on, &path("on"));
+                if self.event_name(&on, &path("on"))
+                    && let Some(filter) = &rt.filter
+                {
+                    on_where = self.filter(filter, on.get_ref(), &path("where"));
+                }
                 Some(Arm::On(on.into_inner()))
             }
             (None, Some(when)) => {
@@ -391,6 +424,7 @@ impl Compiler<'_> {
             id,
             priority: rt.priority,
             arm: arm?,
+            on_where,
             delay: rt.delay.unwrap_or(Dur::ZERO),
             after_inactive: rt.after_inactive,
             cancel_if: rt.cancel_if.into_iter().map(Spanned::into_inner).collect(),
@@ -411,6 +445,50 @@ impl Compiler<'_> {
             let list = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
             self.err(t.span(), field, format!("unknown template {:?} (templates found: {list})", t.get_ref()));
         }
+    }
+
+    /// A `where` table for events named `event`: each property one the
+    /// event has (any, for a custom event), each test well-formed.
+    pub(super) fn filter(
+        &mut self,
+        raw: &Spanned<super::raw::RawWhere>,
+        event: &str,
+        field: &str,
+    ) -> Option<crate::filter::Filter> {
+        use super::raw::RawTest;
+        use crate::filter::{Filter, Test};
+        let mut out = Filter::default();
+        let errors_before = self.errors.len();
+        if raw.get_ref().is_empty() {
+            self.err(raw.span(), field, "an empty `where`: name at least one property");
+        }
+        for (name, test) in raw.get_ref() {
+            let at = format!("{field}.{name}");
+            if let Some(known) = crate::filter::known_properties(event)
+                && !known.contains(&name.as_str())
+            {
+                let list = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+                self.err(test.span(), &at, format!("`{event}` events have no property {name:?} (they have: {list})"));
+                continue;
+            }
+            let tests = match test.get_ref() {
+                RawTest::Value(v) => vec![Test::Is(v.clone())],
+                RawTest::Ops(ops) => {
+                    let mut tests = Vec::new();
+                    tests.extend(ops.one_of.clone().map(Test::OneOf));
+                    tests.extend(ops.not_in.clone().map(Test::NoneOf));
+                    tests.extend(ops.at_least.map(Test::AtLeast));
+                    tests.extend(ops.at_most.map(Test::AtMost));
+                    tests
+                }
+            };
+            if tests.is_empty() {
+                self.err(test.span(), &at, "give a value, or one of `in`, `not_in`, `at_least`, `at_most`");
+                continue;
+            }
+            out.0.insert(name.clone(), tests);
+        }
+        (self.errors.len() == errors_before).then_some(out)
     }
 
     fn event_name(&mut self, name: &Spanned<String>, field: &str) -> bool {

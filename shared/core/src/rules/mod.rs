@@ -49,6 +49,8 @@ pub struct Triggers {
     /// Where a cart or checkout can be finished when its event named no
     /// link: a URL with `{token}` (the cart or checkout token).
     pub recovery_url: Option<String>,
+    /// Filtered signals counted by conditions: (activity key, event, filter).
+    pub signals: Vec<(String, String, crate::filter::Filter)>,
     /// Recent timestamps to keep per event kind (what count conditions need).
     ring_caps: Vec<(String, usize)>,
     /// Recent view timestamps to keep per product (same_product / same_category).
@@ -132,6 +134,8 @@ pub struct Trigger {
     pub id: String,
     pub priority: i64,
     pub arm: Arm,
+    /// With `on`: only events passing this filter arm it.
+    pub on_where: Option<crate::filter::Filter>,
     pub delay: Dur,
     pub after_inactive: Option<Dur>,
     pub cancel_if: Vec<String>,
@@ -271,7 +275,10 @@ impl Trigger {
 
     fn describe(&self) -> String {
         let arm = match &self.arm {
-            Arm::On(e) => format!("on {e}"),
+            Arm::On(e) => match &self.on_where {
+                Some(filter) => format!("on {e} where {filter}"),
+                None => format!("on {e}"),
+            },
             Arm::When(c) => format!("when {c}"),
         };
         let mut s = format!("{} (priority {}): {arm}", self.id, self.priority);
@@ -376,6 +383,31 @@ mod tests {
             assert_eq!(e[0].field, "recovery_url", "{bad}");
         }
         assert_eq!(Triggers::parse(MINIMAL, "t.toml", None).unwrap().recovery_url_for("x"), None);
+    }
+
+    #[test]
+    fn a_where_names_properties_its_event_has_and_goes_where_it_can_filter() {
+        let t = |body: &str| format!("[[trigger]]\nid = \"a\"\ntemplate = \"t\"\n{body}\n");
+        let e = errors(&t("on = \"product_viewed\"\nwhere = { colour = \"red\" }"));
+        assert_eq!(e[0].field, "trigger.a.where.colour");
+        assert!(e[0].message.contains("product_id, category, name, price"), "{}", e[0].message);
+        let e =
+            errors(&t("when = { count = \"page_viewed\", at_least = 1, within = \"1d\" }\nwhere = { url = \"x\" }"));
+        assert_eq!(e[0].field, "trigger.a.where");
+        let e = errors(&t(
+            "when = { count = \"product_viewed\", same_product = true, where = { price = 1 }, at_least = 1, within = \"1d\" }",
+        ));
+        assert_eq!(e[0].field, "trigger.a.when.where");
+        let e = errors(&t("on = \"checkout_started\"\nwhere = { value = { above = 1 } }"));
+        assert_eq!(e[0].line, 5, "{e:?}");
+        assert!(
+            Triggers::parse(
+                &t("on = \"checkout_started\"\nwhere = { value = { at_least = 100 }, currency = \"USD\" }"),
+                "t.toml",
+                None
+            )
+            .is_ok()
+        );
     }
 
     #[test]

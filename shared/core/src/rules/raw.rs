@@ -57,6 +57,8 @@ pub(super) struct RawTrigger {
     #[serde(default)]
     pub(super) priority: i64,
     pub(super) on: Option<Spanned<String>>,
+    #[serde(rename = "where")]
+    pub(super) filter: Option<Spanned<RawWhere>>,
     pub(super) when: Option<Spanned<RawCond>>,
     #[serde(rename = "if")]
     pub(super) only_if: Option<Spanned<RawCond>>,
@@ -96,6 +98,8 @@ pub(super) struct RawCond {
     pub(super) any: Option<Vec<Spanned<RawCond>>>,
     pub(super) not: Option<Box<Spanned<RawCond>>>,
     pub(super) count: Option<Spanned<String>>,
+    #[serde(rename = "where")]
+    pub(super) filter: Option<Spanned<RawWhere>>,
     pub(super) at_least: Option<Spanned<u32>>,
     pub(super) at_most: Option<Spanned<u32>>,
     pub(super) within: Option<Dur>,
@@ -118,6 +122,27 @@ pub(super) struct RawCond {
     pub(super) sent: Option<Spanned<String>>,
     pub(super) opened: Option<Spanned<String>>,
     pub(super) clicked: Option<Spanned<String>>,
+}
+
+/// `where = { property = test, … }`.
+pub(super) type RawWhere = BTreeMap<String, Spanned<RawTest>>;
+
+/// A value (equality) or a table of comparisons.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawTest {
+    Value(crate::filter::Scalar),
+    Ops(RawOps),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOps {
+    #[serde(rename = "in")]
+    pub(super) one_of: Option<Vec<crate::filter::Scalar>>,
+    pub(super) not_in: Option<Vec<crate::filter::Scalar>>,
+    pub(super) at_least: Option<f64>,
+    pub(super) at_most: Option<f64>,
 }
 
 /// A part of the rules that does not read: where, and why.

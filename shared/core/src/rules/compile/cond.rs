@@ -161,9 +161,20 @@ impl Compiler<'_> {
         ok &= self.count_thresholds(r, at);
         let scope = self.count_scope(r, event, at);
         ok &= scope.is_some();
+        let mut filter = None;
+        if let Some(raw) = &r.filter {
+            if scope.is_some_and(|s| s != Scope::AnyProduct) {
+                self.err(raw.span(), at.key("where"), "`where` does not go with `same_product` / `same_category`");
+                ok = false;
+            } else if ok {
+                filter = self.filter(raw, event.get_ref(), &at.key("where"));
+                ok &= filter.is_some();
+            }
+        }
         if let (true, true, Some(scope)) = (ok_so_far, ok, scope) {
             parts.push(Condition::Count {
                 event: event.get_ref().clone(),
+                filter,
                 at_least: r.at_least.as_ref().map(|v| *v.get_ref()),
                 at_most: r.at_most.as_ref().map(|v| *v.get_ref()),
                 within: r.within.unwrap_or(Dur::ZERO),
@@ -221,6 +232,7 @@ impl Compiler<'_> {
             ("at_most", r.at_most.is_some()),
             ("same_product", r.same_product.is_some()),
             ("same_category", r.same_category.is_some()),
+            ("where", r.filter.is_some()),
         ] {
             if present {
                 self.err(span.clone(), at.key(key), format!("`{key}` only goes with `count = \"<event>\"`"));
