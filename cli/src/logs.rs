@@ -149,12 +149,12 @@ impl LogReader {
             Some(Ok(line)) => line,
         };
         if self.format == Format::Auto {
-            self.format = if serde_json::from_str::<Event>(line).is_ok() { Format::Nudge } else { Format::Segment };
+            self.format = if nudge_event(line).is_ok() { Format::Nudge } else { Format::Segment };
         }
         let parsed = match self.format {
-            Format::Nudge => serde_json::from_str::<Event>(line)
-                .map_err(|e| e.to_string())
-                .map(|e| Parsed { arrived: e.received_at.unwrap_or(e.occurred_at), events: vec![e] }),
+            Format::Nudge => {
+                nudge_event(line).map(|e| Parsed { arrived: e.received_at.unwrap_or(e.occurred_at), events: vec![e] })
+            }
             _ => parse_segment(line, &self.shop),
         };
         Ok(Some(parsed.map_err(|message| self.lines.error(message))))
@@ -248,6 +248,27 @@ impl Merged {
     /// The length of the line last read, for progress.
     pub fn bytes_read_hint(&self) -> usize {
         self.sources.get(self.last).map_or(0, |s| s.reader.bytes_read_hint())
+    }
+}
+
+/// One of nudge's own events: a line of `nudge serve`'s event log, or an
+/// EventBridge event of detail-type `nudge event` (the Lambda functions'
+/// event log, as an archive or a rule's target keeps it).
+fn nudge_event(line: &str) -> Result<Event, String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(rename = "detail-type")]
+        detail_type: String,
+        detail: Event,
+    }
+    match serde_json::from_str::<Event>(line) {
+        Ok(e) => Ok(e),
+        Err(e) if line.contains("\"detail-type\"") => match serde_json::from_str::<Envelope>(line) {
+            Ok(env) if env.detail_type == "nudge event" => Ok(env.detail),
+            Ok(env) => Err(format!("an EventBridge event of detail-type {:?}, not \"nudge event\"", env.detail_type)),
+            Err(_) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
     }
 }
 

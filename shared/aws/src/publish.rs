@@ -1,20 +1,22 @@
 //! The Publisher port: every decision is a structured log line (no personal
 //! data: ids and reasons only) and a metric; with `NUDGE_EVENT_BUS` set,
-//! decisions and data exports also go to that EventBridge bus (source
-//! `nudge`), where CRMs and analytics can subscribe.
+//! decisions, data exports and every accepted event also go to that
+//! EventBridge bus (source `nudge`), where CRMs and analytics can subscribe
+//! and an archive keeps the event log `nudge replay` reads.
 
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use nudge_app::ports::{PublishError, Publisher};
 use nudge_core::decide::Outcome;
-use nudge_core::{Decision, Profile};
+use nudge_core::{Decision, Event, Profile};
 
 use crate::metrics;
 
 pub const SOURCE: &str = "nudge";
 pub const DECISION: &str = "nudge decision";
 pub const DATA_EXPORT: &str = "nudge data export";
+pub const EVENT: &str = "nudge event";
 
 #[derive(Clone)]
 pub struct EventBridgePublisher {
@@ -60,6 +62,17 @@ impl Publisher for EventBridgePublisher {
             (_, None) => {}
         }
         self.put(DECISION, line).await
+    }
+
+    /// The event log: each accepted event as it was applied (with
+    /// `received_at`), in nudge's own event form. It holds personal data
+    /// (addresses): route it only to where such data may go.
+    async fn event(&self, e: &Event) -> Result<(), PublishError> {
+        if self.bus.is_none() {
+            return Ok(());
+        }
+        let line = serde_json::to_string(e).map_err(|e| PublishError(e.to_string()))?;
+        self.put(EVENT, line).await
     }
 
     /// A data request's export holds personal data: it goes only to the

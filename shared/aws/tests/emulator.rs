@@ -137,11 +137,7 @@ fn fixture(name: &str) -> Value {
 
 /// Rules for these tests: the example cart reminder without a holdout, so
 /// every armed episode sends unless something stops it.
-fn rules_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("triggers.toml"),
-        r#"
+const RULES: &str = r#"
 [policy]
 require_consent = true
 
@@ -153,9 +149,11 @@ delay = "10m"
 cancel_if = ["order_placed"]
 cooldown = "24h"
 template = "cart-reminder"
-"#,
-    )
-    .unwrap();
+"#;
+
+fn rules_dir(triggers: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("triggers.toml"), triggers).unwrap();
     let templates = dir.path().join("templates");
     std::fs::create_dir(&templates).unwrap();
     for e in std::fs::read_dir(repo().join("examples/templates")).unwrap() {
@@ -178,6 +176,10 @@ impl World {
     }
 
     async fn with(extra: &[(&str, &str)]) -> World {
+        World::with_rules(extra, RULES).await
+    }
+
+    async fn with_rules(extra: &[(&str, &str)], triggers: &str) -> World {
         let moto = Moto::start();
         let sdk = moto.sdk().await;
         moto.ready("create table", create_table(&aws_sdk_dynamodb::Client::new(&sdk), TABLE).await);
@@ -188,7 +190,7 @@ impl World {
         moto.ready("create email identity", identity);
         let set = ses.create_configuration_set().configuration_set_name("nudge").send().await;
         moto.ready("create configuration set", set);
-        let rules = rules_dir();
+        let rules = rules_dir(triggers);
         let mut env: HashMap<String, String> = [
             ("NUDGE_TABLE", TABLE),
             ("NUDGE_SCHEDULE_GROUP", GROUP),
@@ -396,6 +398,11 @@ async fn decisions_queue(w: &World) -> String {
 }
 
 async fn published(w: &World, queue: &str) -> Vec<Value> {
+    published_with_types(w, queue).await.into_iter().map(|(_, detail)| detail).collect()
+}
+
+/// What reached the bus, as (detail-type, detail).
+async fn published_with_types(w: &World, queue: &str) -> Vec<(String, Value)> {
     let sqs = aws_sdk_sqs::Client::new(&w.sdk);
     let mut out = Vec::new();
     loop {
@@ -405,7 +412,7 @@ async fn published(w: &World, queue: &str) -> Vec<Value> {
         }
         for m in r.messages() {
             let v: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            out.push(v["detail"].clone());
+            out.push((v["detail-type"].as_str().unwrap_or_default().to_owned(), v["detail"].clone()));
             sqs.delete_message().queue_url(queue).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
         }
     }
@@ -1516,4 +1523,200 @@ async fn a_dynamodb_read_that_hangs_is_cut_at_the_attempt_timeout_and_retried() 
     assert_eq!(out["decision"], "send", "{out}");
     assert!(proxy.calls("GetItem") >= 2, "retried");
     assert_eq!(w.moto.sent().len(), 1);
+}
+
+const DIFFERENTIAL_RULES: &str = r#"
+[[trigger]]
+id = "cart-abandoned"
+priority = 100
+on = "checkout_started"
+delay = "20s"
+cancel_if = ["order_placed"]
+template = "cart-reminder"
+
+[[trigger]]
+id = "browse-abandoned"
+priority = 50
+when = { count = "product_viewed", same_product = true, at_least = 2, within = "1h" }
+delay = "20s"
+cancel_if = ["checkout_started", "order_placed"]
+template = "browse-reminder"
+"#;
+
+/// The AWS half of the guard of "replay is production" (nudge serve's is in
+/// cli/tests/serve.rs): one seeded workload — shoppers browsing
+/// anonymously and then identifying (a merge), checking out, buying inside
+/// or after the delay or late, opting out, messages repeated — sent to the
+/// track function over seconds, with every check invoked when its schedule
+/// comes due (as Scheduler would: a driver polls the schedules moto holds).
+/// Then the functions' own event log, the `nudge event`s they published on
+/// the bus, is replayed with the same rules and alias key: the decision log
+/// the functions published equals the replay's, line for line (all but the
+/// wall-clock `at`).
+///
+/// Every shopper can be emailed when an episode arms: an episode armed for
+/// someone who cannot is parked on Lambda (no Scheduler request), and
+/// EventBridge Scheduler runs a check no sooner than a minute after it is
+/// asked for, which a parked check stands in for (`PARK_LEAD`); with these
+/// seconds-long delays that minute would decide them, not the rules. Parked
+/// episodes have replay tests of their own (shared/app/tests/it/parking.rs).
+#[tokio::test(flavor = "multi_thread")]
+async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
+    let w = World::with_rules(&[("NUDGE_EVENT_BUS", "nudge")], DIFFERENTIAL_RULES).await;
+    let queue = decisions_queue(&w).await;
+    let track = std::sync::Arc::new(HttpFunction::new(w.stack().await, &["/v1"]));
+    let checker = std::sync::Arc::new(w.checker().await);
+    let scheduler = aws_sdk_scheduler::Client::new(&w.sdk);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let driver = {
+        let (checker, scheduler, stop) = (checker.clone(), scheduler.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let listed = scheduler.list_schedules().group_name(GROUP).send().await.unwrap();
+                for summary in listed.schedules() {
+                    let name = summary.name().unwrap();
+                    // A schedule may be withdrawn meanwhile (an order cancels it).
+                    let Ok(s) = scheduler.get_schedule().name(name).group_name(GROUP).send().await else { continue };
+                    let input: Value = serde_json::from_str(s.target().unwrap().input().unwrap()).unwrap();
+                    let check: Check = serde_json::from_value(input.clone()).unwrap();
+                    if check.due <= Timestamp::now() {
+                        checker.check(input).await.unwrap();
+                        let _ = scheduler.delete_schedule().name(name).group_name(GROUP).send().await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    // A step of the workload is five seconds: moto takes ~100 ms a
+    // message, an identify that merges several, and other tests run beside.
+    let start = Timestamp::now() + SignedDuration::from_millis(500);
+    let step = |tick: i64| start + SignedDuration::from_secs(5 * tick);
+    let stamp = |tick: i64| step(tick).to_string();
+    // Per second of the run, each shopper's messages in order.
+    let mut ticks: std::collections::BTreeMap<i64, Vec<Vec<Value>>> = Default::default();
+    for i in 0..8u64 {
+        let mut at: std::collections::BTreeMap<i64, Vec<Value>> = Default::default();
+        let (anon, user, product) = (format!("anon-{i}"), format!("user-{i}"), format!("p-{}", i % 4));
+        at.entry(0).or_default().push(json!({"type": "track", "event": "Product Viewed", "anonymousId": anon,
+            "messageId": format!("v0-{i}"), "timestamp": stamp(0), "properties": {"product_id": product}}));
+        let identify = json!({"type": "identify", "userId": user, "anonymousId": anon,
+            "messageId": format!("id-{i}"), "timestamp": stamp(1),
+            "traits": {"email": format!("shopper-{i}@example.com"), "email_marketing_consent": "subscribed"}});
+        at.entry(1).or_default().push(identify.clone());
+        if i % 4 != 3 {
+            at.entry(1).or_default().push(json!({"type": "track", "event": "Product Viewed", "userId": user,
+                "messageId": format!("v1-{i}"), "timestamp": stamp(1), "properties": {"product_id": product}}));
+        }
+        let checks_out = i % 6 != 5;
+        let checkout = json!({"type": "track", "event": "Checkout Started", "userId": user,
+            "messageId": format!("c-{i}"), "timestamp": stamp(2),
+            "properties": {"checkout_id": format!("chk-{i}"), "value": 40}});
+        if checks_out {
+            at.entry(2).or_default().push(checkout.clone());
+        }
+        let order = |tick: i64| {
+            json!({"type": "track", "event": "Order Completed", "userId": user,
+                "messageId": format!("o-{i}"), "timestamp": stamp(tick),
+                "properties": {"checkout_id": format!("chk-{i}"), "order_id": format!("order-{i}"), "total": 40}})
+        };
+        // Each shopper one story: bought inside the delay, after the
+        // reminder, inside it but delivered late, opted out, or nothing.
+        match i % 5 {
+            0 if checks_out => at.entry(3).or_default().push(order(3)),
+            1 => at.entry(8).or_default().push(order(8)),
+            2 if checks_out => at.entry(7).or_default().push(order(3)),
+            3 => at.entry(3).or_default().push(json!({"type": "identify", "userId": user,
+                "messageId": format!("out-{i}"), "timestamp": stamp(3),
+                "traits": {"email_marketing_consent": "unsubscribed"}})),
+            _ => {}
+        }
+        if i % 3 == 0 {
+            // Delivered again (the same message ids).
+            at.entry(3).or_default().push(identify);
+            if checks_out {
+                at.entry(8).or_default().push(checkout);
+            }
+        }
+        for (tick, messages) in at {
+            ticks.entry(tick).or_default().push(messages);
+        }
+    }
+    // Checks come due at seconds 25 (browse, armed at step 1) and 30 (cart,
+    // step 2); messages go at steps 0-3 (0-19.5 s), 7 and 8 (35-44.5 s),
+    // the shoppers side by side, each shopper's in order.
+    for (tick, shoppers) in ticks {
+        let wait = step(tick).duration_since(Timestamp::now());
+        if wait.is_positive() {
+            tokio::time::sleep(Duration::from_nanos(wait.as_nanos() as u64)).await;
+        }
+        let sends: Vec<_> = shoppers
+            .into_iter()
+            .map(|messages| {
+                let track = track.clone();
+                tokio::spawn(async move {
+                    for m in messages {
+                        let kind = m["type"].as_str().unwrap().to_owned();
+                        assert_eq!(segment_with(&track, "nudge-test-server-key", &kind, m).await, 200);
+                    }
+                })
+            })
+            .collect();
+        for s in sends {
+            s.await.unwrap();
+        }
+        let late = Timestamp::now().duration_since(step(tick));
+        assert!(late < SignedDuration::from_millis(4_500), "step {tick}'s messages took {late}: the margins are gone");
+    }
+    // Until every schedule has been run.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = scheduler.list_schedules().group_name(GROUP).send().await.unwrap().schedules().len();
+        if left == 0 || Instant::now() > deadline {
+            assert_eq!(left, 0, "schedules never run");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    driver.await.unwrap();
+
+    let published = published_with_types(&w, &queue).await;
+    // Keys in one order whatever the JSON on the bus had.
+    let comparable = |decisions: Vec<Value>| {
+        let mut lines: Vec<String> = decisions
+            .into_iter()
+            .map(|d| {
+                let mut fields: std::collections::BTreeMap<String, Value> = serde_json::from_value(d).unwrap();
+                fields.remove("at");
+                serde_json::to_string(&fields).unwrap()
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let on_lambda =
+        comparable(published.iter().filter(|(t, _)| t == "nudge decision").map(|(_, d)| d.clone()).collect());
+    let mut events: Vec<nudge_core::Event> = published
+        .iter()
+        .filter(|(t, _)| t == "nudge event")
+        .map(|(_, e)| serde_json::from_value(e.clone()).unwrap())
+        .collect();
+    events.sort_by(|a, b| (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str())));
+    let rules = nudge_core::Triggers::parse(DIFFERENTIAL_RULES, "triggers.toml", None).unwrap();
+    let mut replay = nudge_app::Replay::new(&rules, nudge_app::AliasKey::new(b"alias-key"));
+    let mut replayed = Vec::new();
+    let arrivals: Vec<_> = events.iter().map(|e| (e, e.received_at.unwrap())).collect();
+    replay.push_events(&arrivals, true, &mut |d| replayed.push(serde_json::to_value(d).unwrap())).unwrap();
+    replay.finish(&mut |d| replayed.push(serde_json::to_value(d).unwrap())).unwrap();
+    let replayed = comparable(replayed);
+    eprintln!("differential on Lambda: {} events, {} decisions", events.len(), on_lambda.len());
+    for outcome in [r#""decision":"send""#, r#""reason":"converted""#, r#""reason":"no_consent""#] {
+        assert!(on_lambda.iter().any(|d| d.contains(outcome)), "the workload reached no {outcome}");
+    }
+    if on_lambda != replayed {
+        let only_lambda: Vec<_> = on_lambda.iter().filter(|l| !replayed.contains(l)).collect();
+        let only_replay: Vec<_> = replayed.iter().filter(|l| !on_lambda.contains(l)).collect();
+        panic!("Lambda and its replay differ:\nonly on Lambda: {only_lambda:#?}\nonly in the replay: {only_replay:#?}");
+    }
 }
