@@ -305,6 +305,20 @@ mod tests {
     }
 
     #[test]
+    fn an_eventbridge_nudge_event_reads_as_the_event_it_carries_and_another_detail_type_is_refused() {
+        let event = r#"{"id":"m1","shop":"s","occurred_at":"2026-10-06T14:00:00Z","identity":{"customer_id":"c1"},"kind":"page_viewed","received_at":"2026-10-06T14:00:02Z"}"#;
+        let envelope = |t: &str| {
+            format!(
+                r#"{{"version":"0","id":"x","detail-type":"{t}","source":"nudge","account":"1","time":"2026-10-06T14:00:02Z","region":"us-east-1","resources":[],"detail":{event}}}"#
+            )
+        };
+        let e = nudge_event(&envelope("nudge event")).unwrap();
+        assert_eq!((e.id.as_str(), e.received_at.map(|t| t.to_string())), ("m1", Some("2026-10-06T14:00:02Z".into())));
+        assert!(nudge_event(&envelope("nudge decision")).unwrap_err().contains("nudge decision"));
+        assert_eq!(nudge_event(event).unwrap(), e);
+    }
+
+    #[test]
     fn lines_longer_than_a_read_and_split_across_reads_come_back_whole_with_their_numbers() {
         let long = "x".repeat(READ_SIZE + 17);
         let mut log = String::new();
