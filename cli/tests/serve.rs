@@ -955,7 +955,7 @@ fn double_opt_in_from_the_browser_key_confirms_by_link_and_then_the_trigger_send
     // The reminder that came due unconfirmed was decided `no_consent`, as
     // on time; the next checkout's reminder sends.
     assert_eq!(browser(&checkout.replace("MID", "m4").replace("chk-1", "chk-2")), 200);
-    assert!(wait_for_email_with(&data, "Return to my cart", 15).is_some(), "the next trigger sends");
+    assert!(wait_for_email_with(&data, "left something behind", 15).is_some(), "the next trigger sends");
     let decisions = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
     assert!(decisions.contains("\"consent_source\":\"confirmation\""), "{decisions}");
 }
