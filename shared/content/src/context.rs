@@ -321,6 +321,18 @@ pub fn sample_context() -> EmailContext {
 mod tests {
     use super::*;
 
+    /// What the first trigger's email shows `p`, with an empty catalogue.
+    fn context(rules: &Triggers, p: &Profile) -> EmailContext {
+        let send = SendInfo {
+            trigger: &rules.triggers[0],
+            variant: "default",
+            now: Timestamp::UNIX_EPOCH,
+            unsubscribe_url: "https://u.example/",
+            locale: "en-US",
+        };
+        EmailContext::build(p, rules, &send, &Catalogue::default())
+    }
+
     #[test]
     fn a_basket_without_a_link_of_its_own_gets_the_rules_recovery_url() {
         let rules = Triggers::parse(
@@ -331,14 +343,7 @@ mod tests {
         .unwrap();
         let mut p = Profile::new("shop", "p1");
         p.basket = Some(nudge_core::profile::StoredBasket { token: Some("tok-1".into()), ..Default::default() });
-        let send = SendInfo {
-            trigger: &rules.triggers[0],
-            variant: "default",
-            now: Timestamp::UNIX_EPOCH,
-            unsubscribe_url: "https://u.example/",
-            locale: "en-US",
-        };
-        let cart = |p: &Profile| EmailContext::build(p, &rules, &send, &Catalogue::default()).cart.unwrap();
+        let cart = |p: &Profile| context(&rules, p).cart.unwrap();
         assert_eq!(cart(&p).recovery_url.as_deref(), Some("https://shop.example/cart/tok-1"));
         p.basket.as_mut().unwrap().recovery_url = Some("https://own.example/r".into());
         assert_eq!(cart(&p).recovery_url.as_deref(), Some("https://own.example/r"), "the event's own link wins");
@@ -370,14 +375,7 @@ mod tests {
             };
             p.apply(&e, &rules);
         }
-        let send = SendInfo {
-            trigger: &rules.triggers[0],
-            variant: "default",
-            now: Timestamp::UNIX_EPOCH,
-            unsubscribe_url: "https://u.example/",
-            locale: "en-US",
-        };
-        let order = EmailContext::build(&p, &rules, &send, &Catalogue::default()).order.unwrap();
+        let order = context(&rules, &p).order.unwrap();
         assert_eq!((order.number.as_str(), order.total.as_str()), ("1042", "$101.00"));
         assert_eq!(order.products.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["p-1", "p-9"]);
     }
