@@ -469,7 +469,9 @@ fn partial_post(addr: &str, declared: usize, sent: &[u8], hang_up: bool) -> Opti
     if hang_up {
         return None;
     }
-    s.shutdown(std::net::Shutdown::Write).unwrap();
+    // The server may have answered and closed already (it stops waiting for
+    // a body that does not come): then the answer is in the socket.
+    let _ = s.shutdown(std::net::Shutdown::Write);
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
