@@ -35,12 +35,17 @@ impl AppError {
 pub struct Ingested {
     /// The profile the event landed on; `None` when it named nobody.
     pub profile: Option<String>,
-    /// False for a duplicate event id: nothing changed.
-    pub changed: bool,
     /// For each event of the message: whether it was new (not a duplicate).
     pub fresh: Vec<bool>,
     /// The effects that were carried out.
     pub effects: Vec<Effect>,
+}
+
+impl Ingested {
+    /// False when every event was a duplicate: nothing changed.
+    pub fn changed(&self) -> bool {
+        self.fresh.contains(&true)
+    }
 }
 
 /// The ports `ingest` needs.
@@ -92,7 +97,7 @@ where
     }
     let (fresh, effects) =
         fold_into(ports, &id, true, preloaded, events, &resolved.unlinked).await?.unwrap_or_default();
-    Ok(Ingested { profile: Some(id), changed: fresh.contains(&true), fresh, effects })
+    Ok(Ingested { profile: Some(id), fresh, effects })
 }
 
 /// Folds `events` (one message's: the same shop) into profile `id` in one

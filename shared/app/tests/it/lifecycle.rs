@@ -321,7 +321,7 @@ fn duplicate_event_ids_change_nothing() {
     let first = block_on(ingest(&ports, &e)).unwrap();
     let before = st.store.profiles();
     let again = block_on(ingest(&ports, &e)).unwrap();
-    assert!(first.changed && !again.changed);
+    assert!(first.changed() && !again.changed());
     assert!(again.effects.is_empty());
     assert_eq!(st.store.profiles(), before, "not even the version moves");
 }
