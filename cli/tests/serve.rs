@@ -1100,14 +1100,22 @@ fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills_a
         drop(server); // SIGKILL
         server = start(&config, &data);
     }
-    // Let everything come due and be decided.
+    // Let everything come due and be decided: a send the relay did not take
+    // is deferred (`mail_deferred`, tried again a minute later), so allow
+    // for one such round.
     let db = data.join("nudge.db");
-    let settled = poll(60, || {
+    let settled = poll(120, || {
         let store = nudge_local::SqliteStore::open(&db).ok()?;
         let profiles = store.profiles(1_000).ok()?;
         profiles.iter().all(|p| p.pending_checks().is_empty()).then_some(profiles)
     });
-    let profiles = settled.expect("every armed episode decided within 60 s");
+    let Some(profiles) = settled else {
+        let store = nudge_local::SqliteStore::open(&db).unwrap();
+        let pending: Vec<_> = store.profiles(1_000).unwrap().iter().flat_map(|p| p.pending_checks()).collect();
+        let log = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap_or_default();
+        let about: Vec<&str> = log.lines().filter(|l| pending.iter().any(|c| l.contains(&c.profile))).collect();
+        panic!("episodes still pending after 120 s: {pending:#?}\ntheir decisions so far:\n{}", about.join("\n"));
+    };
     drop(server);
     drop(sink);
     let log = std::fs::read_to_string(data.join("decisions.jsonl")).unwrap();
