@@ -187,12 +187,14 @@ where
                 for message in nudge_core::event::messages(&events) {
                     let out = ingest_message(&ports, &message).await?;
                     for (e, fresh) in message.iter().zip(&out.fresh) {
-                        // A duplicate changed nothing: the event log keeps
-                        // each event once, as the profile did.
-                        if *fresh {
-                            self.publisher.event(e).await?;
-                        }
                         tracing::debug!(shop = %e.shop, event = %e.id, kind = e.kind.name(), profile = ?out.profile, duplicate = !fresh, "ingested");
+                    }
+                    // A duplicate changed nothing: the event log keeps each
+                    // event once, as the profile did.
+                    let fresh: Vec<&nudge_core::Event> =
+                        message.iter().zip(&out.fresh).filter(|(_, fresh)| **fresh).map(|(e, _)| *e).collect();
+                    if !fresh.is_empty() {
+                        self.publisher.events(&fresh).await?;
                     }
                 }
                 self.stats.events.fetch_add(events.len() as u64, Ordering::Relaxed);

@@ -364,6 +364,18 @@ pub trait Publisher: Send + Sync {
     fn event(&self, _event: &nudge_core::Event) -> impl Future<Output = Result<(), PublishError>> + Send {
         std::future::ready(Ok(()))
     }
+
+    /// The accepted events of one incoming message, kept together (a log
+    /// writes them as consecutive lines, so a replay applies them as one
+    /// step). One by one by default.
+    fn events(&self, events: &[&nudge_core::Event]) -> impl Future<Output = Result<(), PublishError>> + Send {
+        async move {
+            for e in events {
+                self.event(e).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// A publisher shared with other parts of a shell (the local server's erase
@@ -377,6 +389,9 @@ impl<T: Publisher> Publisher for std::sync::Arc<T> {
     }
     fn event(&self, event: &nudge_core::Event) -> impl Future<Output = Result<(), PublishError>> + Send {
         (**self).event(event)
+    }
+    fn events(&self, events: &[&nudge_core::Event]) -> impl Future<Output = Result<(), PublishError>> + Send {
+        (**self).events(events)
     }
 }
 

@@ -148,11 +148,18 @@ impl Publisher for FilePublisher {
         )
     }
     fn event(&self, e: &Event) -> impl Future<Output = Result<(), PublishError>> + Send {
-        // An erase request exists to remove personal data: logging it (with
-        // the identity it names) would keep some.
-        if matches!(e.kind, EventKind::EraseRequested {}) {
-            return ready(Ok(()));
-        }
+        ready(self.append(&[e]))
+    }
+
+    fn events(&self, events: &[&Event]) -> impl Future<Output = Result<(), PublishError>> + Send {
+        ready(self.append(events))
+    }
+}
+
+impl FilePublisher {
+    /// One message's events as consecutive lines, under one hold of the
+    /// log (and in one file: rotation waits for the message's end).
+    fn append(&self, events: &[&Event]) -> Result<(), PublishError> {
         let mut log = self.events.lock().unwrap_or_else(|e| e.into_inner());
         if log.len > 0
             && (log.len >= self.rotate_at || log.day != today())
@@ -160,11 +167,12 @@ impl Publisher for FilePublisher {
         {
             tracing::error!(error = %err, "events.jsonl not rotated; appending to it");
         }
-        ready(Self::line(&mut log, e))
+        // An erase request exists to remove personal data: logging it (with
+        // the identity it names) would keep some.
+        let kept = events.iter().filter(|e| !matches!(e.kind, EventKind::EraseRequested {}));
+        kept.map(|e| Self::line(&mut log, e)).collect()
     }
-}
 
-impl FilePublisher {
     /// Rewrites the event logs without the lines `drop` selects: every
     /// rotated one (they no longer change, so no lock is held), then
     /// `events.jsonl` under the append lock so no line is lost meanwhile —

@@ -73,3 +73,34 @@ fn an_erase_removes_the_person_from_every_rotated_log_and_keeps_the_others() {
     run(publisher.event(&event(99, "stays"))).unwrap();
     assert_eq!(lines(dir.path()).len(), 21);
 }
+
+#[test]
+fn the_events_of_one_message_are_consecutive_lines_in_one_file_whatever_runs_beside() {
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = std::sync::Arc::new(FilePublisher::open(dir.path()).unwrap().rotating_at(2_000));
+    let writers: Vec<_> = (0..4u32)
+        .map(|w| {
+            let publisher = publisher.clone();
+            std::thread::spawn(move || {
+                for n in 0..200u32 {
+                    let first = event(w * 1_000 + n, &format!("c{w}"));
+                    let mut second = first.clone();
+                    second.id = first.id.tagged("#1");
+                    run(publisher.events(&[&first, &second])).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let mut messages = 0;
+    for log in event_logs(dir.path()) {
+        let events: Vec<Event> =
+            std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let grouped = nudge_core::event::messages(&events);
+        assert!(grouped.iter().all(|m| m.len() == 2), "{}: a message was split", log.display());
+        messages += grouped.len();
+    }
+    assert_eq!(messages, 800);
+}
