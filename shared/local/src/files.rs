@@ -169,8 +169,10 @@ impl FilePublisher {
         }
         // An erase request exists to remove personal data: logging it (with
         // the identity it names) would keep some.
-        let kept = events.iter().filter(|e| !matches!(e.kind, EventKind::EraseRequested {}));
-        kept.try_for_each(|e| Self::line(&mut log, e))
+        events
+            .iter()
+            .filter(|e| !matches!(e.kind, EventKind::EraseRequested {}))
+            .try_for_each(|e| Self::line(&mut log, e))
     }
 
     /// Rewrites the event logs without the lines `drop` selects: every
