@@ -327,7 +327,10 @@ where
                 .and_then(|s| s.pending.as_ref()?.claim.as_ref())
                 .is_some_and(|c| c.token == token);
             let lease = nudge_core::decide::lease_cutoff(now);
-            let lapsed_before = ports.claims_lapse_before.map_or(lease, |t| t.as_second().max(lease));
+            // Claims keep whole seconds: one made in the second the server
+            // started, by the process before it, must count as before.
+            let started = |t: jiff::Timestamp| t.as_second() + i64::from(t.subsec_nanosecond() > 0);
+            let lapsed_before = ports.claims_lapse_before.map_or(lease, |t| started(t).max(lease));
             let (decision, effects) = p.claim_lapsing(check, rules, now, token, lapsed_before);
             let changed = !matches!(decision.reason, Some(Reason::Duplicate | Reason::InFlight)) && !mine;
             let snapshot = (decision.decision == Outcome::Send).then(|| Box::new(p.clone()));

@@ -149,6 +149,21 @@ fn a_check_claimed_by_another_run_sends_nothing_and_looks_again_when_the_claim_l
 }
 
 #[test]
+fn a_claim_left_by_the_previous_process_in_the_second_the_server_started_is_settled_not_awaited() {
+    let s = Stack::new(rules(CART));
+    let check = armed(&s);
+    // Claimed at 11:00.1 by a process killed then; the next one started at
+    // 11:00.6 (claims keep whole seconds).
+    claimed_elsewhere(&s, &check, at(11 * MIN) + jiff::SignedDuration::from_millis(100));
+    let started = at(11 * MIN) + jiff::SignedDuration::from_millis(600);
+    let ports = nudge_app::CheckPorts { claims_lapse_before: Some(started), ..s.check_ports() };
+    s.clock.set(at(11 * MIN + 1));
+    let d = now_or_never(nudge_app::run_check(&ports, &check)).unwrap().decision;
+    assert_eq!((d.decision, d.reason), (Outcome::Skip, Some(Reason::Unconfirmed)), "not in_flight for 15 minutes");
+    assert!(s.mailer.sent().is_empty());
+}
+
+#[test]
 fn reconcile_settles_a_claim_whose_run_stopped_after_claiming() {
     let s = Stack::new(rules(CART));
     let check = armed(&s);
