@@ -14,10 +14,10 @@ pub enum Condition {
     /// Events of one kind with `now - within <= time <= now`.
     Count {
         event: String,
-        /// Only events passing it count (they are kept under their own
-        /// activity key, [`crate::filter::Filter::signal`]).
+        /// Only events passing its filter count (kept under its own
+        /// activity key).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        filter: Option<crate::filter::Filter>,
+        filter: Option<crate::filter::Signal>,
         at_least: Option<u32>,
         at_most: Option<u32>,
         within: Dur,
@@ -88,7 +88,7 @@ impl Condition {
             Condition::Count { event, filter, at_least, at_most, within, scope } => {
                 let since = now - within.as_secs();
                 let n = match (scope, filter) {
-                    (_, Some(filter)) => p.count_between(&filter.signal(event), since, now),
+                    (_, Some(signal)) => p.count_between(&signal.key, since, now),
                     (Scope::AnyProduct, None) => p.count_between(event, since, now),
                     (Scope::SameProduct, None) => p.max_product_views_between(since, now),
                     (Scope::SameCategory, None) => p.max_category_views_between(since, now),
@@ -148,31 +148,23 @@ impl Condition {
         }
     }
 
-    /// Every filtered count: its event and filter.
-    pub(crate) fn for_each_filter(&self, f: &mut dyn FnMut(&str, &crate::filter::Filter)) {
-        match self {
-            Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.for_each_filter(f)),
-            Condition::Not(c) | Condition::Segment(_, c) => c.for_each_filter(f),
-            Condition::Count { event, filter: Some(filter), .. } => f(event, filter),
-            _ => {}
-        }
-    }
-
-    pub(crate) fn for_each_count(&self, f: &mut dyn FnMut(&str, usize, Scope)) {
+    /// Every count, to `f`.
+    pub(crate) fn for_each_count(&self, f: &mut CountVisitor<'_>) {
         match self {
             Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.for_each_count(f)),
             Condition::Not(c) | Condition::Segment(_, c) => c.for_each_count(f),
             Condition::Count { event, filter, at_least, at_most, scope, .. } => {
                 let need = at_least.unwrap_or(0).max(at_most.map_or(0, |m| m + 1));
-                match filter {
-                    Some(filter) => f(&filter.signal(event), need as usize, Scope::AnyProduct),
-                    None => f(event, need as usize, *scope),
-                }
+                f(event, filter.as_ref(), need as usize, *scope);
             }
             _ => {}
         }
     }
 }
+
+/// What [`Condition::for_each_count`] calls for each count: its event, its
+/// filter, how many timestamps it needs, its scope.
+pub(crate) type CountVisitor<'a> = dyn FnMut(&str, Option<&crate::filter::Signal>, usize, Scope) + 'a;
 
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -203,7 +195,7 @@ impl fmt::Display for Condition {
                     Scope::SameCategory => " in one category",
                 };
                 match filter {
-                    Some(filter) => write!(f, "{bound} {event} where {filter} within {within}"),
+                    Some(signal) => write!(f, "{bound} {event} where {} within {within}", signal.filter),
                     None => write!(f, "{bound} {event}{of} within {within}"),
                 }
             }

@@ -96,12 +96,22 @@ impl Filter {
             tests.iter().all(|t| t.passes(value.as_ref()))
         })
     }
+}
 
-    /// The activity key a profile counts `event` events passing this
-    /// filter under: short and stable across releases.
-    pub fn signal(&self, event: &str) -> String {
-        let text = self.to_string();
-        format!("{event}?{:012x}", stable_hash(&[event.as_bytes(), text.as_bytes()]) & 0xffff_ffff_ffff)
+/// A filtered count's events: the filter and the activity key a profile
+/// keeps them under (short and stable across releases), fixed when the
+/// rules are compiled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub key: String,
+    pub filter: Filter,
+}
+
+impl Signal {
+    pub fn new(event: &str, filter: Filter) -> Signal {
+        let text = filter.to_string();
+        let key = format!("{event}?{:012x}", stable_hash(&[event.as_bytes(), text.as_bytes()]) & 0xffff_ffff_ffff);
+        Signal { key, filter }
     }
 }
 
@@ -174,6 +184,6 @@ mod tests {
         let cart = |value| EventKind::CheckoutStarted { basket: Basket { value, ..Basket::default() } };
         assert!(big_cart.matches(&cart(120.0)) && !big_cart.matches(&cart(80.0)));
         assert!(!big_cart.matches(&viewed("x", 500.0)), "a property the event lacks fails");
-        assert_ne!(shoes.signal("product_viewed"), set.signal("product_viewed"));
+        assert_ne!(Signal::new("product_viewed", shoes).key, Signal::new("product_viewed", set).key);
     }
 }

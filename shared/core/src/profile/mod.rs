@@ -176,9 +176,9 @@ impl Profile {
                 self.record_activity(kind, t, rules.ring_cap(kind));
             }
         }
-        for (key, event, filter) in &rules.signals {
-            if e.kind.is_named(event) && filter.matches(&e.kind) {
-                self.record_activity(key, t, rules.ring_cap(key));
+        for (event, signal) in &rules.signals {
+            if e.kind.is_named(event) && signal.filter.matches(&e.kind) {
+                self.record_activity(&signal.key, t, rules.ring_cap(&signal.key));
             }
         }
         let mut effects = Vec::new();

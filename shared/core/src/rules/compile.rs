@@ -126,9 +126,17 @@ impl Compiler<'_> {
         let mut caps: BTreeMap<String, usize> = BTreeMap::new();
         let mut product_ring_cap = 0usize;
         let mut products_kept = PRODUCTS_KEPT;
+        let mut signals: Vec<(String, crate::filter::Signal)> = Vec::new();
         let mut visit = |c: &Condition| {
-            c.for_each_count(&mut |event, need, scope| {
-                if scope == Scope::AnyProduct {
+            c.for_each_count(&mut |event, signal, need, scope| {
+                if let Some(signal) = signal {
+                    // Counted under its own key, like a kind of its own.
+                    let e = caps.entry(signal.key.clone()).or_default();
+                    *e = (*e).max(need);
+                    if !signals.iter().any(|(_, s)| s.key == signal.key) {
+                        signals.push((event.to_owned(), signal.clone()));
+                    }
+                } else if scope == Scope::AnyProduct {
                     let e = caps.entry(event.to_owned()).or_default();
                     *e = (*e).max(need);
                 } else {
@@ -148,26 +156,6 @@ impl Compiler<'_> {
             }
             if let Some(c) = &t.only_if {
                 visit(c);
-            }
-        }
-        let mut signals: Vec<(String, String, crate::filter::Filter)> = Vec::new();
-        let mut collect = |c: &Condition| {
-            c.for_each_filter(&mut |event, filter| {
-                let key = filter.signal(event);
-                if !signals.iter().any(|(k, _, _)| *k == key) {
-                    signals.push((key, event.to_owned(), filter.clone()));
-                }
-            })
-        };
-        for c in segments.values() {
-            collect(c);
-        }
-        for t in &triggers {
-            if let Arm::When(c) = &t.arm {
-                collect(c);
-            }
-            if let Some(c) = &t.only_if {
-                collect(c);
             }
         }
         let mut tracked: Vec<String> = ALWAYS_TRACKED.iter().map(|s| (*s).to_owned()).collect();

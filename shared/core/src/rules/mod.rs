@@ -49,8 +49,8 @@ pub struct Triggers {
     /// Where a cart or checkout can be finished when its event named no
     /// link: a URL with `{token}` (the cart or checkout token).
     pub recovery_url: Option<String>,
-    /// Filtered signals counted by conditions: (activity key, event, filter).
-    pub signals: Vec<(String, String, crate::filter::Filter)>,
+    /// Filtered counts' events: (event, signal).
+    pub signals: Vec<(String, crate::filter::Signal)>,
     /// Recent timestamps to keep per event kind (what count conditions need).
     ring_caps: Vec<(String, usize)>,
     /// Recent view timestamps to keep per product (same_product / same_category).

@@ -167,7 +167,9 @@ impl Compiler<'_> {
                 self.err(raw.span(), at.key("where"), "`where` does not go with `same_product` / `same_category`");
                 ok = false;
             } else if ok {
-                filter = self.filter(raw, event.get_ref(), &at.key("where"));
+                filter = self
+                    .filter(raw, event.get_ref(), &at.key("where"))
+                    .map(|f| crate::filter::Signal::new(event.get_ref(), f));
                 ok &= filter.is_some();
             }
         }
