@@ -152,14 +152,13 @@ fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
 }
 
-/// The key people's profile ids are derived with: `nudge serve`'s for the
-/// first data directory given (`NUDGE_ALIAS_KEY`, else `DATA/keys`), so a
-/// replay of serve's data names people as serve did; else `NUDGE_ALIAS_KEY`;
-/// else a fixed key.
+/// The key people's profile ids are derived with: `NUDGE_ALIAS_KEY`, else
+/// that of the first data directory given (so a replay of `nudge serve`'s
+/// data names people as serve did), else a fixed key.
 fn alias_key(logs: &[PathBuf]) -> Result<AliasKey> {
-    let from_dir = logs.iter().find(|p| p.is_dir()).map(|d| nudge_local::keys::alias_key(d)).transpose()?.flatten();
-    let from_env = std::env::var("NUDGE_ALIAS_KEY").ok().filter(|v| !v.is_empty()).map(String::into_bytes);
-    Ok(AliasKey::new(from_dir.or(from_env).unwrap_or_else(|| b"nudge-replay".to_vec())))
+    let data = logs.iter().find(|p| p.is_dir());
+    let key = nudge_local::keys::alias_key(data.map(PathBuf::as_path))?;
+    Ok(AliasKey::new(key.unwrap_or_else(|| b"nudge-replay".to_vec())))
 }
 
 pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {

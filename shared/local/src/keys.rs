@@ -51,7 +51,6 @@ pub fn load(data: &Path) -> Result<Keys> {
             k
         }
     };
-    let from_env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).map(String::into_bytes);
     if let Some(k) = from_env("NUDGE_ALIAS_KEY") {
         keys.alias = k;
     }
@@ -62,14 +61,19 @@ pub fn load(data: &Path) -> Result<Keys> {
     Ok(keys)
 }
 
-/// The alias key `nudge serve` uses for the data directory `data`
-/// (`NUDGE_ALIAS_KEY` if set, else `DATA/keys`), without creating one:
+/// The alias key `nudge serve` would use: `NUDGE_ALIAS_KEY` if set, else
+/// that of the data directory `data` (`DATA/keys`), without creating one;
 /// `None` when neither exists.
-pub fn alias_key(data: &Path) -> Result<Option<Vec<u8>>> {
-    if let Some(k) = std::env::var("NUDGE_ALIAS_KEY").ok().filter(|v| !v.is_empty()) {
-        return Ok(Some(k.into_bytes()));
+pub fn alias_key(data: Option<&Path>) -> Result<Option<Vec<u8>>> {
+    if let Some(k) = from_env("NUDGE_ALIAS_KEY") {
+        return Ok(Some(k));
     }
-    Ok(read(&data.join("keys"))?.map(|k| k.alias))
+    Ok(data.map(|d| read(&d.join("keys"))).transpose()?.flatten().map(|k| k.alias))
+}
+
+/// A key set in the environment (empty counts as unset).
+fn from_env(name: &str) -> Option<Vec<u8>> {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).map(String::into_bytes)
 }
 
 /// Reads a keys file; `None` when there is none.
