@@ -217,17 +217,7 @@ impl SqliteStore {
                 Err(e) => {
                     let error = nudge_app::ports::unreadable(&e);
                     tracing::error!(profile = %id, %error, "unreadable profile set aside from the sweep");
-                    self.writer
-                        .write(move |conn| {
-                            conn.execute(
-                                "UPDATE profiles SET next_due = NULL WHERE shop = ?1 AND id = ?2",
-                                [&shop, &id],
-                            )
-                            .map(drop)
-                            .map_err(sql)
-                        })
-                        .await
-                        .map_err(unavailable)?;
+                    self.writer.write(move |conn| leave_sweep(conn, &shop, &id)).await.map_err(unavailable)?;
                 }
             }
         }
@@ -776,6 +766,21 @@ CREATE TABLE IF NOT EXISTS checks_set_aside ( -- unreadable or failing too often
 ) WITHOUT ROWID;
 ";
 
+/// Moves a check row to `checks_set_aside`, with why.
+fn set_check_aside(conn: &Connection, name: &str, payload: &str, reason: &str, at: i64) -> Result<(), String> {
+    conn.execute(
+        "INSERT OR REPLACE INTO checks_set_aside (name, payload, reason, at) VALUES (?1, ?2, ?3, ?4)",
+        params![name, payload, reason, at],
+    )
+    .map_err(sql)?;
+    conn.execute("DELETE FROM checks WHERE name = ?1", [name]).map(drop).map_err(sql)
+}
+
+/// Takes a profile out of the sweep (until its next save).
+fn leave_sweep(conn: &Connection, shop: &str, id: &str) -> Result<(), String> {
+    conn.execute("UPDATE profiles SET next_due = NULL WHERE shop = ?1 AND id = ?2", [shop, id]).map(drop).map_err(sql)
+}
+
 /// A check whose runs failed this many times is set aside.
 pub const MAX_CHECK_ATTEMPTS: u32 = 10;
 
@@ -908,17 +913,8 @@ impl SqliteScheduler {
                     )
                     .map_err(sql)?;
                 if attempts >= MAX_CHECK_ATTEMPTS {
-                    conn.execute(
-                        "INSERT OR REPLACE INTO checks_set_aside (name, payload, reason, at) VALUES (?1, ?2, ?3, ?4)",
-                        params![row.name, row.payload, format!("{attempts} runs failed: {reason}"), now],
-                    )
-                    .map_err(sql)?;
-                    conn.execute("DELETE FROM checks WHERE name = ?1", [&row.name]).map_err(sql)?;
-                    conn.execute(
-                        "UPDATE profiles SET next_due = NULL WHERE shop = ?1 AND id = ?2",
-                        [&row.shop, &row.profile],
-                    )
-                    .map_err(sql)?;
+                    set_check_aside(conn, &row.name, &row.payload, &format!("{attempts} runs failed: {reason}"), now)?;
+                    leave_sweep(conn, &row.shop, &row.profile)?;
                     return Ok(Failed::SetAside);
                 }
                 let at = now + (1i64 << attempts.min(30)).min(600);
@@ -959,12 +955,7 @@ impl SqliteScheduler {
                         .collect()
                 };
                 for (name, payload, reason) in &bad {
-                    conn.execute(
-                        "INSERT OR REPLACE INTO checks_set_aside (name, payload, reason, at) VALUES (?1, ?2, ?3, ?4)",
-                        params![name, payload, reason, now],
-                    )
-                    .map_err(sql)?;
-                    conn.execute("DELETE FROM checks WHERE name = ?1", [name]).map_err(sql)?;
+                    set_check_aside(conn, name, payload, reason, now)?;
                 }
                 Ok(bad.len())
             })
