@@ -11,6 +11,7 @@ pub mod shop;
 pub mod shopify;
 pub mod signature;
 pub mod woocommerce;
+pub mod zone;
 
 pub use config::{KeyKind, Secret, ShopSources, SourcesConfig};
 pub use delivery::{Accepted, Delivery, Rejection};

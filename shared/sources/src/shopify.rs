@@ -233,9 +233,9 @@ impl Ctx {
             return Ok(Accepted::Ignored { topic: "checkouts/update (completed)".into() });
         }
         let customer = c.customer.unwrap_or_default();
-        let email = c.email.or(customer.email).filter(|e| e.contains('@'));
+        let email = c.email.or(customer.email.clone()).filter(|e| e.contains('@'));
         let identity = Identity {
-            customer_id: customer.id,
+            customer_id: customer.id.clone(),
             email: email.clone(),
             checkout_token: c.token.clone(),
             cart_token: c.cart_token.clone(),
@@ -256,9 +256,11 @@ impl Ctx {
         } else {
             EventKind::CartUpdated { basket, action: None }
         };
+        let addresses = [&c.shipping_address, &c.billing_address, &customer.default_address];
         let mut events = vec![self.event("", at, identity.clone(), kind)];
+        events.extend(self.name_event(&customer, &addresses, &identity, at));
         events.extend(self.consent_event(customer.email_marketing_consent, identity, at));
-        Ok(Accepted::Events(events))
+        Ok(Accepted::Events(located(events, &addresses)))
     }
 
     fn cart(&self, c: Cart) -> Result<Accepted, Rejection> {
@@ -282,8 +284,8 @@ impl Ctx {
         let id = o.id.ok_or_else(|| Rejection::Invalid("order without id".into()))?;
         let customer = o.customer.unwrap_or_default();
         let identity = Identity {
-            customer_id: customer.id,
-            email: o.email.or(o.contact_email).or(customer.email).filter(|e| e.contains('@')),
+            customer_id: customer.id.clone(),
+            email: o.email.or(o.contact_email).or(customer.email.clone()).filter(|e| e.contains('@')),
             checkout_token: o.checkout_token.clone(),
             cart_token: o.cart_token.clone(),
             ..Identity::default()
@@ -296,7 +298,11 @@ impl Ctx {
             product_ids: o.line_items.into_iter().filter_map(|l| l.product_id).collect(),
         };
         let at = o.processed_at.or(o.created_at).or(o.updated_at);
-        Ok(Accepted::Events(vec![self.event("", at, identity, EventKind::OrderPlaced { order })]))
+        let addresses = [&o.shipping_address, &o.billing_address, &customer.default_address];
+        let name = self.name_event(&customer, &addresses, &identity, at);
+        let mut events = vec![self.event("", at, identity, EventKind::OrderPlaced { order })];
+        events.extend(name);
+        Ok(Accepted::Events(located(events, &addresses)))
     }
 
     fn order_cancelled(&self, o: ShopifyOrder) -> Result<Accepted, Rejection> {
@@ -322,6 +328,7 @@ impl Ctx {
             return Err(Rejection::Invalid("customer without id or email".into()));
         }
         let at = c.updated_at.or(c.created_at);
+        let zone = [&c.default_address];
         let mut events = vec![self.event(
             "",
             at,
@@ -329,7 +336,7 @@ impl Ctx {
             EventKind::ProfileUpdated { first_name: c.first_name, last_name: c.last_name },
         )];
         events.extend(self.consent_event(c.email_marketing_consent, identity, at));
-        Ok(Accepted::Events(events))
+        Ok(Accepted::Events(located(events, &zone)))
     }
 
     fn consent(&self, c: ConsentPayload) -> Result<Accepted, Rejection> {
@@ -358,6 +365,25 @@ impl Ctx {
         Ok(Accepted::Events(vec![self.event("", None, identity, kind)]))
     }
 
+    /// The person's name, from the customer record or else the first
+    /// address that has one (a guest checkout has no customer).
+    fn name_event(
+        &self,
+        customer: &Customer,
+        addresses: &[&Option<Address>],
+        identity: &Identity,
+        at: Option<Timestamp>,
+    ) -> Option<Event> {
+        let named = |first: &Option<String>, last: &Option<String>| {
+            let first = first.as_deref().map(str::trim).filter(|n| !n.is_empty())?;
+            Some((first.to_owned(), last.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned)))
+        };
+        let (first_name, last_name) = named(&customer.first_name, &customer.last_name)
+            .or_else(|| addresses.iter().filter_map(|a| a.as_ref()).find_map(|a| named(&a.first_name, &a.last_name)))?;
+        let kind = EventKind::ProfileUpdated { first_name: Some(first_name), last_name };
+        Some(self.event("#profile", at, identity.clone(), kind))
+    }
+
     fn consent_event(
         &self,
         consent: Option<MarketingConsent>,
@@ -374,6 +400,21 @@ impl Ctx {
         };
         Some(self.event("#consent", at, identity, EventKind::ConsentChanged { consent: update }))
     }
+}
+
+/// Every event of one delivery carries the zone of the first address that
+/// settles one (shipping, then billing, then the customer's default).
+fn located(mut events: Vec<Event>, addresses: &[&Option<Address>]) -> Vec<Event> {
+    let zone = addresses
+        .iter()
+        .filter_map(|a| a.as_ref())
+        .find_map(|a| crate::zone::of_address(a.country_code.as_deref(), a.province_code.as_deref()));
+    if let Some(zone) = zone {
+        for e in &mut events {
+            e.time_zone = Some(zone.to_owned());
+        }
+    }
+    events
 }
 
 fn consent_state(s: &str) -> Option<ConsentState> {
@@ -431,6 +472,8 @@ struct Checkout {
     updated_at: Option<Timestamp>,
     customer: Option<Customer>,
     line_items: Vec<LineItem>,
+    billing_address: Option<Address>,
+    shipping_address: Option<Address>,
 }
 
 #[derive(Deserialize, Default)]
@@ -462,6 +505,8 @@ struct ShopifyOrder {
     presentment_currency: Option<String>,
     customer: Option<Customer>,
     line_items: Vec<LineItem>,
+    billing_address: Option<Address>,
+    shipping_address: Option<Address>,
     created_at: Option<Timestamp>,
     processed_at: Option<Timestamp>,
     updated_at: Option<Timestamp>,
@@ -477,8 +522,19 @@ struct Customer {
     first_name: Option<String>,
     last_name: Option<String>,
     email_marketing_consent: Option<MarketingConsent>,
+    default_address: Option<Address>,
     created_at: Option<Timestamp>,
     updated_at: Option<Timestamp>,
+}
+
+/// A billing, shipping or customer address: its names and where it is.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Address {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    country_code: Option<String>,
+    province_code: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

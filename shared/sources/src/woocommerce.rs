@@ -53,6 +53,11 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
     let event_id = EventId::parse(format!("wc:{resource}:{id}:{modified}"))
         .map_err(|e| Rejection::Invalid(format!("id or date_modified_gmt: {e}")))?;
     let at = payload.date_modified_gmt.as_deref().and_then(gmt).unwrap_or(d.received_at);
+    // Shipping is where the person is; billing when nothing is shipped.
+    let zone = [&payload.shipping, &payload.billing]
+        .into_iter()
+        .flatten()
+        .find_map(|a| crate::zone::of_address(a.country.as_deref(), a.state.as_deref()));
     let event = |identity: Identity, kind: EventKind| Event {
         id: event_id.clone(),
         shop: shop.to_owned(),
@@ -61,7 +66,7 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
         kind,
         trust: Trust::Verified,
         received_at: None,
-        time_zone: None,
+        time_zone: zone.map(str::to_owned),
     };
     match (resource, action) {
         ("order", "created" | "updated" | "restored") => {
@@ -99,14 +104,11 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
                 return Ok(Accepted::Ignored { topic: format!("{topic} ({status})") });
             };
             let mut events = vec![event(identity.clone(), kind)];
-            if let Some(name) = payload.billing.as_ref().and_then(|b| b.first_name.clone()).filter(|n| !n.is_empty()) {
-                events.insert(
-                    0,
-                    Event {
-                        id: event_id.tagged("#profile"),
-                        ..event(identity, EventKind::ProfileUpdated { first_name: Some(name), last_name: None })
-                    },
-                );
+            let billing = payload.billing.as_ref();
+            if let Some(first_name) = billing.and_then(|b| name(&b.first_name)) {
+                let last_name = billing.and_then(|b| name(&b.last_name));
+                let kind = EventKind::ProfileUpdated { first_name: Some(first_name), last_name };
+                events.push(Event { id: event_id.tagged("#profile"), ..event(identity, kind) });
             }
             Ok(Accepted::Events(events))
         }
@@ -116,9 +118,11 @@ pub fn decode(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Reje
                 email: payload.email.clone().filter(|e| e.contains('@')),
                 ..Identity::default()
             };
+            // The account's name, else the one on its billing address.
+            let billing = payload.billing.as_ref();
             let kind = EventKind::ProfileUpdated {
-                first_name: payload.first_name.clone(),
-                last_name: payload.last_name.clone(),
+                first_name: name(&payload.first_name).or_else(|| billing.and_then(|b| name(&b.first_name))),
+                last_name: name(&payload.last_name).or_else(|| billing.and_then(|b| name(&b.last_name))),
             };
             Ok(Accepted::Events(vec![event(identity, kind)]))
         }
@@ -238,7 +242,11 @@ fn is_ping(d: &Delivery<'_>) -> bool {
             .is_some_and(|n| !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// `https://shop.example/` → `shop.example`.
+/// A name field that says something (WooCommerce sends `""` for none).
+fn name(field: &Option<String>) -> Option<String> {
+    field.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned)
+}
+
 /// WooCommerce's `*_gmt` fields: ISO date-time without an offset, in UTC.
 fn gmt(s: &str) -> Option<Timestamp> {
     s.parse::<DateTime>().ok().and_then(|dt| dt.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok()).map(|z| z.timestamp())
@@ -269,7 +277,8 @@ struct Payload {
     total: Option<f64>,
     #[serde(deserialize_with = "id_value")]
     customer_id: Option<String>,
-    billing: Option<Billing>,
+    billing: Option<Address>,
+    shipping: Option<Address>,
     email: Option<String>,
     first_name: Option<String>,
     last_name: Option<String>,
@@ -280,9 +289,12 @@ struct Payload {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Billing {
+struct Address {
     first_name: Option<String>,
+    last_name: Option<String>,
     email: Option<String>,
+    country: Option<String>,
+    state: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

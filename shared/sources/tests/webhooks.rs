@@ -381,7 +381,7 @@ fn woocommerce_order_status_decides_the_event() {
     ] {
         order["status"] = status.into();
         let e = events(wc("order.updated", order.to_string().as_bytes()));
-        let main = e.last().unwrap();
+        let main = &e[0];
         assert_eq!(main.kind.name(), kind, "{status}");
         assert_eq!(main.identity.checkout_token.as_deref(), Some("wc-order-727"));
     }
@@ -391,10 +391,10 @@ fn woocommerce_order_status_decides_the_event() {
 fn woocommerce_dedupes_on_resource_id_and_modification_time() {
     let a = events(wc("order.created", &fixture("woocommerce/order.retrieve.json")));
     let b = events(wc("order.updated", &fixture("woocommerce/order.update.json")));
-    let main = |e: &[nudge_core::Event]| e.last().unwrap().id.clone();
+    let main = |e: &[nudge_core::Event]| e[0].id.clone();
     assert_eq!(main(&a), "wc:order:727:2017-03-22T19:28:08");
     assert_eq!(main(&b), "wc:order:727:2017-03-22T19:30:35");
-    assert_eq!(a.last().unwrap().occurred_at, "2017-03-22T19:28:08Z".parse::<Timestamp>().unwrap());
+    assert_eq!(a[0].occurred_at, "2017-03-22T19:28:08Z".parse::<Timestamp>().unwrap());
 }
 
 #[test]
@@ -535,4 +535,84 @@ fn woocommerce_signed_by_one_shop_stays_that_shop_whatever_the_source_header_say
     ]);
     let e = events(woocommerce::decode(&Delivery { headers: &h, body: &body, received_at: now() }, &c));
     assert!(e.iter().all(|e| e.shop == "wc-store"), "the shop whose secret signed it");
+}
+
+/// Everything one delivery says is applied as one step only if its events
+/// read as one message: the first carries the delivery's id, the rest that
+/// id tagged, all about the same person.
+#[test]
+fn every_storefront_delivery_s_events_are_one_message() {
+    let decoded = SHOPIFY_TOPICS
+        .iter()
+        .map(|(topic, file)| (topic, shopify(topic, &fixture(file))))
+        .chain(WC_TOPICS.iter().map(|(topic, file)| (topic, wc(topic, &fixture(file)))));
+    for (topic, accepted) in decoded {
+        let Ok(Accepted::Events(e)) = accepted else { continue };
+        assert_eq!(nudge_core::event::messages(&e).len(), 1, "{topic}: {e:#?}");
+    }
+}
+
+fn first_name(e: &[nudge_core::Event]) -> Option<(String, Option<String>)> {
+    e.iter().find_map(|e| match &e.kind {
+        EventKind::ProfileUpdated { first_name: Some(f), last_name } => Some((f.clone(), last_name.clone())),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_checkout_s_name_comes_from_its_customer_else_its_addresses() {
+    let mut checkout: serde_json::Value = serde_json::from_slice(&fixture("shopify/checkouts__create.json")).unwrap();
+    let e = events(shopify("checkouts/create", checkout.to_string().as_bytes()));
+    assert_eq!(first_name(&e), Some(("John".into(), Some("Smith".into()))));
+    // A guest checkout: no customer, the name typed on the shipping address.
+    checkout.as_object_mut().unwrap().remove("customer");
+    let e = events(shopify("checkouts/create", checkout.to_string().as_bytes()));
+    assert_eq!(first_name(&e), Some(("Steve".into(), Some("Shipper".into()))));
+    checkout["shipping_address"]["first_name"] = "".into();
+    let e = events(shopify("checkouts/create", checkout.to_string().as_bytes()));
+    assert_eq!(first_name(&e), Some(("Bob".into(), Some("Biller".into()))));
+    let e = events(shopify("orders/create", &fixture("shopify/orders__create.json")));
+    assert_eq!(first_name(&e), Some(("John".into(), Some("Smith".into()))));
+}
+
+#[test]
+fn a_woocommerce_order_and_customer_carry_first_and_last_names() {
+    let e = events(wc("order.created", &fixture("woocommerce/order.retrieve.json")));
+    assert_eq!(first_name(&e), Some(("John".into(), Some("Doe".into()))));
+    let mut customer: serde_json::Value =
+        serde_json::from_slice(&fixture("woocommerce/customer.retrieve.json")).unwrap();
+    customer["first_name"] = "".into();
+    customer["billing"]["first_name"] = "Grace".into();
+    let e = events(wc("customer.updated", customer.to_string().as_bytes()));
+    assert_eq!(first_name(&e).map(|n| n.0), Some("Grace".into()));
+}
+
+#[test]
+fn storefront_events_carry_the_time_zone_of_the_shipping_address_else_billing_else_the_customer_s() {
+    let zones = |e: &[nudge_core::Event]| e.iter().map(|e| e.time_zone.clone()).collect::<Vec<_>>();
+    let mut checkout: serde_json::Value = serde_json::from_slice(&fixture("shopify/checkouts__create.json")).unwrap();
+    let e = events(shopify("checkouts/create", checkout.to_string().as_bytes()));
+    assert!(zones(&e).iter().all(|z| z.as_deref() == Some("America/New_York")), "Kentucky: {:?}", zones(&e));
+    checkout["shipping_address"] = serde_json::Value::Null;
+    checkout["billing_address"]["province_code"] = "CA".into();
+    let e = events(shopify("checkouts/create", checkout.to_string().as_bytes()));
+    assert_eq!(e[0].time_zone.as_deref(), Some("America/Los_Angeles"));
+    // No address settles it: the customer's default (Ontario).
+    checkout["billing_address"]["province_code"] = serde_json::Value::Null;
+    let e = events(shopify("checkouts/create", checkout.to_string().as_bytes()));
+    assert_eq!(e[0].time_zone.as_deref(), Some("America/Toronto"));
+    let e = events(shopify("customers/create", &fixture("shopify/customers__create.json")));
+    assert_eq!(e[0].time_zone.as_deref(), Some("America/Toronto"));
+
+    let mut order: serde_json::Value = serde_json::from_slice(&fixture("woocommerce/order.retrieve.json")).unwrap();
+    let e = events(wc("order.created", order.to_string().as_bytes()));
+    assert!(zones(&e).iter().all(|z| z.as_deref() == Some("America/Los_Angeles")), "{:?}", zones(&e));
+    order["shipping"]["country"] = "".into();
+    order["billing"]["country"] = "DE".into();
+    let e = events(wc("order.created", order.to_string().as_bytes()));
+    assert_eq!(e[0].time_zone.as_deref(), Some("Europe/Berlin"));
+    order["billing"]["country"] = "US".into();
+    order["billing"]["state"] = "".into();
+    let e = events(wc("order.created", order.to_string().as_bytes()));
+    assert_eq!(e[0].time_zone, None, "a US address without a state says nothing of the zone");
 }
