@@ -80,10 +80,13 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("ZA", "Africa/Johannesburg"),
 ];
 
+/// Codes and the zones they map to.
+type Zones = &'static [(&'static str, &'static str)];
+
 /// Countries with several zones: by province code (as Shopify and
 /// WooCommerce send them), then the zone for an unknown or missing
 /// province, if one zone holds nearly everyone.
-const PROVINCES: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+const PROVINCES: &[(&str, Zones, Option<&str>)] = &[
     (
         "US",
         &[
