@@ -67,6 +67,12 @@ pub struct ReplayArgs {
     /// same file is reported (it is replayed where it stands).
     #[arg(long, default_value = "5m", value_parser = parse_dur)]
     pub out_of_order_tolerance: nudge_core::Dur,
+    /// Run each check no sooner than this after it was asked for, as the
+    /// deployment's scheduler does: `1m` to replay a Lambda deployment's
+    /// log (EventBridge Scheduler runs a one-time schedule a minute after
+    /// it is created at the earliest), `0s` for `nudge serve`'s.
+    #[arg(long, default_value = "0s", value_parser = parse_dur)]
+    pub scheduler_lead: nudge_core::Dur,
     /// Event logs (JSON Lines), merged by arrival time (a tie goes to the
     /// file named first). A directory stands for `nudge serve`'s event logs
     /// in it: the rotated `events-<day>-<n>.jsonl`, then `events.jsonl`.
@@ -184,6 +190,8 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     if args.schedule_parked {
         replay.scheduler = nudge_app::memory::MemoryScheduler::scheduling_parked();
     }
+    replay.scheduler =
+        std::mem::take(&mut replay.scheduler).with_lead(jiff::SignedDuration::from_secs(args.scheduler_lead.as_secs()));
     let dynamo_model = args.aws_usage.is_some().then(|| nudge_aws::cost::watch(&replay));
     let mut renders = RenderCheck {
         catalogue: crate::templates::load_catalogue(args.catalogue.as_deref())?,

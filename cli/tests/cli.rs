@@ -395,3 +395,27 @@ fn lines_out_of_order_within_a_file_are_reported_with_the_first_one_s_place() {
     ]);
     assert!(!text(&quiet.stderr).contains("warning"), "{}", text(&quiet.stderr));
 }
+
+#[test]
+fn a_scheduler_lead_runs_a_short_delay_check_a_minute_after_it_was_asked_for_as_on_aws() {
+    let rules = tmp(
+        "short-cart.toml",
+        "[[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ndelay = \"20s\"\ncancel_if = [\"order_placed\"]\ntemplate = \"t\"\n",
+    );
+    let log = tmp(
+        "short-cart.jsonl",
+        r#"{"type":"identify","messageId":"m1","userId":"u1","timestamp":"2026-10-06T14:00:00Z","traits":{"email":"ada@example.com","email_marketing_consent":"subscribed"}}
+{"type":"track","messageId":"m2","userId":"u1","timestamp":"2026-10-06T14:00:00Z","event":"Checkout Started","properties":{"checkout_id":"c1","value":30}}
+{"type":"track","messageId":"m3","userId":"u1","timestamp":"2026-10-06T14:00:40Z","event":"Order Completed","properties":{"checkout_id":"c1","order_id":"o1","total":30}}
+"#,
+    );
+    let outcome = |lead: &str| {
+        let out =
+            nudge(&["replay", "--triggers", rules.to_str().unwrap(), "--scheduler-lead", lead, log.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let d: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+        (d["decision"].as_str().unwrap().to_owned(), d["reason"].as_str().map(str::to_owned))
+    };
+    assert_eq!(outcome("0s"), ("send".into(), None), "at 14:00:20, before the order");
+    assert_eq!(outcome("1m"), ("skip".into(), Some("converted".into())), "run at 14:01:00, after it");
+}

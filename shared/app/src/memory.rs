@@ -371,7 +371,31 @@ struct Queue {
     /// parking made a request anyway (`scheduling_parked`). One that made
     /// none stands for the reconcile sweep when it comes due.
     parked: HashMap<(u64, i64), bool>,
+    /// Parked checks asked for later than their queued entry could run
+    /// (with a lead): the earlier entry is skipped once, the later runs.
+    superseded: HashSet<(u64, i64)>,
     seq: u64,
+}
+
+impl Queue {
+    /// Drops the entry at the front if it was withdrawn or superseded;
+    /// whether it did.
+    fn drop_front_if_gone(&mut self) -> bool {
+        let Some(Reverse((_, _, check))) = self.heap.peek() else { return false };
+        if self.cancelled.is_empty() && self.superseded.is_empty() {
+            return false;
+        }
+        let key = cancel_key(check);
+        let gone = self.superseded.remove(&key)
+            || (self.cancelled.remove(&key) && {
+                self.parked.remove(&key);
+                true
+            });
+        if gone {
+            self.heap.pop();
+        }
+        gone
+    }
 }
 
 /// A scheduler whose queue is read by whoever drives time (replay, tests).
@@ -388,12 +412,19 @@ pub struct MemoryScheduler {
     /// Checks parked instead of scheduled.
     pub parks: AtomicU64,
     schedule_parked: bool,
+    /// How long after being asked the scheduler runs a check at the
+    /// earliest (0: exactly when due).
+    lead: i64,
+    /// The time now, as the driver of time last set it (whole seconds).
+    now: AtomicI64,
 }
 
 /// A check popped from the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {
     pub check: Check,
+    /// When it runs: its due time, or later with a scheduler lead.
+    pub at: Timestamp,
     /// It was parked and never asked for: the reconcile sweep runs it, not
     /// a Scheduler invocation.
     pub parked: bool,
@@ -410,38 +441,48 @@ impl MemoryScheduler {
         MemoryScheduler { schedule_parked: true, ..MemoryScheduler::default() }
     }
 
-    /// The earliest scheduled check due at or before `until`, removed.
-    pub fn pop_due(&self, until: Timestamp) -> Option<Due> {
-        let mut q = lock(&self.queue);
-        loop {
-            let Reverse((due, _, _)) = q.heap.peek()?;
-            if *due > until.as_second() {
-                return None;
-            }
-            let Reverse((_, _, check)) = q.heap.pop()?;
-            let key = (!q.cancelled.is_empty() || !q.parked.is_empty()).then(|| cancel_key(&check));
-            let parked = key.and_then(|k| q.parked.remove(&k)).is_some_and(|requested| !requested);
-            if !key.is_some_and(|k| q.cancelled.remove(&k)) {
-                return Some(Due { check, parked });
-            }
-        }
+    /// Runs each check it is asked for no sooner than `lead` after it was
+    /// asked, as EventBridge Scheduler does (a one-time schedule runs a
+    /// minute after it is created at the earliest; see nudge-aws). The
+    /// driver of time says when "now" is with [`MemoryScheduler::set_now`].
+    pub fn with_lead(mut self, lead: jiff::SignedDuration) -> MemoryScheduler {
+        self.lead = lead.as_secs().max(0);
+        self
     }
 
-    /// Due time of the earliest scheduled check (cancelled ones dropped).
+    /// The time requests are made at, for the lead.
+    pub fn set_now(&self, now: Timestamp) {
+        self.now.store(now.as_second(), Ordering::Relaxed);
+    }
+
+    /// When a check asked for now runs.
+    fn runs_at(&self, check: &Check) -> i64 {
+        let due = check.due.as_second();
+        if self.lead == 0 { due } else { due.max(self.now.load(Ordering::Relaxed).saturating_add(self.lead)) }
+    }
+
+    /// The earliest scheduled check that runs at or before `until`, removed.
+    pub fn pop_due(&self, until: Timestamp) -> Option<Due> {
+        let mut q = lock(&self.queue);
+        while q.drop_front_if_gone() {}
+        let Reverse((at, _, _)) = q.heap.peek()?;
+        if *at > until.as_second() {
+            return None;
+        }
+        let Reverse((at, _, check)) = q.heap.pop()?;
+        let parked = (!q.parked.is_empty())
+            .then(|| cancel_key(&check))
+            .and_then(|k| q.parked.remove(&k))
+            .is_some_and(|requested| !requested);
+        Some(Due { at: Timestamp::from_second(at).unwrap_or(check.due), check, parked })
+    }
+
+    /// When the earliest scheduled check runs (cancelled ones dropped).
     pub fn next_due(&self) -> Option<Timestamp> {
         let mut q = lock(&self.queue);
-        loop {
-            let Reverse((due, _, check)) = q.heap.peek()?;
-            let (due, key) = (*due, (!q.cancelled.is_empty()).then(|| cancel_key(check)));
-            if let Some(key) = key
-                && q.cancelled.remove(&key)
-            {
-                q.parked.remove(&key);
-                q.heap.pop();
-                continue;
-            }
-            return Timestamp::from_second(due).ok();
-        }
+        while q.drop_front_if_gone() {}
+        let Reverse((at, _, _)) = q.heap.peek()?;
+        Timestamp::from_second(*at).ok()
     }
 
     /// Checks still waiting, in no particular order.
@@ -454,16 +495,20 @@ impl MemoryScheduler {
 impl MemoryScheduler {
     fn enqueue(&self, check: &Check, parked: bool) {
         let mut q = lock(&self.queue);
+        let at = if parked { check.due.as_second() } else { self.runs_at(check) };
         if parked {
             q.parked.insert(cancel_key(check), self.schedule_parked);
         } else if !q.parked.is_empty() && q.parked.remove(&cancel_key(check)).is_some() {
             // Asked for (again: the name makes it idempotent): the queued
-            // entry stands for the request.
-            return;
+            // entry stands for the request, unless the request runs later.
+            if at == check.due.as_second() {
+                return;
+            }
+            q.superseded.insert(cancel_key(check));
         }
         q.seq += 1;
         let seq = q.seq;
-        q.heap.push(Reverse((check.due.as_second(), seq, check.clone())));
+        q.heap.push(Reverse((at, seq, check.clone())));
     }
 }
 

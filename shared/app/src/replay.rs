@@ -115,6 +115,7 @@ impl<'r> Replay<'r> {
         }
         self.run_due(arrived, sink)?;
         self.clock.advance_to(arrived);
+        self.scheduler.set_now(self.now());
         let ports = IngestPorts {
             now: self.now(),
             rules: self.rules,
@@ -183,8 +184,9 @@ impl<'r> Replay<'r> {
     }
 
     fn run_due(&mut self, until: Timestamp, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
-        while let Some(crate::memory::Due { check, parked }) = self.scheduler.pop_due(until) {
-            self.clock.advance_to(check.due);
+        while let Some(crate::memory::Due { check, at, parked }) = self.scheduler.pop_due(until) {
+            self.clock.advance_to(at);
+            self.scheduler.set_now(self.now());
             let ports = CheckPorts {
                 rules: self.rules,
                 store: &self.store,

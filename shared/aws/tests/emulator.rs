@@ -1546,20 +1546,16 @@ template = "browse-reminder"
 /// The AWS half of the guard of "replay is production" (nudge serve's is in
 /// cli/tests/serve.rs): one seeded workload — shoppers browsing
 /// anonymously and then identifying (a merge), checking out, buying inside
-/// or after the delay or late, opting out, messages repeated — sent to the
-/// track function over seconds, with every check invoked when its schedule
-/// comes due (as Scheduler would: a driver polls the schedules moto holds).
-/// Then the functions' own event log, the `nudge event`s they published on
-/// the bus, is replayed with the same rules and alias key: the decision log
-/// the functions published equals the replay's, line for line (all but the
-/// wall-clock `at`).
-///
-/// Every shopper can be emailed when an episode arms: an episode armed for
-/// someone who cannot is parked on Lambda (no Scheduler request), and
-/// EventBridge Scheduler runs a check no sooner than a minute after it is
-/// asked for, which a parked check stands in for (`PARK_LEAD`); with these
-/// seconds-long delays that minute would decide them, not the rules. Parked
-/// episodes have replay tests of their own (shared/app/tests/it/parking.rs).
+/// or after the delay or late, opting out, subscribing only after their
+/// episode was armed (parked, then asked for), never subscribing (parked,
+/// then decided by their next event), messages repeated — sent to the track
+/// function over seconds, with every check invoked when its schedule comes
+/// due, as Scheduler would: a driver polls the schedules moto holds and runs
+/// each at its `at()` time, which is at least a minute after the schedule
+/// was created. Then the functions' own event log, the `nudge event`s they
+/// published on the bus, is replayed with the same rules, alias key and
+/// that one-minute scheduler lead: the decision log the functions published
+/// equals the replay's, line for line (all but the wall-clock `at`).
 #[tokio::test(flavor = "multi_thread")]
 async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
     let w = World::with_rules(&[("NUDGE_EVENT_BUS", "nudge")], DIFFERENTIAL_RULES).await;
@@ -1578,8 +1574,11 @@ async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
                     // A schedule may be withdrawn meanwhile (an order cancels it).
                     let Ok(s) = scheduler.get_schedule().name(name).group_name(GROUP).send().await else { continue };
                     let input: Value = serde_json::from_str(s.target().unwrap().input().unwrap()).unwrap();
-                    let check: Check = serde_json::from_value(input.clone()).unwrap();
-                    if check.due <= Timestamp::now() {
+                    // `at(2026-12-08T00:01:05)`, UTC.
+                    let at = s.schedule_expression().unwrap().trim_start_matches("at(").trim_end_matches(')');
+                    let runs_at =
+                        at.parse::<jiff::civil::DateTime>().unwrap().to_zoned_datetime(jiff::tz::TimeZone::UTC);
+                    if runs_at.unwrap().timestamp() <= Timestamp::now() {
                         checker.check(input).await.unwrap();
                         let _ = scheduler.delete_schedule().name(name).group_name(GROUP).send().await;
                     }
@@ -1598,11 +1597,14 @@ async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
     for i in 0..8u64 {
         let mut at: std::collections::BTreeMap<i64, Vec<Value>> = Default::default();
         let (anon, user, product) = (format!("anon-{i}"), format!("user-{i}"), format!("p-{}", i % 4));
+        // Shopper 6 subscribes only after checking out; shopper 7 never.
+        let (late_subscriber, never_subscribes) = (i == 6, i == 7);
         at.entry(0).or_default().push(json!({"type": "track", "event": "Product Viewed", "anonymousId": anon,
             "messageId": format!("v0-{i}"), "timestamp": stamp(0), "properties": {"product_id": product}}));
+        let consent = if late_subscriber || never_subscribes { "not_subscribed" } else { "subscribed" };
         let identify = json!({"type": "identify", "userId": user, "anonymousId": anon,
             "messageId": format!("id-{i}"), "timestamp": stamp(1),
-            "traits": {"email": format!("shopper-{i}@example.com"), "email_marketing_consent": "subscribed"}});
+            "traits": {"email": format!("shopper-{i}@example.com"), "email_marketing_consent": consent}});
         at.entry(1).or_default().push(identify.clone());
         if i % 4 != 3 {
             at.entry(1).or_default().push(json!({"type": "track", "event": "Product Viewed", "userId": user,
@@ -1620,9 +1622,22 @@ async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
                 "messageId": format!("o-{i}"), "timestamp": stamp(tick),
                 "properties": {"checkout_id": format!("chk-{i}"), "order_id": format!("order-{i}"), "total": 40}})
         };
+        if late_subscriber {
+            // Asked for at step 3, so run a minute after that, not when due.
+            at.entry(3).or_default().push(json!({"type": "identify", "userId": user,
+                "messageId": format!("sub-{i}"), "timestamp": stamp(3),
+                "traits": {"email_marketing_consent": "subscribed"}}));
+        }
+        if never_subscribes {
+            // Their next event, after a scheduler could have run the parked
+            // checks, decides those first.
+            at.entry(16).or_default().push(json!({"type": "page", "name": "Home", "userId": user,
+                "messageId": format!("back-{i}"), "timestamp": stamp(16)}));
+        }
         // Each shopper one story: bought inside the delay, after the
         // reminder, inside it but delivered late, opted out, or nothing.
         match i % 5 {
+            _ if late_subscriber || never_subscribes => {}
             0 if checks_out => at.entry(3).or_default().push(order(3)),
             1 => at.entry(8).or_default().push(order(8)),
             2 if checks_out => at.entry(7).or_default().push(order(3)),
@@ -1642,9 +1657,11 @@ async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
             ticks.entry(tick).or_default().push(messages);
         }
     }
-    // Checks come due at seconds 25 (browse, armed at step 1) and 30 (cart,
-    // step 2); messages go at steps 0-3 (0-19.5 s), 7 and 8 (35-44.5 s),
-    // the shoppers side by side, each shopper's in order.
+    // Checks are due at seconds 25 (browse, armed at step 1) and 30 (cart,
+    // step 2) and run a minute after they were asked for (65-80 s);
+    // messages go at steps 0-3 (0-19.5 s), 7 and 8 (35-44.5 s) and 16
+    // (80 s: shopper 7 only, who has no schedules), the shoppers side by
+    // side, each shopper's in order.
     for (tick, shoppers) in ticks {
         let wait = step(tick).duration_since(Timestamp::now());
         if wait.is_positive() {
@@ -1705,6 +1722,7 @@ async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
     events.sort_by(|a, b| (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str())));
     let rules = nudge_core::Triggers::parse(DIFFERENTIAL_RULES, "triggers.toml", None).unwrap();
     let mut replay = nudge_app::Replay::new(&rules, nudge_app::AliasKey::new(b"alias-key"));
+    replay.scheduler = nudge_app::memory::MemoryScheduler::new().with_lead(SignedDuration::from_mins(1));
     let mut replayed = Vec::new();
     let arrivals: Vec<_> = events.iter().map(|e| (e, e.received_at.unwrap())).collect();
     replay.push_events(&arrivals, true, &mut |d| replayed.push(serde_json::to_value(d).unwrap())).unwrap();
@@ -1714,6 +1732,13 @@ async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
     for outcome in [r#""decision":"send""#, r#""reason":"converted""#, r#""reason":"no_consent""#] {
         assert!(on_lambda.iter().any(|d| d.contains(outcome)), "the workload reached no {outcome}");
     }
+    // The lead is what makes them equal: checks run exactly when due
+    // decide otherwise in this workload.
+    let mut exact = nudge_app::Replay::new(&rules, nudge_app::AliasKey::new(b"alias-key"));
+    let mut exactly_due = Vec::new();
+    exact.push_events(&arrivals, true, &mut |d| exactly_due.push(serde_json::to_value(d).unwrap())).unwrap();
+    exact.finish(&mut |d| exactly_due.push(serde_json::to_value(d).unwrap())).unwrap();
+    assert_ne!(comparable(exactly_due), on_lambda, "the workload never depends on the scheduler's lead");
     if on_lambda != replayed {
         let only_lambda: Vec<_> = on_lambda.iter().filter(|l| !replayed.contains(l)).collect();
         let only_replay: Vec<_> = replayed.iter().filter(|l| !on_lambda.contains(l)).collect();

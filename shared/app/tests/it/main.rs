@@ -10,6 +10,7 @@ mod lifecycle;
 mod parking;
 mod policies;
 mod properties;
+mod scheduler_lead;
 mod segment_client;
 
 use jiff::Timestamp;
