@@ -22,6 +22,8 @@ const DDB_PER_WRU: f64 = 0.625 / 1e6;
 const DDB_PER_RRU: f64 = 0.125 / 1e6;
 const SCHEDULER_PER_INVOCATION: f64 = 1.00 / 1e6;
 const SES_PER_EMAIL: f64 = 0.10 / 1000.0;
+/// An entry up to 64 KB (nudge's events and decisions are far smaller).
+const EVENTBRIDGE_PER_ENTRY: f64 = 1.00 / 1e6;
 const LOGS_PER_GB: f64 = 0.50;
 
 /// Assumptions where nothing could be measured without an AWS account:
@@ -164,6 +166,9 @@ pub struct Cost {
     pub logs: f64,
     pub total_ex_ses: f64,
     pub ses_separately: f64,
+    /// With `NUDGE_EVENT_BUS` set: every accepted event and every decision
+    /// is one PutEvents entry. Not in the total (the bus is optional).
+    pub event_bus_separately: f64,
 }
 
 /// Starts modelling the replay's store calls; read the result with
@@ -201,6 +206,9 @@ pub fn usage(replay: &Replay<'_>, m: &DynamoModel) -> Usage {
     let dynamodb = wru as f64 * DDB_PER_WRU + rru as f64 * DDB_PER_RRU;
     let scheduler = s.checks_run as f64 * SCHEDULER_PER_INVOCATION;
     let logs = invocations * LOG_BYTES_PER_INVOCATION / 1e9 * LOGS_PER_GB;
+    let decisions: u64 =
+        s.triggers.values().map(|t| t.sent + t.skipped.values().sum::<u64>() + t.deferred.values().sum::<u64>()).sum();
+    let bus_entries = s.events.saturating_sub(s.duplicates) + decisions;
     let cost = Cost {
         lambda: lambda * per_million,
         dynamodb: dynamodb * per_million,
@@ -208,6 +216,7 @@ pub fn usage(replay: &Replay<'_>, m: &DynamoModel) -> Usage {
         logs: logs * per_million,
         total_ex_ses: (lambda + dynamodb + scheduler + logs) * per_million,
         ses_separately: sends as f64 * SES_PER_EMAIL * per_million,
+        event_bus_separately: bus_entries as f64 * EVENTBRIDGE_PER_ENTRY * per_million,
     };
     Usage {
         events: s.events,

@@ -61,3 +61,22 @@ fn a_store_takes_one_watcher() {
     let _model = nudge_aws::cost::watch(&r);
     assert!(!r.store.watch(std::sync::Arc::new(nudge_aws::cost::DynamoModel::default())));
 }
+
+#[test]
+fn the_event_bus_costs_one_entry_per_accepted_event_and_per_decision() {
+    let rules = Triggers::parse(&RULES.replace("product_viewed", "page_viewed"), "test.toml", None).unwrap();
+    let mut r = Replay::new(&rules, AliasKey::new(b"k"));
+    let model = nudge_aws::cost::watch(&r);
+    let e = page_view(1, 0, true);
+    // The same event twice (a duplicate is not published), then the check.
+    r.push(&e, e.occurred_at, &mut |_| {}).unwrap();
+    r.push(&e, e.occurred_at, &mut |_| {}).unwrap();
+    let mut decisions = 0;
+    r.finish(&mut |_| decisions += 1).unwrap();
+    assert_eq!(decisions, 1);
+    let usage = nudge_aws::cost::usage(&r, &model);
+    // 2 entries (the event and the decision) over 2 events in, at $1 a
+    // million entries: $1 per million events.
+    let bus = usage.cost_per_million_events.event_bus_separately;
+    assert!((bus - 1.0).abs() < 1e-9, "{bus}");
+}
