@@ -1193,9 +1193,11 @@ fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills_a
 }
 
 /// The guard of "replay is production": one seeded workload — 24 shoppers
-/// browsing anonymously and then identifying (a merge), checking out,
-/// buying inside or after the delay, opting out, deliveries repeated and
-/// delivered late — sent to `nudge serve` over real sockets with
+/// browsing and wishlisting anonymously and then identifying (a merge),
+/// checking out, buying inside or after the delay, opting out, deliveries
+/// repeated and delivered late, under every kind of trigger (on an event
+/// with variants and a holdout, counts, counts with quiet after them, a
+/// filtered order, one outranking another) — sent to `nudge serve` over real sockets with
 /// seconds-long delays, then `nudge replay` of serve's own data directory.
 /// The decision logs are equal, line for line (all but the wall-clock `at`
 /// of each decision). Events are placed a whole second away from any check's
@@ -1204,7 +1206,46 @@ fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills_a
 #[test]
 fn replaying_serve_s_own_event_log_reproduces_serve_s_decision_log() {
     let (config, data) = setup("differential");
-    let rules = "[[trigger]]\nid = \"cart-abandoned\"\npriority = 100\non = \"checkout_started\"\ndelay = \"4s\"\ncancel_if = [\"order_placed\"]\ntemplate = \"cart-reminder\"\n\n[[trigger]]\nid = \"browse-abandoned\"\npriority = 50\nwhen = { count = \"product_viewed\", same_product = true, at_least = 2, within = \"1h\" }\ndelay = \"4s\"\ncancel_if = [\"checkout_started\", \"order_placed\"]\ntemplate = \"browse-reminder\"\n";
+    // Every kind of trigger: on an event (with variants and a holdout), a
+    // count, a count with another count and quiet after it, and on an
+    // order filtered by its value.
+    let rules = r#"
+[[trigger]]
+id = "cart-abandoned"
+priority = 100
+on = "checkout_started"
+delay = "4s"
+cancel_if = ["order_placed"]
+template = "cart-reminder"
+variants = [{ id = "a", subject = "You left something behind", weight = 1 },
+            { id = "b", subject = "Still deciding?", weight = 1 }]
+holdout = 0.2
+
+[[trigger]]
+id = "browse-abandoned"
+priority = 50
+when = { count = "product_viewed", same_product = true, at_least = 2, within = "1h" }
+delay = "4s"
+cancel_if = ["checkout_started", "order_placed"]
+template = "browse-reminder"
+
+[[trigger]]
+id = "wishlist-nudge"
+priority = 30
+when = { all = [{ count = "product_viewed", same_product = true, at_least = 2, within = "1h" },
+                { count = "wishlist_added", at_least = 1, within = "1h" }] }
+after_inactive = "3s"
+cancel_if = ["order_placed"]
+template = "browse-reminder"
+
+[[trigger]]
+id = "thank-you"
+priority = 10
+on = "order_placed"
+where = { value = { at_least = 30 } }
+delay = "2s"
+template = "win-back"
+"#;
     std::fs::write(config.parent().unwrap().join("triggers.toml"), rules).unwrap();
     let server = start(&config, &data);
     let mut seed: u64 = 0xd1ff_2026;
@@ -1231,6 +1272,13 @@ fn replaying_serve_s_own_event_log_reproduces_serve_s_decision_log() {
         if rand(4) != 0 {
             at(1, view(1, &format!("v1-{i}")));
         }
+        if rand(3) == 0 {
+            at(
+                1,
+                serde_json::json!({"type": "track", "event": "Product Added to Wishlist", "anonymousId": anon,
+                    "messageId": format!("w-{i}"), "timestamp": stamp(1), "properties": {"product_id": product}}),
+            );
+        }
         let consent = if rand(5) == 0 { "not_subscribed" } else { "subscribed" };
         let identify = serde_json::json!({"type": "identify", "userId": user, "anonymousId": anon,
             "messageId": format!("id-{i}"), "timestamp": stamp(2),
@@ -1247,7 +1295,8 @@ fn replaying_serve_s_own_event_log_reproduces_serve_s_decision_log() {
         let order = |tick: u64| {
             serde_json::json!({"type": "track", "event": "Order Completed", "userId": user,
                 "messageId": format!("o-{i}"), "timestamp": stamp(tick),
-                "properties": {"checkout_id": format!("chk-{i}"), "order_id": format!("order-{i}"), "total": 40}})
+                "properties": {"checkout_id": format!("chk-{i}"), "order_id": format!("order-{i}"),
+                    "total": if i % 2 == 0 { 40 } else { 20 }}})
         };
         match rand(7) {
             0 | 1 if checks_out => at(3, order(3)), // bought inside the delay
@@ -1325,7 +1374,8 @@ fn replaying_serve_s_own_event_log_reproduces_serve_s_decision_log() {
         n
     };
     eprintln!("differential: {} decisions {:?}", served.len(), outcomes(&served));
-    for expected in ["\"send\" null", "\"converted\"", "\"no_consent\""] {
+    for expected in ["\"send\" null", "\"converted\"", "\"no_consent\"", "\"wishlist-nudge\"", "\"thank-you\" \"send\""]
+    {
         assert!(outcomes(&served).keys().any(|k| k.contains(expected)), "the workload reached no {expected}");
     }
     if served != replayed {
