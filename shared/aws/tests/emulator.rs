@@ -1533,6 +1533,9 @@ on = "checkout_started"
 delay = "20s"
 cancel_if = ["order_placed"]
 template = "cart-reminder"
+variants = [{ id = "a", subject = "You left something behind", weight = 1 },
+            { id = "b", subject = "Still deciding?", weight = 1 }]
+holdout = 0.2
 
 [[trigger]]
 id = "browse-abandoned"
@@ -1541,6 +1544,23 @@ when = { count = "product_viewed", same_product = true, at_least = 2, within = "
 delay = "20s"
 cancel_if = ["checkout_started", "order_placed"]
 template = "browse-reminder"
+
+[[trigger]]
+id = "wishlist-nudge"
+priority = 30
+when = { all = [{ count = "product_viewed", same_product = true, at_least = 2, within = "1h" },
+                { count = "wishlist_added", at_least = 1, within = "1h" }] }
+after_inactive = "20s"
+cancel_if = ["order_placed"]
+template = "browse-reminder"
+
+[[trigger]]
+id = "thank-you"
+priority = 10
+on = "order_placed"
+where = { value = { at_least = 30 } }
+delay = "20s"
+template = "win-back"
 "#;
 
 /// The AWS half of the guard of "replay is production" (nudge serve's is in
@@ -1601,6 +1621,11 @@ async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
         let (late_subscriber, never_subscribes) = (i == 6, i == 7);
         at.entry(0).or_default().push(json!({"type": "track", "event": "Product Viewed", "anonymousId": anon,
             "messageId": format!("v0-{i}"), "timestamp": stamp(0), "properties": {"product_id": product}}));
+        if i % 3 == 1 {
+            at.entry(0).or_default().push(json!({"type": "track", "event": "Product Added to Wishlist",
+                "anonymousId": anon, "messageId": format!("w-{i}"), "timestamp": stamp(0),
+                "properties": {"product_id": product}}));
+        }
         let consent = if late_subscriber || never_subscribes { "not_subscribed" } else { "subscribed" };
         let identify = json!({"type": "identify", "userId": user, "anonymousId": anon,
             "messageId": format!("id-{i}"), "timestamp": stamp(1),
@@ -1620,7 +1645,8 @@ async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
         let order = |tick: i64| {
             json!({"type": "track", "event": "Order Completed", "userId": user,
                 "messageId": format!("o-{i}"), "timestamp": stamp(tick),
-                "properties": {"checkout_id": format!("chk-{i}"), "order_id": format!("order-{i}"), "total": 40}})
+                "properties": {"checkout_id": format!("chk-{i}"), "order_id": format!("order-{i}"),
+                    "total": if i % 2 == 0 { 40 } else { 20 }}})
         };
         if late_subscriber {
             // Asked for at step 3, so run a minute after that, not when due.
@@ -1658,7 +1684,8 @@ async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
         }
     }
     // Checks are due at seconds 25 (browse, armed at step 1) and 30 (cart,
-    // step 2) and run a minute after they were asked for (65-80 s);
+    // step 2), and after orders, and run a minute after they were asked
+    // for (65-105 s);
     // messages go at steps 0-3 (0-19.5 s), 7 and 8 (35-44.5 s) and 16
     // (80 s: shopper 7 only, who has no schedules), the shoppers side by
     // side, each shopper's in order.
@@ -1685,8 +1712,8 @@ async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
         let late = Timestamp::now().duration_since(step(tick));
         assert!(late < SignedDuration::from_millis(4_500), "step {tick}'s messages took {late}: the margins are gone");
     }
-    // Until every schedule has been run.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Until every schedule has been run (the last at about 105 s).
+    let deadline = Instant::now() + Duration::from_secs(45);
     loop {
         let left = scheduler.list_schedules().group_name(GROUP).send().await.unwrap().schedules().len();
         if left == 0 || Instant::now() > deadline {
@@ -1729,7 +1756,13 @@ async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
     replay.finish(&mut |d| replayed.push(serde_json::to_value(d).unwrap())).unwrap();
     let replayed = comparable(replayed);
     eprintln!("differential on Lambda: {} events, {} decisions", events.len(), on_lambda.len());
-    for outcome in [r#""decision":"send""#, r#""reason":"converted""#, r#""reason":"no_consent""#] {
+    for outcome in [
+        r#""decision":"send""#,
+        r#""reason":"converted""#,
+        r#""reason":"no_consent""#,
+        r#""trigger":"wishlist-nudge""#,
+        r#""trigger":"thank-you""#,
+    ] {
         assert!(on_lambda.iter().any(|d| d.contains(outcome)), "the workload reached no {outcome}");
     }
     // The lead is what makes them equal: checks run exactly when due
