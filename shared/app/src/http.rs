@@ -63,6 +63,13 @@ struct Body<'a> {
     ignored: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// With `message`, the error as Segment's API words it: the official
+    /// Segment and RudderStack libraries read `code` and `message` from an
+    /// error answer (RudderStack's retries a 4xx answer without them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
 }
 
 fn respond(status: StatusCode, body: &Body<'_>) -> Response<String> {
@@ -74,11 +81,24 @@ fn respond(status: StatusCode, body: &Body<'_>) -> Response<String> {
 }
 
 fn ok(events: Option<usize>, ignored: Option<&str>) -> Response<String> {
-    respond(StatusCode::OK, &Body { ok: true, events, ignored, error: None })
+    respond(StatusCode::OK, &Body { ok: true, events, ignored, error: None, code: None, message: None })
 }
 
 fn error(status: StatusCode, message: String) -> Response<String> {
-    respond(status, &Body { ok: false, events: None, ignored: None, error: Some(message) })
+    let code = match status.as_u16() {
+        400 => "invalid_request",
+        401 => "unauthorized",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        503 => "unavailable",
+        _ => "internal_error",
+    };
+    let body =
+        Body { ok: false, events: None, ignored: None, error: Some(message.clone()), code: Some(code), message: Some(message) };
+    respond(status, &body)
 }
 
 /// The source a path is for.

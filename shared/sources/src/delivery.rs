@@ -17,6 +17,14 @@ impl<'a> Delivery<'a> {
     pub fn header(&self, name: &str) -> Option<&'a str> {
         self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
     }
+
+    /// The same delivery with another body (its content decoded).
+    pub fn with_body<'b>(&self, body: &'b [u8]) -> Delivery<'b>
+    where
+        'a: 'b,
+    {
+        Delivery { headers: self.headers, body, received_at: self.received_at }
+    }
 }
 
 /// A delivery the decoder accepted.
@@ -61,6 +69,12 @@ pub enum Rejection {
     /// A signed body that is not what its (unsigned) headers say it is.
     #[error("payload does not match its topic: {0}")]
     WrongShape(String),
+    /// A `Content-Encoding` this endpoint does not take.
+    #[error("unsupported Content-Encoding {0:?} (gzip, deflate or none)")]
+    UnsupportedEncoding(String),
+    /// A body whose `Content-Encoding` does not decode.
+    #[error("body is not valid {0}")]
+    BadEncoding(&'static str),
 }
 
 impl Rejection {
@@ -72,11 +86,13 @@ impl Rejection {
             | Rejection::UnknownShop
             | Rejection::UnknownWriteKey => 401,
             Rejection::TooLarge { .. } => 413,
+            Rejection::UnsupportedEncoding(_) => 415,
             Rejection::SlowBody { .. } => 408,
             Rejection::OverSegmentLimit(_)
             | Rejection::MalformedJson(_)
             | Rejection::Invalid(_)
-            | Rejection::WrongShape(_) => 400,
+            | Rejection::WrongShape(_)
+            | Rejection::BadEncoding(_) => 400,
         }
     }
 }

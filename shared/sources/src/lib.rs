@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod delivery;
+pub mod encoding;
 pub mod segment;
 pub mod segment_api;
 mod serde_util;

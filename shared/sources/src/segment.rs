@@ -212,11 +212,14 @@ impl SegmentMessage {
         // One event for most messages; an identify with consent gives two.
         let (first, second) = match kind.as_str() {
             "identify" => {
+                // RudderStack's libraries send an identify's traits in
+                // `context.traits` only.
+                let context = self.context.traits.take().unwrap_or_default();
                 let profile = EventKind::ProfileUpdated {
-                    first_name: self.traits.first_name.take(),
-                    last_name: self.traits.last_name.take(),
+                    first_name: self.traits.first_name.take().or(context.first_name),
+                    last_name: self.traits.last_name.take().or(context.last_name),
                 };
-                let consent = self.traits.email_marketing_consent.take().map(|c| {
+                let consent = self.traits.email_marketing_consent.take().or(context.email_marketing_consent).map(|c| {
                     let (state, opt_in_level, updated_at) = match c {
                         ConsentTrait::State(s) => (s, None, None),
                         ConsentTrait::Full { state, opt_in_level, consent_updated_at } => {
@@ -484,6 +487,19 @@ mod tests {
         assert_eq!(checkout(serde_json::json!({"url": link})).as_deref(), Some(link));
         assert_eq!(checkout(serde_json::json!({"checkout_url": "javascript:alert(1)"})), None);
         assert_eq!(checkout(serde_json::json!({})), None);
+    }
+
+    #[test]
+    fn an_identify_s_traits_sent_only_in_the_context_as_rudderstack_sends_them_count() {
+        let msg = r#"{"type":"identify","userId":"u-1","messageId":"m","timestamp":"2026-01-01T00:00:00Z",
+            "context":{"traits":{"email":"a@example.com","first_name":"Ada","last_name":"Lovelace","email_marketing_consent":"subscribed"}}}"#;
+        let events = map(msg);
+        assert_eq!(events[0].identity.email.as_deref(), Some("a@example.com"));
+        assert_eq!(
+            events[0].kind,
+            EventKind::ProfileUpdated { first_name: Some("Ada".into()), last_name: Some("Lovelace".into()) }
+        );
+        assert!(matches!(&events[1].kind, EventKind::ConsentChanged { consent } if consent.state == ConsentState::Subscribed));
     }
 
     #[test]

@@ -64,6 +64,8 @@ struct KeyOnly {
 
 /// Decodes one call to the tracking API.
 pub fn decode(endpoint: Endpoint, d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Rejection> {
+    let body = crate::encoding::decoded(d, MAX_BATCH)?;
+    let d = &d.with_body(&body);
     if d.body.len() > MAX_BATCH {
         return Err(Rejection::OverSegmentLimit(format!("request larger than {MAX_BATCH} bytes")));
     }
@@ -109,8 +111,11 @@ pub fn decode(endpoint: Endpoint, d: &Delivery<'_>, config: &SourcesConfig) -> R
 }
 
 /// A Segment webhook destination delivery: one message, signed with
-/// `X-Signature` (or `X-Segment-Signature`) = hex(HMAC-SHA1(secret, body)).
+/// `X-Signature` (or `X-Segment-Signature`) = hex(HMAC-SHA1(secret, body)),
+/// over the body as written (a compressed one is inflated first).
 pub fn decode_webhook(d: &Delivery<'_>, config: &SourcesConfig) -> Result<Accepted, Rejection> {
+    let body = crate::encoding::decoded(d, MAX_MESSAGE)?;
+    let d = &d.with_body(&body);
     if d.body.len() > MAX_MESSAGE {
         return Err(Rejection::OverSegmentLimit(format!("message larger than {MAX_MESSAGE} bytes")));
     }
