@@ -509,6 +509,40 @@ fn a_body_cut_off_or_a_client_hanging_up_stores_nothing_and_the_server_carries_o
     assert_eq!(std::fs::read_to_string(data.join("events.jsonl")).unwrap().lines().count(), 1);
 }
 
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    w.write_all(data).unwrap();
+    w.finish().unwrap()
+}
+
+#[test]
+fn a_gzipped_batch_is_stored_and_a_zip_bomb_is_413_with_segment_s_error_shape() {
+    let (config, data) = setup("gzip");
+    let server = start(&config, &data);
+    let headers = [
+        ("Content-Type", "application/json".to_owned()),
+        ("Authorization", "Basic d2s6".to_owned()),
+        ("Content-Encoding", "gzip".to_owned()),
+    ];
+    let batch = format!(r#"{{"batch":[{}]}}"#, track("u1", "m1"));
+    assert_eq!(post(&server.addr, "/v1/batch", &headers, &gzip(batch.as_bytes())), 200);
+    // 40 MB of spaces inside a batch compress to about 40 KB.
+    let mut bomb = br#"{"batch":["#.to_vec();
+    bomb.resize(40 << 20, b' ');
+    bomb.extend_from_slice(b"]}");
+    let (status, reply) = post_reply(&server.addr, "/v1/batch", &headers, &gzip(&bomb));
+    assert_eq!(status, 413, "{reply}");
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let reply: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(reply["code"], "payload_too_large");
+    assert!(reply["message"].as_str().unwrap().contains("512000"), "{reply}");
+    let (status, _) = post_reply(&server.addr, "/v1/batch", &headers, batch.as_bytes());
+    assert_eq!(status, 400, "a body that says gzip and is not");
+    let events = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    assert_eq!(events.lines().count(), 1, "only the good batch: {events}");
+}
+
 #[test]
 fn fifty_concurrent_deliveries_to_one_profile_over_http_lose_no_update() {
     let (config, data) = setup("fifty");

@@ -96,8 +96,14 @@ fn error(status: StatusCode, message: String) -> Response<String> {
         503 => "unavailable",
         _ => "internal_error",
     };
-    let body =
-        Body { ok: false, events: None, ignored: None, error: Some(message.clone()), code: Some(code), message: Some(message) };
+    let body = Body {
+        ok: false,
+        events: None,
+        ignored: None,
+        error: Some(message.clone()),
+        code: Some(code),
+        message: Some(message),
+    };
     respond(status, &body)
 }
 

@@ -499,7 +499,9 @@ mod tests {
             events[0].kind,
             EventKind::ProfileUpdated { first_name: Some("Ada".into()), last_name: Some("Lovelace".into()) }
         );
-        assert!(matches!(&events[1].kind, EventKind::ConsentChanged { consent } if consent.state == ConsentState::Subscribed));
+        assert!(
+            matches!(&events[1].kind, EventKind::ConsentChanged { consent } if consent.state == ConsentState::Subscribed)
+        );
     }
 
     #[test]
