@@ -50,7 +50,7 @@ rules-layer: check-rust
 	rm -rf target/rules-layer && mkdir -p target/rules-layer/rules
 	cp -r $(RULES)/triggers.toml $(RULES)/templates target/rules-layer/rules/
 	if [ -f $(RULES)/catalogue.json ]; then cp $(RULES)/catalogue.json target/rules-layer/rules/; fi
-	$(NUDGE) check target/rules-layer/rules/triggers.toml \
+	$(NUDGE) check --triggers target/rules-layer/rules/triggers.toml \
 	  --templates target/rules-layer/rules/templates --compile target/rules-layer/rules/templates/compiled
 	rm -f target/rules-layer.zip && cd target/rules-layer && python3 -m zipfile -c ../rules-layer.zip rules
 

@@ -35,9 +35,10 @@ pub struct ReplayArgs {
     /// The shop's locale, for prices when rendering.
     #[arg(long, default_value = "en-US")]
     pub locale: String,
-    /// Write the attribution report (per trigger and variant) here as JSON.
-    #[arg(long)]
-    pub report: Option<PathBuf>,
+    /// Write the attribution report (per trigger and variant) here as JSON
+    /// (as `nudge report --json` does).
+    #[arg(long, alias = "report")]
+    pub json: Option<PathBuf>,
     /// Write the attribution report as a self-contained HTML page with charts.
     #[arg(long)]
     pub html: Option<PathBuf>,
@@ -308,7 +309,7 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     if let (Some(path), Some(daily)) = (&args.html, &daily) {
         crate::report::write_html(path, &report, daily)?;
     }
-    if let Some(path) = &args.report {
+    if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }

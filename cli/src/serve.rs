@@ -128,6 +128,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         unsubscribe_key: link_key(),
     };
     let mail = mail(composer, &cfg, &data)?;
+    let smtp_configured = mail.mailer.inner.smtp.is_some();
     let svc = Arc::new(HttpService {
         rules,
         alias_key: AliasKey::new(&keys.alias),
@@ -140,7 +141,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         unsubscribe_key: Some(link_key()),
         catalogues: Some(catalogues),
     });
-    print_banner(addr, admin_addr, &data, admin_token.is_some());
+    print_banner(addr, admin_addr, &data, admin_token.is_some(), &svc.sources.describe(), smtp_configured);
 
     let limits = nudge_local::http_server::Limits {
         max_connections: cfg.max_connections.unwrap_or(nudge_local::http_server::Limits::default().max_connections),
@@ -244,14 +245,35 @@ fn mail(composer: Composer, cfg: &ServeConfig, data: &Path) -> Result<Mail> {
     Ok(Mail { composer, mailer: Guarded { inner: Outbox { dir: data.join("outbox"), smtp }, sandbox } })
 }
 
-/// Both addresses in one write, and no failure if whoever started us has
-/// stopped reading: the server does not depend on its stdout.
-fn print_banner(addr: std::net::SocketAddr, admin_addr: std::net::SocketAddr, data: &Path, has_token: bool) {
+/// Where to reach the server and what it does, in one write, and no
+/// failure if whoever started us has stopped reading: the server does not
+/// depend on its stdout. The first two lines name the two addresses.
+fn print_banner(
+    addr: std::net::SocketAddr,
+    admin_addr: std::net::SocketAddr,
+    data: &Path,
+    has_token: bool,
+    sources: &[String],
+    smtp: bool,
+) {
     let guarded = if has_token { "token required" } else { "loopback only" };
-    let banner = format!(
-        "nudge serve: listening on http://{addr} (data in {})\nnudge serve: dashboard on http://{admin_addr} ({guarded})\n",
-        data.display()
+    let d = data.display();
+    let mut banner = format!(
+        "nudge serve: listening on http://{addr} (data in {d})\n\
+         nudge serve: dashboard on http://{admin_addr} ({guarded})\n\
+         \x20 routes   POST /webhooks/shopify, /webhooks/woocommerce, /webhooks/segment\n\
+         \x20          POST /v1/batch, /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias\n\
+         \x20          GET|POST /unsubscribe, /confirm; GET /healthz\n"
     );
+    for (i, line) in sources.iter().enumerate() {
+        let label = if i == 0 { "sources" } else { "" };
+        banner.push_str(&format!("  {label:<8} {line}\n"));
+    }
+    let relay = if smtp { " and the SMTP relay" } else { "" };
+    banner.push_str(&format!(
+        "  data     {d}/nudge.db (profiles, checks), events.jsonl, decisions.jsonl, outbox/ (each email as .eml){relay}\n\
+         \x20 logs     on standard error; RUST_LOG=debug for more, NUDGE_LOG_FORMAT=json for JSON lines\n"
+    ));
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
 }

@@ -18,6 +18,7 @@ pub struct SimulateArgs {
     /// How many log lines to write.
     #[arg(long, default_value_t = 100_000)]
     pub events: usize,
+    /// Seed of the random choices: the same seed writes the same log.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Output file (default: standard output).

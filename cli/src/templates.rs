@@ -29,10 +29,14 @@ pub struct PreviewArgs {
     /// Trigger whose subject and offer to use (default: the first using the template).
     #[arg(long)]
     pub trigger: Option<String>,
+    /// The trigger's variant whose subject to use (an `id` from its
+    /// `variants`; default: the trigger's own subject).
     #[arg(long)]
     pub variant: Option<String>,
+    /// The templates directory.
     #[arg(long, default_value = "examples/templates")]
     pub templates: PathBuf,
+    /// The rules file (subjects, offers, variants).
     #[arg(long, default_value = "examples/triggers.toml")]
     pub triggers: PathBuf,
     /// Product catalogue (JSON feed) for images, stock and recommendations.

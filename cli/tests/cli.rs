@@ -83,7 +83,7 @@ fn skip_invalid_continues_and_reports_the_count() {
 
 #[test]
 fn check_explains_each_trigger() {
-    let out = nudge(&["check", "examples/triggers.toml"]);
+    let out = nudge(&["check", "--triggers", "examples/triggers.toml"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("4 trigger(s)"));
@@ -108,7 +108,7 @@ fn check_with_templates_catches_a_missing_template() {
     let dir = std::env::temp_dir().join(format!("nudge-tpl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("cart-reminder.mjml"), "<mjml></mjml>").unwrap();
-    let out = nudge(&["check", "examples/triggers.toml", "--templates", dir.to_str().unwrap()]);
+    let out = nudge(&["check", "--triggers", "examples/triggers.toml", "--templates", dir.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("unknown template \"browse-reminder\""), "{}", text(&out.stderr));
 }
@@ -136,7 +136,7 @@ fn check_compile_writes_the_rules_and_every_template_compiled_and_needs_template
     assert_eq!(json["digest"].as_str().unwrap().len(), 64);
     assert!(text(&out.stdout).contains("templates compiled and checked against the rules"), "{}", text(&out.stdout));
 
-    let out = nudge(&["check", "examples/triggers.toml", "--compile", out_dir.to_str().unwrap()]);
+    let out = nudge(&["check", "--triggers", "examples/triggers.toml", "--compile", out_dir.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--templates"), "{}", text(&out.stderr));
 }
@@ -214,7 +214,7 @@ fn check_with_templates_catches_a_missing_variable_before_anything_is_sent() {
         "<mjml><mj-body><mj-section><mj-column>\n<mj-text>Hi {{ person.nickname }}</mj-text></mj-column></mj-section></mj-body></mjml>",
     )
     .unwrap();
-    let out = nudge(&["check", "examples/triggers.toml", "--templates", dir.to_str().unwrap()]);
+    let out = nudge(&["check", "--triggers", "examples/triggers.toml", "--templates", dir.to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(stderr.contains("trigger win-back variant default: win-back.mjml:"), "{stderr}");
@@ -248,7 +248,7 @@ fn report_over_the_logs_matches_the_attribution_and_the_html_page_of_the_replay(
         "examples/triggers.toml",
         "--out",
         decisions.to_str().unwrap(),
-        "--report",
+        "--json",
         inline.to_str().unwrap(),
         "--html",
         dir.join("report-replay.html").to_str().unwrap(),
@@ -289,10 +289,10 @@ fn check_warns_when_the_templates_cannot_send_double_opt_in_confirmations() {
         std::fs::copy(repo().join(format!("examples/templates/{name}.mjml")), dir.join(format!("{name}.mjml")))
             .unwrap();
     }
-    let without = nudge(&["check", "examples/triggers.toml", "--templates", dir.to_str().unwrap()]);
+    let without = nudge(&["check", "--triggers", "examples/triggers.toml", "--templates", dir.to_str().unwrap()]);
     assert!(without.status.success(), "a warning, not an error: {}", text(&without.stderr));
     assert!(text(&without.stderr).contains("no confirm-subscription template"), "{}", text(&without.stderr));
-    let with = nudge(&["check", "examples/triggers.toml", "--templates", "examples/templates"]);
+    let with = nudge(&["check", "--triggers", "examples/triggers.toml", "--templates", "examples/templates"]);
     assert!(!text(&with.stderr).contains("confirm-subscription"), "{}", text(&with.stderr));
 }
 

@@ -52,11 +52,13 @@ impl Drop for Server {
 }
 
 fn start(config: &Path, data: &Path) -> Server {
-    start_in(Command::new(env!("CARGO_BIN_EXE_nudge")), config, data)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nudge"));
+    cmd.stderr(Stdio::null());
+    start_in(cmd, config, data)
 }
 
 /// `nudge serve` run by `cmd` (the binary itself, or a shell that sets
-/// limits and then execs it).
+/// limits and then execs it), its standard error where `cmd` says.
 fn start_in(mut cmd: Command, config: &Path, data: &Path) -> Server {
     let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--config"])
@@ -68,7 +70,6 @@ fn start_in(mut cmd: Command, config: &Path, data: &Path) -> Server {
         .env("NUDGE_SEGMENT_SERVER_KEY", "sk")
         .env("NUDGE_SHOP", SHOP)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -509,6 +510,37 @@ fn a_body_cut_off_or_a_client_hanging_up_stores_nothing_and_the_server_carries_o
     assert_eq!(std::fs::read_to_string(data.join("events.jsonl")).unwrap().lines().count(), 1);
 }
 
+#[test]
+fn serve_logs_each_delivery_and_decision_with_ids_and_never_an_address_or_a_name() {
+    let (config, data) = setup("logs");
+    let log = data.parent().unwrap().join("stderr.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nudge"));
+    cmd.stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
+    let server = start_in(cmd, &config, &data);
+    let identify = br#"{"batch":[{"type":"identify","userId":"u1","messageId":"id-1","traits":{"email":"grace.hopper@example.com","first_name":"Gracelyn","email_marketing_consent":"subscribed"}},
+        {"type":"track","userId":"u1","messageId":"c-1","event":"Checkout Started","properties":{"checkout_id":"chk-1","value":20}}],"writeKey":"sk"}"#;
+    assert_eq!(post(&server.addr, "/v1/batch", &[("Content-Type", "application/json".into())], identify), 200);
+    assert_eq!(post(&server.addr, "/v1/track", &[("Authorization", "Basic bm9wZTo=".into())], b"{}"), 401);
+    // The cart reminder (4 s) decides.
+    let decided = poll(20, || std::fs::read_to_string(&log).ok().filter(|l| l.contains("nudge::decision")));
+    drop(server);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(decided.is_some(), "no decision logged: {logged}");
+    let delivery = logged.lines().find(|l| l.contains("nudge::delivery") && l.contains("status=200")).expect(&logged);
+    assert!(delivery.contains(r#"source="tracking""#) && delivery.contains("events=3"), "{delivery}");
+    let profile = delivery.split("profile=\"").nth(1).and_then(|p| p.split('"').next()).unwrap();
+    assert!(profile.starts_with('p'), "{delivery}");
+    assert!(logged.lines().any(|l| l.contains("nudge::delivery") && l.contains("status=401")), "{logged}");
+    let decision = logged.lines().find(|l| l.contains("nudge::decision")).unwrap();
+    assert!(
+        decision.contains(profile) && decision.contains("cart-abandoned") && decision.contains("send"),
+        "{decision}"
+    );
+    for secret in ["grace.hopper", "example.com", "Gracelyn"] {
+        assert!(!logged.contains(secret), "{secret} in the log: {logged}");
+    }
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -575,6 +607,7 @@ fn when_the_disk_fills_deliveries_fail_loudly_and_nothing_acknowledged_is_lost()
     drop(start(&config, &data)); // creates the database while there is room
     let mut limited = Command::new("sh");
     limited.args(["-c", "trap '' XFSZ; ulimit -f 256; exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_nudge")]);
+    limited.stderr(Stdio::null());
     let server = start_in(limited, &config, &data);
     let (mut acknowledged, mut failed) = (0, 0);
     let padding = "x".repeat(2_000);
@@ -683,7 +716,7 @@ fn a_dashboard_off_loopback_without_a_token_refuses_to_start() {
 fn with_an_admin_token_the_dashboard_answers_only_to_it() {
     let (config, data) = setup("admin-token");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nudge"));
-    cmd.env("NUDGE_ADMIN_TOKEN", "s3cret-admin");
+    cmd.env("NUDGE_ADMIN_TOKEN", "s3cret-admin").stderr(Stdio::null());
     let server = start_in(cmd, &config, &data);
     assert_eq!(get(&server.admin, "/", &[]).0, 401);
     assert_eq!(get(&server.admin, "/", &[("Authorization", "Bearer wrong")]).0, 401);
@@ -1008,7 +1041,6 @@ fn the_server_keeps_running_when_whoever_started_it_stops_reading_its_output() {
         .arg(&data)
         .env("NUDGE_SHOP", SHOP)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     drop(child.stdout.take()); // nobody reads the banner

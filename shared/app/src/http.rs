@@ -162,6 +162,13 @@ where
         }
         self.stats.deliveries.fetch_add(1, Ordering::Relaxed);
         let delivery = Delivery { headers: req.headers(), body: req.body().as_ref(), received_at: self.clock.now() };
+        let (source, topic) = match &route {
+            Route::Shopify => ("shopify", delivery.header(shopify::TOPIC)),
+            Route::WooCommerce => ("woocommerce", delivery.header(woocommerce::TOPIC)),
+            Route::SegmentWebhook => ("segment-webhook", None),
+            Route::Tracking(_) => ("tracking", Some(req.uri().path())),
+            Route::Health | Route::Unsubscribe | Route::Confirm => unreachable!("answered above"),
+        };
         let decoded = match route {
             Route::Shopify => shopify::decode(&delivery, &self.sources),
             Route::WooCommerce => woocommerce::decode(&delivery, &self.sources),
@@ -169,16 +176,25 @@ where
             Route::Tracking(endpoint) => segment_api::decode(endpoint, &delivery, &self.sources),
             Route::Health | Route::Unsubscribe | Route::Confirm => unreachable!("answered above"),
         };
+        let topic = topic.map_or("-", loggable);
         match decoded {
             Ok(accepted) => match self.apply(accepted).await {
-                Ok(resp) => resp,
+                Ok((resp, events, profile)) => {
+                    let profile = profile.as_deref().unwrap_or("-");
+                    tracing::info!(target: "nudge::delivery", source, topic, status = 200, events, profile, "delivery");
+                    resp
+                }
                 Err(e) => {
                     self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(error = %e, "delivery not stored; the sender will retry");
+                    tracing::error!(target: "nudge::delivery", source, topic, status = 500, error = %e, "delivery not stored; the sender will retry");
                     error(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable".into())
                 }
             },
-            Err(rejection) => self.refuse(&rejection),
+            Err(rejection) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(target: "nudge::delivery", source, topic, status = rejection.status(), reason = %rejection, "delivery rejected");
+                rejected(&rejection)
+            }
         }
     }
 
@@ -187,7 +203,7 @@ where
     /// they refuse themselves (a body cut off before its end, say).
     pub fn refuse(&self, rejection: &Rejection) -> Response<String> {
         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(status = rejection.status(), reason = %rejection, "delivery rejected");
+        tracing::info!(target: "nudge::delivery", status = rejection.status(), reason = %rejection, "delivery rejected");
         rejected(rejection)
     }
 
@@ -203,8 +219,11 @@ where
         }
     }
 
-    async fn apply(&self, accepted: Accepted) -> Result<Response<String>, AppError> {
-        match accepted {
+    /// Stores what a delivery carried: the answer, how many events, and
+    /// whose profile they went to (the first, if several).
+    async fn apply(&self, accepted: Accepted) -> Result<(Response<String>, usize, Option<String>), AppError> {
+        let mut whose = None;
+        let resp = match accepted {
             Accepted::Events(mut events) => {
                 let ports = self.ingest_ports();
                 for e in &mut events {
@@ -212,6 +231,9 @@ where
                 }
                 for message in nudge_core::event::messages(&events) {
                     let out = ingest_message(&ports, &message).await?;
+                    if whose.is_none() {
+                        whose.clone_from(&out.profile);
+                    }
                     for (e, fresh) in message.iter().zip(&out.fresh) {
                         tracing::debug!(shop = %e.shop, event = %e.id, kind = e.kind.name(), profile = ?out.profile, duplicate = !fresh, "ingested");
                     }
@@ -224,12 +246,12 @@ where
                     }
                 }
                 self.stats.events.fetch_add(events.len() as u64, Ordering::Relaxed);
-                Ok(ok(Some(events.len()), None))
+                return Ok((ok(Some(events.len()), None), events.len(), whose));
             }
             Accepted::EraseShop { shop } => {
                 self.store.erase_shop(&shop).await?;
                 tracing::info!(%shop, "shop erased");
-                Ok(ok(Some(0), None))
+                ok(Some(0), None)
             }
             Accepted::Products { shop, changes } => {
                 let applied = self.store.put_products(&shop, &changes).await?;
@@ -239,14 +261,15 @@ where
                 let stale = changes.len() - applied.len();
                 tracing::info!(%shop, products = applied.len(), stale, "catalogue updated");
                 self.stats.products.fetch_add(changes.len() as u64, Ordering::Relaxed);
-                Ok(ok(Some(0), None))
+                ok(Some(0), None)
             }
             Accepted::Ignored { topic } => {
                 self.stats.ignored.fetch_add(1, Ordering::Relaxed);
-                Ok(ok(Some(0), Some(&topic)))
+                ok(Some(0), Some(&topic))
             }
-            Accepted::Ping => Ok(ok(Some(0), None)),
-        }
+            Accepted::Ping => ok(Some(0), None),
+        };
+        Ok((resp, 0, whose))
     }
 
     /// `GET /unsubscribe?…` shows a confirmation page and changes nothing;
@@ -352,6 +375,13 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response<String> {
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
     r
+}
+
+/// A sender's header or path as a log field: only what a topic or route
+/// looks like (the sender chooses these bytes; no line breaks, no text).
+fn loggable(s: &str) -> &str {
+    let plain = s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_/.-".contains(&b));
+    if plain { s } else { "(other)" }
 }
 
 fn rejected(r: &Rejection) -> Response<String> {

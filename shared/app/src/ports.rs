@@ -353,6 +353,22 @@ impl Clock for SystemClock {
 #[error("publisher unavailable: {0}")]
 pub struct PublishError(pub String);
 
+/// The log line of a decision, as every shell writes it: ids, trigger,
+/// outcome and reason, never an address or a name.
+pub fn log_decision(d: &nudge_core::Decision) {
+    tracing::info!(
+        target: "nudge::decision",
+        shop = %d.shop,
+        profile = %d.profile,
+        trigger = %d.trigger,
+        episode = d.episode,
+        decision = d.decision.as_str(),
+        reason = d.reason.map_or("-", |r| r.as_str()),
+        variant = d.variant.as_deref().unwrap_or("-"),
+        "decision"
+    );
+}
+
 /// Where decisions and data exports go (decision log, EventBridge, ...).
 pub trait Publisher: Send + Sync {
     fn decision(&self, decision: &Decision) -> impl Future<Output = Result<(), PublishError>> + Send;

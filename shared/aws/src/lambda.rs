@@ -74,9 +74,25 @@ pub enum InitError {
     Tls(String),
 }
 
-/// JSON logs for CloudWatch, level from `RUST_LOG` (default info).
+/// Logs as Lambda's logging controls ask: one JSON object a line with the
+/// function's `LogFormat: JSON` (`AWS_LAMBDA_LOG_FORMAT`), text otherwise;
+/// the level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else info. Each
+/// line names its target (`nudge::delivery`, `nudge::decision`, …), which
+/// Logs Insights queries filter on.
 pub fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let filter = EnvFilter::builder().with_default_directive(level.into()).from_env_lossy();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        logs.json().init();
+    } else {
+        // CloudWatch stamps each line itself.
+        logs.without_time().init();
+    }
 }
 
 /// The shared part of every function: settings, secrets, clients, rules.

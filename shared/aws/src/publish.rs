@@ -55,7 +55,7 @@ impl EventBridgePublisher {
 impl Publisher for EventBridgePublisher {
     async fn decision(&self, d: &Decision) -> Result<(), PublishError> {
         let line = serde_json::to_string(d).map_err(|e| PublishError(e.to_string()))?;
-        tracing::info!(target: "nudge::decision", decision = %line);
+        nudge_app::ports::log_decision(d);
         match (d.decision, d.reason) {
             (Outcome::Send, _) => metrics::count(metrics::SENDS, 1),
             (_, Some(r)) => metrics::emit(metrics::SKIPS, 1.0, Some(("Reason", r.as_str()))),

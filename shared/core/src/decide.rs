@@ -51,6 +51,16 @@ pub enum Outcome {
     Defer,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Send => "send",
+            Outcome::Skip => "skip",
+            Outcome::Defer => "defer",
+        }
+    }
+}
+
 /// Why a check did not send (or not yet). A closed set: reports group by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

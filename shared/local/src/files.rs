@@ -137,6 +137,7 @@ impl FilePublisher {
 
 impl Publisher for FilePublisher {
     fn decision(&self, d: &Decision) -> impl Future<Output = Result<(), PublishError>> + Send {
+        nudge_app::ports::log_decision(d);
         ready(Self::line(&mut self.decisions.lock().unwrap_or_else(|e| e.into_inner()), d))
     }
     fn export(&self, p: &Profile) -> impl Future<Output = Result<(), PublishError>> + Send {

@@ -119,6 +119,34 @@ pub struct ConfigError {
 }
 
 impl SourcesConfig {
+    /// What is configured, one line per shop, without any secret: for a
+    /// server's start-up banner.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if !self.shopify_app_secrets.is_empty() {
+            lines.push("Shopify app secret (any shop the app is installed on)".to_owned());
+        }
+        for s in &self.shops {
+            let parts: Vec<&str> = [
+                (!s.shopify_secrets.is_empty()).then_some("Shopify webhooks"),
+                (!s.woocommerce_secrets.is_empty()).then_some("WooCommerce webhooks"),
+                (!s.segment_write_keys.is_empty()).then_some("tracking (browser write key)"),
+                (!s.segment_server_keys.is_empty()).then_some("tracking (server key)"),
+                (!s.segment_webhook_secrets.is_empty()).then_some("Segment webhook"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let what = if parts.is_empty() { "nothing configured".to_owned() } else { parts.join(", ") };
+            lines.push(format!("shop {}: {what}", s.shop));
+        }
+        if lines.is_empty() {
+            lines
+                .push("none: every delivery will be refused (set NUDGE_SHOP and a secret or key, or `sources`)".into());
+        }
+        lines
+    }
+
     /// Many shops from a TOML file (`shopify_app_secrets = [...]` and
     /// `[[shop]]` tables); errors name the file and line.
     pub fn parse(src: &str, file: &str) -> Result<SourcesConfig, ConfigError> {

@@ -115,7 +115,7 @@ resource "aws_lambda_function" "this" {
     mode = "Active"
   }
   logging_config {
-    log_format = "Text"
+    log_format = "JSON"
     log_group  = aws_cloudwatch_log_group.this.name
   }
   dynamic "dead_letter_config" {
