@@ -539,6 +539,17 @@ fn serve_logs_each_delivery_and_decision_with_ids_and_never_an_address_or_a_name
     for secret in ["grace.hopper", "example.com", "Gracelyn"] {
         assert!(!logged.contains(secret), "{secret} in the log: {logged}");
     }
+    // The email's file says whose (the profile id), when and which trigger.
+    let names: Vec<String> = std::fs::read_dir(data.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".eml"))
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let parts: Vec<&str> = names[0].split('.').collect();
+    assert_eq!((parts[0], parts[2]), (profile, "cart-abandoned"), "{names:?}");
+    assert!(parts[1].len() == 16 && parts[1].ends_with('Z'), "a UTC time: {names:?}");
+    assert!(!names[0].contains('@'));
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

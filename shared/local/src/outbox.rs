@@ -95,8 +95,17 @@ fn status(e: &lettre::transport::smtp::Error) -> String {
 
 impl Mailer for Outbox {
     async fn send(&self, m: &Outgoing, c: &Composed) -> Result<String, MailError> {
-        // Named after the profile first, so an erase finds the person's mail.
-        let name = format!("{}.{}", m.profile.id, c.id);
+        // Named after the profile first, so an erase finds the person's
+        // mail; then when and which trigger, so a listing reads as a log;
+        // then the message's own reference. No address or name.
+        let trigger: String = m
+            .check
+            .trigger
+            .chars()
+            .map(|ch| if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' { ch } else { '_' })
+            .collect();
+        let when = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+        let name = format!("{}.{when}.{trigger}.{}", m.profile.id, c.id);
         let Some(smtp) = &self.smtp else {
             // The file is the delivery: not written, not sent.
             write_atomically(&self.dir, &format!("{name}.eml"), &c.bytes)
