@@ -58,6 +58,34 @@ fn http_get(url: &str, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// The Python interpreter that has moto's server, found once per test
+/// binary: `python3` on PATH asked for its own executable, so each test
+/// starts the interpreter itself (not a pyenv shim or wrapper script per
+/// server, dozens at once), and a machine without moto gets one clear
+/// error instead of a failure in every test.
+fn moto_python() -> &'static std::path::Path {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys, moto.server, werkzeug; print(sys.executable)"])
+            .output()
+            .expect("python3 not found on PATH");
+        assert!(
+            out.status.success(),
+            "python3 cannot import moto's server (`make test` installs it: scripts/ensure_python_tools.sh):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+}
+
+/// The last lines of a log file, for a failure message.
+fn tail(path: &std::path::Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let last: Vec<&str> = text.lines().rev().take(lines).collect();
+    last.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
 impl Moto {
     fn start() -> Moto {
         // Single-threaded: moto's threaded server does not make conditional
@@ -65,19 +93,23 @@ impl Moto {
         // server binds a free port itself and names it on its first line, so
         // two tests can never end up sharing one server.
         let log = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new("python3")
+        let mut child = Command::new(moto_python())
             .arg(repo().join("scripts/moto_serial.py"))
             .args(["-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::piped())
             .stderr(log.reopen().unwrap())
             .spawn()
-            .expect("python3 not found");
+            .expect("cannot start moto's Python");
         let mut first = String::new();
         let read = BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut first);
         let port = first.trim().strip_prefix("port ").and_then(|p| p.parse::<u16>().ok());
         let Some(port) = port.filter(|_| read.is_ok()) else {
             let _ = child.kill();
-            panic!("moto_serial.py did not name its port (is moto[server] installed?): {first:?}");
+            let status = child.wait().map_or_else(|e| e.to_string(), |s| s.to_string());
+            panic!(
+                "moto_serial.py did not name its port ({status}; first line {first:?})\n--- its log ---\n{}",
+                tail(log.path(), 40)
+            );
         };
         let moto = Moto { child, url: format!("http://127.0.0.1:{port}"), log };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -92,10 +124,7 @@ impl Moto {
     /// the end of moto's log.
     fn ready<T, E: std::fmt::Debug>(&self, step: &str, r: Result<T, E>) -> T {
         r.unwrap_or_else(|e| {
-            let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
-            let tail: Vec<_> = log.lines().rev().take(40).collect();
-            let tail: Vec<_> = tail.into_iter().rev().collect();
-            panic!("setup step {step:?} failed: {e:?}\n--- moto log (end) ---\n{}", tail.join("\n"))
+            panic!("setup step {step:?} failed: {e:?}\n--- moto log (end) ---\n{}", tail(self.log.path(), 40))
         })
     }
 
