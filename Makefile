@@ -13,11 +13,16 @@ NUDGE ?= $(CARGO) run --quiet -p nudge --
 
 ## demo: replay the example scenarios and show who gets which email and why
 demo: check-rust
-	$(CARGO) run --quiet -p nudge -- demo --examples examples
+	@test -x "$${CARGO_TARGET_DIR:-target}/debug/nudge" || \
+	  echo "Building nudge first: about 4 minutes on 2 cores the first time, seconds after that."
+	$(CARGO) run -p nudge -- demo --examples examples
 
-## install: the nudge command into cargo's bin directory (~/.cargo/bin)
+## install: the nudge command into cargo's bin directory (~/.cargo/bin, on PATH after rustup)
 install: check-rust
+	@echo "Building nudge in release mode: about 6 minutes on 2 cores the first time."
 	$(CARGO) install --locked --path cli
+	@command -v nudge >/dev/null && echo "nudge is on your PATH: $$(command -v nudge)" || \
+	  echo "Installed into $${CARGO_HOME:-$$HOME/.cargo}/bin: add that directory to your PATH."
 
 ## test: formatting, lints, every test in the workspace (the AWS shell against
 ## moto), the infrastructure checks, an email screenshot in headless Chromium

@@ -61,6 +61,11 @@ pub fn live(examples: &Path) -> Result<ExitCode> {
         data.display(),
         data.display()
     );
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("nudge").is_file()));
+    if !on_path {
+        println!("Put nudge on your PATH with `make install` (cargo install into ~/.cargo/bin), then:");
+    }
     println!("Run it yourself: nudge serve --config examples/nudge.toml");
     Ok(ExitCode::SUCCESS)
 }
