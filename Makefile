@@ -9,7 +9,7 @@ RULES ?= examples
 # The nudge command rules-layer runs (bench passes its release build).
 NUDGE ?= $(CARGO) run --quiet -p nudge --
 
-.PHONY: install demo test bench nudge-pgo fuzz fmt lint check-rust clean build-lambdas rules-layer deploy-sam deploy-tf watch infra-check ensure-cargo-lambda
+.PHONY: local-aws local-aws-demo install demo test bench nudge-pgo fuzz fmt lint check-rust clean build-lambdas rules-layer deploy-sam deploy-tf watch infra-check ensure-cargo-lambda
 
 ## demo: replay the example scenarios and show who gets which email and why
 demo: check-rust
@@ -64,17 +64,28 @@ deploy-sam: rules-layer ensure-cargo-lambda
 	command -v sam >/dev/null || python3 -m pip install --quiet aws-sam-cli
 	cd infra/sam && sam build --beta-features && sam deploy --guided
 
-## deploy-tf: deploy infra/terraform/example with the zips from build-lambdas and rules-layer
+## deploy-tf: deploy infra/terraform/examples/minimal with the zips from build-lambdas and rules-layer
 deploy-tf: build-lambdas rules-layer
-	cd infra/terraform/example && terraform init && terraform apply
+	cd infra/terraform/examples/minimal && terraform init && terraform apply
 
 ## watch: emulate the Lambda runtime locally (settings from [workspace.metadata.lambda.watch.env])
 watch: ensure-cargo-lambda
 	$(CARGO) lambda watch --invoke-address 127.0.0.1 --invoke-port 9001
 
-## invoke-<function>: send events/<function>.*.json to `make watch` (e.g. make invoke-check)
+## local-aws: moto with the stacks' table, schedule group and SES set up, and the seven functions under
+## `cargo lambda watch` pointed at it (Ctrl-C stops both)
+local-aws: check-rust ensure-cargo-lambda
+	bash scripts/ensure_python_tools.sh
+	python3 scripts/local_aws.py up
+
+## local-aws-demo: with `make local-aws` running: a signed Shopify checkout in, the check when it is due,
+## and the email moto's SES received
+local-aws-demo:
+	python3 scripts/local_aws.py demo
+
+## invoke-<function>: send events/<function>.json and events/<function>.*.json to `make watch` (e.g. make invoke-check)
 invoke-%: ensure-cargo-lambda
-	@for f in events/$*.*json events/$*.json; do [ -f "$$f" ] || continue; echo "== $$f"; \
+	@for f in events/$*.json events/$*.*.json; do [ -f "$$f" ] || continue; echo "== $$f"; \
 	  $(CARGO) lambda invoke $* --invoke-address 127.0.0.1 --invoke-port 9001 --data-file "$$f" || exit 1; echo; done
 
 ## fuzz: every decoder under libFuzzer for 5 minutes each

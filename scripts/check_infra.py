@@ -91,6 +91,15 @@ def sam_template():
 def check_sam():
     step("cfn-lint")
     run(["cfn-lint", str(SAM)])
+    step("samconfig.toml: every environment sets only the template's parameters")
+    params = set(sam_template()["Parameters"])
+    config = tomllib.loads((SAM.parent / "samconfig.toml").read_text())
+    for env, cmds in config.items():
+        if not isinstance(cmds, dict):
+            continue
+        for override in cmds.get("deploy", {}).get("parameters", {}).get("parameter_overrides", []):
+            name = override.split("=", 1)[0]
+            expect(name in params, f"samconfig.toml [{env}] sets {name}, which the template does not have")
     step("aws-sam-translator")
     from samtranslator.translator.transform import transform
 
@@ -127,10 +136,12 @@ def check_terraform(work):
     step("terraform fmt / init / validate")
     run(["terraform", "fmt", "-check", "-recursive", str(TF)])
     shutil.copytree(TF, work / "terraform", ignore=shutil.ignore_patterns(".terraform*"))
-    example = work / "terraform/example"
-    run(["terraform", "init", "-backend=false", "-input=false", f"-plugin-dir={provider_mirror()}"], cwd=example)
-    run(["terraform", "validate"], cwd=example)
-    return example
+    for example in sorted((work / "terraform/examples").iterdir()):
+        run(["terraform", "init", "-backend=false", "-input=false", f"-plugin-dir={provider_mirror()}"], cwd=example)
+        run(["terraform", "validate"], cwd=example)
+    step("the module's README (inputs and outputs generated from the code)")
+    run([sys.executable, str(ROOT / "scripts/tf_docs.py"), "--check", str(TF / "modules/nudge")])
+    return work / "terraform/examples/minimal"
 
 
 def plan_json(example, work):
@@ -240,7 +251,10 @@ def sam_model(tpl):
                 subject = {"ChecksDeadLetterQueue": "checks", "FunctionsDeadLetterQueue": "functions"}[v["Fn::GetAtt"][0]]
         alarms.add((p["Namespace"], p["MetricName"], subject, str(p["Threshold"])))
     # The optional HTTP API: route keys, and the functions integrated.
-    integrations = {lid: logical_to_fn[r["Properties"]["IntegrationUri"]["Fn::GetAtt"][0]]
+    def integrated(uri):
+        # `!GetAtt Fn.Arn`, or `!Ref Fn.Alias` (the `live` alias).
+        return logical_to_fn[uri["Fn::GetAtt"][0] if "Fn::GetAtt" in uri else uri["Ref"].split(".")[0]]
+    integrations = {lid: integrated(r["Properties"]["IntegrationUri"])
                     for lid, r in res.items() if r["Type"] == "AWS::ApiGatewayV2::Integration"}
     routes = frozenset(r["Properties"]["RouteKey"] for r in res.values() if r["Type"] == "AWS::ApiGatewayV2::Route")
     alarms.add(("routes", routes, frozenset(integrations.values()), ""))

@@ -23,7 +23,7 @@ pub fn live(examples: &Path) -> Result<ExitCode> {
     };
     let config = format!(
         "triggers = {:?}\ntemplates = {:?}\ncatalogue = {:?}\nfrom = \"Demo Shop <shop@example.com>\"\n",
-        abs("demo-triggers.toml")?,
+        abs("demo/triggers.toml")?,
         abs("templates")?,
         abs("catalogue.json")?
     );

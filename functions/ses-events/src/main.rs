@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use nudge_aws::lambda::{Stack, init_tracing, ses_event};
+use nudge_aws::lambda::{Stack, init_tracing, ses_event, started};
 use nudge_aws::lambda_runtime::{self, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let stack = Arc::new(Stack::from_env().await?);
+    let stack = Arc::new(started(Stack::from_env().await));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let stack = stack.clone();
         async move { ses_event(&stack, event.payload).await }

@@ -17,6 +17,9 @@ pub const SHOPIFY_SECRET: &str = "nudge-test-secret";
 pub const WOOCOMMERCE_SECRET: &str = "nudge-test-secret";
 pub const WRITE_KEY: &str = "nudge-test-write-key";
 pub const UNSUBSCRIBE_KEY: &str = "nudge-test-unsubscribe-key";
+pub const ALIAS_KEY: &str = "nudge-test-alias-key";
+/// The cart reminder's delay in the rules local runs use (examples/demo).
+const DEMO_CART_DELAY_SECS: i64 = 3;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -74,11 +77,45 @@ fn via_http_api(mut v: Value, route_key: &str) -> Value {
 }
 
 fn shopify(topic: &str, file: &str, event_id: &str) -> Value {
+    shopify_body(topic, &shopify_fixture(file), event_id)
+}
+
+fn shopify_fixture(file: &str) -> Value {
     let mut body: Value = serde_json::from_slice(&fixture(&format!("shopify/{file}"))).unwrap();
     if body.get("shop_domain").is_some() {
         body["shop_domain"] = json!(SHOP);
     }
-    let bytes = serde_json::to_vec_pretty(&body).unwrap();
+    body
+}
+
+/// Shopify's checkout sample for a customer who agreed to marketing email
+/// (the sample carries no consent), so it leads to a reminder.
+fn consenting_checkout() -> Value {
+    let mut body = shopify_fixture("checkouts__create.json");
+    body["customer"]["email_marketing_consent"] = json!({
+        "state": "subscribed",
+        "opt_in_level": "single_opt_in",
+        "consent_updated_at": body["updated_at"].clone(),
+    });
+    body
+}
+
+/// The check the sample checkout arms under examples/demo: its profile
+/// (named after the customer id, as ingest names a new profile), episode 1,
+/// due one cart delay after the checkout.
+fn sample_check(checkout: &Value) -> Value {
+    let customer = checkout["customer"]["id"].to_string();
+    let identity = nudge_core::Identity { customer_id: Some(customer), ..nudge_core::Identity::default() };
+    let key = nudge_app::AliasKey::new(ALIAS_KEY);
+    let first = &nudge_app::identity::aliases(&identity, &key)[0];
+    let profile = nudge_app::identity::new_profile_id(SHOP, first);
+    let at: Timestamp = checkout["updated_at"].as_str().unwrap().parse().unwrap();
+    let due = at + jiff::SignedDuration::from_secs(DEMO_CART_DELAY_SECS);
+    json!({ "shop": SHOP, "profile": profile, "trigger": "cart-abandoned", "episode": 1, "due": due.to_string() })
+}
+
+fn shopify_body(topic: &str, body: &Value, event_id: &str) -> Value {
+    let bytes = serde_json::to_vec_pretty(body).unwrap();
     url_request(
         "POST",
         "/webhooks/shopify",
@@ -105,11 +142,8 @@ fn write(dir: &Path, name: &str, v: &Value) {
 fn main() {
     let dir = repo().join("events");
     std::fs::create_dir_all(&dir).unwrap();
-    write(
-        &dir,
-        "shopify-webhook.checkouts-create.json",
-        &shopify("checkouts/create", "checkouts__create.json", "evt-sample-1"),
-    );
+    let checkout = consenting_checkout();
+    write(&dir, "shopify-webhook.checkouts-create.json", &shopify_body("checkouts/create", &checkout, "evt-sample-1"));
     write(&dir, "shopify-webhook.orders-create.json", &shopify("orders/create", "orders__create.json", "evt-sample-2"));
     write(
         &dir,
@@ -184,11 +218,7 @@ fn main() {
         ),
     );
 
-    write(
-        &dir,
-        "check.json",
-        &json!({ "shop": SHOP, "profile": "p-sample", "trigger": "cart-abandoned", "episode": 1, "due": "2026-11-28T18:10:00Z" }),
-    );
+    write(&dir, "check.json", &sample_check(&checkout));
     for (kind, detail_type) in [
         ("bounce", "Email Bounced"),
         ("complaint", "Email Complaint Received"),

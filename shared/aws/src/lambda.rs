@@ -246,11 +246,21 @@ impl HttpFunction {
     }
 }
 
+/// A function's start-up settled: a failure is logged with its context
+/// (which setting, which service, why — never a `Debug` dump) and the
+/// process exits, which Lambda reports as an init error with that log.
+pub fn started<T, E: std::fmt::Display>(step: Result<T, E>) -> T {
+    step.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the function cannot start");
+        std::process::exit(1)
+    })
+}
+
 /// The whole life of an HTTP function: settings, clients and rules once,
 /// then every request of the runtime loop through [`HttpFunction::handle`].
 pub async fn run_http(paths: &'static [&'static str]) -> Result<(), lambda_http::Error> {
     init_tracing();
-    let function = std::sync::Arc::new(HttpFunction::new(Stack::from_env().await?, paths));
+    let function = std::sync::Arc::new(HttpFunction::new(started(Stack::from_env().await), paths));
     lambda_http::run(lambda_http::service_fn(move |req| {
         let function = function.clone();
         async move { function.handle(req).await }

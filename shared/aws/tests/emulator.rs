@@ -1013,15 +1013,34 @@ async fn every_sample_invocation_payload_in_events_is_accepted_by_its_function()
     for function in ["shopify-webhook", "woocommerce-webhook", "track", "unsubscribe"] {
         assert!(seen.contains(&function), "no sample for {function}");
     }
-    let check: Value = serde_json::from_slice(&std::fs::read(dir.join("check.json")).unwrap()).unwrap();
-    // The sample check names a profile this table does not hold: decided no_profile.
-    let out = w.checker().await.check(check).await.unwrap();
-    assert_eq!(out["reason"], "no_profile", "{out}");
     for name in ["ses-events.bounce.json", "ses-events.open.json"] {
         let payload: Value = serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap();
         let out = ses_event(&w.stack().await, payload).await.unwrap();
         assert_eq!(out["joined"], false, "{name}: an unknown message joins nothing");
     }
+}
+
+/// The samples tell one story, as `make local-aws` and `make watch` run
+/// them (with examples/demo, the rules of Cargo.toml's watch env): the
+/// sample checkout arms the check `check.json` names, and that check sends
+/// the reminder, however old the samples' dates.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sample_checkout_and_the_sample_check_lead_to_one_email() {
+    let demo_rules = std::fs::read_to_string(repo().join("examples/demo/triggers.toml")).unwrap();
+    let w = World::with_rules(&[("NUDGE_ALIAS_KEY", "nudge-test-alias-key")], &demo_rules).await;
+    let dir = repo().join("events");
+    let sample = std::fs::read_to_string(dir.join("shopify-webhook.checkouts-create.json")).unwrap();
+    let resp = w.webhook().await.handle(nudge_aws::lambda_http::request::from_str(&sample).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), 200, "{:?}", resp.body());
+    let check: Value = serde_json::from_slice(&std::fs::read(dir.join("check.json")).unwrap()).unwrap();
+    let armed = w.profile().await.expect("the sample checkout's profile").pending_checks();
+    assert_eq!(armed, vec![serde_json::from_value::<Check>(check.clone()).unwrap()], "check.json is what it armed");
+    assert_eq!(w.scheduled_input(&armed[0]).await, check, "and what Scheduler would pass");
+    let out = w.checker().await.check(check).await.unwrap();
+    assert_eq!(out["decision"], "send", "{out}");
+    let sent = w.moto.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].contains("example@email.com"), "to the checkout's address");
 }
 
 // The attacks of docs/security.md against the Lambda handlers.

@@ -19,16 +19,30 @@ variable "name" {
 }
 
 variable "zip" {
-  description = "The bootstrap.zip built by cargo lambda."
+  description = "The bootstrap.zip built by cargo lambda: a local path, or its key in s3_bucket."
   type        = string
 }
 
+variable "s3_bucket" {
+  description = "The bucket holding zip; empty: zip is a local file."
+  type        = string
+  default     = ""
+}
+
+variable "tags" {
+  description = "Tags for the function, its role and its log group."
+  type        = map(string)
+  default     = {}
+}
+
 variable "memory" {
-  type = number
+  description = "Memory in MB (CPU scales with it)."
+  type        = number
 }
 
 variable "timeout" {
-  type = number
+  description = "Timeout in seconds."
+  type        = number
 }
 
 variable "reserved" {
@@ -47,25 +61,30 @@ variable "statements" {
 }
 
 variable "environment" {
-  type = map(string)
+  description = "The function's environment variables (no secrets: those are read from SSM)."
+  type        = map(string)
 }
 
 variable "layers" {
-  type = list(string)
+  description = "Layer ARNs (the rules layer)."
+  type        = list(string)
 }
 
 variable "log_retention_days" {
-  type = number
+  description = "Days the function's log group keeps its logs."
+  type        = number
 }
 
 resource "aws_cloudwatch_log_group" "this" {
   #checkov:skip=CKV_AWS_158:Log lines carry ids and reasons, never addresses; CloudWatch Logs' default encryption is enough.
   #checkov:skip=CKV_AWS_338:Retention is a variable (default 30 days): debugging logs, not an audit trail.
+  tags              = var.tags
   name              = "/aws/lambda/${var.name}"
   retention_in_days = var.log_retention_days
 }
 
 resource "aws_iam_role" "this" {
+  tags = var.tags
   name = var.name
   assume_role_policy = jsonencode({
     Version   = "2012-10-17"
@@ -95,17 +114,21 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_272:Code signing is left to the deploying organisation's pipeline.
   #checkov:skip=CKV_AWS_115:Reserved concurrency is set on the SES-facing functions (check, ses-events, reconcile); ingest endpoints must absorb storefront bursts.
   #checkov:skip=CKV_AWS_116:Asynchronous functions get the dead-letter queue; the function-URL ones are synchronous, so the caller sees a failure and retries.
+  tags          = var.tags
   function_name = var.name
   role          = aws_iam_role.this.arn
   runtime       = "provided.al2023"
   architectures = ["arm64"]
   handler       = "bootstrap"
-  filename      = var.zip
+  filename      = var.s3_bucket == "" ? var.zip : null
+  s3_bucket     = var.s3_bucket == "" ? null : var.s3_bucket
+  s3_key        = var.s3_bucket == "" ? null : var.zip
   memory_size   = var.memory
   timeout       = var.timeout
   layers        = var.layers
 
-  source_code_hash               = filebase64sha256(var.zip)
+  # From S3, a new key (a prefix per build) is a new deployment.
+  source_code_hash               = var.s3_bucket == "" ? filebase64sha256(var.zip) : null
   reserved_concurrent_executions = var.reserved
 
   environment {
@@ -128,9 +151,11 @@ resource "aws_lambda_function" "this" {
 }
 
 output "function_name" {
-  value = aws_lambda_function.this.function_name
+  description = "The function's name."
+  value       = aws_lambda_function.this.function_name
 }
 
 output "arn" {
-  value = aws_lambda_function.this.arn
+  description = "The function's ARN."
+  value       = aws_lambda_function.this.arn
 }

@@ -9,6 +9,7 @@ locals {
 }
 
 resource "aws_cloudwatch_metric_alarm" "lambda" {
+  tags                = var.tags
   for_each            = local.lambda_alarms
   alarm_name          = "${var.name}-${each.key}"
   alarm_description   = "${each.value.function} - ${lower(each.value.metric)} in the last 5 minutes"
@@ -25,6 +26,7 @@ resource "aws_cloudwatch_metric_alarm" "lambda" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "dlq" {
+  tags = var.tags
   for_each = {
     checks    = aws_sqs_queue.checks_dlq.name
     functions = aws_sqs_queue.functions_dlq.name
@@ -46,6 +48,7 @@ resource "aws_cloudwatch_metric_alarm" "dlq" {
 # SES guidance: bounce rate under 5 % (review at 5 %, sending at risk at
 # 10 %), complaints under 0.1 % (review at 0.1 %, at risk at 0.5 %).
 resource "aws_cloudwatch_metric_alarm" "ses" {
+  tags = var.tags
   for_each = {
     "Reputation.BounceRate"    = 0.05
     "Reputation.ComplaintRate" = 0.001
@@ -65,6 +68,7 @@ resource "aws_cloudwatch_metric_alarm" "ses" {
 
 # Emails sent per hour outside the band learned from the past two weeks.
 resource "aws_cloudwatch_metric_alarm" "sends_anomaly" {
+  tags                = var.tags
   alarm_name          = "${var.name}-sends-anomaly"
   alarm_description   = "Emails sent per hour left their usual band"
   comparison_operator = "LessThanLowerOrGreaterThanUpperThreshold"

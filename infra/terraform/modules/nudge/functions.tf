@@ -37,6 +37,8 @@ module "ingest" {
   environment        = local.environment
   layers             = [aws_lambda_layer_version.rules.arn]
   log_retention_days = var.log_retention_days
+  s3_bucket          = var.artifacts_bucket
+  tags               = var.tags
 }
 
 module "mail" {
@@ -53,6 +55,8 @@ module "mail" {
   environment        = merge(local.environment, local.mail_environment)
   layers             = [aws_lambda_layer_version.rules.arn]
   log_retention_days = var.log_retention_days
+  s3_bucket          = var.artifacts_bucket
+  tags               = var.tags
 }
 
 locals {
@@ -61,6 +65,7 @@ locals {
 
 # SES feedback from the default bus to ses-events.
 resource "aws_cloudwatch_event_rule" "ses_feedback" {
+  tags = var.tags
   name = "${var.name}-ses-feedback"
   event_pattern = jsonencode({
     source        = ["aws.ses"]
@@ -83,6 +88,7 @@ resource "aws_lambda_permission" "ses_feedback" {
 
 # The reconcile sweep.
 resource "aws_cloudwatch_event_rule" "reconcile" {
+  tags                = var.tags
   name                = "${var.name}-reconcile"
   schedule_expression = "rate(5 minutes)"
 }

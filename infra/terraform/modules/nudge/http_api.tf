@@ -22,6 +22,7 @@ locals {
 }
 
 resource "aws_apigatewayv2_api" "http" {
+  tags          = var.tags
   name          = "${var.name}-http"
   protocol_type = "HTTP"
 }
@@ -29,11 +30,13 @@ resource "aws_apigatewayv2_api" "http" {
 resource "aws_cloudwatch_log_group" "http_api" {
   #checkov:skip=CKV_AWS_158:Access log lines carry request ids, routes and statuses, never addresses; CloudWatch Logs' default encryption is enough.
   #checkov:skip=CKV_AWS_338:Retention is a variable (default 30 days): operational logs, not an audit trail.
+  tags              = var.tags
   name              = "/aws/apigateway/${var.name}-http"
   retention_in_days = var.log_retention_days
 }
 
 resource "aws_apigatewayv2_stage" "http" {
+  tags        = var.tags
   api_id      = aws_apigatewayv2_api.http.id
   name        = "$default"
   auto_deploy = true

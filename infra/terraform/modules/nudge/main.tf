@@ -96,6 +96,7 @@ locals {
 # The single table of docs/architecture.md.
 resource "aws_dynamodb_table" "nudge" {
   #checkov:skip=CKV_AWS_119:Encrypted at rest with the AWS owned key; a customer managed key adds cost and a key policy to every function without a requirement for it.
+  tags         = var.tags
   name         = var.name
   billing_mode = "PAY_PER_REQUEST"
   hash_key     = "pk"
@@ -154,19 +155,23 @@ resource "aws_dynamodb_table" "nudge" {
 resource "aws_lambda_layer_version" "rules" {
   layer_name               = "${var.name}-rules"
   description              = "nudge rules - triggers.toml, templates, catalogue"
-  filename                 = var.rules_layer_zip
-  source_code_hash         = filebase64sha256(var.rules_layer_zip)
+  filename                 = var.artifacts_bucket == "" ? var.rules_layer_zip : null
+  s3_bucket                = var.artifacts_bucket == "" ? null : var.artifacts_bucket
+  s3_key                   = var.artifacts_bucket == "" ? null : var.rules_layer_zip
+  source_code_hash         = var.artifacts_bucket == "" ? filebase64sha256(var.rules_layer_zip) : null
   compatible_architectures = ["arm64"]
   compatible_runtimes      = ["provided.al2023"]
 }
 
 resource "aws_scheduler_schedule_group" "checks" {
+  tags = var.tags
   name = "${var.name}-checks"
 }
 
 # Checks the scheduler could not deliver.
 resource "aws_sqs_queue" "checks_dlq" {
   #checkov:skip=CKV_AWS_27:Encrypted at rest with SQS-managed keys; a KMS key would need key-policy grants for the Scheduler and Lambda service principals to write here.
+  tags                      = var.tags
   name                      = "${var.name}-checks-dlq"
   message_retention_seconds = 1209600
   sqs_managed_sse_enabled   = true
@@ -175,6 +180,7 @@ resource "aws_sqs_queue" "checks_dlq" {
 # Failed asynchronous invocations of check, ses-events and reconcile.
 resource "aws_sqs_queue" "functions_dlq" {
   #checkov:skip=CKV_AWS_27:Encrypted at rest with SQS-managed keys; a KMS key would need key-policy grants for the Lambda service to write here.
+  tags                      = var.tags
   name                      = "${var.name}-functions-dlq"
   message_retention_seconds = 1209600
   sqs_managed_sse_enabled   = true
@@ -183,6 +189,7 @@ resource "aws_sqs_queue" "functions_dlq" {
 # The role EventBridge Scheduler assumes: invoke the check function and send
 # undeliverable checks to the dead-letter queue. Nothing else.
 resource "aws_iam_role" "scheduler" {
+  tags = var.tags
   name = "${var.name}-scheduler"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -208,6 +215,7 @@ resource "aws_iam_role_policy" "scheduler" {
 }
 
 resource "aws_sesv2_configuration_set" "mail" {
+  tags                   = var.tags
   configuration_set_name = "${var.name}-mail"
   reputation_options {
     reputation_metrics_enabled = true

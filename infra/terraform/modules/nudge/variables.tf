@@ -1,12 +1,20 @@
 variable "name" {
-  description = "Prefix of every resource name (the SAM stack name)."
+  description = "Prefix of every resource name (the SAM stack name): one per environment, e.g. nudge-staging."
   type        = string
   default     = "nudge"
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,30}$", var.name))
+    error_message = "name must start with a letter and hold at most 31 letters, digits and hyphens (function names append up to 20 characters)."
+  }
 }
 
 variable "from_address" {
   description = "Sender, e.g. \"Shop <hello@shop.example>\" - a verified SES identity."
   type        = string
+  validation {
+    condition     = can(regex("^[^@<>]*<?[^@<> ]+@[^@<> ]+\\.[^@<> ]+>?$", var.from_address))
+    error_message = "from_address is an address, alone or as \"Name <address>\"."
+  }
 }
 
 variable "shop_domain" {
@@ -32,8 +40,13 @@ variable "public_url" {
 }
 
 variable "locale" {
-  type    = string
-  default = "en-US"
+  description = "The shop's locale (BCP 47), for prices and dates in emails."
+  type        = string
+  default     = "en-US"
+  validation {
+    condition     = can(regex("^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", var.locale))
+    error_message = "locale is a BCP 47 tag such as en-US or de-DE."
+  }
 }
 
 variable "event_bus_name" {
@@ -49,18 +62,29 @@ variable "sandbox_allowlist" {
 }
 
 variable "retention_days" {
-  type    = number
-  default = 400
+  description = "Profiles not updated for this many days are erased with everything held about them (DynamoDB TTL)."
+  type        = number
+  default     = 400
+  validation {
+    condition     = var.retention_days >= 1 && floor(var.retention_days) == var.retention_days
+    error_message = "retention_days is a whole number of days, at least 1."
+  }
 }
 
 variable "reconcile_grace_minutes" {
-  type    = number
-  default = 15
+  description = "The reconcile sweep runs checks overdue by more than this many minutes (missed schedules, parked checks)."
+  type        = number
+  default     = 15
+  validation {
+    condition     = var.reconcile_grace_minutes >= 1 && floor(var.reconcile_grace_minutes) == var.reconcile_grace_minutes
+    error_message = "reconcile_grace_minutes is a whole number of minutes, at least 1."
+  }
 }
 
 variable "schedule_max_retries" {
-  type    = number
-  default = 10
+  description = "Retries EventBridge Scheduler makes to invoke the check function before the check goes to the dead-letter queue."
+  type        = number
+  default     = 10
   validation {
     condition     = var.schedule_max_retries >= 0 && var.schedule_max_retries <= 185
     error_message = "schedule_max_retries must be 0..185."
@@ -68,8 +92,9 @@ variable "schedule_max_retries" {
 }
 
 variable "schedule_max_age_seconds" {
-  type    = number
-  default = 3600
+  description = "How long EventBridge Scheduler keeps retrying one check invocation, in seconds."
+  type        = number
+  default     = 3600
   validation {
     condition     = var.schedule_max_age_seconds >= 60 && var.schedule_max_age_seconds <= 86400
     error_message = "schedule_max_age_seconds must be 60..86400."
@@ -80,11 +105,20 @@ variable "check_concurrency" {
   description = "Reserved concurrency of the check function - caps the SES send rate."
   type        = number
   default     = 10
+  validation {
+    condition     = var.check_concurrency >= 1
+    error_message = "check_concurrency is at least 1 (0 would stop every check)."
+  }
 }
 
 variable "log_retention_days" {
-  type    = number
-  default = 30
+  description = "Days CloudWatch Logs keeps the functions' and the HTTP API's logs (one of the values CloudWatch accepts)."
+  type        = number
+  default     = 30
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
 }
 
 variable "alarm_topic_arn" {
@@ -94,12 +128,18 @@ variable "alarm_topic_arn" {
 }
 
 variable "lambda_dir" {
-  description = "Where `make build-lambdas` put the zips: <lambda_dir>/<function>/bootstrap.zip."
+  description = "Where `make build-lambdas` put the zips: <lambda_dir>/<function>/bootstrap.zip. With artifacts_bucket set, the key prefix in that bucket instead."
   type        = string
 }
 
+variable "artifacts_bucket" {
+  description = "An S3 bucket holding the function zips (<lambda_dir>/<function>/bootstrap.zip as keys) and the rules layer (rules_layer_zip as key), as a CI pipeline uploads them; empty reads local files."
+  type        = string
+  default     = ""
+}
+
 variable "rules_layer_zip" {
-  description = "The rules layer zip from `make rules-layer` (rules/triggers.toml, rules/templates, rules/catalogue.json)."
+  description = "The rules layer zip from `make rules-layer` (rules/triggers.toml, rules/templates, rules/catalogue.json): a local path, or the S3 key with artifacts_bucket."
   type        = string
 }
 
@@ -116,4 +156,10 @@ variable "ingest_concurrency" {
     condition     = var.ingest_concurrency >= 0
     error_message = "ingest_concurrency is 0 (none) or a positive number of concurrent executions."
   }
+}
+
+variable "tags" {
+  description = "Tags for every resource the module creates that takes tags (e.g. environment, owner, cost centre)."
+  type        = map(string)
+  default     = {}
 }

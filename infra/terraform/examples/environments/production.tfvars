@@ -1,0 +1,5 @@
+environment     = "production"
+from_address    = "Shop <hello@shop.example>"
+ses_identity    = "shop.example"
+shop_domain     = "your-shop.myshopify.com"
+alarm_topic_arn = "arn:aws:sns:us-east-1:123456789012:oncall"

@@ -1,0 +1,5 @@
+environment       = "staging"
+from_address      = "Shop (staging) <hello@staging.shop.example>"
+ses_identity      = "staging.shop.example"
+shop_domain       = "your-shop-staging.myshopify.com"
+sandbox_allowlist = "@shop.example"
