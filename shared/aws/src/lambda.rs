@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use aws_config::SdkConfig;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use lambda_http::{Body, Request, Response};
 use nudge_app::bundle::{Bundle, load_rules};
 use nudge_app::compose::{Composer, Guarded, Sandbox};
@@ -283,11 +283,17 @@ pub const RECONCILE_BATCH: usize = 2_000;
 /// invocation; the next sweep, five minutes on, takes the rest.
 pub const RECONCILE_RESERVE: jiff::SignedDuration = jiff::SignedDuration::from_secs(150);
 
-/// When Lambda will stop this invocation (`None` where a local runtime
-/// gives no deadline).
+/// When Lambda will stop this invocation: `None` where a local runtime
+/// gives no deadline, or one that cannot be a time in this invocation
+/// (`cargo lambda watch` sends its timeout, e.g. 600000, as if it were a
+/// time): an invocation lasts at most 15 minutes.
 pub fn invocation_deadline(context: &lambda_runtime::Context) -> Option<Timestamp> {
     let ms = i64::try_from(context.deadline).ok().filter(|&ms| ms > 0)?;
-    Timestamp::from_millisecond(ms).ok()
+    let deadline = Timestamp::from_millisecond(ms).ok()?;
+    let now = Timestamp::now();
+    let plausible = deadline > now.checked_sub(SignedDuration::from_mins(1)).ok()?
+        && deadline < now.checked_add(SignedDuration::from_mins(16)).ok()?;
+    plausible.then_some(deadline)
 }
 
 /// The longest a send may take: SES throttling is retried for up to
@@ -451,4 +457,26 @@ pub async fn ses_event(stack: &Stack, payload: serde_json::Value) -> Result<serd
     metrics::emit(metrics::FEEDBACK, 1.0, Some(("Kind", fb.kind.name())));
     let fed = feedback(&stack.ingest_ports(), &fb).await?;
     Ok(serde_json::json!({ "joined": fed.joined, "kind": fb.kind.name(), "changed": fed.changed }))
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+
+    fn context(deadline: u64) -> lambda_runtime::Context {
+        let mut c = lambda_runtime::Context::default();
+        c.deadline = deadline;
+        c
+    }
+
+    #[test]
+    fn a_deadline_in_this_invocation_is_kept_and_a_timeout_sent_as_a_deadline_is_none() {
+        let soon = (Timestamp::now() + SignedDuration::from_secs(30)).as_millisecond() as u64;
+        assert_eq!(invocation_deadline(&context(soon)).map(|t| t.as_millisecond() as u64), Some(soon));
+        // What `cargo lambda watch` sends: its 600 s timeout, not a time.
+        assert_eq!(invocation_deadline(&context(600_000)), None);
+        assert_eq!(invocation_deadline(&context(0)), None);
+        let next_year = (Timestamp::now() + SignedDuration::from_hours(24 * 365)).as_millisecond() as u64;
+        assert_eq!(invocation_deadline(&context(next_year)), None);
+    }
 }
