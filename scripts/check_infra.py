@@ -128,8 +128,9 @@ def provider_mirror():
             return c
     for found in Path("/").glob("*/*/registry.terraform.io/hashicorp/aws/5.100.0"):
         return str(found.parents[3])
-    sys.exit("FAIL: no filesystem mirror of hashicorp/aws 5.100.0 found (set TF_PLUGIN_DIR): "
-             "terraform init cannot run offline, so the Terraform checks cannot pass")
+    # No mirror (a CI runner): terraform init reads the provider registry.
+    print("no filesystem mirror of hashicorp/aws 5.100.0 (TF_PLUGIN_DIR): terraform init uses the registry")
+    return None
 
 
 def check_terraform(work):
@@ -137,7 +138,9 @@ def check_terraform(work):
     run(["terraform", "fmt", "-check", "-recursive", str(TF)])
     shutil.copytree(TF, work / "terraform", ignore=shutil.ignore_patterns(".terraform*"))
     for example in sorted((work / "terraform/examples").iterdir()):
-        run(["terraform", "init", "-backend=false", "-input=false", f"-plugin-dir={provider_mirror()}"], cwd=example)
+        mirror = provider_mirror()
+        plugins = [f"-plugin-dir={mirror}"] if mirror else []
+        run(["terraform", "init", "-backend=false", "-input=false", *plugins], cwd=example)
         run(["terraform", "validate"], cwd=example)
     step("the module's README (inputs and outputs generated from the code)")
     run([sys.executable, str(ROOT / "scripts/tf_docs.py"), "--check", str(TF / "modules/nudge")])
