@@ -1461,3 +1461,89 @@ template = "win-back"
         panic!("serve and its replay differ:\nonly in serve: {only_served:#?}\nonly in the replay: {only_replayed:#?}");
     }
 }
+
+/// The libraries, pinned.
+const TRACKING_LIBRARIES: [&str; 2] = ["segment-analytics-python==2.4.0", "rudder-sdk-python==2.1.9"];
+
+/// A Python with Segment's and RudderStack's official libraries:
+/// `NUDGE_TEST_PYTHON`, or a virtual environment created once under the
+/// target dir (one test at a time). Installing needs the package registry;
+/// if it fails, the test fails.
+fn tracking_python() -> PathBuf {
+    static READY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if let Ok(p) = std::env::var("NUDGE_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let _one = READY.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tracking-python");
+    let py = venv.join("bin/python");
+    let ready = Command::new(&py)
+        .args(["-c", "import segment.analytics, rudderstack.analytics"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready {
+        let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet"])
+                .args(TRACKING_LIBRARIES)
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(ok, "could not install {TRACKING_LIBRARIES:?} into {}", venv.display());
+    }
+    py
+}
+
+/// Segment's or RudderStack's official Python library, unchanged but for
+/// its host and with gzip on, sends an identify, two tracks and a page to
+/// `nudge serve`; then, with a wrong key, is refused once and reports it
+/// (the answer reads as permanent: the library does not retry it).
+fn an_official_library_with_gzip_delivers_to_nudge_serve_and_is_refused_once(library: &str) {
+    let (config, data) = setup(&format!("sdk-{library}"));
+    let log = data.parent().unwrap().join("stderr.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nudge"));
+    cmd.stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
+    let server = start_in(cmd, &config, &data);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/tracking_client.py");
+    let run = |key: &str, retries: &str| {
+        Command::new(tracking_python())
+            .arg(script)
+            .args([library, &format!("http://{}", server.addr), key, retries])
+            .output()
+            .unwrap()
+    };
+    let out = run("sk", "0");
+    assert!(out.status.success(), "{library}: {}", String::from_utf8_lossy(&out.stderr));
+    let events = std::fs::read_to_string(data.join("events.jsonl")).unwrap();
+    assert_eq!(events.lines().count(), 5, "identify (profile + consent), 2 tracks, 1 page: {events}");
+    let store = nudge_local::SqliteStore::open(&data.join("nudge.db")).unwrap();
+    let profiles = store.profiles(10).unwrap();
+    assert_eq!(profiles.len(), 1, "{profiles:#?}");
+    let p = &profiles[0];
+    assert_eq!(p.email.as_deref(), Some("grace@example.com"));
+    assert_eq!(p.first_name.as_deref(), Some("Grace"));
+    assert_eq!(p.consent.state, nudge_core::ConsentState::Subscribed);
+    assert_eq!(p.basket.as_ref().and_then(|b| b.token.as_deref()), Some("chk-42"));
+
+    let out = run("wrong-key", "3");
+    assert!(!out.status.success());
+    let reported = String::from_utf8_lossy(&out.stderr);
+    assert!(reported.contains("401") && reported.contains("unknown write key"), "{library}: {reported}");
+    drop(server);
+    let refused = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("nudge::delivery") && l.contains("status=401"))
+        .count();
+    assert_eq!(refused, 1, "{library} retried a refusal: {reported}");
+    assert_eq!(std::fs::read_to_string(data.join("events.jsonl")).unwrap().lines().count(), 5, "nothing more stored");
+}
+
+#[test]
+fn the_official_segment_python_library_with_gzip_delivers_to_nudge_serve_and_is_refused_once() {
+    an_official_library_with_gzip_delivers_to_nudge_serve_and_is_refused_once("segment");
+}
+
+#[test]
+fn the_official_rudderstack_python_library_with_gzip_delivers_to_nudge_serve_and_is_refused_once() {
+    an_official_library_with_gzip_delivers_to_nudge_serve_and_is_refused_once("rudderstack");
+}

@@ -11,7 +11,6 @@ mod parking;
 mod policies;
 mod properties;
 mod scheduler_lead;
-mod tracking_clients;
 
 use jiff::Timestamp;
 use nudge_app::memory::{ManualClock, MemoryMailer, MemoryPublisher, MemoryScheduler, MemoryStore};
