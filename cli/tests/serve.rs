@@ -1283,46 +1283,11 @@ fn chaos_every_episode_ends_in_one_decision_and_at_most_one_email_across_kills_a
 #[test]
 fn replaying_serve_s_own_event_log_reproduces_serve_s_decision_log() {
     let (config, data) = setup("differential");
-    // Every kind of trigger: on an event (with variants and a holdout), a
-    // count, a count with another count and quiet after it, and on an
-    // order filtered by its value.
-    let rules = r#"
-[[trigger]]
-id = "cart-abandoned"
-priority = 100
-on = "checkout_started"
-delay = "4s"
-cancel_if = ["order_placed"]
-template = "cart-reminder"
-variants = [{ id = "a", subject = "You left something behind", weight = 1 },
-            { id = "b", subject = "Still deciding?", weight = 1 }]
-holdout = 0.2
-
-[[trigger]]
-id = "browse-abandoned"
-priority = 50
-when = { count = "product_viewed", same_product = true, at_least = 2, within = "1h" }
-delay = "4s"
-cancel_if = ["checkout_started", "order_placed"]
-template = "browse-reminder"
-
-[[trigger]]
-id = "wishlist-nudge"
-priority = 30
-when = { all = [{ count = "product_viewed", same_product = true, at_least = 2, within = "1h" },
-                { count = "wishlist_added", at_least = 1, within = "1h" }] }
-after_inactive = "3s"
-cancel_if = ["order_placed"]
-template = "browse-reminder"
-
-[[trigger]]
-id = "thank-you"
-priority = 10
-on = "order_placed"
-where = { value = { at_least = 30 } }
-delay = "2s"
-template = "win-back"
-"#;
+    let rules = std::fs::read_to_string(repo().join("fixtures/nudge/differential-triggers.toml"))
+        .unwrap()
+        .replace("DELAY", "4s")
+        .replace("QUIET", "3s")
+        .replace("THANKS", "2s");
     std::fs::write(config.parent().unwrap().join("triggers.toml"), rules).unwrap();
     let server = start(&config, &data);
     let mut seed: u64 = 0xd1ff_2026;

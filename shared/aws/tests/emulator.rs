@@ -1573,43 +1573,14 @@ async fn a_dynamodb_read_that_hangs_is_cut_at_the_attempt_timeout_and_retried() 
     assert_eq!(w.moto.sent().len(), 1);
 }
 
-const DIFFERENTIAL_RULES: &str = r#"
-[[trigger]]
-id = "cart-abandoned"
-priority = 100
-on = "checkout_started"
-delay = "20s"
-cancel_if = ["order_placed"]
-template = "cart-reminder"
-variants = [{ id = "a", subject = "You left something behind", weight = 1 },
-            { id = "b", subject = "Still deciding?", weight = 1 }]
-holdout = 0.2
-
-[[trigger]]
-id = "browse-abandoned"
-priority = 50
-when = { count = "product_viewed", same_product = true, at_least = 2, within = "1h" }
-delay = "20s"
-cancel_if = ["checkout_started", "order_placed"]
-template = "browse-reminder"
-
-[[trigger]]
-id = "wishlist-nudge"
-priority = 30
-when = { all = [{ count = "product_viewed", same_product = true, at_least = 2, within = "1h" },
-                { count = "wishlist_added", at_least = 1, within = "1h" }] }
-after_inactive = "20s"
-cancel_if = ["order_placed"]
-template = "browse-reminder"
-
-[[trigger]]
-id = "thank-you"
-priority = 10
-on = "order_placed"
-where = { value = { at_least = 30 } }
-delay = "20s"
-template = "win-back"
-"#;
+/// The rules of both differential tests, with this one's durations.
+fn differential_rules() -> String {
+    std::fs::read_to_string(repo().join("fixtures/nudge/differential-triggers.toml"))
+        .unwrap()
+        .replace("DELAY", "20s")
+        .replace("QUIET", "20s")
+        .replace("THANKS", "20s")
+}
 
 /// The AWS half of the guard of "replay is production" (nudge serve's is in
 /// cli/tests/serve.rs): one seeded workload — shoppers browsing
@@ -1626,7 +1597,7 @@ template = "win-back"
 /// equals the replay's, line for line (all but the wall-clock `at`).
 #[tokio::test(flavor = "multi_thread")]
 async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
-    let w = World::with_rules(&[("NUDGE_EVENT_BUS", "nudge")], DIFFERENTIAL_RULES).await;
+    let w = World::with_rules(&[("NUDGE_EVENT_BUS", "nudge")], &differential_rules()).await;
     let queue = decisions_queue(&w).await;
     let track = std::sync::Arc::new(HttpFunction::new(w.stack().await, &["/v1"]));
     let checker = std::sync::Arc::new(w.checker().await);
@@ -1795,7 +1766,7 @@ async fn replaying_the_functions_own_event_log_reproduces_their_decision_log() {
         .map(|(_, e)| serde_json::from_value(e.clone()).unwrap())
         .collect();
     events.sort_by(|a, b| (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str())));
-    let rules = nudge_core::Triggers::parse(DIFFERENTIAL_RULES, "triggers.toml", None).unwrap();
+    let rules = nudge_core::Triggers::parse(&differential_rules(), "triggers.toml", None).unwrap();
     let mut replay = nudge_app::Replay::new(&rules, nudge_app::AliasKey::new(b"alias-key"));
     replay.scheduler = nudge_app::memory::MemoryScheduler::new().with_lead(SignedDuration::from_mins(1));
     let mut replayed = Vec::new();
