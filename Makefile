@@ -25,9 +25,9 @@ install: check-rust
 	  echo "Installed into $${CARGO_HOME:-$$HOME/.cargo}/bin: add that directory to your PATH."
 
 ## test: formatting, lints, every test in the workspace (the AWS shell against
-## moto), the infrastructure checks, an email screenshot in headless Chromium
-## (test-artifacts/), and a short fuzz run
-test: check-rust
+## moto), the infrastructure checks, the local AWS demo, an email screenshot in
+## headless Chromium (test-artifacts/), and a short fuzz run
+test: check-rust ensure-cargo-lambda
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 	bash scripts/ensure_chromium.sh
@@ -35,6 +35,7 @@ test: check-rust
 	bash scripts/ensure_smtp_sink.sh
 	$(CARGO) test --workspace
 	python3 scripts/check_infra.py
+	python3 scripts/local_aws.py demo
 	bash scripts/email_screenshot.sh
 	bash scripts/fuzz.sh 10
 
@@ -78,9 +79,10 @@ local-aws: check-rust ensure-cargo-lambda
 	bash scripts/ensure_python_tools.sh
 	python3 scripts/local_aws.py up
 
-## local-aws-demo: with `make local-aws` running: a signed Shopify checkout in, the check when it is due,
-## and the email moto's SES received
-local-aws-demo:
+## local-aws-demo: a signed Shopify checkout in, the check when it is due, and the email moto's SES
+## received (against `make local-aws` if it runs, else a stack of its own for the demo)
+local-aws-demo: check-rust ensure-cargo-lambda
+	bash scripts/ensure_python_tools.sh
 	python3 scripts/local_aws.py demo
 
 ## invoke-<function>: send events/<function>.json and events/<function>.*.json to `make watch` (e.g. make invoke-check)

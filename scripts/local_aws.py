@@ -15,7 +15,8 @@ Ctrl-C stops both.
 
 `demo` sends a freshly signed Shopify checkout through the shopify-webhook
 function, invokes the check function with the check Scheduler holds once it
-is due, and prints the email moto's SES received.
+is due, and prints the email moto's SES received. Without `up` running, it
+starts one for itself and stops it at the end (`make test` runs it so).
 """
 
 import argparse
@@ -191,10 +192,41 @@ def sent_emails():
     return data.get("ses", {}).get("RawMessage", [])
 
 
+def watch_answers():
+    try:
+        urllib.request.urlopen(f"{WATCH}/", timeout=1)
+        return True
+    except urllib.error.HTTPError:
+        return True  # it answers, if only to say there is no default function
+    except OSError:
+        return False
+
+
 def demo():
+    if moto_answers():
+        return run_demo()
+    say("no `make local-aws` running: starting one for this demo (its output: target/local-aws/up.log)")
+    STATE.mkdir(parents=True, exist_ok=True)
+    log = open(STATE / "up.log", "w")
+    stack = subprocess.Popen([sys.executable, __file__, "up"], stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while not (moto_answers() and watch_answers()):
+            if stack.poll() is not None or time.time() > deadline:
+                fail(f"the local stack did not start; its output: {STATE / 'up.log'}")
+            time.sleep(0.5)
+        run_demo()
+    finally:
+        os.killpg(stack.pid, signal.SIGINT)
+        try:
+            stack.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(stack.pid, signal.SIGKILL)
+
+
+def run_demo():
     env = watch_env()
-    if not moto_answers():
-        fail(f"nothing answers on {MOTO}: start `make local-aws` first (in another terminal)")
     before = {n for n, _ in pending_checks(env)}
     mails_before = len(sent_emails())
     body, headers, shopper = signed_checkout(env)
