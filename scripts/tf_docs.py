@@ -80,7 +80,8 @@ def render(module):
 
 
 def problems(module):
-    """Variables or outputs without a description, variables without a type."""
+    """Variables or outputs without a description, variables without a type
+    or a validation."""
     found = []
     for f in sorted(module.glob("*.tf")):
         text = f.read_text()
@@ -90,6 +91,8 @@ def problems(module):
                     found.append(f"{f}: {kind} {name} has no description")
                 if kind == "variable" and not attribute(body, "type"):
                     found.append(f"{f}: variable {name} has no type")
+                if kind == "variable" and not any(line.strip() == "validation {" for line in body):
+                    found.append(f"{f}: variable {name} has no validation")
     return found
 
 

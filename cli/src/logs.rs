@@ -23,6 +23,23 @@ pub enum Format {
 }
 
 /// One log line turned into events, with the time it arrived.
+/// The event logs `paths` name (a directory stands for `nudge serve`'s
+/// logs in it, rotated ones first) and the alias key their profile ids were
+/// made with (the data directory's, `NUDGE_ALIAS_KEY`, else replay's own).
+pub fn inputs(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, nudge_app::AliasKey)> {
+    let data = paths.iter().find(|p| p.is_dir());
+    let key = nudge_local::keys::alias_key(data.map(PathBuf::as_path))?;
+    let key = nudge_app::AliasKey::new(key.unwrap_or_else(|| b"nudge-replay".to_vec()));
+    let logs: Vec<PathBuf> = paths
+        .iter()
+        .flat_map(|p| if p.is_dir() { nudge_local::files::event_logs(p) } else { vec![p.clone()] })
+        .collect();
+    if logs.is_empty() {
+        anyhow::bail!("no event logs: the directories given hold no events.jsonl");
+    }
+    Ok((logs, key))
+}
+
 pub struct Parsed {
     pub events: Vec<Event>,
     pub arrived: Timestamp,

@@ -7,6 +7,7 @@ mod keys;
 mod logs;
 mod replay_cmd;
 mod report;
+mod segments;
 mod serve;
 mod simulate;
 mod templates;
@@ -82,6 +83,10 @@ enum Command {
         after_help = "Example:\n  nudge report --decisions nudge-data/decisions.jsonl --html report.html nudge-data/"
     )]
     Report(report::ReportArgs),
+    /// Per shop: RFM segments and a BG/NBD model fitted on the order history
+    /// (each person's probability of still being a customer, expected orders).
+    #[command(after_help = "Example:\n  nudge segments --until 2026-11-30 --out segments.json nudge-data/")]
+    Segments(segments::SegmentsArgs),
     /// Generate a seeded log of realistic shoppers (Segment JSON Lines).
     #[command(after_help = "Example:\n  nudge simulate --events 100000 --seed 7 --out shoppers.jsonl")]
     Simulate(simulate::SimulateArgs),
@@ -124,6 +129,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Preview(args) => templates::preview(args),
         Command::Report(args) => report::run(args),
+        Command::Segments(args) => segments::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Demo { examples, replay: true } => demo::run(&examples),

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
-use nudge_app::{AliasKey, Replay};
+use nudge_app::Replay;
 use nudge_core::{Decision, Event, Triggers};
 
 use crate::logs::{Format, LogReader, Merged, Parsed};
@@ -162,23 +162,10 @@ fn keep_freed_memory() {
 /// The key people's profile ids are derived with: `NUDGE_ALIAS_KEY`, else
 /// that of the first data directory given (so a replay of `nudge serve`'s
 /// data names people as serve did), else a fixed key.
-fn alias_key(logs: &[PathBuf]) -> Result<AliasKey> {
-    let data = logs.iter().find(|p| p.is_dir());
-    let key = nudge_local::keys::alias_key(data.map(PathBuf::as_path))?;
-    Ok(AliasKey::new(key.unwrap_or_else(|| b"nudge-replay".to_vec())))
-}
-
 pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     keep_freed_memory();
-    let alias_key = alias_key(&args.logs)?;
-    args.logs = args
-        .logs
-        .iter()
-        .flat_map(|p| if p.is_dir() { nudge_local::files::event_logs(p) } else { vec![p.clone()] })
-        .collect();
-    if args.logs.is_empty() {
-        anyhow::bail!("no event logs: the directories given hold no events.jsonl");
-    }
+    let (logs, alias_key) = crate::logs::inputs(&args.logs)?;
+    args.logs = logs;
     if args.parse_only {
         return parse_only(&args);
     }

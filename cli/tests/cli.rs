@@ -419,3 +419,61 @@ fn a_scheduler_lead_runs_a_short_delay_check_a_minute_after_it_was_asked_for_as_
     assert_eq!(outcome("0s"), ("send".into(), None), "at 14:00:20, before the order");
     assert_eq!(outcome("1m"), ("skip".into(), Some("converted".into())), "run at 14:01:00, after it");
 }
+
+/// The CDNOW sample (fixtures/cdnow) as a log of Segment `Order Completed`
+/// messages, one per purchase line, at noon UTC of its day.
+fn cdnow_log() -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo().join("fixtures/cdnow/CDNOW_sample.txt")).unwrap();
+    let mut log = String::new();
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let d = cols[2];
+        let day = format!("{}-{}-{}T12:00:00Z", &d[..4], &d[4..6], &d[6..8]);
+        let msg = serde_json::json!({"type": "track", "event": "Order Completed", "userId": format!("cdnow-{}", cols[1]),
+            "messageId": format!("o-{i}"), "timestamp": day,
+            "properties": {"order_id": format!("o-{i}"), "total": cols[4].parse::<f64>().unwrap()}});
+        log.push_str(&msg.to_string());
+        log.push('\n');
+    }
+    tmp("cdnow.jsonl", &log)
+}
+
+#[test]
+fn segments_fit_the_published_bgnbd_parameters_on_the_cdnow_log_and_score_every_customer() {
+    let log = cdnow_log();
+    let out = std::env::temp_dir().join(format!("nudge-segments-{}.json", std::process::id()));
+    let run = nudge(&["segments", "--until", "1997-09-30", "--out", out.to_str().unwrap(), log.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(json["time_unit"], "days");
+    let p = &json["bgnbd"];
+    let within = |got: f64, published: f64| (got - published).abs() / published <= 0.03;
+    assert!(within(p["r"].as_f64().unwrap(), 0.243), "{p}");
+    assert!(within(p["alpha"].as_f64().unwrap(), 4.414 * 7.0), "alpha in days: {p}");
+    assert!(within(p["a"].as_f64().unwrap(), 0.793), "{p}");
+    assert!(within(p["b"].as_f64().unwrap(), 2.426), "{p}");
+    let shop = &json["shops"]["default"];
+    assert_eq!(shop["customers"], 2357);
+    let people = shop["people"].as_array().unwrap();
+    let counted: u64 = shop["segments"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(counted, 2357, "every customer in one segment");
+    // Someone who bought once and never again is "alive" for the model.
+    let once = people.iter().find(|p| p["x"] == 0.0).unwrap();
+    assert_eq!(once["p_alive"], 1.0);
+    assert!(people.iter().all(|p| (0.0..=1.0).contains(&p["p_alive"].as_f64().unwrap())));
+    // Orders after --until do not count: nobody's last order is after it.
+    assert!(people.iter().all(|p| p["days_since_last"].as_i64().unwrap() >= 0));
+    assert!(text(&run.stdout).contains("BG/NBD  r = 0.24"), "{}", text(&run.stdout));
+}
+
+#[test]
+fn segments_refuse_logs_without_orders() {
+    let log = tmp(
+        "no-orders.jsonl",
+        r#"{"type":"track","messageId":"m1","userId":"u1","timestamp":"2026-10-06T14:00:00Z","event":"Product Viewed","properties":{"product_id":"p1"}}
+"#,
+    );
+    let run = nudge(&["segments", log.to_str().unwrap()]);
+    assert!(!run.status.success());
+    assert!(text(&run.stderr).contains("no orders"), "{}", text(&run.stderr));
+}

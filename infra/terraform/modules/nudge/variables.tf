@@ -21,6 +21,10 @@ variable "shop_domain" {
   description = "The shop's domain when one shop is served (WooCommerce and Segment deliveries)."
   type        = string
   default     = ""
+  validation {
+    condition     = var.shop_domain == "" || can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", var.shop_domain))
+    error_message = "shop_domain is empty or a host name such as your-shop.myshopify.com (lower case, no scheme)."
+  }
 }
 
 variable "secrets_path" {
@@ -37,6 +41,10 @@ variable "public_url" {
   description = "Base URL of the unsubscribe and confirmation links (a custom domain in front of the HTTP API); empty uses the HTTP API's address."
   type        = string
   default     = ""
+  validation {
+    condition     = var.public_url == "" || can(regex("^https?://[^ /]+(/.*)?$", var.public_url))
+    error_message = "public_url is empty or an http(s) URL."
+  }
 }
 
 variable "locale" {
@@ -53,12 +61,20 @@ variable "event_bus_name" {
   description = "EventBridge bus for decisions and data exports; empty turns publishing off."
   type        = string
   default     = ""
+  validation {
+    condition     = var.event_bus_name == "" || can(regex("^[A-Za-z0-9._/-]{1,256}$", var.event_bus_name)) || can(regex("^arn:", var.event_bus_name))
+    error_message = "event_bus_name is empty, an event bus name or its ARN."
+  }
 }
 
 variable "sandbox_allowlist" {
   description = "Staging stacks - mail only to these addresses or @domains (comma-separated); the rest is decided `sandbox`."
   type        = string
   default     = ""
+  validation {
+    condition     = can(regex("^[^ ]*$", var.sandbox_allowlist))
+    error_message = "sandbox_allowlist is a comma-separated list without spaces: addresses or @domains."
+  }
 }
 
 variable "retention_days" {
@@ -125,27 +141,47 @@ variable "alarm_topic_arn" {
   description = "SNS topic notified by the alarms; empty for none."
   type        = string
   default     = ""
+  validation {
+    condition     = var.alarm_topic_arn == "" || can(regex("^arn:[^:]+:sns:[^:]+:[0-9]{12}:.+$", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn is empty or an SNS topic ARN."
+  }
 }
 
 variable "lambda_dir" {
   description = "Where `make build-lambdas` put the zips: <lambda_dir>/<function>/bootstrap.zip. With artifacts_bucket set, the key prefix in that bucket instead."
   type        = string
+  validation {
+    condition     = length(var.lambda_dir) > 0
+    error_message = "lambda_dir is the directory (or S3 key prefix) holding <function>/bootstrap.zip."
+  }
 }
 
 variable "artifacts_bucket" {
   description = "An S3 bucket holding the function zips (<lambda_dir>/<function>/bootstrap.zip as keys) and the rules layer (rules_layer_zip as key), as a CI pipeline uploads them; empty reads local files."
   type        = string
   default     = ""
+  validation {
+    condition     = var.artifacts_bucket == "" || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.artifacts_bucket))
+    error_message = "artifacts_bucket is empty or an S3 bucket name."
+  }
 }
 
 variable "rules_layer_zip" {
   description = "The rules layer zip from `make rules-layer` (rules/triggers.toml, rules/templates, rules/catalogue.json): a local path, or the S3 key with artifacts_bucket."
   type        = string
+  validation {
+    condition     = endswith(var.rules_layer_zip, ".zip")
+    error_message = "rules_layer_zip is the .zip `make rules-layer` writes (or its S3 key)."
+  }
 }
 
 variable "ses_identity" {
   description = "The verified SES identity the functions may send from: the sender's domain (shop.example) or address. Sending from any other identity is denied."
   type        = string
+  validation {
+    condition     = can(regex("^([^@ ]+@)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$", var.ses_identity))
+    error_message = "ses_identity is a domain (shop.example) or an address (hello@shop.example)."
+  }
 }
 
 variable "ingest_concurrency" {
@@ -162,4 +198,8 @@ variable "tags" {
   description = "Tags for every resource the module creates that takes tags (e.g. environment, owner, cost centre)."
   type        = map(string)
   default     = {}
+  validation {
+    condition     = alltrue([for k, v in var.tags : length(k) >= 1 && length(k) <= 128 && length(v) <= 256])
+    error_message = "tag keys are 1-128 characters and values at most 256."
+  }
 }

@@ -1,0 +1,220 @@
+//! `nudge segments`: per shop, RFM scores and named segments, and a BG/NBD
+//! model fitted on the order history up to a date — each person's
+//! probability of still being a customer and expected orders ahead — from
+//! the same event logs `nudge replay` reads, with the same identity
+//! resolution. docs/analytics.md explains the methods.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use jiff::civil::Date;
+use nudge_analytics::bgnbd::{self, Customer, Params};
+use nudge_analytics::rfm::{self, History, Rfm, Segment};
+use nudge_app::Replay;
+use nudge_core::{EventKind, Triggers};
+use serde::Serialize;
+
+use crate::logs::{Format, Merged};
+
+#[derive(clap::Args)]
+pub struct SegmentsArgs {
+    /// Fit on orders up to the end of this day (UTC), e.g. 1997-09-30;
+    /// default: the day of the last order in the logs.
+    #[arg(long)]
+    pub until: Option<Date>,
+    /// Write the model and every person's scores here as JSON.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Days ahead for each person's expected orders.
+    #[arg(long, default_value_t = 90)]
+    pub horizon_days: u32,
+    /// Shop that Segment messages belong to (they carry none themselves).
+    #[arg(long, default_value = "default")]
+    pub shop: String,
+    /// Input format of the logs.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: Format,
+    /// Event logs (JSON Lines), or `nudge serve` data directories.
+    #[arg(required = true)]
+    pub logs: Vec<PathBuf>,
+}
+
+/// One person's orders: each order once, its day and value.
+#[derive(Default)]
+struct Orders {
+    ids: HashSet<String>,
+    placed: Vec<(i64, f64)>,
+}
+
+#[derive(Serialize)]
+struct Output {
+    until: Date,
+    time_unit: &'static str,
+    horizon_days: u32,
+    /// The model of the only shop in the logs (also under `shops`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bgnbd: Option<Params>,
+    shops: BTreeMap<String, ShopOutput>,
+}
+
+#[derive(Serialize)]
+struct ShopOutput {
+    customers: usize,
+    bgnbd: Option<Params>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bgnbd_error: Option<String>,
+    segments: BTreeMap<&'static str, usize>,
+    people: Vec<Person>,
+}
+
+#[derive(Serialize)]
+struct Person {
+    profile: String,
+    orders: usize,
+    spent: f64,
+    days_since_last: i64,
+    /// Repeat purchase days, the last one's day and the days observed, as
+    /// the model sees them.
+    x: f64,
+    t_x: f64,
+    t: f64,
+    #[serde(flatten)]
+    rfm: Rfm,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p_alive: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected_orders: Option<f64>,
+}
+
+const DAY: i64 = 86_400;
+
+pub fn run(args: SegmentsArgs) -> Result<ExitCode> {
+    let (logs, alias_key) = crate::logs::inputs(&args.logs)?;
+    // Profile ids come from identities: ingesting with no rules resolves
+    // them as production does, merges included.
+    let no_rules = Triggers::parse("", "none", None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut replay = Replay::new(&no_rules, alias_key);
+    let mut shops: BTreeMap<String, BTreeMap<String, Orders>> = BTreeMap::new();
+    let mut reader = Merged::open(&logs, args.format, &args.shop, nudge_core::Dur::from_secs(300))?;
+    let mut last_day = i64::MIN;
+    while let Some(parsed) = reader.next()? {
+        let parsed = parsed.map_err(|e| anyhow::anyhow!("{e}"))?;
+        for e in parsed.events {
+            let profile = replay.identify(&e)?;
+            let (Some(profile), EventKind::OrderPlaced { order }) = (profile, &e.kind) else { continue };
+            let day = e.occurred_at.as_second().div_euclid(DAY);
+            let orders = shops.entry(e.shop.clone()).or_default().entry(profile).or_default();
+            if orders.ids.insert(order.id.clone()) {
+                orders.placed.push((day, order.value));
+                last_day = last_day.max(day);
+            }
+        }
+    }
+    if shops.is_empty() {
+        anyhow::bail!("no orders in the logs: segments and the model need order history");
+    }
+    let epoch = Date::constant(1970, 1, 1);
+    let until = args.until.unwrap_or_else(|| epoch.checked_add(jiff::Span::new().days(last_day)).unwrap_or(epoch));
+    let until_day = i64::from((until - epoch).get_days());
+    let horizon = f64::from(args.horizon_days);
+    let mut out =
+        Output { until, time_unit: "days", horizon_days: args.horizon_days, bgnbd: None, shops: BTreeMap::new() };
+    for (shop, people) in shops {
+        out.shops.insert(shop, shop_output(people, until_day, horizon));
+    }
+    if out.shops.len() == 1 {
+        out.bgnbd = out.shops.values().next().and_then(|s| s.bgnbd);
+    }
+    print_summary(&out);
+    if let Some(path) = &args.out {
+        std::fs::write(path, serde_json::to_string_pretty(&out)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn shop_output(people: BTreeMap<String, Orders>, until_day: i64, horizon: f64) -> ShopOutput {
+    // Only what was known at `until`.
+    let summaries: Vec<(String, History, Customer)> = people
+        .into_iter()
+        .filter_map(|(profile, orders)| {
+            let known: Vec<(i64, f64)> = orders.placed.into_iter().filter(|(day, _)| *day <= until_day).collect();
+            let days: Vec<i64> = known.iter().map(|(day, _)| *day).collect();
+            let c = Customer::from_days(&days, until_day)?;
+            let h = History {
+                days_since_last: c.t - c.t_x,
+                orders: known.len() as f64,
+                spent: known.iter().map(|(_, value)| value).sum(),
+            };
+            Some((profile, h, c))
+        })
+        .collect();
+    let histories: Vec<History> = summaries.iter().map(|(_, h, _)| *h).collect();
+    let scores = rfm::score(&histories);
+    let customers: Vec<Customer> = summaries.iter().map(|(_, _, c)| *c).collect();
+    let (model, error) = match bgnbd::fit(&customers) {
+        Ok(p) => (Some(p), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let mut segments: BTreeMap<&'static str, usize> = Segment::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+    let people = summaries
+        .into_iter()
+        .zip(scores)
+        .map(|((profile, h, c), rfm)| {
+            *segments.entry(rfm.segment.as_str()).or_default() += 1;
+            Person {
+                profile,
+                orders: h.orders as usize,
+                spent: h.spent,
+                days_since_last: h.days_since_last as i64,
+                x: c.x,
+                t_x: c.t_x,
+                t: c.t,
+                rfm,
+                p_alive: model.map(|p| bgnbd::p_alive(&p, &c)),
+                expected_orders: model.map(|p| bgnbd::expected_purchases(&p, &c, horizon)),
+            }
+        })
+        .collect::<Vec<_>>();
+    ShopOutput { customers: people.len(), bgnbd: model, bgnbd_error: error, segments, people }
+}
+
+fn print_summary(out: &Output) {
+    println!("segments as of {} (time unit: days)", out.until);
+    for (shop, s) in &out.shops {
+        println!("\n{shop}: {} customers with an order", s.customers);
+        match (&s.bgnbd, &s.bgnbd_error) {
+            (Some(p), _) => println!(
+                "  BG/NBD  r = {:.3}  alpha = {:.2} days ({:.3} weeks)  a = {:.3}  b = {:.3}",
+                p.r,
+                p.alpha,
+                p.alpha / 7.0,
+                p.a,
+                p.b
+            ),
+            (None, Some(e)) => println!("  BG/NBD  not fitted: {e}"),
+            (None, None) => {}
+        }
+        println!("  {:<22} {:>8} {:>14} {:>22}", "segment", "people", "mean P(alive)", "expected orders ahead");
+        for segment in Segment::ALL {
+            let members: Vec<&Person> = s.people.iter().filter(|p| p.rfm.segment == segment).collect();
+            if members.is_empty() {
+                continue;
+            }
+            let mean = |f: fn(&Person) -> Option<f64>| {
+                let v: Vec<f64> = members.iter().filter_map(|p| f(p)).collect();
+                if v.is_empty() { "-".to_owned() } else { format!("{:.3}", v.iter().sum::<f64>() / v.len() as f64) }
+            };
+            println!(
+                "  {:<22} {:>8} {:>14} {:>22}",
+                segment.as_str(),
+                members.len(),
+                mean(|p| p.p_alive),
+                mean(|p| p.expected_orders)
+            );
+        }
+    }
+}
