@@ -22,7 +22,7 @@ install: check-rust
 	@echo "Building nudge in release mode: about 6 minutes on 2 cores the first time."
 	$(CARGO) install --locked --path cli
 	@command -v nudge >/dev/null && echo "nudge is on your PATH: $$(command -v nudge)" || \
-	  echo "Installed into $${CARGO_HOME:-$$HOME/.cargo}/bin: add that directory to your PATH."
+	  echo "Installed into $${CARGO_INSTALL_ROOT:-$${CARGO_HOME:-$$HOME/.cargo}}/bin: add that directory to your PATH."
 
 ## test: formatting, lints, every test in the workspace (the AWS shell against
 ## moto), the infrastructure checks, the local AWS demo, an email screenshot in
