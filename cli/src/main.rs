@@ -3,6 +3,7 @@
 
 mod dashboard;
 mod demo;
+mod funnel;
 mod keys;
 mod logs;
 mod replay_cmd;
@@ -83,6 +84,12 @@ enum Command {
         after_help = "Example:\n  nudge report --decisions nudge-data/decisions.jsonl --html report.html nudge-data/"
     )]
     Report(report::ReportArgs),
+    /// Ordered steps over event logs: conversion and time between steps, and
+    /// (with --triggers) what they say about each trigger's delay, backtested.
+    #[command(
+        after_help = "Example:\n  nudge funnel --steps \"Product Viewed,Product Added,Checkout Started,Order Completed\" \\\n    --triggers examples/triggers.toml nudge-data/"
+    )]
+    Funnel(funnel::FunnelArgs),
     /// Per shop: RFM segments and a BG/NBD model fitted on the order history
     /// (each person's probability of still being a customer, expected orders).
     #[command(after_help = "Example:\n  nudge segments --until 2026-11-30 --out segments.json nudge-data/")]
@@ -130,6 +137,7 @@ fn main() -> ExitCode {
         Command::Preview(args) => templates::preview(args),
         Command::Report(args) => report::run(args),
         Command::Segments(args) => segments::run(args),
+        Command::Funnel(args) => funnel::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Demo { examples, replay: true } => demo::run(&examples),

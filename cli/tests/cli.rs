@@ -477,3 +477,82 @@ fn segments_refuse_logs_without_orders() {
     assert!(!run.status.success());
     assert!(text(&run.stderr).contains("no orders"), "{}", text(&run.stderr));
 }
+
+#[test]
+fn funnel_counts_steps_times_the_gaps_and_backtests_a_suggested_delay_on_a_hand_checked_log() {
+    // Ten shoppers start checkout at 14:00; six buy after 2, 4, 6, 8, 12 and
+    // 40.5 minutes. By hand: 60 % convert; gaps sorted 120, 240, 360, 480,
+    // 720, 2430 s: median (3rd of 6) 6m, p90 (6th) 40m30s; 4 of the 6 had
+    // bought within the 10-minute delay (66.7 %); the suggestion is the p90
+    // rounded up to the minute, 41m.
+    let buys = [120, 240, 360, 480, 720, 2430];
+    let mut log = String::new();
+    for i in 0..10 {
+        let at = |secs: i64| (jiff::Timestamp::from_second(1_791_900_000 + secs).unwrap()).to_string();
+        log += &serde_json::json!({"type": "identify", "userId": format!("u{i}"), "messageId": format!("id{i}"),
+            "timestamp": at(0), "traits": {"email": format!("u{i}@example.com"), "email_marketing_consent": "subscribed"}})
+            .to_string();
+        log += "\n";
+        log += &serde_json::json!({"type": "track", "event": "Checkout Started", "userId": format!("u{i}"),
+            "messageId": format!("c{i}"), "timestamp": at(1), "properties": {"checkout_id": format!("chk{i}"), "value": 20}})
+            .to_string();
+        log += "\n";
+        if let Some(gap) = buys.get(i) {
+            log += &serde_json::json!({"type": "track", "event": "Order Completed", "userId": format!("u{i}"),
+                "messageId": format!("o{i}"), "timestamp": at(1 + gap),
+                "properties": {"checkout_id": format!("chk{i}"), "order_id": format!("o{i}"), "total": 20}})
+            .to_string();
+            log += "\n";
+        }
+    }
+    let mut lines: Vec<&str> = log.lines().collect();
+    lines.sort_by_key(|l| {
+        serde_json::from_str::<serde_json::Value>(l).unwrap()["timestamp"].as_str().unwrap().to_owned()
+    });
+    let log = tmp("funnel.jsonl", &(lines.join("\n") + "\n"));
+    let rules = tmp(
+        "funnel-rules.toml",
+        "[[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ndelay = \"10m\"\ncancel_if = [\"order_placed\"]\ntemplate = \"t\"\n",
+    );
+    let json = std::env::temp_dir().join(format!("nudge-funnel-{}.json", std::process::id()));
+    let out = nudge(&[
+        "funnel",
+        "--steps",
+        "Checkout Started,Order Completed",
+        "--triggers",
+        rules.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r["people_entered"], 10);
+    let step = &r["steps"][1];
+    assert_eq!((step["people"].as_u64(), step["conversion"].as_f64()), (Some(6), Some(0.6)));
+    assert_eq!(step["timing"]["median_secs"], 360);
+    assert_eq!(step["timing"]["p90_secs"], 2430);
+    let s = &r["suggestions"][0];
+    assert_eq!(s["trigger"], "cart");
+    assert!((s["converted_within_delay"].as_f64().unwrap() - 4.0 / 6.0).abs() < 1e-9);
+    assert_eq!(s["suggested_delay_secs"], 2460);
+    // As written: 4 bought before the 10-minute check, 6 emails, 2 of them
+    // followed by an order. At 41 minutes: all 6 buyers had bought, 4 emails.
+    assert_eq!(
+        s["as_written"],
+        serde_json::json!({"armed": 10, "sent": 6, "skipped_converted": 4, "converted_after_send": 2})
+    );
+    assert_eq!(
+        s["suggested"],
+        serde_json::json!({"armed": 10, "sent": 4, "skipped_converted": 6, "converted_after_send": 0})
+    );
+    assert!(text(&out.stdout).contains("within 40m30s"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn a_funnel_needs_two_steps() {
+    let log = tmp("one-step.jsonl", "");
+    let out = nudge(&["funnel", "--steps", "Order Completed", log.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("at least two steps"), "{}", text(&out.stderr));
+}

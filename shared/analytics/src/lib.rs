@@ -4,6 +4,7 @@
 //! logs; docs/analytics.md explains each method, its assumptions and limits.
 
 pub mod bgnbd;
+pub mod funnel;
 mod optimize;
 pub mod rfm;
 mod special;

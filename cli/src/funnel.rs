@@ -1,0 +1,298 @@
+//! `nudge funnel`: ordered steps over event logs — how many people go from
+//! each step to the next and how long they take — and, given rules, what
+//! that says about each trigger's delay, with the backtest of the
+//! suggestion beside the rules as written. docs/analytics.md explains it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use jiff::Timestamp;
+use nudge_analytics::funnel::{self, Step};
+use nudge_app::{AliasKey, Replay};
+use nudge_core::event::{SEGMENT_NAMES, VOCABULARY};
+use nudge_core::rules::Arm;
+use nudge_core::{Dur, Event, Reason, Triggers};
+use serde::Serialize;
+
+use crate::logs::{Format, Merged};
+
+#[derive(clap::Args)]
+pub struct FunnelArgs {
+    /// The steps in order, comma-separated: Segment names ("Product Viewed",
+    /// "Order Completed"), nudge's (product_viewed, order_placed) or custom
+    /// event names.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub steps: Vec<String>,
+    /// How long after entering (the first step) a person may take to reach
+    /// the last.
+    #[arg(long, default_value = "7d", value_parser = parse_dur)]
+    pub within: Dur,
+    /// The rules whose delays to weigh against the funnel's timings: for
+    /// each trigger armed by one step and cancelled by the next, the share
+    /// its delay comes too late for, a suggested delay, and both backtested.
+    #[arg(long)]
+    pub triggers: Option<PathBuf>,
+    /// Write the report (steps, timings, suggestions) here as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Shop that Segment messages belong to (they carry none themselves).
+    #[arg(long, default_value = "default")]
+    pub shop: String,
+    /// Input format of the logs.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: Format,
+    /// Event logs (JSON Lines), or `nudge serve` data directories.
+    #[arg(required = true)]
+    pub logs: Vec<PathBuf>,
+}
+
+fn parse_dur(s: &str) -> Result<Dur, String> {
+    Dur::parse(s).map_err(|e| e.to_string())
+}
+
+#[derive(Serialize)]
+struct Report {
+    people_entered: usize,
+    within_secs: i64,
+    steps: Vec<Step>,
+    suggestions: Vec<Suggestion>,
+}
+
+/// What a trigger's delay means against the funnel, and its backtest.
+#[derive(Serialize)]
+struct Suggestion {
+    trigger: String,
+    /// The step that arms it and the next one, which cancels it.
+    from: String,
+    to: String,
+    delay_secs: i64,
+    /// Of the people who went from `from` to `to`: the share who had done
+    /// so by the time the delay was up (no reminder needed).
+    converted_within_delay: f64,
+    /// The delay by which 90 % of them had (rounded up to the minute).
+    suggested_delay_secs: i64,
+    text: String,
+    as_written: Backtest,
+    suggested: Backtest,
+}
+
+#[derive(Clone, Copy, Serialize, PartialEq)]
+struct Backtest {
+    armed: u64,
+    sent: u64,
+    /// Checks that found the person had already bought.
+    skipped_converted: u64,
+    /// Sends followed by an order within the attribution window.
+    converted_after_send: u64,
+}
+
+/// A step name as rules name events.
+fn event_name(step: &str) -> Result<String> {
+    let step = step.trim();
+    if let Some((_, vocab)) = SEGMENT_NAMES.iter().find(|(segment, _)| segment.eq_ignore_ascii_case(step)) {
+        return Ok((*vocab).to_owned());
+    }
+    if VOCABULARY.contains(&step) || !step.is_empty() {
+        // Anything else is a custom event's name.
+        return Ok(step.to_owned());
+    }
+    anyhow::bail!("an empty step name in --steps")
+}
+
+pub fn run(args: FunnelArgs) -> Result<ExitCode> {
+    let names: Vec<String> = args.steps.iter().map(|s| event_name(s)).collect::<Result<_>>()?;
+    if names.len() < 2 {
+        anyhow::bail!("a funnel needs at least two steps (--steps \"Checkout Started,Order Completed\")");
+    }
+    let (logs, alias_key) = crate::logs::inputs(&args.logs)?;
+    let events = read(&logs, args.format, &args.shop)?;
+    let people = steps_reached(&events, &names, &alias_key, args.within.as_secs())?;
+    let steps = funnel::report(&args.steps.iter().map(|s| s.trim().to_owned()).collect::<Vec<_>>(), &people);
+    let mut report = Report {
+        people_entered: steps.first().map_or(0, |s| s.people),
+        within_secs: args.within.as_secs(),
+        steps,
+        suggestions: Vec::new(),
+    };
+    if let Some(path) = &args.triggers {
+        let rules = crate::replay_cmd::load_rules(path, None)?;
+        report.suggestions = suggestions(&rules, &names, &report.steps, &events, &alias_key)?;
+    }
+    print(&report);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every event of the logs with its arrival time, in arrival order.
+fn read(logs: &[PathBuf], format: Format, shop: &str) -> Result<Vec<(Event, Timestamp)>> {
+    let mut reader = Merged::open(logs, format, shop, Dur::from_secs(300))?;
+    let mut events = Vec::new();
+    while let Some(parsed) = reader.next()? {
+        let parsed = parsed.map_err(|e| anyhow::anyhow!("{e}"))?;
+        events.extend(parsed.events.into_iter().map(|e| (e, parsed.arrived)));
+    }
+    Ok(events)
+}
+
+/// Per person (resolved as production resolves them), the times they
+/// reached each step.
+fn steps_reached(
+    events: &[(Event, Timestamp)],
+    names: &[String],
+    alias_key: &AliasKey,
+    within: i64,
+) -> Result<Vec<Vec<i64>>> {
+    let no_rules = Triggers::parse("", "none", None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut replay = Replay::new(&no_rules, alias_key.clone());
+    let mut occurrences: BTreeMap<String, Vec<(i64, usize)>> = BTreeMap::new();
+    for (e, _) in events {
+        let Some(profile) = replay.identify(e)? else { continue };
+        for (step, name) in names.iter().enumerate() {
+            if e.kind.is_named(name) {
+                occurrences.entry(profile.clone()).or_default().push((e.occurred_at.as_second(), step));
+            }
+        }
+    }
+    Ok(occurrences.values().map(|o| funnel::reached(o, names.len(), within)).collect())
+}
+
+fn suggestions(
+    rules: &Triggers,
+    names: &[String],
+    steps: &[Step],
+    events: &[(Event, Timestamp)],
+    alias_key: &AliasKey,
+) -> Result<Vec<Suggestion>> {
+    let as_written = backtest(rules, events, alias_key)?;
+    let mut out = Vec::new();
+    for t in &rules.triggers {
+        let Arm::On(on) = &t.arm else { continue };
+        let Some(k) = names.iter().position(|n| n == on) else { continue };
+        let Some(next) = names.get(k + 1).filter(|n| t.cancel_if.contains(n)) else { continue };
+        let gaps = &steps[k + 1].gaps;
+        let Some(p90) = funnel::percentile(&sorted(gaps), 0.9) else { continue };
+        let delay = t.delay.as_secs();
+        let suggested = ((p90 + 59) / 60 * 60).max(60);
+        let within = funnel::share_within(gaps, delay);
+        let mut changed = rules.clone();
+        if let Some(c) = changed.triggers.iter_mut().find(|c| c.id == t.id) {
+            c.delay = Dur::from_secs(suggested);
+        }
+        let suggested_backtest = backtest(&changed, events, alias_key)?;
+        let text = format!(
+            "90 % of people who reach {next} after {on} do so within {}: {}'s {} delay comes after {:.0} % of them \
+             had already bought and before the other {:.0} %",
+            human(p90),
+            t.id,
+            human(delay),
+            within * 100.0,
+            (1.0 - within) * 100.0
+        );
+        out.push(Suggestion {
+            trigger: t.id.clone(),
+            from: on.clone(),
+            to: next.clone(),
+            delay_secs: delay,
+            converted_within_delay: within,
+            suggested_delay_secs: suggested,
+            text,
+            as_written: as_written.get(&t.id).copied().unwrap_or(Backtest::EMPTY),
+            suggested: suggested_backtest.get(&t.id).copied().unwrap_or(Backtest::EMPTY),
+        });
+    }
+    Ok(out)
+}
+
+impl Backtest {
+    const EMPTY: Backtest = Backtest { armed: 0, sent: 0, skipped_converted: 0, converted_after_send: 0 };
+}
+
+fn sorted(v: &[i64]) -> Vec<i64> {
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    s
+}
+
+/// Per trigger, what a replay of the events with these rules decides.
+fn backtest(
+    rules: &Triggers,
+    events: &[(Event, Timestamp)],
+    alias_key: &AliasKey,
+) -> Result<BTreeMap<String, Backtest>> {
+    let mut replay = Replay::new(rules, alias_key.clone());
+    let refs: Vec<(&Event, Timestamp)> = events.iter().map(|(e, at)| (e, *at)).collect();
+    replay.push_events(&refs, true, &mut |_| {})?;
+    replay.finish(&mut |_| {})?;
+    let mut converted: BTreeMap<String, u64> = BTreeMap::new();
+    for row in replay.attribution().report() {
+        *converted.entry(row.trigger.clone()).or_default() += row.figures.converted;
+    }
+    Ok(replay
+        .summary()
+        .triggers
+        .iter()
+        .map(|(id, s)| {
+            let b = Backtest {
+                armed: s.armed,
+                sent: s.sent,
+                skipped_converted: s.skipped.get(&Reason::Converted).copied().unwrap_or(0),
+                converted_after_send: converted.get(id).copied().unwrap_or(0),
+            };
+            (id.clone(), b)
+        })
+        .collect())
+}
+
+/// 90 → "1m30s", 3600 → "1h".
+fn human(secs: i64) -> String {
+    Dur::from_secs(secs.max(0)).to_string()
+}
+
+fn print(r: &Report) {
+    println!("{:<28} {:>8} {:>11} {:>11} {:>9} {:>9}", "step", "people", "conversion", "from start", "median", "p90");
+    for (i, s) in r.steps.iter().enumerate() {
+        let (conv, median, p90) = match &s.timing {
+            Some(t) if i > 0 => (format!("{:.1} %", s.conversion * 100.0), human(t.median_secs), human(t.p90_secs)),
+            _ if i > 0 => (format!("{:.1} %", s.conversion * 100.0), "-".into(), "-".into()),
+            _ => (String::new(), String::new(), String::new()),
+        };
+        println!(
+            "{:<28} {:>8} {:>11} {:>11} {:>9} {:>9}",
+            s.name,
+            s.people,
+            conv,
+            format!("{:.1} %", s.from_start * 100.0),
+            median,
+            p90
+        );
+    }
+    for (i, s) in r.steps.iter().enumerate().skip(1) {
+        let Some(t) = &s.timing else { continue };
+        let bars: Vec<String> =
+            t.histogram.iter().filter(|(_, n)| *n > 0).map(|(label, n)| format!("{label}: {n}")).collect();
+        println!("\n{} → {}: {}", r.steps[i - 1].name, s.name, bars.join(", "));
+    }
+    for s in &r.suggestions {
+        println!("\n{}", s.text);
+        println!(
+            "  backtest   delay {:>8}: {} sent, {} skipped as bought, {} bought after the email",
+            human(s.delay_secs),
+            s.as_written.sent,
+            s.as_written.skipped_converted,
+            s.as_written.converted_after_send
+        );
+        println!(
+            "  suggested  delay {:>8}: {} sent, {} skipped as bought, {} bought after the email",
+            human(s.suggested_delay_secs),
+            s.suggested.sent,
+            s.suggested.skipped_converted,
+            s.suggested.converted_after_send
+        );
+    }
+}
