@@ -37,6 +37,9 @@ pub struct FunnelArgs {
     /// Write the report (steps, timings, suggestions) here as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write the report as a self-contained HTML page with charts.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
     /// Shop that Segment messages belong to (they carry none themselves).
     #[arg(long, default_value = "default")]
     pub shop: String,
@@ -124,6 +127,10 @@ pub fn run(args: FunnelArgs) -> Result<ExitCode> {
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, html(&report)).with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -295,4 +302,67 @@ fn print(r: &Report) {
             s.suggested.converted_after_send
         );
     }
+}
+
+/// The report as one HTML page: the table, a chart of people per step, a
+/// histogram of each step's timing, and the suggestions with their
+/// backtests.
+fn html(r: &Report) -> String {
+    use nudge_app::http::html_escape as esc;
+    let mut rows = String::new();
+    for (i, s) in r.steps.iter().enumerate() {
+        let (median, p90) = s
+            .timing
+            .as_ref()
+            .filter(|_| i > 0)
+            .map_or((String::new(), String::new()), |t| (human(t.median_secs), human(t.p90_secs)));
+        let conversion = if i > 0 { format!("{:.1} %", s.conversion * 100.0) } else { String::new() };
+        rows += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{conversion}</td><td>{:.1} %</td><td>{median}</td><td>{p90}</td></tr>",
+            esc(&s.name),
+            s.people,
+            s.from_start * 100.0
+        );
+    }
+    let names: Vec<String> = r.steps.iter().map(|s| s.name.clone()).collect();
+    let people: Vec<f64> = r.steps.iter().map(|s| s.people as f64).collect();
+    let mut charts = crate::charts::bars("People reaching each step", "people", &names, &people);
+    for (i, s) in r.steps.iter().enumerate().skip(1) {
+        let Some(t) = &s.timing else { continue };
+        let labels: Vec<String> = t.histogram.iter().map(|(l, _)| (*l).to_owned()).collect();
+        let counts: Vec<f64> = t.histogram.iter().map(|(_, n)| *n as f64).collect();
+        let title = format!("Time from {} to {}", r.steps[i - 1].name, s.name);
+        charts += &crate::charts::bars(&title, "people", &labels, &counts);
+    }
+    let mut suggestions = String::new();
+    for s in &r.suggestions {
+        let row = |label: &str, delay: i64, b: &Backtest| {
+            format!(
+                "<tr><td>{label}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                human(delay),
+                b.sent,
+                b.skipped_converted,
+                b.converted_after_send
+            )
+        };
+        suggestions += &format!(
+            "<h2>{}</h2><p>{}</p><table><tr><th></th><th>delay</th><th>sent</th><th>skipped: already bought</th>\
+             <th>bought after the email</th></tr>{}{}</table>",
+            esc(&s.trigger),
+            esc(&s.text),
+            row("as written", s.delay_secs, &s.as_written),
+            row("suggested", s.suggested_delay_secs, &s.suggested)
+        );
+    }
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>nudge funnel</title><style>\
+         body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}}\
+         table{{border-collapse:collapse;margin:1rem 0}}td,th{{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:right}}\
+         td:first-child,th:first-child{{text-align:left}}svg{{display:block;margin:1rem 0}}</style></head><body>\
+         <h1>Funnel</h1><p>{} people entered; each had {} from entering to reach the last step.</p>\
+         <table><tr><th>step</th><th>people</th><th>conversion</th><th>from start</th><th>median</th><th>p90</th></tr>{rows}</table>\
+         {charts}{suggestions}</body></html>",
+        r.people_entered,
+        human(r.within_secs)
+    )
 }

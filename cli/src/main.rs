@@ -1,6 +1,7 @@
 //! `nudge`: backtest rules against event logs, validate rules files, and
 //! generate realistic shopper logs.
 
+mod charts;
 mod dashboard;
 mod demo;
 mod funnel;

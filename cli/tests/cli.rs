@@ -515,6 +515,7 @@ fn funnel_counts_steps_times_the_gaps_and_backtests_a_suggested_delay_on_a_hand_
         "[[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ndelay = \"10m\"\ncancel_if = [\"order_placed\"]\ntemplate = \"t\"\n",
     );
     let json = std::env::temp_dir().join(format!("nudge-funnel-{}.json", std::process::id()));
+    let html = json.with_extension("html");
     let out = nudge(&[
         "funnel",
         "--steps",
@@ -523,6 +524,8 @@ fn funnel_counts_steps_times_the_gaps_and_backtests_a_suggested_delay_on_a_hand_
         rules.to_str().unwrap(),
         "--json",
         json.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
         log.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -547,6 +550,13 @@ fn funnel_counts_steps_times_the_gaps_and_backtests_a_suggested_delay_on_a_hand_
         serde_json::json!({"armed": 10, "sent": 4, "skipped_converted": 6, "converted_after_send": 0})
     );
     assert!(text(&out.stdout).contains("within 40m30s"), "{}", text(&out.stdout));
+    // The page: people per step and the timing histogram as charts, the
+    // suggestion with both backtests.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<svg").count(), 2, "two charts");
+    for want in ["People reaching each step", "Time from Checkout Started to Order Completed", "as written", "41m"] {
+        assert!(page.contains(want), "the page lacks {want}");
+    }
 }
 
 #[test]
