@@ -135,6 +135,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     }
     let rows = attribution.report();
     print_table(&mut std::io::stdout(), &rows);
+    print_best_hour(&mut std::io::stdout(), &attribution.best_hour);
     if let Some(p) = &args.json {
         std::fs::write(p, serde_json::to_string_pretty(&rows)?)
             .with_context(|| format!("cannot write {}", p.display()))?;
@@ -144,6 +145,24 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         eprintln!("wrote {}", p.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens and clicks of sends in the recipient's best hour against the
+/// rest, when any send went to someone with a best hour.
+pub fn print_best_hour(out: &mut dyn std::io::Write, b: &nudge_app::attribution::BestHourFigures) {
+    if b.in_best_hour.sent + b.other_hours.sent == 0 {
+        return;
+    }
+    let _ = writeln!(out, "\nsends to people with a best hour    sent   opened   clicked");
+    for (label, e) in [("in their best hour", &b.in_best_hour), ("at another hour", &b.other_hours)] {
+        let _ = writeln!(
+            out,
+            "  {label:<32} {:>5} {:>7.1} % {:>7.1} %",
+            e.sent,
+            e.open_rate() * 100.0,
+            e.click_rate() * 100.0
+        );
+    }
 }
 
 enum Item {

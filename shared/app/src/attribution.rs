@@ -42,6 +42,34 @@ pub struct Attribution {
     last: HashMap<String, Touch>,
     variants: HashMap<(String, String, u32), String>,
     pub figures: BTreeMap<(String, String), VariantFigures>,
+    /// Of the sends to someone with a best hour: whether each went in it.
+    in_best_hour: HashMap<(String, String, u32), bool>,
+    /// Sends in the person's best hour, and the others (of people with one).
+    pub best_hour: BestHourFigures,
+}
+
+/// Opens and clicks of sends made in the recipient's best hour against
+/// those made at other hours (`send_at = "best_hour"`, docs/triggers.md).
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct BestHourFigures {
+    pub in_best_hour: Engagement,
+    pub other_hours: Engagement,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Engagement {
+    pub sent: u64,
+    pub opened: u64,
+    pub clicked: u64,
+}
+
+impl Engagement {
+    pub fn open_rate(&self) -> f64 {
+        ratio(self.opened, self.sent)
+    }
+    pub fn click_rate(&self) -> f64 {
+        ratio(self.clicked, self.sent)
+    }
 }
 
 impl Attribution {
@@ -51,7 +79,13 @@ impl Attribution {
             last: HashMap::new(),
             variants: HashMap::new(),
             figures: BTreeMap::new(),
+            in_best_hour: HashMap::new(),
+            best_hour: BestHourFigures::default(),
         }
+    }
+
+    fn best_hour_bucket(&mut self, in_best: bool) -> &mut Engagement {
+        if in_best { &mut self.best_hour.in_best_hour } else { &mut self.best_hour.other_hours }
     }
 
     pub fn decision(&mut self, d: &Decision) {
@@ -66,6 +100,10 @@ impl Attribution {
             f.holdout += 1;
         } else {
             f.sent += 1;
+        }
+        if let (false, Some(in_best)) = (holdout, d.best_hour) {
+            self.best_hour_bucket(in_best).sent += 1;
+            self.in_best_hour.insert((d.profile.clone(), d.trigger.clone(), d.episode), in_best);
         }
         self.variants.insert((d.profile.clone(), d.trigger.clone(), d.episode), variant.clone());
         let touch = Touch { trigger: d.trigger.clone(), variant: variant.clone(), at: d.at.as_second(), holdout };
@@ -102,6 +140,15 @@ impl Attribution {
             f.clicked += 1;
         } else {
             f.opened += 1;
+        }
+        let key = episode.map(|ep| (profile.to_owned(), trigger.to_owned(), ep));
+        if let Some(in_best) = key.and_then(|k| self.in_best_hour.get(&k).copied()) {
+            let bucket = self.best_hour_bucket(in_best);
+            if clicked {
+                bucket.clicked += 1;
+            } else {
+                bucket.opened += 1;
+            }
         }
     }
 
@@ -219,6 +266,28 @@ impl Rng {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn opens_and_clicks_are_split_between_sends_in_the_best_hour_and_the_rest() {
+        let mut a = Attribution::new(Dur::from_secs(5 * 86_400));
+        let sent = |profile: &str, in_best: Option<bool>| {
+            let mut d = decision(profile, "a", 1, Outcome::Send, None);
+            d.best_hour = in_best;
+            d
+        };
+        a.decision(&sent("p1", Some(true)));
+        a.decision(&sent("p2", Some(true)));
+        a.decision(&sent("p3", Some(false)));
+        a.decision(&sent("p4", None));
+        a.engagement("p1", "cart", Some(1), false);
+        a.engagement("p1", "cart", Some(1), true);
+        a.engagement("p3", "cart", Some(1), false);
+        a.engagement("p4", "cart", Some(1), false);
+        let b = &a.best_hour;
+        assert_eq!((b.in_best_hour.sent, b.in_best_hour.opened, b.in_best_hour.clicked), (2, 1, 1));
+        assert_eq!((b.other_hours.sent, b.other_hours.opened, b.other_hours.clicked), (1, 1, 0));
+        assert_eq!((b.in_best_hour.open_rate(), b.other_hours.open_rate()), (0.5, 1.0));
+    }
     use super::*;
 
     fn decision(profile: &str, variant: &str, episode: u32, outcome: Outcome, reason: Option<Reason>) -> Decision {
@@ -235,6 +304,7 @@ mod tests {
             rules: "r".into(),
             consent: nudge_core::ConsentState::Subscribed,
             consent_source: None,
+            best_hour: None,
         }
     }
 

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::event::{ConsentSource, ConsentState};
 use crate::hash::{stable_hash, unit_interval};
 use crate::profile::{CLAIM_LEASE, Claim, Effect, Pending, Profile, SendRecord};
-use crate::rules::{QuietHours, Trigger, Triggers};
+use crate::rules::{QuietHours, SendAt, Trigger, Triggers};
+use crate::time::Dur;
 use crate::time::{Secs, secs, ts};
 
 /// The scheduler payload: which episode of which trigger to decide, and when.
@@ -89,6 +90,8 @@ pub enum Reason {
     Duplicate,
     /// Defer: inside quiet hours; retried when they end.
     QuietHours,
+    /// Waiting for the person's most engaged hour (`send_at = "best_hour"`).
+    BestHour,
     /// Defer: re-arming or activity moved the due time later.
     Debounced,
     /// The trigger was removed from the rules after arming.
@@ -133,6 +136,7 @@ impl Reason {
             Reason::Holdout => "holdout",
             Reason::Duplicate => "duplicate",
             Reason::QuietHours => "quiet_hours",
+            Reason::BestHour => "best_hour",
             Reason::Debounced => "debounced",
             Reason::UnknownTrigger => "unknown_trigger",
             Reason::NoProfile => "no_profile",
@@ -168,6 +172,11 @@ pub struct Decision {
     /// Who recorded that consent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent_source: Option<ConsentSource>,
+    /// For a send to someone with a best hour (their own or the shop's):
+    /// whether it went in that hour, local to them. Reports compare opens
+    /// and clicks of the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_hour: Option<bool>,
 }
 
 /// Decides a due check against the profile as it is now.
@@ -176,6 +185,28 @@ pub fn decide(p: &Profile, check: &Check, rules: &Triggers, now: Timestamp) -> D
     let mut d = p.decision(check, now, outcome, reason, variant, rules);
     d.until = until.map(ts);
     d
+}
+
+fn local_hour(p: &Profile, rules: &Triggers, at: Secs) -> u8 {
+    u8::try_from(ts(at).to_zoned_datetime(p.local_zone(rules)).hour()).unwrap_or(0)
+}
+
+/// With `send_at = "best_hour"`: the start of the person's best hour
+/// (their own, else the policy's), if now is not in it and it comes within
+/// `max_wait` of when the check first decided to send.
+fn best_hour_wait(p: &Profile, rules: &Triggers, pending: &Pending, max_wait: Dur, now: Secs) -> Option<Secs> {
+    let hour = p.engagement.best_hour().or(rules.policy.best_hour)?;
+    if local_hour(p, rules, now) == hour {
+        return None;
+    }
+    let zone = p.local_zone(rules);
+    let local = ts(now).to_zoned_datetime(zone.clone());
+    let start = |date: jiff::civil::Date| date.at(hour as i8, 0, 0, 0).to_zoned_datetime(zone.clone()).ok();
+    let today = start(local.date())?;
+    let next = if today.timestamp() > ts(now) { today } else { start(local.date().tomorrow().ok()?)? };
+    let next = secs(next.timestamp());
+    let from = if pending.waited_from > 0 { pending.waited_from } else { now };
+    (next - from <= max_wait.as_secs()).then_some(next)
 }
 
 type Verdict = (Outcome, Option<Reason>, Option<String>, Option<Secs>);
@@ -221,6 +252,11 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
     let variant = assign_variant(&check.shop, &check.profile, trigger, check.episode).to_owned();
     if in_holdout(&check.shop, &check.profile, trigger, check.episode) {
         return (Outcome::Skip, Some(Reason::Holdout), Some(variant), None);
+    }
+    if let SendAt::BestHour { max_wait } = trigger.send_at
+        && let Some(until) = best_hour_wait(p, rules, pending, max_wait, now)
+    {
+        return (Outcome::Defer, Some(Reason::BestHour), None, Some(until));
     }
     (Outcome::Send, None, Some(variant), None)
 }
@@ -350,6 +386,10 @@ impl Profile {
             rules: rules.version.clone(),
             consent: self.consent.state,
             consent_source: self.consent.source,
+            best_hour: (decision == Outcome::Send)
+                .then(|| self.engagement.best_hour().or(rules.policy.best_hour))
+                .flatten()
+                .map(|best| local_hour(self, rules, secs(at)) == best),
         }
     }
 
@@ -442,6 +482,9 @@ impl Profile {
             (Outcome::Defer, _) => {
                 let parked = self.unreachable(rules).is_some();
                 if let (Some(p), Some(until)) = (&mut self.triggers[i].pending, d.until) {
+                    if d.reason == Some(Reason::BestHour) && p.waited_from == 0 {
+                        p.waited_from = secs(now);
+                    }
                     p.scheduled = secs(until);
                     p.due = p.due.max(secs(until));
                     p.parked = parked;

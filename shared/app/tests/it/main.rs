@@ -3,6 +3,7 @@
 //! in-memory adapters. Each test is named after the rule it pins.
 
 mod attribution;
+mod best_hour;
 mod claims;
 mod feedback;
 mod http;

@@ -88,6 +88,45 @@ pub struct Profile {
     pub rules: Text,
     #[serde(default)]
     pub seen: Seen,
+    /// Engagement by local hour of day (`send_at = "best_hour"`).
+    #[serde(default, skip_serializing_if = "Engagement::is_empty")]
+    pub engagement: Engagement,
+}
+
+/// Opens, clicks and site activity by the person's local hour of day: 24
+/// counters, all halved when one reaches 255, so recent habits weigh more
+/// and the profile keeps 24 small numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Engagement(pub [u8; 24]);
+
+/// Engagements a person needs before their own best hour counts.
+pub const MIN_ENGAGEMENT: u32 = 5;
+
+impl Engagement {
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&n| n == 0)
+    }
+
+    pub fn record(&mut self, hour: u8) {
+        let i = usize::from(hour % 24);
+        if self.0[i] == u8::MAX {
+            for n in &mut self.0 {
+                *n /= 2;
+            }
+        }
+        self.0[i] += 1;
+    }
+
+    /// The hour with the most engagement (the earliest of equals), once
+    /// there are [`MIN_ENGAGEMENT`] of them.
+    pub fn best_hour(&self) -> Option<u8> {
+        let total: u32 = self.0.iter().map(|&n| u32::from(n)).sum();
+        if total < MIN_ENGAGEMENT {
+            return None;
+        }
+        let top = *self.0.iter().max()?;
+        self.0.iter().position(|&n| n == top).map(|h| h as u8)
+    }
 }
 
 /// What the shell must do after a profile changed. Data, not actions.
@@ -171,6 +210,12 @@ impl Profile {
         if let Some(zone) = e.time_zone.as_deref().filter(|z| z.len() <= 64 && jiff::tz::TimeZone::get(z).is_ok()) {
             self.time_zone = Some(zone.to_owned());
         }
+        if e.kind.is_shopper_activity()
+            || matches!(e.kind, EventKind::EmailOpened { .. } | EventKind::EmailClicked { .. })
+        {
+            let hour = ts(t).to_zoned_datetime(self.local_zone(rules)).hour();
+            self.engagement.record(u8::try_from(hour).unwrap_or(0));
+        }
         for kind in std::iter::once(e.kind.name()).chain(e.kind.detail_name()) {
             if rules.tracks(kind) {
                 self.record_activity(kind, t, rules.ring_cap(kind));
@@ -225,6 +270,16 @@ impl Profile {
             let check = self.check(&self.triggers[i].trigger, episode, scheduled);
             effects.push(Effect::Schedule { check, first: false, parked: false });
         }
+    }
+
+    /// The person's time zone: their own when known, else the shop's (the
+    /// quiet hours' zone), else UTC.
+    pub fn local_zone(&self, rules: &Triggers) -> jiff::tz::TimeZone {
+        self.time_zone
+            .as_deref()
+            .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+            .or_else(|| rules.policy.quiet_hours.as_ref().map(|q| q.time_zone.clone()))
+            .unwrap_or(jiff::tz::TimeZone::UTC)
     }
 
     /// Records when the checks this event parked were parked (wall clock).
@@ -619,6 +674,7 @@ impl Profile {
             parked_at: 0,
             claim: None,
             mail_attempts: 0,
+            waited_from: 0,
         });
         let check = self.check(&trigger.id, episode, due);
         effects.push(Effect::Schedule { check, first: true, parked });
@@ -811,5 +867,55 @@ mod tests {
         assert_eq!(back, s);
         assert_eq!(s.iter().count(), SEEN_KEPT);
         assert!(json.len() < 270, "{} bytes", json.len());
+    }
+}
+
+#[cfg(test)]
+mod engagement_tests {
+    use super::*;
+
+    #[test]
+    fn the_best_hour_needs_five_engagements_and_takes_the_earliest_of_equals() {
+        let mut e = Engagement::default();
+        for h in [19, 19, 8, 8] {
+            e.record(h);
+        }
+        assert_eq!(e.best_hour(), None, "four engagements");
+        e.record(21);
+        assert_eq!(e.best_hour(), Some(8), "8 and 19 tie: the earlier");
+        e.record(19);
+        assert_eq!(e.best_hour(), Some(19));
+    }
+
+    #[test]
+    fn a_full_counter_halves_them_all_so_recent_habits_weigh_more() {
+        let mut e = Engagement::default();
+        for _ in 0..255 {
+            e.record(9);
+        }
+        e.record(20);
+        e.record(9);
+        // The 256th at 9 halves all first: 255 → 127 (+1), and the lone 20 → 0.
+        assert_eq!((e.0[9], e.0[20]), (128, 0));
+    }
+
+    #[test]
+    fn engagement_is_counted_in_the_person_s_local_hour() {
+        let rules = Triggers::parse("", "t.toml", None).unwrap();
+        let mut p = Profile::new("s", "p");
+        let view = |id: &str, zone: Option<&str>| Event {
+            id: crate::EventId::parse(id).unwrap(),
+            shop: "s".into(),
+            occurred_at: "2026-10-06T17:30:00Z".parse().unwrap(),
+            identity: crate::Identity::default(),
+            kind: EventKind::PageViewed { url: None, category: None, name: None },
+            trust: Default::default(),
+            received_at: None,
+            time_zone: zone.map(str::to_owned),
+        };
+        p.apply(&view("v1", None), &rules);
+        assert_eq!(p.engagement.0[17], 1, "UTC without a zone");
+        p.apply(&view("v2", Some("Europe/Berlin")), &rules);
+        assert_eq!(p.engagement.0[19], 1, "19:30 in Berlin (CEST)");
     }
 }

@@ -222,6 +222,10 @@ pub struct Pending {
     /// paused, unreachable) so far: each defers the check a little longer.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub mail_attempts: u32,
+    /// When the check first decided to send but waited for the person's
+    /// best hour (0: it has not): `max_wait` counts from here.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waited_from: Secs,
 }
 
 /// A send in progress. The check decided to send and claimed the episode in

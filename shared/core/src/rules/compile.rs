@@ -227,6 +227,17 @@ impl Compiler<'_> {
             max_per_week: raw.max_per_week.map(Spanned::into_inner),
             quiet_hours,
             outrank_window: raw.outrank_window.unwrap_or(DEFAULT_OUTRANK_WINDOW),
+            best_hour: raw.best_hour.and_then(|h| {
+                let span = h.span();
+                match self.clock_time(&h, "policy.best_hour") {
+                    Some(minutes) if minutes % 60 == 0 => Some((minutes / 60) as u8),
+                    Some(_) => {
+                        self.err(span, "policy.best_hour", "a whole hour, e.g. \"19:00\"");
+                        None
+                    }
+                    None => None,
+                }
+            }),
         }
     }
 
@@ -405,6 +416,27 @@ impl Compiler<'_> {
             None => 0.0,
         };
         let max_lateness = self.lateness(rt.max_lateness, &path("max_lateness"));
+        let send_at = match (rt.send_at, rt.max_wait) {
+            (None, None) => SendAt::Due,
+            (Some(at), max_wait) if at.get_ref() == "best_hour" => {
+                let span = max_wait.as_ref().map_or_else(|| at.span(), Spanned::span);
+                let max_wait = max_wait.map_or(DEFAULT_MAX_WAIT, Spanned::into_inner);
+                if max_wait < Dur::from_secs(3600) || max_wait > Dur::from_secs(7 * 86_400) {
+                    self.err(span, path("max_wait"), format!("{max_wait} is not between 1h and 7d"));
+                }
+                SendAt::BestHour { max_wait }
+            }
+            (Some(at), _) if at.get_ref() == "due" => SendAt::Due,
+            (Some(at), _) => {
+                let msg = format!("unknown {:?}: `send_at` is \"best_hour\" (or \"due\", the default)", at.get_ref());
+                self.err(at.span(), path("send_at"), msg);
+                SendAt::Due
+            }
+            (None, Some(w)) => {
+                self.err(w.span(), path("max_wait"), "`max_wait` goes with `send_at = \"best_hour\"`");
+                SendAt::Due
+            }
+        };
         if self.errors.len() > errors_before {
             return None;
         }
@@ -423,6 +455,7 @@ impl Compiler<'_> {
             subject: rt.subject,
             variants,
             holdout,
+            send_at,
         })
     }
 

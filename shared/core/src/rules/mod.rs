@@ -85,6 +85,11 @@ pub struct Policy {
     /// How long after a send its trigger still outranks lower-priority
     /// ones for the same person ([`DEFAULT_OUTRANK_WINDOW`] unless set).
     pub outrank_window: Dur,
+    /// The shop's best hour to send (0–23, local to the person or the
+    /// shop), for `send_at = "best_hour"` when a person has engaged too
+    /// little to have one of their own.
+    #[serde(default)]
+    pub best_hour: Option<u8>,
 }
 
 /// A send outranks lower-priority triggers for a day by default: long
@@ -150,7 +155,25 @@ pub struct Trigger {
     pub subject: Option<String>,
     pub variants: Vec<Variant>,
     pub holdout: f64,
+    /// When, once it decides to send, the email goes.
+    #[serde(default)]
+    pub send_at: SendAt,
 }
+
+/// When a trigger's email goes once its check decides to send.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SendAt {
+    /// At once.
+    #[default]
+    Due,
+    /// At the start of the person's most engaged hour (their own, else
+    /// the policy's `best_hour`) if it comes within `max_wait` of when the
+    /// check first decided to send; else at once.
+    BestHour { max_wait: Dur },
+}
+
+/// `max_wait` of `send_at = "best_hour"` unless set.
+pub const DEFAULT_MAX_WAIT: Dur = Dur::from_secs(24 * 3600);
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Arm {
@@ -299,6 +322,9 @@ impl Trigger {
         }
         if let Some(d) = self.max_lateness {
             s += &format!(", never more than {d} late");
+        }
+        if let SendAt::BestHour { max_wait } = self.send_at {
+            s += &format!(", sent at the person's most engaged hour if it comes within {max_wait}");
         }
         s += &format!(" → email `{}`", self.template);
         if self.variants.len() > 1 {

@@ -40,6 +40,7 @@ pub(super) struct RawPolicy {
     pub(super) quiet_hours: Option<Spanned<RawQuietHours>>,
     pub(super) max_lateness: Option<Spanned<Dur>>,
     pub(super) outrank_window: Option<Dur>,
+    pub(super) best_hour: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +69,8 @@ pub(super) struct RawTrigger {
     pub(super) cancel_if: Vec<Spanned<String>>,
     pub(super) cooldown: Option<Dur>,
     pub(super) max_lateness: Option<Spanned<Dur>>,
+    pub(super) send_at: Option<Spanned<String>>,
+    pub(super) max_wait: Option<Spanned<Dur>>,
     pub(super) template: Spanned<String>,
     pub(super) subject: Option<String>,
     #[serde(default)]
