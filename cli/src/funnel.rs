@@ -40,6 +40,11 @@ pub struct FunnelArgs {
     /// Write the report as a self-contained HTML page with charts.
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// Also report the funnel per segment of the rules (`[segments]` in
+    /// --triggers), each person in the segments they were in when they
+    /// entered.
+    #[arg(long, requires = "triggers")]
+    pub by_segment: bool,
     /// Shop that Segment messages belong to (they carry none themselves).
     #[arg(long, default_value = "default")]
     pub shop: String,
@@ -61,6 +66,17 @@ struct Report {
     within_secs: i64,
     steps: Vec<Step>,
     suggestions: Vec<Suggestion>,
+    /// With --by-segment: the steps of the people in each segment when
+    /// they entered ("(none)": in no segment).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    by_segment: BTreeMap<String, Vec<Step>>,
+}
+
+/// One person's path through the funnel and the segments they were in
+/// when they entered.
+struct Path {
+    reached: Vec<i64>,
+    segments: Vec<String>,
 }
 
 /// What a trigger's delay means against the funnel, and its backtest.
@@ -111,17 +127,33 @@ pub fn run(args: FunnelArgs) -> Result<ExitCode> {
     }
     let (logs, alias_key) = crate::logs::inputs(&args.logs)?;
     let events = read(&logs, args.format, &args.shop)?;
-    let people = steps_reached(&events, &names, &alias_key, args.within.as_secs())?;
-    let steps = funnel::report(&args.steps.iter().map(|s| s.trim().to_owned()).collect::<Vec<_>>(), &people);
+    let rules = args.triggers.as_deref().map(|p| crate::replay_cmd::load_rules(p, None)).transpose()?;
+    let segment_rules = rules.as_ref().filter(|_| args.by_segment);
+    let paths = steps_reached(&events, &names, &alias_key, args.within.as_secs(), segment_rules)?;
+    let labels: Vec<String> = args.steps.iter().map(|s| s.trim().to_owned()).collect();
+    let reached: Vec<Vec<i64>> = paths.iter().map(|p| p.reached.clone()).collect();
+    let steps = funnel::report(&labels, &reached);
+    let mut by_segment = BTreeMap::new();
+    if segment_rules.is_some() {
+        let mut members: BTreeMap<String, Vec<Vec<i64>>> = BTreeMap::new();
+        for p in paths.iter().filter(|p| !p.reached.is_empty()) {
+            let none = [String::from("(none)")];
+            let segments = if p.segments.is_empty() { &none[..] } else { &p.segments[..] };
+            for s in segments {
+                members.entry(s.clone()).or_default().push(p.reached.clone());
+            }
+        }
+        by_segment = members.into_iter().map(|(s, r)| (s, funnel::report(&labels, &r))).collect();
+    }
     let mut report = Report {
         people_entered: steps.first().map_or(0, |s| s.people),
         within_secs: args.within.as_secs(),
         steps,
         suggestions: Vec::new(),
+        by_segment,
     };
-    if let Some(path) = &args.triggers {
-        let rules = crate::replay_cmd::load_rules(path, None)?;
-        report.suggestions = suggestions(&rules, &names, &report.steps, &events, &alias_key)?;
+    if let Some(rules) = &rules {
+        report.suggestions = suggestions(rules, &names, &report.steps, &events, &alias_key)?;
     }
     print(&report);
     if let Some(path) = &args.json {
@@ -148,25 +180,44 @@ fn read(logs: &[PathBuf], format: Format, shop: &str) -> Result<Vec<(Event, Time
 }
 
 /// Per person (resolved as production resolves them), the times they
-/// reached each step.
+/// reached each step; with `segments`, the rules' segments they were in at
+/// each first-step event, kept for the one they entered by.
 fn steps_reached(
     events: &[(Event, Timestamp)],
     names: &[String],
     alias_key: &AliasKey,
     within: i64,
-) -> Result<Vec<Vec<i64>>> {
+    segments: Option<&Triggers>,
+) -> Result<Vec<Path>> {
     let no_rules = Triggers::parse("", "none", None).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut replay = Replay::new(&no_rules, alias_key.clone());
+    // Segment conditions need the rules' own view of the profile (what they count).
+    let mut replay = Replay::new(segments.unwrap_or(&no_rules), alias_key.clone());
     let mut occurrences: BTreeMap<String, Vec<(i64, usize)>> = BTreeMap::new();
+    let mut at_entry: BTreeMap<(String, i64), Vec<String>> = BTreeMap::new();
     for (e, _) in events {
         let Some(profile) = replay.identify(e)? else { continue };
+        let t = e.occurred_at.as_second();
         for (step, name) in names.iter().enumerate() {
             if e.kind.is_named(name) {
-                occurrences.entry(profile.clone()).or_default().push((e.occurred_at.as_second(), step));
+                occurrences.entry(profile.clone()).or_default().push((t, step));
+                if let (0, Some(rules)) = (step, segments) {
+                    let p =
+                        nudge_app::now_or_never(nudge_app::ports::ProfileStore::load(&replay.store, &e.shop, &profile))
+                            .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let names = p.map(|p| rules.segments_of(&p, t)).unwrap_or_default();
+                    at_entry.insert((profile.clone(), t), names);
+                }
             }
         }
     }
-    Ok(occurrences.values().map(|o| funnel::reached(o, names.len(), within)).collect())
+    Ok(occurrences
+        .into_iter()
+        .map(|(profile, o)| {
+            let reached = funnel::reached(&o, names.len(), within);
+            let segments = reached.first().and_then(|t| at_entry.remove(&(profile, *t))).unwrap_or_default();
+            Path { reached, segments }
+        })
+        .collect())
 }
 
 fn suggestions(
@@ -285,6 +336,11 @@ fn print(r: &Report) {
             t.histogram.iter().filter(|(_, n)| *n > 0).map(|(label, n)| format!("{label}: {n}")).collect();
         println!("\n{} → {}: {}", r.steps[i - 1].name, s.name, bars.join(", "));
     }
+    for (segment, steps) in &r.by_segment {
+        let counts: Vec<String> = steps.iter().map(|s| format!("{} {}", s.name, s.people)).collect();
+        let last = steps.last().map_or(0.0, |s| s.from_start * 100.0);
+        println!("\nsegment {segment}: {} ({last:.1} % to the end)", counts.join(" → "));
+    }
     for s in &r.suggestions {
         println!("\n{}", s.text);
         println!(
@@ -334,6 +390,22 @@ fn html(r: &Report) -> String {
         let title = format!("Time from {} to {}", r.steps[i - 1].name, s.name);
         charts += &crate::charts::bars(&title, "people", &labels, &counts);
     }
+    let mut segments = String::new();
+    if !r.by_segment.is_empty() {
+        segments += "<h2>By segment (when they entered)</h2><table><tr><th>segment</th>";
+        for s in &r.steps {
+            segments += &format!("<th>{}</th>", esc(&s.name));
+        }
+        segments += "<th>to the end</th></tr>";
+        for (segment, steps) in &r.by_segment {
+            segments += &format!("<tr><td>{}</td>", esc(segment));
+            for s in steps {
+                segments += &format!("<td>{}</td>", s.people);
+            }
+            segments += &format!("<td>{:.1} %</td></tr>", steps.last().map_or(0.0, |s| s.from_start * 100.0));
+        }
+        segments += "</table>";
+    }
     let mut suggestions = String::new();
     for s in &r.suggestions {
         let row = |label: &str, delay: i64, b: &Backtest| {
@@ -361,7 +433,7 @@ fn html(r: &Report) -> String {
          td:first-child,th:first-child{{text-align:left}}svg{{display:block;margin:1rem 0}}</style></head><body>\
          <h1>Funnel</h1><p>{} people entered; each had {} from entering to reach the last step.</p>\
          <table><tr><th>step</th><th>people</th><th>conversion</th><th>from start</th><th>median</th><th>p90</th></tr>{rows}</table>\
-         {charts}{suggestions}</body></html>",
+         {charts}{segments}{suggestions}</body></html>",
         r.people_entered,
         human(r.within_secs)
     )

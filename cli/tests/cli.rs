@@ -566,3 +566,53 @@ fn a_funnel_needs_two_steps() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("at least two steps"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn funnel_by_segment_counts_each_person_in_the_segments_they_were_in_when_they_entered() {
+    // Two returning customers (an order a month before) and two new ones
+    // start checkout; both returning customers buy, one new one does.
+    let at = |secs: i64| jiff::Timestamp::from_second(1_791_900_000 + secs).unwrap().to_string();
+    let track = |user: &str, id: &str, event: &str, secs: i64| {
+        serde_json::json!({"type": "track", "event": event, "userId": user, "messageId": id, "timestamp": at(secs),
+            "properties": {"checkout_id": format!("chk-{id}"), "order_id": format!("o-{id}"), "total": 10}})
+        .to_string()
+    };
+    let log = [
+        track("r1", "old1", "Order Completed", -30 * 86_400),
+        track("r2", "old2", "Order Completed", -29 * 86_400),
+        track("r1", "c1", "Checkout Started", 0),
+        track("r2", "c2", "Checkout Started", 10),
+        track("n1", "c3", "Checkout Started", 20),
+        track("n2", "c4", "Checkout Started", 30),
+        track("r1", "b1", "Order Completed", 600),
+        track("r2", "b2", "Order Completed", 610),
+        track("n1", "b3", "Order Completed", 620),
+    ]
+    .join("\n");
+    let log = tmp("segments-funnel.jsonl", &(log + "\n"));
+    let rules = tmp(
+        "segments-funnel.toml",
+        "[segments]\nreturning = { count = \"order_placed\", at_least = 1, within = \"365d\" }\n\
+         [[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ndelay = \"1h\"\ncancel_if = [\"order_placed\"]\ntemplate = \"t\"\n",
+    );
+    let json = std::env::temp_dir().join(format!("nudge-funnel-seg-{}.json", std::process::id()));
+    let out = nudge(&[
+        "funnel",
+        "--steps",
+        "Checkout Started,Order Completed",
+        "--triggers",
+        rules.to_str().unwrap(),
+        "--by-segment",
+        "--json",
+        json.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let people = |segment: &str| -> Vec<u64> {
+        r["by_segment"][segment].as_array().unwrap().iter().map(|s| s["people"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(people("returning"), [2, 2]);
+    assert_eq!(people("(none)"), [2, 1]);
+    assert_eq!(r["steps"][1]["people"], 3);
+}
