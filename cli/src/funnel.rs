@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use jiff::Timestamp;
 use nudge_analytics::funnel::{self, Step};
 use nudge_app::{AliasKey, Replay};
-use nudge_core::event::{SEGMENT_NAMES, VOCABULARY};
+use nudge_core::event::SEGMENT_NAMES;
 use nudge_core::rules::Arm;
 use nudge_core::{Dur, Event, Reason, Triggers};
 use serde::Serialize;
@@ -107,17 +107,15 @@ struct Backtest {
     converted_after_send: u64,
 }
 
-/// A step name as rules name events.
+/// A step name as rules name events: a Segment name's vocabulary name,
+/// else the name itself (a vocabulary or custom event's).
 fn event_name(step: &str) -> Result<String> {
     let step = step.trim();
-    if let Some((_, vocab)) = SEGMENT_NAMES.iter().find(|(segment, _)| segment.eq_ignore_ascii_case(step)) {
-        return Ok((*vocab).to_owned());
+    if step.is_empty() {
+        anyhow::bail!("an empty step name in --steps");
     }
-    if VOCABULARY.contains(&step) || !step.is_empty() {
-        // Anything else is a custom event's name.
-        return Ok(step.to_owned());
-    }
-    anyhow::bail!("an empty step name in --steps")
+    let vocab = SEGMENT_NAMES.iter().find(|(segment, _)| segment.eq_ignore_ascii_case(step)).map(|(_, v)| *v);
+    Ok(vocab.unwrap_or(step).to_owned())
 }
 
 pub fn run(args: FunnelArgs) -> Result<ExitCode> {

@@ -245,7 +245,7 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
         return skip(Reason::FrequencyCap);
     }
     if let Some(q) = &rules.policy.quiet_hours
-        && let Some(end) = quiet_until(q, &local_zone(p, q), now)
+        && let Some(end) = quiet_until(q, &p.local_zone(rules), now)
     {
         return (Outcome::Defer, Some(Reason::QuietHours), None, Some(end));
     }
@@ -312,10 +312,6 @@ fn outranked(p: &Profile, me: &Trigger, rules: &Triggers, now: Secs) -> bool {
 
 /// The zone quiet hours are kept in for this person: theirs when known,
 /// else the shop's (the policy's).
-fn local_zone(p: &Profile, q: &QuietHours) -> jiff::tz::TimeZone {
-    p.time_zone.as_deref().and_then(|z| jiff::tz::TimeZone::get(z).ok()).unwrap_or_else(|| q.time_zone.clone())
-}
-
 /// If `now` falls inside quiet hours in `zone`, the instant they end.
 fn quiet_until(q: &QuietHours, zone: &jiff::tz::TimeZone, now: Secs) -> Option<Secs> {
     let zoned = ts(now).to_zoned_datetime(zone.clone());
