@@ -45,15 +45,8 @@ pub struct FunnelArgs {
     /// entered.
     #[arg(long, requires = "triggers")]
     pub by_segment: bool,
-    /// Shop that Segment messages belong to (they carry none themselves).
-    #[arg(long, default_value = "default")]
-    pub shop: String,
-    /// Input format of the logs.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub format: Format,
-    /// Event logs (JSON Lines), or `nudge serve` data directories.
-    #[arg(required = true)]
-    pub logs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: crate::logs::Input,
 }
 
 fn parse_dur(s: &str) -> Result<Dur, String> {
@@ -123,8 +116,8 @@ pub fn run(args: FunnelArgs) -> Result<ExitCode> {
     if names.len() < 2 {
         anyhow::bail!("a funnel needs at least two steps (--steps \"Checkout Started,Order Completed\")");
     }
-    let (logs, alias_key) = crate::logs::inputs(&args.logs)?;
-    let events = read(&logs, args.format, &args.shop)?;
+    let (logs, alias_key) = args.input.open()?;
+    let events = read(&logs, args.input.format, &args.input.shop)?;
     let rules = args.triggers.as_deref().map(|p| crate::replay_cmd::load_rules(p, None)).transpose()?;
     let segment_rules = rules.as_ref().filter(|_| args.by_segment);
     let paths = steps_reached(&events, &names, &alias_key, args.within.as_secs(), segment_rules)?;

@@ -23,6 +23,27 @@ pub enum Format {
 }
 
 /// One log line turned into events, with the time it arrived.
+/// The event logs a read-only command (funnel, segments) reads.
+#[derive(clap::Args)]
+pub struct Input {
+    /// Shop that Segment messages belong to (they carry none themselves).
+    #[arg(long, default_value = "default")]
+    pub shop: String,
+    /// Input format of the logs.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: Format,
+    /// Event logs (JSON Lines), or `nudge serve` data directories.
+    #[arg(required = true)]
+    pub logs: Vec<PathBuf>,
+}
+
+impl Input {
+    /// The files to read and the alias key their profile ids were made with.
+    pub fn open(&self) -> Result<(Vec<PathBuf>, nudge_app::AliasKey)> {
+        inputs(&self.logs)
+    }
+}
+
 /// The event logs `paths` name (a directory stands for `nudge serve`'s
 /// logs in it, rotated ones first) and the alias key their profile ids were
 /// made with (the data directory's, `NUDGE_ALIAS_KEY`, else replay's own).

@@ -16,7 +16,7 @@ use nudge_app::Replay;
 use nudge_core::{EventKind, Triggers};
 use serde::Serialize;
 
-use crate::logs::{Format, Merged};
+use crate::logs::Merged;
 
 #[derive(clap::Args)]
 pub struct SegmentsArgs {
@@ -30,15 +30,8 @@ pub struct SegmentsArgs {
     /// Days ahead for each person's expected orders.
     #[arg(long, default_value_t = 90)]
     pub horizon_days: u32,
-    /// Shop that Segment messages belong to (they carry none themselves).
-    #[arg(long, default_value = "default")]
-    pub shop: String,
-    /// Input format of the logs.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub format: Format,
-    /// Event logs (JSON Lines), or `nudge serve` data directories.
-    #[arg(required = true)]
-    pub logs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: crate::logs::Input,
 }
 
 /// One person's orders: each order once, its day and value.
@@ -91,13 +84,13 @@ struct Person {
 const DAY: i64 = 86_400;
 
 pub fn run(args: SegmentsArgs) -> Result<ExitCode> {
-    let (logs, alias_key) = crate::logs::inputs(&args.logs)?;
+    let (logs, alias_key) = args.input.open()?;
     // Profile ids come from identities: ingesting with no rules resolves
     // them as production does, merges included.
     let no_rules = Triggers::parse("", "none", None).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut replay = Replay::new(&no_rules, alias_key);
     let mut shops: BTreeMap<String, BTreeMap<String, Orders>> = BTreeMap::new();
-    let mut reader = Merged::open(&logs, args.format, &args.shop, nudge_core::Dur::from_secs(300))?;
+    let mut reader = Merged::open(&logs, args.input.format, &args.input.shop, nudge_core::Dur::from_secs(300))?;
     let mut last_day = i64::MIN;
     while let Some(parsed) = reader.next()? {
         let parsed = parsed.map_err(|e| anyhow::anyhow!("{e}"))?;
