@@ -18,16 +18,21 @@ import argparse
 import os
 import sys
 
-from moto.server import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import make_server
+# Standard output carries one line, the port. Anything else — a library
+# printing while it is imported or while the server runs — goes to standard
+# error (the caller's log), so it can neither come before that line nor
+# write into a pipe the caller has stopped reading.
+port_out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+from moto.server import DomainDispatcherApplication, create_backend_app  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("-H", "--host", default="127.0.0.1")
 parser.add_argument("-p", "--port", type=int, default=0)
 args = parser.parse_args()
 server = make_server(args.host, args.port, DomainDispatcherApplication(create_backend_app), threaded=False)
-print(f"port {server.socket.getsockname()[1]}", flush=True)
-# The caller stops reading stdout after that line: anything moto prints later
-# goes to stderr (its log) instead of a closed pipe.
-os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+port_out.write(f"port {server.socket.getsockname()[1]}\n")
+port_out.close()
 server.serve_forever()
