@@ -187,16 +187,12 @@ pub fn decide(p: &Profile, check: &Check, rules: &Triggers, now: Timestamp) -> D
     d
 }
 
-fn local_hour(p: &Profile, rules: &Triggers, at: Secs) -> u8 {
-    u8::try_from(ts(at).to_zoned_datetime(p.local_zone(rules)).hour()).unwrap_or(0)
-}
-
 /// With `send_at = "best_hour"`: the start of the person's best hour
 /// (their own, else the policy's), if now is not in it and it comes within
 /// `max_wait` of when the check first decided to send.
 fn best_hour_wait(p: &Profile, rules: &Triggers, pending: &Pending, max_wait: Dur, now: Secs) -> Option<Secs> {
     let hour = p.engagement.best_hour().or(rules.policy.best_hour)?;
-    if local_hour(p, rules, now) == hour {
+    if p.local_hour(rules, now) == hour {
         return None;
     }
     let zone = p.local_zone(rules);
@@ -385,7 +381,7 @@ impl Profile {
             best_hour: (decision == Outcome::Send)
                 .then(|| self.engagement.best_hour().or(rules.policy.best_hour))
                 .flatten()
-                .map(|best| local_hour(self, rules, secs(at)) == best),
+                .map(|best| self.local_hour(rules, secs(at)) == best),
         }
     }
 

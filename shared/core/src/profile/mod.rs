@@ -213,8 +213,8 @@ impl Profile {
         if e.kind.is_shopper_activity()
             || matches!(e.kind, EventKind::EmailOpened { .. } | EventKind::EmailClicked { .. })
         {
-            let hour = ts(t).to_zoned_datetime(self.local_zone(rules)).hour();
-            self.engagement.record(u8::try_from(hour).unwrap_or(0));
+            let hour = self.local_hour(rules, t);
+            self.engagement.record(hour);
         }
         for kind in std::iter::once(e.kind.name()).chain(e.kind.detail_name()) {
             if rules.tracks(kind) {
@@ -280,6 +280,18 @@ impl Profile {
             .and_then(|z| jiff::tz::TimeZone::get(z).ok())
             .or_else(|| rules.policy.quiet_hours.as_ref().map(|q| q.time_zone.clone()))
             .unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
+    /// The hour of day (0–23) at `t` in [`Profile::local_zone`]. Without a
+    /// zone of the person's or the shop's, UTC's, with no zone lookup: this
+    /// runs for every activity event.
+    pub fn local_hour(&self, rules: &Triggers, t: Secs) -> u8 {
+        let offset = if self.time_zone.is_none() && rules.policy.quiet_hours.is_none() {
+            0
+        } else {
+            i64::from(self.local_zone(rules).to_offset(ts(t)).seconds())
+        };
+        u8::try_from(t.saturating_add(offset).rem_euclid(86_400) / 3_600).unwrap_or(0)
     }
 
     /// Records when the checks this event parked were parked (wall clock).
