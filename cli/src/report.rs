@@ -192,8 +192,21 @@ pub fn print_table(out: &mut dyn std::io::Write, rows: &[ReportRow]) {
             100.0 * row.interval_95.0,
             100.0 * row.interval_95.1,
             row.lift.map_or("-".to_owned(), |l| format!("{:+.1}%", 100.0 * l)),
-            row.p_beats_holdout.map_or("-".to_owned(), |p| format!("{p:.3}")),
+            match (row.conclusive, row.p_beats_holdout) {
+                (Some(false), _) => "too few".to_owned(),
+                (_, Some(p)) => format!("{p:.3}"),
+                _ => "-".to_owned(),
+            },
         );
+        if let (Some(false), Some(mde)) = (row.conclusive, row.mde) {
+            let _ = writeln!(
+                out,
+                "{:<20} {:<8} too few to conclude: at these sizes a difference under {:.1} points would go unseen",
+                "",
+                "",
+                100.0 * mde
+            );
+        }
         if f.holdout > 0 {
             let _ = writeln!(
                 out,

@@ -166,6 +166,7 @@ impl Attribution {
                 let (hn, hc) = control.get(trigger.as_str()).copied().unwrap_or_default();
                 let rate = ratio(f.converted, f.sent);
                 let holdout_rate = (hn > 0).then(|| ratio(hc, hn));
+                let mde = mde(f.sent, hn, ratio(f.converted + hc, f.sent + hn));
                 ReportRow {
                     trigger: trigger.clone(),
                     variant: variant.clone(),
@@ -175,6 +176,8 @@ impl Attribution {
                     holdout_rate,
                     lift: holdout_rate.filter(|h| *h > 0.0).map(|h| (rate - h) / h),
                     p_beats_holdout: (hn > 0 && f.sent > 0).then(|| p_beats(f.converted, f.sent, hc, hn)),
+                    mde,
+                    conclusive: mde.zip(holdout_rate).map(|(d, h)| (rate - h).abs() >= d),
                 }
             })
             .collect()
@@ -198,6 +201,20 @@ pub struct ReportRow {
     /// Beta(1 + conversions, 1 + non-conversions) posteriors compared by
     /// 20,000 seeded draws (the same figures on every run).
     pub p_beats_holdout: Option<f64>,
+    /// The smallest difference in conversion rate against the holdout these
+    /// sample sizes would detect (two-sided 5 % test, 80 % power), in rate
+    /// units (0.05 = 5 points).
+    pub mde: Option<f64>,
+    /// Whether the observed difference is at least `mde`: when it is not,
+    /// the sample is too small to conclude either way.
+    pub conclusive: Option<bool>,
+}
+
+/// The minimum detectable difference between two conversion rates with
+/// `n` and `m` trials and pooled rate `p`: (z₀.₉₇₅ + z₀.₈) · √(p(1−p)(1/n + 1/m)).
+pub fn mde(n: u64, m: u64, p: f64) -> Option<f64> {
+    const Z: f64 = 1.959_964 + 0.841_621;
+    (n > 0 && m > 0).then(|| Z * (p * (1.0 - p) * (1.0 / n as f64 + 1.0 / m as f64)).sqrt())
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -266,6 +283,38 @@ impl Rng {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_minimum_detectable_difference_matches_a_hand_computation() {
+        // n = m = 1000, pooled 10 %: 2.801585 · √(0.09 · 0.002) = 0.037587…
+        let d = mde(1000, 1000, 0.1).unwrap();
+        assert!((d - 0.037_587).abs() < 1e-5, "{d}");
+        assert_eq!(mde(0, 10, 0.5), None);
+    }
+
+    #[test]
+    fn six_people_are_too_few_to_conclude_anything() {
+        // 2 of 3 sent converted against 0 of 3 held out: a 67-point lift,
+        // and still inside what 3 + 3 people can tell apart.
+        let mut a = Attribution::new(Dur::from_secs(5 * 86_400));
+        for (i, outcome, reason) in [
+            (1, Outcome::Send, None),
+            (2, Outcome::Send, None),
+            (3, Outcome::Send, None),
+            (4, Outcome::Skip, Some(Reason::Holdout)),
+            (5, Outcome::Skip, Some(Reason::Holdout)),
+            (6, Outcome::Skip, Some(Reason::Holdout)),
+        ] {
+            a.decision(&decision(&format!("p{i}"), "a", 1, outcome, reason));
+        }
+        a.order("p1", "2026-10-06T15:00:00Z".parse::<jiff::Timestamp>().unwrap().as_second(), 10.0);
+        a.order("p2", "2026-10-06T15:00:00Z".parse::<jiff::Timestamp>().unwrap().as_second(), 10.0);
+        let row = &a.report()[0];
+        assert!((row.conversion_rate - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(row.holdout_rate, Some(0.0));
+        assert!(row.mde.unwrap() > 2.0 / 3.0, "{:?}", row.mde);
+        assert_eq!(row.conclusive, Some(false));
+    }
 
     #[test]
     fn opens_and_clicks_are_split_between_sends_in_the_best_hour_and_the_rest() {
