@@ -246,7 +246,7 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
         return (Outcome::Defer, Some(Reason::QuietHours), None, Some(end));
     }
     let variant = assign_variant(&check.shop, &check.profile, trigger, check.episode).to_owned();
-    if in_holdout(&check.shop, &check.profile, trigger, check.episode) {
+    if in_holdout(&check.shop, &check.profile, trigger) {
         return (Outcome::Skip, Some(Reason::Holdout), Some(variant), None);
     }
     if let SendAt::BestHour { max_wait } = trigger.send_at
@@ -298,9 +298,7 @@ fn outranked(p: &Profile, me: &Trigger, rules: &Triggers, now: Secs) -> bool {
         let sent_lately = s.last_sent.is_some_and(|last| now - last < window);
         let would_send = s.pending.as_ref().is_some_and(|pd| {
             pd.claim.is_some()
-                || (lapsed(p, t, pd, now).is_none()
-                    && !cooling_down(p, t, now)
-                    && !in_holdout(&p.shop, &p.id, t, pd.episode))
+                || (lapsed(p, t, pd, now).is_none() && !cooling_down(p, t, now) && !in_holdout(&p.shop, &p.id, t))
         });
         sent_lately || would_send
     })
@@ -342,10 +340,12 @@ pub fn assign_variant<'t>(shop: &str, profile: &str, trigger: &'t Trigger, episo
     trigger.variants.iter().rev().find(|v| v.weight > 0).map_or("default", |v| &v.id)
 }
 
-/// Whether this episode falls in the trigger's holdout share. Independent of
-/// the variant hash, so every variant is held out in the same proportion.
-pub fn in_holdout(shop: &str, profile: &str, trigger: &Trigger, episode: u32) -> bool {
-    trigger.holdout > 0.0 && assignment_hash(shop, profile, &trigger.id, episode, b"holdout") < trigger.holdout
+/// Whether this person is in the trigger's holdout share: the same for
+/// every episode and whatever variant they would get, so every variant's
+/// lift is measured against one control group, and a held-out person never
+/// gets this trigger's email. Independent of the variant assignment.
+pub fn in_holdout(shop: &str, profile: &str, trigger: &Trigger) -> bool {
+    trigger.holdout > 0.0 && assignment_hash(shop, profile, &trigger.id, 0, b"holdout") < trigger.holdout
 }
 
 impl Decision {

@@ -356,7 +356,7 @@ fn holdout_episodes_are_decided_but_not_sent() {
         events.push(s.checkout(MIN, "chk"));
         let ds = replay(&rules, &events);
         let d = finals(&ds)[0].clone();
-        let expected_holdout = in_holdout("shop", &ds[0].profile, trigger, 1);
+        let expected_holdout = in_holdout("shop", &ds[0].profile, trigger);
         assert_eq!(d.2 == Some(Reason::Holdout), expected_holdout);
         if d.2 == Some(Reason::Holdout) {
             held += 1;
@@ -535,4 +535,25 @@ fn quiet_hours_are_kept_in_the_recipient_s_own_time_zone_when_known() {
     assert_eq!(sent, Some("2026-10-06T23:00:00Z".parse().unwrap()));
     let (outcome, _, _) = decided(Some("Not/AZone"));
     assert_eq!(outcome, Outcome::Send, "an unknown zone is ignored: the shop's");
+}
+
+#[test]
+fn a_person_held_out_of_a_trigger_is_held_out_of_every_episode_of_it() {
+    let rules = rules(
+        "[[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ndelay = \"10m\"\ncancel_if = [\"order_placed\"]\ntemplate = \"t\"\nholdout = 0.5\n",
+    );
+    let mut held_out_people = 0;
+    for i in 0..20 {
+        let mut s = Shopper::new(&format!("c{i}"));
+        let mut events = s.subscribe(0);
+        for ep in 0..3 {
+            events.push(s.checkout(ep * DAY, &format!("chk{i}-{ep}")));
+        }
+        let ds = replay(&rules, &events);
+        assert_eq!(ds.len(), 3, "{ds:?}");
+        let held: Vec<bool> = ds.iter().map(|d| d.reason == Some(Reason::Holdout)).collect();
+        assert!(held.iter().all(|h| *h == held[0]), "c{i}: {held:?}");
+        held_out_people += usize::from(held[0]);
+    }
+    assert!((1..20).contains(&held_out_people), "some held out, some not: {held_out_people}");
 }
