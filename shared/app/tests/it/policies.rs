@@ -557,3 +557,26 @@ fn a_person_held_out_of_a_trigger_is_held_out_of_every_episode_of_it() {
     }
     assert!((1..20).contains(&held_out_people), "some held out, some not: {held_out_people}");
 }
+
+#[test]
+fn each_variant_waits_its_own_delay_and_is_decided_in_the_variant_it_waited_for() {
+    let rules = rules(
+        "[[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ndelay = \"10m\"\ncancel_if = [\"order_placed\"]\ntemplate = \"t\"\n\
+         variants = [{ id = \"fast\", weight = 1 }, { id = \"slow\", weight = 1, delay = \"1h\" }]\n",
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        let mut s = Shopper::new(&format!("c{i}"));
+        let mut events = s.subscribe(0);
+        events.push(s.checkout(0, "chk"));
+        let ds = replay(&rules, &events);
+        let send = ds.iter().find(|d| d.decision == Outcome::Send).unwrap();
+        let variant = send.variant.clone().unwrap();
+        let waited = send.at.as_second() - at(0).as_second();
+        assert_eq!(waited, if variant == "slow" { HOUR } else { 10 * MIN }, "c{i} in {variant}");
+        seen.insert(variant);
+    }
+    assert_eq!(seen.len(), 2, "both variants drawn");
+    let described = rules.describe().join("\n");
+    assert!(described.contains("(slow waits 1h)"), "{described}");
+}

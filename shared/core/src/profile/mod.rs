@@ -638,7 +638,11 @@ impl Profile {
         rules: &Triggers,
         effects: &mut Vec<Effect>,
     ) {
-        let mut due = t + trigger.delay.as_secs();
+        // The episode's variant sets its delay (a test of delays); the
+        // assignment is a hash, so it is the variant it will be decided in.
+        let episode = self.triggers[i].pending.as_ref().map_or(self.triggers[i].episode + 1, |p| p.episode);
+        let variant = crate::decide::assign_variant(&self.shop, &self.id, trigger, episode);
+        let mut due = t + trigger.delay_of(variant).as_secs();
         if let Some(quiet) = trigger.after_inactive {
             due = due.max(self.last_active + quiet.as_secs());
         }

@@ -364,9 +364,14 @@ impl Compiler<'_> {
 
         let mut variants = Vec::new();
         match rt.variants {
-            None => {
-                variants.push(Variant { id: "default".into(), weight: 1, subject: None, template: None, offer: None })
-            }
+            None => variants.push(Variant {
+                id: "default".into(),
+                weight: 1,
+                subject: None,
+                template: None,
+                offer: None,
+                delay: None,
+            }),
             Some(vs) => {
                 let vspan = vs.span();
                 let mut ids = HashSet::new();
@@ -394,6 +399,7 @@ impl Compiler<'_> {
                         subject: v.subject,
                         template: v.template.map(Spanned::into_inner),
                         offer: v.offer,
+                        delay: v.delay,
                     });
                 }
                 if variants.is_empty() {

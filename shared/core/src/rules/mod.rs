@@ -191,6 +191,9 @@ pub struct Variant {
     pub subject: Option<String>,
     pub template: Option<String>,
     pub offer: Option<String>,
+    /// This variant's own delay (a test of delays), else the trigger's.
+    #[serde(default)]
+    pub delay: Option<Dur>,
 }
 
 impl Triggers {
@@ -296,6 +299,12 @@ impl Trigger {
         self.variants.iter().find(|v| v.id == id)
     }
 
+    /// The delay of an episode in `variant`: the variant's own, else the
+    /// trigger's.
+    pub fn delay_of(&self, variant: &str) -> Dur {
+        self.variant(variant).and_then(|v| v.delay).unwrap_or(self.delay)
+    }
+
     fn describe(&self) -> String {
         let arm = match &self.arm {
             Arm::On(e) => match &self.on_where {
@@ -335,6 +344,11 @@ impl Trigger {
                 .map(|v| format!("{} {:.0}%", v.id, 100.0 * f64::from(v.weight) / f64::from(total)))
                 .collect();
             s += &format!(", variants {}", parts.join(" / "));
+            let delays: Vec<String> =
+                self.variants.iter().filter_map(|v| v.delay.map(|d| format!("{} waits {d}", v.id))).collect();
+            if !delays.is_empty() {
+                s += &format!(" ({})", delays.join(", "));
+            }
         }
         if self.holdout > 0.0 {
             s += &format!(", holdout {:.1}%", self.holdout * 100.0);

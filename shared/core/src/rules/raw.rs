@@ -87,6 +87,7 @@ pub(super) struct RawVariant {
     pub(super) subject: Option<String>,
     pub(super) template: Option<Spanned<String>>,
     pub(super) offer: Option<String>,
+    pub(super) delay: Option<Dur>,
 }
 
 fn default_weight() -> u32 {
