@@ -293,6 +293,11 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     if !report.is_empty() {
         crate::report::print_table(&mut io::stderr(), &report);
     }
+    for t in &rules.triggers {
+        if let Some(f) = nudge_app::attribution::factorial(t, &report) {
+            crate::report::print_factorial(&mut io::stderr(), &f);
+        }
+    }
     crate::report::print_best_hour(&mut io::stderr(), &replay.attribution().best_hour);
     if let (Some(path), Some(daily)) = (&args.html, &daily) {
         crate::report::write_html(path, &report, daily)?;

@@ -147,6 +147,37 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A 2×2 test's table of conversion rates, its main effects and the
+/// interaction, and whether its sizes can tell the effects apart.
+pub fn print_factorial(out: &mut dyn std::io::Write, f: &nudge_app::attribution::Factorial) {
+    let [a, b] = &f.factors;
+    let _ = writeln!(out, "\n2×2 test of {}: {a} × {b}", f.trigger);
+    let _ = writeln!(
+        out,
+        "  {:<24} {:>18} {:>18}",
+        "",
+        format!("{b}={}", f.levels[1][0]),
+        format!("{b}={}", f.levels[1][1])
+    );
+    for i in 0..2 {
+        let cell = |j: usize| format!("{:.1} % of {}", 100.0 * f.rates[i][j], f.sent[i][j]);
+        let _ = writeln!(out, "  {:<24} {:>18} {:>18}", format!("{a}={}", f.levels[0][i]), cell(0), cell(1));
+    }
+    for (k, name) in f.factors.iter().enumerate() {
+        let effect = 100.0 * f.main_effects[k];
+        let (low, high) = (&f.levels[k][0], &f.levels[k][1]);
+        let verdict = match f.mde[k] {
+            Some(d) if f.main_effects[k].abs() < d => {
+                format!("too few to conclude: a difference under {:.1} points would go unseen", 100.0 * d)
+            }
+            Some(_) => "detectable at these sizes".to_owned(),
+            None => "-".to_owned(),
+        };
+        let _ = writeln!(out, "  main effect of {name} ({high} vs {low}): {effect:+.1} points; {verdict}");
+    }
+    let _ = writeln!(out, "  interaction: {:+.1} points", 100.0 * f.interaction);
+}
+
 /// Opens and clicks of sends in the recipient's best hour against the
 /// rest, when any send went to someone with a best hour.
 pub fn print_best_hour(out: &mut dyn std::io::Write, b: &nudge_app::attribution::BestHourFigures) {

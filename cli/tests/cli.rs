@@ -616,3 +616,38 @@ fn funnel_by_segment_counts_each_person_in_the_segments_they_were_in_when_they_e
     assert_eq!(people("(none)"), [2, 1]);
     assert_eq!(r["steps"][1]["people"], 3);
 }
+
+#[test]
+fn replay_reports_a_two_by_two_test_of_delay_and_subject_with_main_effects_and_interaction() {
+    let log = std::env::temp_dir().join(format!("nudge-mv-{}.jsonl", std::process::id()));
+    let sim = nudge(&["simulate", "--events", "20000", "--seed", "7", "--out", log.to_str().unwrap()]);
+    assert!(sim.status.success(), "{}", text(&sim.stderr));
+    let rules = tmp(
+        "two-by-two.toml",
+        "[[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ndelay = \"10m\"\ncancel_if = [\"order_placed\"]\ntemplate = \"t\"\n\
+         variants = [{ id = \"sp\", factors = { delay = \"short\", subject = \"plain\" } },\n\
+         { id = \"sq\", subject = \"Still deciding?\", factors = { delay = \"short\", subject = \"question\" } },\n\
+         { id = \"lp\", delay = \"40m\", factors = { delay = \"long\", subject = \"plain\" } },\n\
+         { id = \"lq\", delay = \"40m\", subject = \"Still deciding?\", factors = { delay = \"long\", subject = \"question\" } }]\n",
+    );
+    let out = nudge(&["replay", "--triggers", rules.to_str().unwrap(), "--out", "/dev/null", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stderr);
+    for want in [
+        "2×2 test of cart: delay × subject",
+        "main effect of delay (short vs long)",
+        "main effect of subject",
+        "interaction:",
+    ] {
+        assert!(report.contains(want), "{want} missing:\n{report}");
+    }
+    // Factors must be named alike by every variant.
+    let bad = tmp(
+        "bad-factors.toml",
+        "[[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ntemplate = \"t\"\n\
+         variants = [{ id = \"a\", factors = { delay = \"short\" } }, { id = \"b\", factors = { subject = \"plain\" } }]\n",
+    );
+    let out = nudge(&["check", "--triggers", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("every variant names the same factors"), "{}", text(&out.stderr));
+}

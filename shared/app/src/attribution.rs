@@ -210,6 +210,72 @@ pub struct ReportRow {
     pub conclusive: Option<bool>,
 }
 
+/// A 2×2 multivariate test of one trigger: its variants name two factors
+/// with two levels each (`factors` in docs/triggers.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Factorial {
+    pub trigger: String,
+    /// The two factors, in name order.
+    pub factors: [String; 2],
+    /// Each factor's two levels, in name order.
+    pub levels: [[String; 2]; 2],
+    /// Sends and conversion rate per cell: `[level of factor 0][level of factor 1]`.
+    pub sent: [[u64; 2]; 2],
+    pub rates: [[f64; 2]; 2],
+    /// Each factor's main effect: the mean rate at its second level minus at
+    /// its first, averaged over the other factor's levels.
+    pub main_effects: [f64; 2],
+    /// How much the effect of factor 1 changes with factor 0's level:
+    /// (r₁₁ − r₁₀) − (r₀₁ − r₀₀).
+    pub interaction: f64,
+    /// The smallest main effect these sizes would detect (5 %, 80 % power).
+    pub mde: [Option<f64>; 2],
+}
+
+/// The 2×2 analysis of `trigger` from its report rows, when its variants
+/// name exactly two factors with two levels each.
+pub fn factorial(trigger: &nudge_core::rules::Trigger, rows: &[ReportRow]) -> Option<Factorial> {
+    let names: Vec<&String> = trigger.variants.first()?.factors.keys().collect();
+    let [a, b] = names[..] else { return None };
+    let levels_of = |f: &String| -> Option<[String; 2]> {
+        let mut l: Vec<&String> = trigger.variants.iter().filter_map(|v| v.factors.get(f)).collect();
+        l.sort();
+        l.dedup();
+        match l[..] {
+            [x, y] => Some([x.clone(), y.clone()]),
+            _ => None,
+        }
+    };
+    let levels = [levels_of(a)?, levels_of(b)?];
+    let (mut sent, mut converted) = ([[0u64; 2]; 2], [[0u64; 2]; 2]);
+    for row in rows.iter().filter(|r| r.trigger == trigger.id) {
+        let Some(v) = trigger.variant(&row.variant) else { continue };
+        let i = levels[0].iter().position(|l| Some(l) == v.factors.get(a))?;
+        let j = levels[1].iter().position(|l| Some(l) == v.factors.get(b))?;
+        sent[i][j] += row.figures.sent;
+        converted[i][j] += row.figures.converted;
+    }
+    let rates = [0, 1].map(|i| [0, 1].map(|j| ratio(converted[i][j], sent[i][j])));
+    let total_sent: u64 = sent.iter().flatten().sum();
+    let pooled = ratio(converted.iter().flatten().sum(), total_sent);
+    let half = |f: usize, level: usize| -> u64 {
+        if f == 0 { sent[level][0] + sent[level][1] } else { sent[0][level] + sent[1][level] }
+    };
+    Some(Factorial {
+        trigger: trigger.id.clone(),
+        factors: [a.clone(), b.clone()],
+        levels,
+        sent,
+        rates,
+        main_effects: [
+            (rates[1][0] + rates[1][1]) / 2.0 - (rates[0][0] + rates[0][1]) / 2.0,
+            (rates[0][1] + rates[1][1]) / 2.0 - (rates[0][0] + rates[1][0]) / 2.0,
+        ],
+        interaction: (rates[1][1] - rates[1][0]) - (rates[0][1] - rates[0][0]),
+        mde: [0, 1].map(|f| mde(half(f, 0), half(f, 1), pooled)),
+    })
+}
+
 /// The minimum detectable difference between two conversion rates with
 /// `n` and `m` trials and pooled rate `p`: (z₀.₉₇₅ + z₀.₈) · √(p(1−p)(1/n + 1/m)).
 pub fn mde(n: u64, m: u64, p: f64) -> Option<f64> {
@@ -283,6 +349,49 @@ impl Rng {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_two_by_two_test_gives_main_effects_and_the_interaction_by_hand() {
+        let src = "[[trigger]]\nid = \"cart\"\non = \"checkout_started\"\ntemplate = \"t\"\n\
+                   variants = [{ id = \"a\", factors = { delay = \"long\", subject = \"plain\" } },\n\
+                   { id = \"b\", factors = { delay = \"long\", subject = \"question\" } },\n\
+                   { id = \"c\", factors = { delay = \"short\", subject = \"plain\" } },\n\
+                   { id = \"d\", factors = { delay = \"short\", subject = \"question\" } }]\n";
+        let rules = nudge_core::Triggers::parse(src, "t.toml", None).unwrap();
+        // Conversion per cell (sent 100 each): long/plain 10 %, long/question
+        // 20 %, short/plain 30 %, short/question 60 %.
+        let row = |variant: &str, converted: u64| ReportRow {
+            trigger: "cart".into(),
+            variant: variant.into(),
+            figures: VariantFigures { sent: 100, converted, ..VariantFigures::default() },
+            conversion_rate: 0.0,
+            interval_95: (0.0, 0.0),
+            holdout_rate: None,
+            lift: None,
+            p_beats_holdout: None,
+            mde: None,
+            conclusive: None,
+        };
+        let rows = [row("a", 10), row("b", 20), row("c", 30), row("d", 60)];
+        let f = factorial(&rules.triggers[0], &rows).unwrap();
+        assert_eq!(f.factors, ["delay".to_owned(), "subject".to_owned()]);
+        assert_eq!(f.levels[0], ["long".to_owned(), "short".to_owned()]);
+        // delay: (0.30 + 0.60) / 2 − (0.10 + 0.20) / 2 = 0.30;
+        // subject: (0.20 + 0.60) / 2 − (0.10 + 0.30) / 2 = 0.20;
+        // interaction: (0.60 − 0.30) − (0.20 − 0.10) = 0.20.
+        let close = |x: f64, y: f64| (x - y).abs() < 1e-12;
+        assert!(close(f.main_effects[0], 0.30) && close(f.main_effects[1], 0.20), "{f:?}");
+        assert!(close(f.interaction, 0.20), "{f:?}");
+        assert!(f.mde[0].unwrap() > 0.0);
+        // Variants without two two-level factors have no such analysis.
+        let plain = nudge_core::Triggers::parse(
+            "[[trigger]]\nid = \"x\"\non = \"checkout_started\"\ntemplate = \"t\"\n",
+            "t.toml",
+            None,
+        )
+        .unwrap();
+        assert_eq!(factorial(&plain.triggers[0], &rows), None);
+    }
 
     #[test]
     fn the_minimum_detectable_difference_matches_a_hand_computation() {

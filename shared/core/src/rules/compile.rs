@@ -371,6 +371,7 @@ impl Compiler<'_> {
                 template: None,
                 offer: None,
                 delay: None,
+                factors: BTreeMap::new(),
             }),
             Some(vs) => {
                 let vspan = vs.span();
@@ -400,7 +401,12 @@ impl Compiler<'_> {
                         template: v.template.map(Spanned::into_inner),
                         offer: v.offer,
                         delay: v.delay,
+                        factors: v.factors,
                     });
+                }
+                let named: Vec<Vec<&String>> = variants.iter().map(|v| v.factors.keys().collect()).collect();
+                if named.iter().any(|n| !n.is_empty()) && named.iter().any(|n| *n != named[0]) {
+                    self.err(vspan.clone(), path("variants.factors"), "every variant names the same factors");
                 }
                 if variants.is_empty() {
                     self.err(vspan, path("variants"), "list at least one variant, or leave `variants` out");

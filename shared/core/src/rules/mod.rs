@@ -194,6 +194,11 @@ pub struct Variant {
     /// This variant's own delay (a test of delays), else the trigger's.
     #[serde(default)]
     pub delay: Option<Dur>,
+    /// The variant's level of each factor of a multivariate test (e.g.
+    /// `{ delay = "short", subject = "question" }`): reports give each
+    /// factor's main effect and their interaction.
+    #[serde(default)]
+    pub factors: BTreeMap<String, String>,
 }
 
 impl Triggers {

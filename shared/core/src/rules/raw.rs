@@ -88,6 +88,8 @@ pub(super) struct RawVariant {
     pub(super) template: Option<Spanned<String>>,
     pub(super) offer: Option<String>,
     pub(super) delay: Option<Dur>,
+    #[serde(default)]
+    pub(super) factors: std::collections::BTreeMap<String, String>,
 }
 
 fn default_weight() -> u32 {
