@@ -44,6 +44,10 @@ pub struct ReportArgs {
     /// Write the rows as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The rules the decisions were made with: for a trigger whose variants
+    /// name two factors of two levels each, the 2×2 analysis too.
+    #[arg(long)]
+    pub triggers: Option<PathBuf>,
 }
 
 /// Sends and skips by reason, per day (UTC).
@@ -135,6 +139,12 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     }
     let rows = attribution.report();
     print_table(&mut std::io::stdout(), &rows);
+    if let Some(path) = &args.triggers {
+        let rules = crate::replay_cmd::load_rules(path, None)?;
+        for f in rules.triggers.iter().filter_map(|t| nudge_app::attribution::factorial(t, &rows)) {
+            print_factorial(&mut std::io::stdout(), &f);
+        }
+    }
     print_best_hour(&mut std::io::stdout(), &attribution.best_hour);
     if let Some(p) = &args.json {
         std::fs::write(p, serde_json::to_string_pretty(&rows)?)
