@@ -16,8 +16,6 @@ use nudge_core::rules::Arm;
 use nudge_core::{Dur, Event, Reason, Triggers};
 use serde::Serialize;
 
-use crate::logs::{Format, Merged};
-
 #[derive(clap::Args)]
 pub struct FunnelArgs {
     /// The steps in order, comma-separated: Segment names ("Product Viewed",
@@ -117,7 +115,11 @@ pub fn run(args: FunnelArgs) -> Result<ExitCode> {
         anyhow::bail!("a funnel needs at least two steps (--steps \"Checkout Started,Order Completed\")");
     }
     let (logs, alias_key) = args.input.open()?;
-    let events = read(&logs, args.input.format, &args.input.shop)?;
+    let mut events = Vec::new();
+    args.input.each_event(&logs, |e, arrived| {
+        events.push((e, arrived));
+        Ok(())
+    })?;
     let rules = args.triggers.as_deref().map(|p| crate::replay_cmd::load_rules(p, None)).transpose()?;
     let segment_rules = rules.as_ref().filter(|_| args.by_segment);
     let paths = steps_reached(&events, &names, &alias_key, args.within.as_secs(), segment_rules)?;
@@ -157,17 +159,6 @@ pub fn run(args: FunnelArgs) -> Result<ExitCode> {
         eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Every event of the logs with its arrival time, in arrival order.
-fn read(logs: &[PathBuf], format: Format, shop: &str) -> Result<Vec<(Event, Timestamp)>> {
-    let mut reader = Merged::open(logs, format, shop, Dur::from_secs(300))?;
-    let mut events = Vec::new();
-    while let Some(parsed) = reader.next()? {
-        let parsed = parsed.map_err(|e| anyhow::anyhow!("{e}"))?;
-        events.extend(parsed.events.into_iter().map(|e| (e, parsed.arrived)));
-    }
-    Ok(events)
 }
 
 /// Per person (resolved as production resolves them), the times they
@@ -225,7 +216,7 @@ fn suggestions(
         let Some(k) = names.iter().position(|n| n == on) else { continue };
         let Some(next) = names.get(k + 1).filter(|n| t.cancel_if.contains(n)) else { continue };
         let gaps = &steps[k + 1].gaps;
-        let Some(p90) = funnel::percentile(&sorted(gaps), 0.9) else { continue };
+        let Some(p90) = steps[k + 1].timing.as_ref().map(|t| t.p90_secs) else { continue };
         let delay = t.delay.as_secs();
         let suggested = ((p90 + 59) / 60 * 60).max(60);
         let within = funnel::share_within(gaps, delay);
@@ -260,12 +251,6 @@ fn suggestions(
 
 impl Backtest {
     const EMPTY: Backtest = Backtest { armed: 0, sent: 0, skipped_converted: 0, converted_after_send: 0 };
-}
-
-fn sorted(v: &[i64]) -> Vec<i64> {
-    let mut s = v.to_vec();
-    s.sort_unstable();
-    s
 }
 
 /// Per trigger, what a replay of the events with these rules decides.

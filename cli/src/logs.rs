@@ -42,6 +42,19 @@ impl Input {
     pub fn open(&self) -> Result<(Vec<PathBuf>, nudge_app::AliasKey)> {
         inputs(&self.logs)
     }
+
+    /// Every event of `logs` (from [`Input::open`]) with its arrival time,
+    /// merged by arrival as `nudge replay` reads them; a bad line stops it.
+    pub fn each_event(&self, logs: &[PathBuf], mut f: impl FnMut(Event, Timestamp) -> Result<()>) -> Result<()> {
+        let mut reader = Merged::open(logs, self.format, &self.shop, nudge_core::Dur::from_secs(300))?;
+        while let Some(parsed) = reader.next()? {
+            let parsed = parsed.map_err(|e| anyhow::anyhow!("{e}"))?;
+            for e in parsed.events {
+                f(e, parsed.arrived)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The event logs `paths` name (a directory stands for `nudge serve`'s

@@ -16,8 +16,6 @@ use nudge_app::Replay;
 use nudge_core::{EventKind, Triggers};
 use serde::Serialize;
 
-use crate::logs::Merged;
-
 #[derive(clap::Args)]
 pub struct SegmentsArgs {
     /// Fit on orders up to the end of this day (UTC), e.g. 1997-09-30;
@@ -90,21 +88,18 @@ pub fn run(args: SegmentsArgs) -> Result<ExitCode> {
     let no_rules = Triggers::parse("", "none", None).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut replay = Replay::new(&no_rules, alias_key);
     let mut shops: BTreeMap<String, BTreeMap<String, Orders>> = BTreeMap::new();
-    let mut reader = Merged::open(&logs, args.input.format, &args.input.shop, nudge_core::Dur::from_secs(300))?;
     let mut last_day = i64::MIN;
-    while let Some(parsed) = reader.next()? {
-        let parsed = parsed.map_err(|e| anyhow::anyhow!("{e}"))?;
-        for e in parsed.events {
-            let profile = replay.identify(&e)?;
-            let (Some(profile), EventKind::OrderPlaced { order }) = (profile, &e.kind) else { continue };
-            let day = e.occurred_at.as_second().div_euclid(DAY);
-            let orders = shops.entry(e.shop.clone()).or_default().entry(profile).or_default();
-            if orders.ids.insert(order.id.clone()) {
-                orders.placed.push((day, order.value));
-                last_day = last_day.max(day);
-            }
+    args.input.each_event(&logs, |e, _| {
+        let profile = replay.identify(&e)?;
+        let (Some(profile), EventKind::OrderPlaced { order }) = (profile, &e.kind) else { return Ok(()) };
+        let day = e.occurred_at.as_second().div_euclid(DAY);
+        let orders = shops.entry(e.shop.clone()).or_default().entry(profile).or_default();
+        if orders.ids.insert(order.id.clone()) {
+            orders.placed.push((day, order.value));
+            last_day = last_day.max(day);
         }
-    }
+        Ok(())
+    })?;
     if shops.is_empty() {
         anyhow::bail!("no orders in the logs: segments and the model need order history");
     }
