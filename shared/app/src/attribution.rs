@@ -34,6 +34,39 @@ pub struct VariantFigures {
     pub holdout: u64,
     pub holdout_converted: u64,
     pub holdout_revenue: f64,
+    /// The two revenues in millionths, added exactly: the sums do not
+    /// depend on the order orders are counted in (or on how a replay was
+    /// split between threads).
+    #[serde(skip)]
+    revenue_micros: i64,
+    #[serde(skip)]
+    holdout_revenue_micros: i64,
+}
+
+impl VariantFigures {
+    fn add_revenue(&mut self, value: f64, holdout: bool) {
+        // `as` saturates: an absurd order value cannot wrap the sum.
+        let micros = (value * 1e6).round() as i64;
+        if holdout {
+            self.holdout_revenue_micros = self.holdout_revenue_micros.saturating_add(micros);
+        } else {
+            self.revenue_micros = self.revenue_micros.saturating_add(micros);
+        }
+        self.revenue = self.revenue_micros as f64 / 1e6;
+        self.holdout_revenue = self.holdout_revenue_micros as f64 / 1e6;
+    }
+
+    fn add(&mut self, o: &VariantFigures) {
+        self.sent += o.sent;
+        self.opened += o.opened;
+        self.clicked += o.clicked;
+        self.converted += o.converted;
+        self.holdout += o.holdout;
+        self.holdout_converted += o.holdout_converted;
+        self.revenue_micros = self.revenue_micros.saturating_add(o.revenue_micros);
+        self.holdout_revenue_micros = self.holdout_revenue_micros.saturating_add(o.holdout_revenue_micros);
+        self.add_revenue(0.0, false);
+    }
 }
 
 #[derive(Debug)]
@@ -121,11 +154,10 @@ impl Attribution {
         let value = if value.is_finite() { value } else { 0.0 };
         if t.holdout {
             f.holdout_converted += 1;
-            f.holdout_revenue += value;
         } else {
             f.converted += 1;
-            f.revenue += value;
         }
+        f.add_revenue(value, t.holdout);
     }
 
     /// An open or click on the message of (profile, trigger, episode).
@@ -149,6 +181,25 @@ impl Attribution {
             } else {
                 bucket.opened += 1;
             }
+        }
+    }
+
+    /// Adds another replay's attribution, of other people (a shard's,
+    /// [`crate::shard`]).
+    pub fn add(&mut self, other: Attribution) {
+        self.last.extend(other.last);
+        self.variants.extend(other.variants);
+        self.in_best_hour.extend(other.in_best_hour);
+        for (k, f) in &other.figures {
+            self.figures.entry(k.clone()).or_default().add(f);
+        }
+        for (mine, theirs) in [
+            (&mut self.best_hour.in_best_hour, &other.best_hour.in_best_hour),
+            (&mut self.best_hour.other_hours, &other.best_hour.other_hours),
+        ] {
+            mine.sent += theirs.sent;
+            mine.opened += theirs.opened;
+            mine.clicked += theirs.clicked;
         }
     }
 

@@ -122,6 +122,42 @@ pub fn aliases(identity: &Identity, key: &AliasKey) -> Aliases {
     .collect()
 }
 
+/// Cheap, unkeyed hashes of the aliases [`aliases`] finds in `identity`,
+/// in `shop`: two identities share a hash when they share an alias (and,
+/// with odds of one in 2⁶⁴, when they do not — which only puts two people
+/// in one shard). For splitting a replay's people between threads
+/// ([`crate::shard`]) without an HMAC per event.
+pub fn alias_hashes(shop: &str, identity: &Identity) -> smallvec::SmallVec<[u64; 3]> {
+    let hash = |kind: AliasKind, value: &str| {
+        let bounded;
+        let value = if value.len() <= nudge_core::event::MAX_KEY_LEN {
+            value
+        } else {
+            bounded = bounded_key(value);
+            bounded.as_str()
+        };
+        stable_hash(&[shop.as_bytes(), kind.as_str().as_bytes(), value.as_bytes()])
+    };
+    let plain = |kind: AliasKind, value: &Option<String>| {
+        value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| hash(kind, v))
+    };
+    let email = identity
+        .email
+        .as_deref()
+        .filter(|e| e.contains('@'))
+        .map(|e| hash(AliasKind::Email, &e.trim().to_lowercase()));
+    [
+        plain(AliasKind::Customer, &identity.customer_id),
+        email,
+        plain(AliasKind::Anonymous, &identity.anonymous_id),
+        plain(AliasKind::Checkout, &identity.checkout_token),
+        plain(AliasKind::Cart, &identity.cart_token),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// A new profile's id, derived from its first alias so that replays and
 /// retries create the same id.
 pub fn new_profile_id(shop: &str, first: &Alias) -> String {

@@ -13,6 +13,7 @@ pub mod memory;
 pub mod ports;
 pub mod replay;
 pub mod retry;
+pub mod shard;
 pub mod unsubscribe;
 pub mod usecase;
 

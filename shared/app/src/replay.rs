@@ -113,9 +113,27 @@ impl<'r> Replay<'r> {
         if events.is_empty() {
             return Ok(());
         }
+        self.tick(arrived, sink)?;
+        self.ingest_message(events, sink)
+    }
+
+    /// What happens when a message arrives at `arrived`, before it is
+    /// ingested: every check due by then runs, and time moves on to it. A
+    /// shard of a replay on several threads ticks for every message of the
+    /// log, its own and the others', so that its clock and its checks run
+    /// exactly as in a replay on one thread.
+    pub fn tick(&mut self, arrived: Timestamp, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
         self.run_due(arrived, sink)?;
         self.clock.advance_to(arrived);
         self.scheduler.set_now(self.now());
+        Ok(())
+    }
+
+    /// Ingests one message at the current time (after [`Replay::tick`]).
+    pub fn ingest_message(&mut self, events: &[&Event], sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
+        if events.is_empty() {
+            return Ok(());
+        }
         let ports = IngestPorts {
             now: self.now(),
             rules: self.rules,
@@ -176,14 +194,23 @@ impl<'r> Replay<'r> {
     }
 
     /// Runs every remaining check, in time order, until none is pending.
+    /// Its decisions are handed on as one batch (see [`Replay::drain`]).
     pub fn finish(&mut self, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
         while let Some(due) = self.scheduler.next_due() {
-            self.run_due(due, sink)?;
+            self.run_checks(due)?;
         }
+        self.drain(sink);
         Ok(())
     }
 
     fn run_due(&mut self, until: Timestamp, sink: &mut dyn FnMut(&Decision)) -> Result<(), AppError> {
+        self.run_checks(until)?;
+        self.drain(sink);
+        Ok(())
+    }
+
+    /// Runs the checks due by `until`; their decisions wait in the publisher.
+    fn run_checks(&mut self, until: Timestamp) -> Result<(), AppError> {
         while let Some(crate::memory::Due { check, at, parked }) = self.scheduler.pop_due(until) {
             self.clock.advance_to(at);
             self.scheduler.set_now(self.now());
@@ -204,13 +231,19 @@ impl<'r> Replay<'r> {
             } else {
                 self.summary.checks_run += 1;
             }
-            self.drain(sink);
         }
         Ok(())
     }
 
+    /// Hands on the decisions made since the last call: those of one
+    /// message, or of every check that ran before one, in a canonical
+    /// order — by time, then profile, each person's in the order made. The
+    /// order of two people's decisions at one time is then the same however
+    /// the log is split between threads ([`crate::shard`]).
     fn drain(&mut self, sink: &mut dyn FnMut(&Decision)) {
-        for d in self.publisher.take_decisions() {
+        let mut decisions = self.publisher.take_decisions();
+        decisions.sort_by(|a, b| (a.at, &a.profile).cmp(&(b.at, &b.profile)));
+        for d in decisions {
             self.summary.record(&d);
             self.attribution.decision(&d);
             sink(&d);
@@ -224,6 +257,11 @@ impl<'r> Replay<'r> {
     /// Orders credited to triggers and variants so far.
     pub fn attribution(&self) -> &Attribution {
         &self.attribution
+    }
+
+    /// The attribution so far, leaving an empty one.
+    pub fn take_attribution(&mut self) -> Attribution {
+        std::mem::replace(&mut self.attribution, Attribution::new(DEFAULT_WINDOW))
     }
 
     pub fn now(&self) -> Timestamp {
@@ -282,6 +320,30 @@ impl Summary {
                 (Outcome::Send, _) => vs.sent += 1,
                 (Outcome::Skip, Some(Reason::Holdout)) => vs.holdout += 1,
                 _ => {}
+            }
+        }
+    }
+
+    /// Adds another replay's counts (a shard's, [`crate::shard`]).
+    pub fn add(&mut self, other: &Summary) {
+        self.events += other.events;
+        self.duplicates += other.duplicates;
+        self.checks_run += other.checks_run;
+        self.checks_reconciled += other.checks_reconciled;
+        for (id, o) in &other.triggers {
+            let t = self.trigger(id);
+            t.armed += o.armed;
+            t.sent += o.sent;
+            for (r, n) in &o.skipped {
+                *t.skipped.entry(*r).or_default() += n;
+            }
+            for (r, n) in &o.deferred {
+                *t.deferred.entry(*r).or_default() += n;
+            }
+            for (v, o) in &o.variants {
+                let vs = t.variants.entry(v.clone()).or_default();
+                vs.sent += o.sent;
+                vs.holdout += o.holdout;
             }
         }
     }

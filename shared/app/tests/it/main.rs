@@ -12,6 +12,7 @@ mod parking;
 mod policies;
 mod properties;
 mod scheduler_lead;
+mod shard;
 
 use jiff::Timestamp;
 use nudge_app::memory::{ManualClock, MemoryMailer, MemoryPublisher, MemoryScheduler, MemoryStore};
