@@ -117,6 +117,8 @@ struct Lines {
 
 /// Bytes read at a time; a longer line grows the buffer.
 const READ_SIZE: usize = 1 << 20;
+/// Bytes read at a time when parsing on several threads.
+const PARSE_BLOCK: usize = 8 << 20;
 
 impl Lines {
     /// The next line without its newline, reading more of the file as needed.
@@ -165,6 +167,34 @@ impl Lines {
         }))
     }
 
+    /// The non-blank lines already read (reading first if there are
+    /// none), each with its number: a block to parse at once. Empty at the
+    /// end of the file.
+    fn block(&mut self) -> Result<Vec<(u64, Range<usize>)>> {
+        let mut out = Vec::new();
+        let mut take = |lines: &mut Lines, line: Range<usize>| {
+            lines.line_no += 1;
+            if !lines.buf[line.clone()].iter().all(u8::is_ascii_whitespace) {
+                out.push((lines.line_no, line));
+            }
+        };
+        // The first line may read (and move what is left to the front);
+        // the others are those complete in the buffer after it.
+        let Some(first) = self.next_range()? else { return Ok(out) };
+        take(self, first);
+        while let Some(i) = memchr::memchr(b'\n', &self.buf[self.next..self.filled]) {
+            let line = self.next..self.next + i;
+            self.next += i + 1;
+            take(self, line);
+        }
+        if self.at_eof && self.next < self.filled {
+            let line = self.next..self.filled;
+            self.next = self.filled;
+            take(self, line);
+        }
+        Ok(out)
+    }
+
     fn error(&self, message: String) -> LineError {
         LineError { file: self.path.clone(), line: self.line_no, message }
     }
@@ -200,15 +230,50 @@ impl LogReader {
             Some(Ok(line)) => line,
         };
         if self.format == Format::Auto {
-            self.format = if nudge_event(line).is_ok() { Format::Nudge } else { Format::Segment };
+            self.format = detect(line);
         }
-        let parsed = match self.format {
-            Format::Nudge => {
-                nudge_event(line).map(|e| Parsed { arrived: e.received_at.unwrap_or(e.occurred_at), events: vec![e] })
-            }
-            _ => parse_segment(line, &self.shop),
-        };
+        let parsed = parse_line(line, self.format, &self.shop);
         Ok(Some(parsed.map_err(|message| self.lines.error(message))))
+    }
+
+    /// Every line of the file, parsed on `threads` threads a block at a
+    /// time, with its number. `progress` is told the bytes of each block.
+    fn parse_all(mut self, threads: usize, progress: &dyn Fn(u64)) -> Result<Vec<(u64, Result<Parsed, LineError>)>> {
+        // Blocks of 8 MiB: thousands of lines for each thread.
+        self.lines.buf.resize(PARSE_BLOCK, 0);
+        let mut out = Vec::new();
+        loop {
+            let block = self.lines.block()?;
+            if block.is_empty() {
+                return Ok(out);
+            }
+            let buf = &self.lines.buf;
+            if self.format == Format::Auto {
+                let first = &block[0];
+                self.format = std::str::from_utf8(&buf[first.1.clone()]).map_or(Format::Segment, detect);
+            }
+            let (format, shop, path) = (self.format, self.shop.as_str(), self.lines.path.as_path());
+            let parse = |(line, range): &(u64, Range<usize>)| {
+                let parsed = std::str::from_utf8(&buf[range.clone()])
+                    .map_err(|e| format!("not UTF-8 text ({e})"))
+                    .and_then(|text| parse_line(text.trim_end(), format, shop));
+                let parsed = parsed.map_err(|message| LineError { file: path.to_owned(), line: *line, message });
+                (*line, parsed)
+            };
+            let chunk = block.len().div_ceil(threads.max(1));
+            std::thread::scope(|s| {
+                let parts: Vec<_> = block
+                    .chunks(chunk)
+                    .skip(1)
+                    .map(|part| s.spawn(move || part.iter().map(parse).collect::<Vec<_>>()))
+                    .collect();
+                out.extend(block[..chunk.min(block.len())].iter().map(parse));
+                for part in parts {
+                    out.extend(part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                }
+            });
+            progress(block.iter().map(|(_, r)| r.len() as u64 + 1).sum());
+        }
     }
 
     /// Parse-only: deserializes the next line into the message type and
@@ -240,31 +305,93 @@ pub struct Merged {
 }
 
 struct Source {
-    reader: LogReader,
+    feed: Feed,
     head: Option<Result<Parsed, LineError>>,
     head_line: u64,
     done: bool,
     latest: Option<Timestamp>,
 }
 
+/// A file's parsed lines: read as they are needed, or parsed already.
+enum Feed {
+    Stream(LogReader),
+    Loaded { path: PathBuf, lines: std::vec::IntoIter<(u64, Result<Parsed, LineError>)>, line: u64 },
+}
+
+impl Feed {
+    fn next(&mut self) -> Result<Option<Result<Parsed, LineError>>> {
+        match self {
+            Feed::Stream(r) => r.next(),
+            Feed::Loaded { lines, line, .. } => Ok(lines.next().map(|(n, parsed)| {
+                *line = n;
+                parsed
+            })),
+        }
+    }
+
+    fn line_no(&self) -> u64 {
+        match self {
+            Feed::Stream(r) => r.lines.line_no,
+            Feed::Loaded { line, .. } => *line,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Feed::Stream(r) => &r.lines.path,
+            Feed::Loaded { path, .. } => path,
+        }
+    }
+
+    fn bytes_read_hint(&self) -> usize {
+        match self {
+            Feed::Stream(r) => r.bytes_read_hint(),
+            Feed::Loaded { .. } => 0,
+        }
+    }
+}
+
 impl Merged {
     pub fn open(paths: &[PathBuf], format: Format, shop: &str, tolerance: nudge_core::Dur) -> Result<Merged> {
-        let sources = paths
+        let feeds = paths.iter().map(|p| Ok(Feed::Stream(LogReader::open(p, format, shop)?))).collect::<Result<_>>()?;
+        Ok(Merged::of(feeds, tolerance))
+    }
+
+    /// As [`Merged::open`], with every file parsed first, on `threads`
+    /// threads: all of it is held in memory. `progress` is told the bytes
+    /// of each block parsed.
+    pub fn load(
+        paths: &[PathBuf],
+        format: Format,
+        shop: &str,
+        tolerance: nudge_core::Dur,
+        threads: usize,
+        progress: &dyn Fn(u64),
+    ) -> Result<Merged> {
+        let feeds = paths
             .iter()
             .map(|p| {
-                let reader = LogReader::open(p, format, shop)?;
-                Ok(Source { reader, head: None, head_line: 0, done: false, latest: None })
+                let lines = LogReader::open(p, format, shop)?.parse_all(threads, progress)?;
+                Ok(Feed::Loaded { path: p.clone(), lines: lines.into_iter(), line: 0 })
             })
             .collect::<Result<_>>()?;
-        Ok(Merged { sources, tolerance: tolerance.as_secs(), last: 0, out_of_order: 0, first_out_of_order: None })
+        Ok(Merged::of(feeds, tolerance))
+    }
+
+    fn of(feeds: Vec<Feed>, tolerance: nudge_core::Dur) -> Merged {
+        let sources = feeds
+            .into_iter()
+            .map(|feed| Source { feed, head: None, head_line: 0, done: false, latest: None })
+            .collect();
+        Merged { sources, tolerance: tolerance.as_secs(), last: 0, out_of_order: 0, first_out_of_order: None }
     }
 
     /// The next line of all the files, parsed; as [`LogReader::next`].
     pub fn next(&mut self) -> Result<Option<Result<Parsed, LineError>>> {
         for s in &mut self.sources {
             if s.head.is_none() && !s.done {
-                s.head = s.reader.next()?;
-                s.head_line = s.reader.lines.line_no;
+                s.head = s.feed.next()?;
+                s.head_line = s.feed.line_no();
                 s.done = s.head.is_none();
             }
         }
@@ -287,7 +414,7 @@ impl Merged {
                 self.out_of_order += 1;
                 if self.first_out_of_order.is_none() {
                     let behind = nudge_core::Dur::from_secs(s.latest.map_or(0, |l| l.as_second() - at));
-                    let file = s.reader.lines.path.display();
+                    let file = s.feed.path().display();
                     self.first_out_of_order = Some(format!("{file}:{}: {behind} before an earlier line", s.head_line));
                 }
             }
@@ -298,7 +425,7 @@ impl Merged {
 
     /// The length of the line last read, for progress.
     pub fn bytes_read_hint(&self) -> usize {
-        self.sources.get(self.last).map_or(0, |s| s.reader.bytes_read_hint())
+        self.sources.get(self.last).map_or(0, |s| s.feed.bytes_read_hint())
     }
 }
 
@@ -320,6 +447,20 @@ fn nudge_event(line: &str) -> Result<Event, String> {
             Err(_) => Err(e.to_string()),
         },
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The format of a file whose first line is `line`.
+fn detect(line: &str) -> Format {
+    if nudge_event(line).is_ok() { Format::Nudge } else { Format::Segment }
+}
+
+fn parse_line(line: &str, format: Format, shop: &str) -> Result<Parsed, String> {
+    match format {
+        Format::Nudge => {
+            nudge_event(line).map(|e| Parsed { arrived: e.received_at.unwrap_or(e.occurred_at), events: vec![e] })
+        }
+        _ => parse_segment(line, shop),
     }
 }
 

@@ -74,6 +74,13 @@ pub struct ReplayArgs {
     /// it is created at the earliest), `0s` for `nudge serve`'s.
     #[arg(long, default_value = "0s", value_parser = parse_dur)]
     pub scheduler_lead: nudge_core::Dur,
+    /// Threads to replay on (default: one per core). The people of the log
+    /// are split between them after a pass that joins every alias seen
+    /// together, so the decisions are those of one thread, in the same
+    /// order. Several threads hold the parsed log in memory; one reads it
+    /// as it goes. `--aws-usage` and `--templates` replay on one.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Event logs (JSON Lines), merged by arrival time (a tie goes to the
     /// file named first). A directory stands for `nudge serve`'s event logs
     /// in it: the rotated `events-<day>-<n>.jsonl`, then `events.jsonl`.
@@ -170,29 +177,23 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
         return parse_only(&args);
     }
     let rules = load_rules(&args.triggers, args.templates.as_deref())?;
+    let threads = threads(&args);
+    if threads > 1 {
+        return run_sharded(&args, &rules, &alias_key, threads);
+    }
     let templates = args.templates.as_deref().map(crate::templates::load).transpose()?;
     let mut replay = Replay::new(&rules, alias_key);
     if templates.is_some() {
         replay.record_messages();
     }
-    if args.schedule_parked {
-        replay.scheduler = nudge_app::memory::MemoryScheduler::scheduling_parked();
-    }
-    replay.scheduler =
-        std::mem::take(&mut replay.scheduler).with_lead(jiff::SignedDuration::from_secs(args.scheduler_lead.as_secs()));
+    configure(&mut replay, &args);
     let dynamo_model = args.aws_usage.is_some().then(|| nudge_aws::cost::watch(&replay));
     let mut renders = RenderCheck {
         catalogue: crate::templates::load_catalogue(args.catalogue.as_deref())?,
         locale: args.locale.clone(),
         ..RenderCheck::default()
     };
-    let mut out: Box<dyn Write> = match args.out.as_ref().filter(|p| p.as_os_str() != "-") {
-        Some(p) => Box::new(BufWriter::with_capacity(
-            1 << 16,
-            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
-    };
+    let mut out = decisions_out(args.out.as_deref())?;
     let mut write_error: Option<io::Error> = None;
     // Decisions per day, for the HTML report's chart only.
     let mut daily = args.html.is_some().then(crate::report::Daily::default);
@@ -288,8 +289,99 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
-    eprint!("{}", replay.summary());
-    let report = replay.attribution().report();
+    let ran = Ran { lines, invalid, elapsed, threads: 1 };
+    report(&args, &rules, replay.summary(), replay.attribution(), daily.as_ref(), &reader, &ran)?;
+    // Freeing a million profiles one by one takes longer than the process
+    // exit that frees them all at once.
+    std::mem::forget(replay);
+    if templates.is_some() {
+        eprintln!("rendered {} send(s), {} failed", renders.ok + renders.failed, renders.failed);
+    }
+    ran.print_throughput();
+    Ok(if renders.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// The threads to replay on: as asked, else one per core; one when an
+/// option needs the whole replay in one place.
+fn threads(args: &ReplayArgs) -> usize {
+    let asked = args.threads.map(usize::from);
+    let wanted = asked.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if wanted > 1 && (args.aws_usage.is_some() || args.templates.is_some()) {
+        if asked.is_some() {
+            eprintln!("note: --aws-usage and --templates replay on one thread");
+        }
+        return 1;
+    }
+    if wanted > 1 {
+        let bytes: u64 = args.logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+        if let Some(available) = memory_available().filter(|a| bytes.saturating_mul(MEMORY_PER_LOG_BYTE) > a / 2) {
+            eprintln!(
+                "note: replaying on one thread, in constant memory: {} threads would hold about {} MiB of parsed events, more than half of the {} MiB available",
+                wanted,
+                bytes * MEMORY_PER_LOG_BYTE >> 20,
+                available >> 20
+            );
+            return 1;
+        }
+    }
+    wanted
+}
+
+/// Memory a replay on several threads holds per byte of log: the parsed
+/// events (1.7 on `make bench`'s generated log, rounded up).
+const MEMORY_PER_LOG_BYTE: u64 = 2;
+
+/// Memory the system can give without swapping (Linux), in bytes.
+fn memory_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The scheduler as the options say.
+fn configure(replay: &mut Replay<'_>, args: &ReplayArgs) {
+    let scheduler = if args.schedule_parked {
+        nudge_app::memory::MemoryScheduler::scheduling_parked()
+    } else {
+        nudge_app::memory::MemoryScheduler::new()
+    };
+    replay.scheduler = scheduler.with_lead(jiff::SignedDuration::from_secs(args.scheduler_lead.as_secs()));
+}
+
+/// How a replay went, for what is printed after it.
+struct Ran {
+    lines: u64,
+    invalid: u64,
+    elapsed: f64,
+    threads: usize,
+}
+
+impl Ran {
+    fn print_throughput(&self) {
+        let threads = if self.threads == 1 { "1 thread".to_owned() } else { format!("{} threads", self.threads) };
+        eprintln!(
+            "throughput: {} lines in {:.3} s = {:.0} lines/s (replay, {threads})",
+            self.lines,
+            self.elapsed,
+            self.lines as f64 / self.elapsed.max(1e-9)
+        );
+    }
+}
+
+/// The summary and the reports after a replay (standard error, and the
+/// files asked for).
+fn report(
+    args: &ReplayArgs,
+    rules: &Triggers,
+    summary: &nudge_app::Summary,
+    attribution: &nudge_app::attribution::Attribution,
+    daily: Option<&crate::report::Daily>,
+    reader: &Merged,
+    ran: &Ran,
+) -> Result<()> {
+    eprint!("{summary}");
+    let report = attribution.report();
     if !report.is_empty() {
         crate::report::print_table(&mut io::stderr(), &report);
     }
@@ -298,19 +390,16 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
             crate::report::print_factorial(&mut io::stderr(), &f);
         }
     }
-    crate::report::print_best_hour(&mut io::stderr(), &replay.attribution().best_hour);
-    if let (Some(path), Some(daily)) = (&args.html, &daily) {
+    crate::report::print_best_hour(&mut io::stderr(), &attribution.best_hour);
+    if let (Some(path), Some(daily)) = (&args.html, daily) {
         crate::report::write_html(path, &report, daily)?;
     }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    // Freeing a million profiles one by one takes longer than the process
-    // exit that frees them all at once.
-    std::mem::forget(replay);
-    if invalid > 0 {
-        eprintln!("{invalid} invalid line(s) skipped");
+    if ran.invalid > 0 {
+        eprintln!("{} invalid line(s) skipped", ran.invalid);
     }
     if let Some(first) = &reader.first_out_of_order {
         eprintln!(
@@ -318,14 +407,85 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
             reader.out_of_order, args.out_of_order_tolerance
         );
     }
-    if templates.is_some() {
-        eprintln!("rendered {} send(s), {} failed", renders.ok + renders.failed, renders.failed);
+    Ok(())
+}
+
+/// A replay on several threads ([`nudge_app::shard`]): the logs are parsed
+/// on all of them first, then each replays its share of the people.
+fn run_sharded(
+    args: &ReplayArgs,
+    rules: &Triggers,
+    alias_key: &nudge_app::AliasKey,
+    threads: usize,
+) -> Result<ExitCode> {
+    let progress = progress_bar(&args.logs);
+    let started = Instant::now();
+    let tick = |bytes: u64| {
+        if let Some(pb) = &progress {
+            pb.inc(bytes);
+        }
+    };
+    let mut reader = Merged::load(&args.logs, args.format, &args.shop, args.out_of_order_tolerance, threads, &tick)?;
+    let (mut lines, mut invalid) = (0u64, 0u64);
+    let mut parsed: Vec<Parsed> = Vec::new();
+    while let Some(p) = reader.next()? {
+        lines += 1;
+        match p {
+            Ok(p) => parsed.push(p),
+            Err(e) if args.skip_invalid => {
+                if invalid < 5 {
+                    eprintln!("skipped {e}");
+                }
+                invalid += 1;
+            }
+            Err(e) => bail!("{e}\n(use --skip-invalid to skip malformed lines)"),
+        }
     }
-    eprintln!(
-        "throughput: {lines} lines in {elapsed:.3} s = {:.0} lines/s (replay, 1 thread)",
-        lines as f64 / elapsed.max(1e-9)
-    );
-    Ok(if renders.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    let messages = nudge_app::shard::messages(parsed.iter().flat_map(|p| p.events.iter().map(move |e| (e, p.arrived))));
+    let keep_decisions = args.html.is_some();
+    // Each decision's line is encoded on its shard's thread.
+    let encode = |d: &Decision| {
+        let line = serde_json::to_vec(d).map(|mut l| {
+            l.push(b'\n');
+            l
+        });
+        (line, keep_decisions.then(|| d.clone()))
+    };
+    let sharded = nudge_app::shard::replay(rules, alias_key, &messages, threads, &|r| configure(r, args), &encode)
+        .context("replay failed")?;
+    let mut out = decisions_out(args.out.as_deref())?;
+    let mut daily = args.html.is_some().then(crate::report::Daily::default);
+    for (line, decision) in &sharded.decisions {
+        let line = line.as_ref().map_err(|e| anyhow::anyhow!("cannot encode a decision: {e}"))?;
+        out.write_all(line).context("cannot write decisions")?;
+        if let (Some(daily), Some(d)) = (&mut daily, decision) {
+            daily.record(d);
+        }
+    }
+    out.flush().context("cannot write decisions")?;
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    let ran = Ran { lines, invalid, elapsed, threads };
+    report(args, rules, &sharded.summary, &sharded.attribution, daily.as_ref(), &reader, &ran)?;
+    // As on one thread: the process's exit frees it all at once.
+    std::mem::forget(sharded);
+    std::mem::forget(messages);
+    std::mem::forget(parsed);
+    ran.print_throughput();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where decisions go: `--out`, or standard output for none or `-`.
+fn decisions_out(path: Option<&Path>) -> Result<Box<dyn Write>> {
+    Ok(match path.filter(|p| p.as_os_str() != "-") {
+        Some(p) => Box::new(BufWriter::with_capacity(
+            1 << 16,
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
+    })
 }
 
 /// Renders every send of a replay, to prove the templates work for the

@@ -141,11 +141,8 @@ pub fn alias_hashes(shop: &str, identity: &Identity) -> smallvec::SmallVec<[u64;
     let plain = |kind: AliasKind, value: &Option<String>| {
         value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| hash(kind, v))
     };
-    let email = identity
-        .email
-        .as_deref()
-        .filter(|e| e.contains('@'))
-        .map(|e| hash(AliasKind::Email, &e.trim().to_lowercase()));
+    let email =
+        identity.email.as_deref().filter(|e| e.contains('@')).map(|e| hash(AliasKind::Email, &e.trim().to_lowercase()));
     [
         plain(AliasKind::Customer, &identity.customer_id),
         email,

@@ -146,7 +146,8 @@ fn a_replay_on_any_number_of_threads_makes_the_one_thread_replay_s_decisions_in_
 fn people_who_share_an_alias_anywhere_in_the_log_go_to_one_shard() {
     let mut a = Shopper::new("ada");
     let mut b = Shopper::new("bea");
-    let visitor = |e: &mut Event, v: &str| e.identity = Identity { anonymous_id: Some(v.into()), ..Identity::default() };
+    let visitor =
+        |e: &mut Event, v: &str| e.identity = Identity { anonymous_id: Some(v.into()), ..Identity::default() };
     let mut v1 = a.view(0, "p1");
     visitor(&mut v1, "v1");
     let mut v2 = b.view(0, "p1");
