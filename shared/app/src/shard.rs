@@ -135,6 +135,9 @@ pub struct Sharded<T> {
 /// Where a decision stands in the one-thread log (see the module docs).
 type Place = (u32, u8, Timestamp, String, u32);
 
+/// What one shard gives: its decisions with their places, its counts.
+type ShardResult<T> = Result<(Vec<(Place, T)>, Summary, Attribution), AppError>;
+
 /// Replays `messages` on `threads` threads (one shard each). `setup`
 /// prepares each shard's replay (its scheduler's lead, say); `each` turns a
 /// decision into what the caller keeps of it (its JSON line, say) on the
@@ -149,7 +152,7 @@ pub fn replay<T: Send>(
 ) -> Result<Sharded<T>, AppError> {
     let threads = threads.max(1);
     let shard_of = assign(messages, threads);
-    let run = |me: u32| -> Result<(Vec<(Place, T)>, Summary, Attribution), AppError> {
+    let run = |me: u32| -> ShardResult<T> {
         let mut r = Replay::new(rules, alias_key.clone());
         setup(&mut r);
         let mut out: Vec<(Place, T)> = Vec::new();
