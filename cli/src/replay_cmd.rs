@@ -318,7 +318,7 @@ fn threads(args: &ReplayArgs) -> usize {
             eprintln!(
                 "note: replaying on one thread, in constant memory: {} threads would hold about {} MiB of parsed events, more than half of the {} MiB available",
                 wanted,
-                bytes * MEMORY_PER_LOG_BYTE >> 20,
+                bytes.saturating_mul(MEMORY_PER_LOG_BYTE) >> 20,
                 available >> 20
             );
             return 1;
