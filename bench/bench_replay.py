@@ -4,9 +4,10 @@
 Generates a seeded 1,000,000-line Segment log of realistic shoppers with
 `nudge simulate`, then alternates, in the same run, a parse-only pass
 (deserialize every line into the same message type, nothing else) and a full
-`nudge replay` with examples/triggers.toml, both on one thread. Reports the
-median lines/s of each and the median of the per-round ratios, because these
-machines are noisy.
+`nudge replay` with examples/triggers.toml on one thread, and the same replay
+on every core (`--threads`, whose decisions must be byte-identical to one
+thread's). Reports the median lines/s of each and the medians of the
+per-round ratios, because these machines are noisy.
 
 When `bench/pgo_build.sh` has built the profile-guided binary
 (target/pgo/nudge), each round measures it too, right after the plain
@@ -28,6 +29,7 @@ EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 LOG = os.path.join(OUT, f"shoppers-{EVENTS}-seed42.jsonl")
 RATE = re.compile(r"throughput: (\d+) lines in ([\d.]+) s = (\d+) lines/s")
+THREADS = os.cpu_count() or 1
 
 
 def run(args, nudge=NUDGE):
@@ -42,18 +44,27 @@ def run(args, nudge=NUDGE):
 
 def measure(nudge, rules, decisions, label, i):
     p, _ = run(["replay", "--parse-only", "--triggers", rules, LOG], nudge)
-    r, summary = run(["replay", "--triggers", rules, "--out", decisions, LOG], nudge)
-    print(f"round {i + 1}{label}: parse-only {p:,} lines/s, replay {r:,} lines/s, ratio {p / r:.2f}", file=sys.stderr)
-    return p, r, summary
+    r, summary = run(["replay", "--threads", "1", "--triggers", rules, "--out", decisions, LOG], nudge)
+    sharded = decisions + ".threads"
+    t, _ = run(["replay", "--threads", str(THREADS), "--triggers", rules, "--out", sharded, LOG], nudge)
+    if not filecmp.cmp(decisions, sharded, shallow=False):
+        sys.exit(f"the replay on {THREADS} threads decided differently from the one on 1")
+    print(
+        f"round {i + 1}{label}: parse-only {p:,} lines/s, replay {r:,} lines/s (1 thread), "
+        f"{t:,} lines/s ({THREADS} threads), parse/replay time {p / r:.2f}, speed-up {t / r:.2f}",
+        file=sys.stderr,
+    )
+    return p, r, t, summary
 
 
 def medians(runs):
-    parse = [p for p, _ in runs]
-    replay = [r for _, r in runs]
     return {
-        "parse_only_lines_per_s_median": int(statistics.median(parse)),
-        "replay_lines_per_s_median": int(statistics.median(replay)),
-        "replay_over_parse_time_ratio_median": round(statistics.median(p / r for p, r in runs), 2),
+        "parse_only_lines_per_s_median": int(statistics.median(p for p, _, _ in runs)),
+        "replay_lines_per_s_median": int(statistics.median(r for _, r, _ in runs)),
+        "replay_over_parse_time_ratio_median": round(statistics.median(p / r for p, r, _ in runs), 2),
+        "threads": THREADS,
+        "replay_all_threads_lines_per_s_median": int(statistics.median(t for _, _, t in runs)),
+        "all_threads_over_one_thread_median": round(statistics.median(t / r for _, r, t in runs), 2),
     }
 
 
@@ -69,11 +80,11 @@ def main():
     plain, guided = [], []
     summary = ""
     for i in range(ROUNDS):
-        p, r, summary = measure(NUDGE, rules, decisions, "", i)
-        plain.append((p, r))
+        p, r, t, summary = measure(NUDGE, rules, decisions, "", i)
+        plain.append((p, r, t))
         if pgo:
-            p, r, _ = measure(NUDGE_PGO, rules, decisions_pgo, " (PGO)", i)
-            guided.append((p, r))
+            p, r, t, _ = measure(NUDGE_PGO, rules, decisions_pgo, " (PGO)", i)
+            guided.append((p, r, t))
             if not filecmp.cmp(decisions, decisions_pgo, shallow=False):
                 sys.exit("the PGO build decided differently from the plain release build")
     result = {
@@ -91,13 +102,15 @@ def main():
     print(json.dumps(result, indent=2))
     rows = [("release build", result)] + ([("profile-guided build (PGO)", result["pgo"])] if pgo else [])
     print(
-        f"\n| {EVENTS:,} lines (~{result['bytes_per_line']} B each), 1 thread, median of {ROUNDS} rounds "
-        f"| parse-only | replay | replay/parse time |\n|---|---|---|---|"
+        f"\n| {EVENTS:,} lines (~{result['bytes_per_line']} B each), median of {ROUNDS} rounds "
+        f"| parse-only, 1 thread | replay, 1 thread | replay/parse time | replay, {THREADS} threads | speed-up |"
+        f"\n|---|---|---|---|---|---|"
     )
     for name, m in rows:
         print(
             f"| {name} | {m['parse_only_lines_per_s_median']:,} lines/s | "
-            f"{m['replay_lines_per_s_median']:,} lines/s | {m['replay_over_parse_time_ratio_median']} |"
+            f"{m['replay_lines_per_s_median']:,} lines/s | {m['replay_over_parse_time_ratio_median']} | "
+            f"{m['replay_all_threads_lines_per_s_median']:,} lines/s | {m['all_threads_over_one_thread_median']} |"
         )
     if not pgo:
         print("(no target/pgo/nudge: bench/pgo_build.sh did not build one; see its message above)")
