@@ -74,11 +74,12 @@ pub struct ReplayArgs {
     /// it is created at the earliest), `0s` for `nudge serve`'s.
     #[arg(long, default_value = "0s", value_parser = parse_dur)]
     pub scheduler_lead: nudge_core::Dur,
-    /// Threads to replay on (default: one per core). The people of the log
-    /// are split between them after a pass that joins every alias seen
-    /// together, so the decisions are those of one thread, in the same
-    /// order. Several threads hold the parsed log in memory; one reads it
-    /// as it goes. `--aws-usage` and `--templates` replay on one.
+    /// Threads to replay on (default: one per core); the decisions are
+    /// those of one thread, byte for byte. With 2, one parses while the
+    /// other replays. With more, the people of the log are split between
+    /// them after a pass that joins every alias seen together, and the
+    /// parsed log is held in memory. `--aws-usage` and `--templates`
+    /// replay on one.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
     /// Event logs (JSON Lines), merged by arrival time (a tie goes to the
@@ -178,7 +179,7 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     }
     let rules = load_rules(&args.triggers, args.templates.as_deref())?;
     let threads = threads(&args);
-    if threads > 1 {
+    if threads > 2 {
         return run_sharded(&args, &rules, &alias_key, threads);
     }
     let templates = args.templates.as_deref().map(crate::templates::load).transpose()?;
@@ -220,55 +221,61 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let mut invalid = 0u64;
     let mut lines = 0u64;
+    let mut carry: Vec<(Event, Timestamp)> = Vec::new();
     // Lines are parsed in batches and then replayed: alternating per line
     // between the parser and the engine evicts each other's code from the
     // instruction cache, which cost more than either.
-    let mut batch: Vec<Parsed> = Vec::with_capacity(BATCH);
-    let mut carry: Vec<(Event, Timestamp)> = Vec::new();
+    let mut engine = |next: &mut dyn FnMut() -> Result<Batch>| -> Result<()> {
+        loop {
+            let batch = next()?;
+            lines += batch.lines;
+            // The last message of a batch may go on in the next one.
+            let held = std::mem::take(&mut carry);
+            let mut events: Vec<(&Event, Timestamp)> = held.iter().map(|(e, t)| (e, *t)).collect();
+            events.extend(batch.parsed.iter().flat_map(|p| p.events.iter().map(move |e| (e, p.arrived))));
+            let rest = replay.push_events(&events, false, &mut sink).context("replay failed")?;
+            carry = events[rest..].iter().map(|(e, t)| ((*e).clone(), *t)).collect();
+            if let Some(t) = &templates {
+                renders.check(t, &rules, replay.take_sent());
+            }
+            match batch.bad_line {
+                Some(e) if args.skip_invalid => {
+                    if invalid < 5 {
+                        eprintln!("skipped {e}");
+                    }
+                    invalid += 1;
+                }
+                Some(e) => bail!("{e}\n(use --skip-invalid to skip malformed lines)"),
+                None => {}
+            }
+            if batch.at_end {
+                return Ok(());
+            }
+        }
+    };
     let mut reader = Merged::open(&args.logs, args.format, &args.shop, args.out_of_order_tolerance)?;
-    loop {
-        batch.clear();
-        let mut bad_line = None;
-        let mut at_end = false;
-        while batch.len() < BATCH {
-            let Some(parsed) = reader.next()? else {
-                at_end = true;
-                break;
-            };
-            lines += 1;
-            if let Some(pb) = &progress {
-                pb.inc(reader.bytes_read_hint() as u64 + 1);
-            }
-            match parsed {
-                Ok(p) => batch.push(p),
-                Err(e) => {
-                    bad_line = Some(e);
-                    break;
+    if threads == 2 {
+        // A pipeline: one thread reads and parses, the other replays.
+        reader = std::thread::scope(|s| -> Result<Merged> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch>>(PIPELINE_BATCHES);
+            let pb = progress.clone();
+            let producer = s.spawn(move || {
+                loop {
+                    let batch = read_batch(&mut reader, pb.as_ref());
+                    let last = batch.as_ref().map_or(true, |b| b.at_end);
+                    // A closed channel: the replay stopped, with its error.
+                    if tx.send(batch).is_err() || last {
+                        return reader;
+                    }
                 }
-            }
-        }
-        // The last message of a batch may go on in the next one.
-        let held = std::mem::take(&mut carry);
-        let mut events: Vec<(&Event, Timestamp)> = held.iter().map(|(e, t)| (e, *t)).collect();
-        events.extend(batch.iter().flat_map(|p| p.events.iter().map(move |e| (e, p.arrived))));
-        let rest = replay.push_events(&events, false, &mut sink).context("replay failed")?;
-        carry = events[rest..].iter().map(|(e, t)| ((*e).clone(), *t)).collect();
-        if let Some(t) = &templates {
-            renders.check(t, &rules, replay.take_sent());
-        }
-        match bad_line {
-            Some(e) if args.skip_invalid => {
-                if invalid < 5 {
-                    eprintln!("skipped {e}");
-                }
-                invalid += 1;
-            }
-            Some(e) => bail!("{e}\n(use --skip-invalid to skip malformed lines)"),
-            None => {}
-        }
-        if at_end {
-            break;
-        }
+            });
+            let replayed = engine(&mut || rx.recv().unwrap_or_else(|_| bail!("the log reader stopped")));
+            drop(rx);
+            let reader = producer.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            replayed.map(|()| reader)
+        })?;
+    } else {
+        engine(&mut || read_batch(&mut reader, progress.as_ref()))?;
     }
     let last: Vec<(&Event, Timestamp)> = carry.iter().map(|(e, t)| (e, *t)).collect();
     replay.push_events(&last, true, &mut sink).context("replay failed")?;
@@ -289,7 +296,7 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
-    let ran = Ran { lines, invalid, elapsed, threads: 1 };
+    let ran = Ran { lines, invalid, elapsed, threads };
     report(&args, &rules, replay.summary(), replay.attribution(), daily.as_ref(), &reader, &ran)?;
     // Freeing a million profiles one by one takes longer than the process
     // exit that frees them all at once.
@@ -299,6 +306,40 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     }
     ran.print_throughput();
     Ok(if renders.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Lines the reader hands on at a time, and batches a pipeline's reader
+/// may be ahead of the replay.
+const PIPELINE_BATCHES: usize = 8;
+
+/// Lines read and parsed, up to the first bad one.
+struct Batch {
+    parsed: Vec<Parsed>,
+    bad_line: Option<crate::logs::LineError>,
+    at_end: bool,
+    lines: u64,
+}
+
+fn read_batch(reader: &mut Merged, progress: Option<&ProgressBar>) -> Result<Batch> {
+    let mut b = Batch { parsed: Vec::with_capacity(BATCH), bad_line: None, at_end: false, lines: 0 };
+    while b.parsed.len() < BATCH {
+        let Some(parsed) = reader.next()? else {
+            b.at_end = true;
+            break;
+        };
+        b.lines += 1;
+        if let Some(pb) = progress {
+            pb.inc(reader.bytes_read_hint() as u64 + 1);
+        }
+        match parsed {
+            Ok(p) => b.parsed.push(p),
+            Err(e) => {
+                b.bad_line = Some(e);
+                break;
+            }
+        }
+    }
+    Ok(b)
 }
 
 /// The threads to replay on: as asked, else one per core; one when an
