@@ -117,6 +117,64 @@ pub fn quintiles(values: &[f64]) -> Vec<u8> {
         .collect()
 }
 
+/// A quintile score's four cut points, so that a value not among those
+/// scored (a person's history today) gets the score [`quintiles`] would
+/// give it among them: 1 + the number of cut points it is above.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cuts(pub [f64; 4]);
+
+impl Cuts {
+    /// Cut point k (1–4) is the ⌈k·n/5⌉-th smallest value: a value scores
+    /// above k exactly when at least that many values are below it.
+    /// `None` for no values.
+    pub fn of(values: &[f64]) -> Option<Cuts> {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        if n == 0 {
+            return None;
+        }
+        let cut = |k: usize| sorted[(k * n).div_ceil(5).max(1) - 1];
+        Some(Cuts([cut(1), cut(2), cut(3), cut(4)]))
+    }
+
+    pub fn score(&self, value: f64) -> u8 {
+        1 + self.0.iter().filter(|c| value > **c).count() as u8
+    }
+}
+
+/// The cut points of a shop's three scores: what scores one more person
+/// as the shop's customers were scored.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RfmCuts {
+    /// Over days since the last order, negated (fewer is better).
+    pub recency: Cuts,
+    pub frequency: Cuts,
+    pub monetary: Cuts,
+}
+
+impl RfmCuts {
+    pub fn of(customers: &[History]) -> Option<RfmCuts> {
+        Some(RfmCuts {
+            recency: Cuts::of(&customers.iter().map(|c| -c.days_since_last).collect::<Vec<_>>())?,
+            frequency: Cuts::of(&customers.iter().map(|c| c.orders).collect::<Vec<_>>())?,
+            monetary: Cuts::of(&customers.iter().map(|c| c.spent).collect::<Vec<_>>())?,
+        })
+    }
+
+    pub fn score(&self, h: &History) -> Rfm {
+        let (r, f) = (self.recency.score(-h.days_since_last), self.frequency.score(h.orders));
+        Rfm { recency: r, frequency: f, monetary: self.monetary.score(h.spent), segment: Segment::of(r, f) }
+    }
+}
+
+impl Segment {
+    /// The segment named `name` (as [`Segment::as_str`] writes it).
+    pub fn named(name: &str) -> Option<Segment> {
+        Segment::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
 /// The scores and segment of every customer, in the order given.
 pub fn score(customers: &[History]) -> Vec<Rfm> {
     // Fewer days since the last order is better: score its negation.
@@ -134,6 +192,38 @@ pub fn score(customers: &[History]) -> Vec<Rfm> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_points_score_every_scored_value_as_its_quintile_and_new_values_between_them() {
+        // Ties, repeats and sizes that do not divide by five.
+        let sets: [&[f64]; 4] = [
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0],
+            &[1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 9.0],
+            &[5.0, 3.0, 3.0, 3.0, 3.0, 1.0, 8.0, 2.0, 2.0, 7.0, 4.0, 4.0, 6.0],
+            &[4.0],
+        ];
+        for values in sets {
+            let cuts = Cuts::of(values).unwrap();
+            let scored: Vec<u8> = values.iter().map(|v| cuts.score(*v)).collect();
+            assert_eq!(scored, quintiles(values), "{values:?} with cuts {cuts:?}");
+        }
+        // 1..=10: cuts at 2, 4, 6, 8.
+        let cuts = Cuts::of(&(1..=10).map(f64::from).collect::<Vec<_>>()).unwrap();
+        assert_eq!(cuts.0, [2.0, 4.0, 6.0, 8.0]);
+        assert_eq!([0.0, 2.5, 4.0, 4.5, 100.0].map(|v| cuts.score(v)), [1, 2, 2, 3, 5]);
+        assert_eq!(Cuts::of(&[]), None);
+    }
+
+    #[test]
+    fn rfm_cuts_score_a_history_as_score_scores_it_among_the_shop_s_customers() {
+        let h = |d: f64, o: f64, s: f64| History { days_since_last: d, orders: o, spent: s };
+        let all = [h(3.0, 5.0, 500.0), h(40.0, 1.0, 20.0), h(200.0, 3.0, 90.0), h(10.0, 2.0, 60.0), h(90.0, 1.0, 30.0)];
+        let cuts = RfmCuts::of(&all).unwrap();
+        let one_by_one: Vec<Rfm> = all.iter().map(|c| cuts.score(c)).collect();
+        assert_eq!(one_by_one, score(&all));
+        assert_eq!(Segment::named("at_risk"), Some(Segment::AtRisk));
+        assert_eq!(Segment::named("vip"), None);
+    }
 
     #[test]
     fn quintiles_of_ten_distinct_values_give_two_to_each_score() {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::model::Models;
 use crate::profile::Profile;
 use crate::time::{Dur, Secs};
 
@@ -43,6 +44,22 @@ pub enum Condition {
     EngagedWithin(Dur),
     /// A named segment, inlined; the name is kept for explanations.
     Segment(String, Box<Condition>),
+    /// The person's RFM segment by their shop's model (`segment =
+    /// "rfm:at_risk"`); false without a model or an order.
+    Rfm(nudge_analytics::rfm::Segment),
+    /// The probability that the person is still a customer, by their
+    /// shop's BG/NBD model, is above / below these; false without a model
+    /// or an order.
+    PAlive {
+        above: Option<f64>,
+        below: Option<f64>,
+    },
+    /// Orders the model expects from the person within the next `within`.
+    ExpectedOrders {
+        above: Option<f64>,
+        below: Option<f64>,
+        within: Dur,
+    },
     /// The person was sent / opened / clicked a message of `trigger`
     /// (optionally within a window ending now).
     Message {
@@ -50,6 +67,20 @@ pub enum Condition {
         signal: Signal,
         within: Option<Dur>,
     },
+}
+
+fn band(above: Option<f64>, below: Option<f64>) -> String {
+    match (above, below) {
+        (Some(a), Some(b)) => format!("between {a} and {b}"),
+        (Some(a), None) => format!("> {a}"),
+        (None, Some(b)) => format!("< {b}"),
+        (None, None) => "known".to_owned(),
+    }
+}
+
+/// `above < v < below`, each bound optional.
+fn within_band(v: f64, above: Option<f64>, below: Option<f64>) -> bool {
+    above.is_none_or(|a| v > a) && below.is_none_or(|b| v < b)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -80,11 +111,13 @@ impl Signal {
 }
 
 impl Condition {
-    pub fn eval(&self, p: &Profile, now: Secs) -> bool {
+    /// Whether the condition holds for `p` at `now`; `models` are the
+    /// shops' customer models ([`crate::model`]).
+    pub fn eval(&self, p: &Profile, now: Secs, models: &Models) -> bool {
         match self {
-            Condition::All(cs) => cs.iter().all(|c| c.eval(p, now)),
-            Condition::Any(cs) => cs.iter().any(|c| c.eval(p, now)),
-            Condition::Not(c) => !c.eval(p, now),
+            Condition::All(cs) => cs.iter().all(|c| c.eval(p, now, models)),
+            Condition::Any(cs) => cs.iter().any(|c| c.eval(p, now, models)),
+            Condition::Not(c) => !c.eval(p, now, models),
             Condition::Count { event, filter, at_least, at_most, within, scope } => {
                 let since = now - within.as_secs();
                 let n = match (scope, filter) {
@@ -118,7 +151,17 @@ impl Condition {
                 let since = now - d.as_secs();
                 p.sends.iter().flat_map(|s| [s.opened, s.clicked]).flatten().any(|t| t >= since && t <= now)
             }
-            Condition::Segment(_, c) => c.eval(p, now),
+            Condition::Segment(_, c) => c.eval(p, now, models),
+            Condition::Rfm(segment) => {
+                models.get(&p.shop).and_then(|m| m.rfm(p, now)).is_some_and(|r| r.segment == *segment)
+            }
+            Condition::PAlive { above, below } => {
+                models.get(&p.shop).and_then(|m| m.p_alive(p, now)).is_some_and(|v| within_band(v, *above, *below))
+            }
+            Condition::ExpectedOrders { above, below, within } => models
+                .get(&p.shop)
+                .and_then(|m| m.expected_orders(p, now, within.as_secs() as f64 / crate::model::DAY as f64))
+                .is_some_and(|v| within_band(v, *above, *below)),
             Condition::Message { trigger, signal, within } => {
                 let since = within.map_or(Secs::MIN, |w| now - w.as_secs());
                 p.sends.iter().filter(|s| s.trigger == *trigger).any(|s| {
@@ -213,6 +256,11 @@ impl fmt::Display for Condition {
             Condition::LastOrderBefore(d) => write!(f, "last order {d} ago or more"),
             Condition::EngagedWithin(d) => write!(f, "opened or clicked an email within {d}"),
             Condition::Segment(name, _) => write!(f, "segment {name}"),
+            Condition::Rfm(segment) => write!(f, "segment rfm:{}", segment.as_str()),
+            Condition::PAlive { above, below } => write!(f, "P(alive) {}", band(*above, *below)),
+            Condition::ExpectedOrders { above, below, within } => {
+                write!(f, "orders expected within {within} {}", band(*above, *below))
+            }
             Condition::Message { trigger, signal, within } => {
                 write!(f, "{} {trigger}", signal.as_str())?;
                 match within {
@@ -233,8 +281,8 @@ mod tests {
         let p = Profile::new("shop", "p");
         let d = Dur::from_secs(3_600);
         for now in [i64::MIN / 2, 0, 1_800_000_000, i64::MAX / 2] {
-            assert!(Condition::InactiveFor(d).eval(&p, now), "never active counts as inactive");
-            assert!(!Condition::FirstSeenWithin(d).eval(&p, now), "never seen is not 'recently seen'");
+            assert!(Condition::InactiveFor(d).eval(&p, now, &Models::default()), "never active counts as inactive");
+            assert!(!Condition::FirstSeenWithin(d).eval(&p, now, &Models::default()), "never seen is not 'recently seen'");
         }
     }
 
@@ -254,10 +302,10 @@ mod tests {
         let engaged = Condition::EngagedWithin(Dur::from_secs(30 * day));
         let now = 100 * day;
         p.sends = vec![send(10 * day, Some(10 * day), None)];
-        assert!(!engaged.eval(&p, now), "opened 90 days ago");
+        assert!(!engaged.eval(&p, now, &Models::default()), "opened 90 days ago");
         p.sends.push(send(80 * day, None, Some(81 * day)));
-        assert!(engaged.eval(&p, now), "clicked 19 days ago");
+        assert!(engaged.eval(&p, now, &Models::default()), "clicked 19 days ago");
         p.sends = vec![send(95 * day, None, None)];
-        assert!(!engaged.eval(&p, now), "sent, never opened");
+        assert!(!engaged.eval(&p, now, &Models::default()), "sent, never opened");
     }
 }

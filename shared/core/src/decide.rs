@@ -225,7 +225,7 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
     if pending.due > now {
         return (Outcome::Defer, Some(Reason::Debounced), None, Some(pending.due));
     }
-    if let Some(reason) = lapsed(p, trigger, pending, now) {
+    if let Some(reason) = lapsed(p, trigger, rules, pending, now) {
         return skip(reason);
     }
     if let Some(reason) = p.unreachable(rules) {
@@ -260,7 +260,7 @@ fn verdict(p: &Profile, check: &Check, rules: &Triggers, now: Secs) -> Verdict {
 /// Why a pending episode can no longer send whatever else happens: the
 /// person did what cancels it, it is later than its `max_lateness`, or its
 /// `if` no longer holds.
-fn lapsed(p: &Profile, trigger: &Trigger, pending: &Pending, now: Secs) -> Option<Reason> {
+fn lapsed(p: &Profile, trigger: &Trigger, rules: &Triggers, pending: &Pending, now: Secs) -> Option<Reason> {
     for kind in &trigger.cancel_if {
         let after_start = p.activity.iter().any(|a| a.kind == *kind && a.last >= pending.started);
         let basket_bought =
@@ -272,7 +272,7 @@ fn lapsed(p: &Profile, trigger: &Trigger, pending: &Pending, now: Secs) -> Optio
     if trigger.max_lateness.is_some_and(|limit| now - pending.due > limit.as_secs()) {
         return Some(Reason::Expired);
     }
-    if trigger.only_if.as_ref().is_some_and(|c| !c.eval(p, now)) {
+    if trigger.only_if.as_ref().is_some_and(|c| !c.eval(p, now, &rules.models)) {
         return Some(Reason::ConditionLapsed);
     }
     None
@@ -298,7 +298,7 @@ fn outranked(p: &Profile, me: &Trigger, rules: &Triggers, now: Secs) -> bool {
         let sent_lately = s.last_sent.is_some_and(|last| now - last < window);
         let would_send = s.pending.as_ref().is_some_and(|pd| {
             pd.claim.is_some()
-                || (lapsed(p, t, pd, now).is_none() && !cooling_down(p, t, now) && !in_holdout(&p.shop, &p.id, t))
+                || (lapsed(p, t, rules, pd, now).is_none() && !cooling_down(p, t, now) && !in_holdout(&p.shop, &p.id, t))
         });
         sent_lately || would_send
     })

@@ -11,6 +11,7 @@ pub mod decide;
 pub mod event;
 pub mod filter;
 pub mod hash;
+pub mod model;
 pub mod profile;
 pub mod rules;
 pub mod time;

@@ -75,8 +75,13 @@ impl Profile {
         self.orders.count = self.orders.count.saturating_add(other.orders.count.saturating_sub(shared_orders));
         if shared_orders == 0 {
             self.orders.revenue += other.orders.revenue;
+            self.orders.days = self.orders.days.saturating_add(other.orders.days);
         }
         self.orders.last_at = self.orders.last_at.max(other.orders.last_at);
+        self.orders.first_at = match (self.orders.first_at, other.orders.first_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         for id in &other.orders.ids {
             push_capped(&mut self.orders.ids, id.clone(), ORDERS_KEPT);
         }

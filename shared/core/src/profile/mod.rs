@@ -407,6 +407,11 @@ impl Profile {
                 if order.value.is_finite() {
                     self.orders.revenue += order.value;
                 }
+                let day = t.div_euclid(crate::model::DAY);
+                if self.orders.last_at.is_none_or(|l| l.div_euclid(crate::model::DAY) != day) {
+                    self.orders.days = self.orders.days.saturating_add(1);
+                }
+                self.orders.first_at = Some(self.orders.first_at.map_or(t, |f| f.min(t)));
                 self.orders.last_at = Some(self.orders.last_at.map_or(t, |l| l.max(t)));
                 for p in &order.product_ids {
                     push_capped(&mut self.orders.bought, bounded_key(p), BOUGHT_KEPT);
@@ -613,7 +618,7 @@ impl Profile {
             let arms = match &trigger.arm {
                 Arm::On(on) => e.kind.is_named(on) && trigger.on_where.as_ref().is_none_or(|f| f.matches(&e.kind)),
                 Arm::When(cond) => {
-                    let holds = cond.eval(self, self.clock);
+                    let holds = cond.eval(self, self.clock, &rules.models);
                     let held = existing.is_some_and(|i| self.triggers[i].holding);
                     if holds != held {
                         let i = self.state_index(&trigger.id);

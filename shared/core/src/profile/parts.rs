@@ -135,6 +135,13 @@ pub struct Orders {
     pub revenue: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_at: Option<Secs>,
+    /// The first order's time, and the days (UTC) with an order: what the
+    /// customer model reads ([`crate::model`]). An order on a day that
+    /// already had one counts once, as the model counts purchases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_at: Option<Secs>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub days: u32,
     /// Recent order ids (orders/create and orders/paid are one order).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ids: Vec<String>,

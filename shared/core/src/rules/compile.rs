@@ -112,7 +112,10 @@ impl Compiler<'_> {
 
         let mut offers = Vec::new();
         for o in offers_raw {
-            if segments.contains_key(o.segment.get_ref()) {
+            let rfm = o.segment.get_ref().strip_prefix("rfm:");
+            if let Some(name) = rfm.filter(|n| nudge_analytics::rfm::Segment::named(n).is_none()) {
+                self.err(o.segment.span(), "offer.segment", cond::unknown_rfm(name));
+            } else if rfm.is_some() || segments.contains_key(o.segment.get_ref()) {
                 offers.push((o.segment.into_inner(), o.text));
             } else {
                 self.err(o.segment.span(), "offer.segment", format!("unknown segment {:?}", o.segment.get_ref()));
@@ -171,6 +174,7 @@ impl Compiler<'_> {
         tracked.sort();
         tracked.dedup();
         Ok(Triggers {
+            models: crate::model::Models::default(),
             version: format!("{:08x}", stable_hash(&[self.src.as_bytes()]) >> 32),
             policy,
             offers,

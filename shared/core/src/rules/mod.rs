@@ -46,6 +46,10 @@ pub struct Triggers {
     /// gives the email's offer (a variant's own `offer` wins over these).
     pub offers: Vec<(String, String)>,
     pub triggers: Vec<Trigger>,
+    /// The shops' customer models that `rfm:` segments, `p_alive` and
+    /// `expected_orders` read: none until a shell loads them.
+    #[serde(skip)]
+    pub models: crate::model::Models,
     /// Where a cart or checkout can be finished when its event named no
     /// link: a URL with `{token}` (the cart or checkout token).
     pub recovery_url: Option<String>,
@@ -233,9 +237,15 @@ impl Triggers {
         Err(RulesErrors(all))
     }
 
-    /// The named segments this person is in at `now`, in name order.
+    /// The named segments this person is in at `now`, in name order, then
+    /// their RFM segment by their shop's model (`rfm:<name>`), if any.
     pub fn segments_of(&self, p: &crate::Profile, now: crate::time::Secs) -> Vec<String> {
-        self.segments.iter().filter(|(_, c)| c.eval(p, now)).map(|(n, _)| n.clone()).collect()
+        let mut names: Vec<String> =
+            self.segments.iter().filter(|(_, c)| c.eval(p, now, &self.models)).map(|(n, _)| n.clone()).collect();
+        if let Some(rfm) = self.models.get(&p.shop).and_then(|m| m.rfm(p, now)) {
+            names.push(format!("rfm:{}", rfm.segment.as_str()));
+        }
+        names
     }
 
     /// The offer for a send: the variant's own, else the first `[[offer]]`
@@ -395,6 +405,53 @@ mod tests {
         let under_if =
             "[[trigger]]\nid = \"w\"\non = \"order_placed\"\nif = { inactive_for = \"30d\" }\ntemplate = \"t\"\n";
         assert!(Triggers::parse(under_if, "t.toml", None).is_ok());
+    }
+
+    #[test]
+    fn rules_read_the_customer_model_through_rfm_segments_p_alive_and_expected_orders() {
+        let src = r#"
+[segments]
+fading = { any = [{ segment = "rfm:at_risk" }, { p_alive = { below = 0.3 } }] }
+
+[[offer]]
+segment = "rfm:champions"
+text = "Early access"
+
+[[trigger]]
+id = "win-back"
+when = { all = [{ segment = "fading" }, { expected_orders = { below = 0.5, within = "60d" } }] }
+template = "t"
+
+[[trigger]]
+id = "reorder"
+on = "order_placed"
+delay = "30d"
+if = { p_alive = { above = 0.5, below = 0.9 } }
+template = "t"
+"#;
+        let rules = Triggers::parse(src, "t.toml", None).unwrap();
+        let lines = rules.describe().join("\n");
+        assert_eq!(rules.segments["fading"].to_string(), "(segment rfm:at_risk or P(alive) < 0.3)");
+        assert!(lines.contains("orders expected within 60d < 0.5"), "{lines}");
+        assert!(lines.contains("P(alive) between 0.5 and 0.9"), "{lines}");
+        assert_eq!(rules.offers, [("rfm:champions".to_owned(), "Early access".to_owned())]);
+
+        let when = |c: &str| format!("[[trigger]]\nid = \"w\"\non = \"order_placed\"\nif = {c}\ntemplate = \"t\"\n");
+        for (cond, says) in [
+            (r#"{ segment = "rfm:vip" }"#, "unknown RFM segment \"vip\": one of champions, loyal"),
+            ("{ p_alive = { below = 1.5 } }", "between 0 and 1"),
+            ("{ p_alive = { } }", "give `above`, `below` or both"),
+            ("{ p_alive = { above = 0.6, below = 0.4 } }", "`above` must be less than `below`"),
+            (r#"{ p_alive = { below = 0.3, within = "30d" } }"#, "`within` is for expected_orders"),
+            ("{ expected_orders = { above = -1 } }", "-1 is not a number ≥ 0"),
+            ("{ p_alive = { under = 0.3 } }", "unknown field `under`"),
+        ] {
+            let e = errors(&when(cond));
+            assert_eq!(e.len(), 1, "{cond}: {e:?}");
+            assert!(e[0].message.contains(says), "{cond}: {}", e[0].message);
+        }
+        let offer = "[[offer]]\nsegment = \"rfm:gold\"\ntext = \"x\"\n";
+        assert!(errors(offer)[0].message.contains("unknown RFM segment \"gold\""));
     }
 
     #[test]

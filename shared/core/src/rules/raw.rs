@@ -125,9 +125,21 @@ pub(super) struct RawCond {
     pub(super) last_order_before: Option<Dur>,
     pub(super) engaged_within: Option<Dur>,
     pub(super) segment: Option<Spanned<String>>,
+    pub(super) p_alive: Option<Spanned<RawBand>>,
+    pub(super) expected_orders: Option<Spanned<RawBand>>,
     pub(super) sent: Option<Spanned<String>>,
     pub(super) opened: Option<Spanned<String>>,
     pub(super) clicked: Option<Spanned<String>>,
+}
+
+/// `{ above = …, below = … }` for a figure of the customer model, with a
+/// horizon (`within`) for expected orders.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBand {
+    pub(super) above: Option<f64>,
+    pub(super) below: Option<f64>,
+    pub(super) within: Option<Dur>,
 }
 
 /// `where = { property = test, … }`.

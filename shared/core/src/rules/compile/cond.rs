@@ -63,12 +63,13 @@ impl Compiler<'_> {
         ok &= self.within_is_used(r, &span, at);
         profile_facts(r, &mut parts);
         ok &= self.segment_ref(r, at, &mut parts);
+        ok &= self.model_figures(r, at, &mut parts);
         if !ok {
             return None;
         }
         match parts.len() {
             0 => {
-                self.err(span, at.field, "empty condition: give at least one of all, any, not, count, inactive_for, first_seen_within, orders_at_least, orders_at_most, cart_value_at_least, cart_value_at_most, spent_at_least, spent_at_most, average_order_at_least, average_order_at_most, last_order_within, last_order_before, engaged_within, segment, sent, opened, clicked");
+                self.err(span, at.field, "empty condition: give at least one of all, any, not, count, inactive_for, first_seen_within, orders_at_least, orders_at_most, cart_value_at_least, cart_value_at_most, spent_at_least, spent_at_most, average_order_at_least, average_order_at_most, last_order_within, last_order_before, engaged_within, segment, p_alive, expected_orders, sent, opened, clicked");
                 None
             }
             1 => parts.pop(),
@@ -271,9 +272,22 @@ impl Compiler<'_> {
         ok
     }
 
-    /// `segment = "<name>"`: a segment defined before.
+    /// `segment = "<name>"`: a segment defined before, or `rfm:<name>`, a
+    /// segment of the customer model.
     fn segment_ref(&mut self, r: &RawCond, at: At<'_>, parts: &mut Vec<Condition>) -> bool {
         let Some(name) = &r.segment else { return true };
+        if let Some(rfm) = name.get_ref().strip_prefix("rfm:") {
+            return match nudge_analytics::rfm::Segment::named(rfm) {
+                Some(segment) => {
+                    parts.push(Condition::Rfm(segment));
+                    true
+                }
+                None => {
+                    self.err(name.span(), at.key("segment"), unknown_rfm(rfm));
+                    false
+                }
+            };
+        }
         match at.segments.get(name.get_ref()) {
             Some(c) => {
                 parts.push(Condition::Segment(name.get_ref().clone(), Box::new(c.clone())));
@@ -284,6 +298,49 @@ impl Compiler<'_> {
                 false
             }
         }
+    }
+}
+
+/// The message for an `rfm:` segment that is not one.
+pub(super) fn unknown_rfm(name: &str) -> String {
+    let names: Vec<&str> = nudge_analytics::rfm::Segment::ALL.iter().map(|s| s.as_str()).collect();
+    format!("unknown RFM segment {name:?}: one of {}", names.join(", "))
+}
+
+impl Compiler<'_> {
+    /// `p_alive = { below = 0.3 }`, `expected_orders = { above = 1, within = "90d" }`.
+    fn model_figures(&mut self, r: &RawCond, at: At<'_>, parts: &mut Vec<Condition>) -> bool {
+        let mut ok = true;
+        for (key, band) in [("p_alive", &r.p_alive), ("expected_orders", &r.expected_orders)] {
+            let Some(band) = band else { continue };
+            let (b, span) = (band.get_ref(), band.span());
+            let bad = [b.above, b.below].into_iter().flatten().find(|v| !v.is_finite() || *v < 0.0);
+            let problem = if b.above.is_none() && b.below.is_none() {
+                Some("give `above`, `below` or both".to_owned())
+            } else if let Some(v) = bad {
+                Some(format!("{v} is not a number ≥ 0"))
+            } else if key == "p_alive" && [b.above, b.below].into_iter().flatten().any(|v| v > 1.0) {
+                Some("a probability is between 0 and 1".to_owned())
+            } else if b.above.zip(b.below).is_some_and(|(a, b)| a >= b) {
+                Some("`above` must be less than `below`".to_owned())
+            } else if key == "p_alive" && b.within.is_some() {
+                Some("`within` is for expected_orders (the horizon), not p_alive".to_owned())
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.err(span, at.key(key), problem);
+                ok = false;
+                continue;
+            }
+            parts.push(if key == "p_alive" {
+                Condition::PAlive { above: b.above, below: b.below }
+            } else {
+                let within = b.within.unwrap_or(crate::time::Dur::from_secs(90 * 86_400));
+                Condition::ExpectedOrders { above: b.above, below: b.below, within }
+            });
+        }
+        ok
     }
 }
 
