@@ -74,6 +74,11 @@ pub struct ReplayArgs {
     /// it is created at the earliest), `0s` for `nudge serve`'s.
     #[arg(long, default_value = "0s", value_parser = parse_dur)]
     pub scheduler_lead: nudge_core::Dur,
+    /// Customer models from `nudge segments --out`, which `rfm:` segments,
+    /// `p_alive` and `expected_orders` in the rules read. For an honest
+    /// backtest, fit them with `--until` before the replayed period.
+    #[arg(long)]
+    pub segments: Option<PathBuf>,
     /// Threads to replay on (default: one per core); the decisions are
     /// those of one thread, byte for byte. With 2, one parses while the
     /// other replays. With more, the people of the log are split between
@@ -178,6 +183,7 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
         return parse_only(&args);
     }
     let rules = load_rules(&args.triggers, args.templates.as_deref())?;
+    load_models(&rules, args.segments.as_deref())?;
     let threads = threads(&args);
     if threads > 2 {
         return run_sharded(&args, &rules, &alias_key, threads);
@@ -306,6 +312,27 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
     }
     ran.print_throughput();
     Ok(if renders.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Loads the customer models the rules read from a `nudge segments` file;
+/// without one, says which conditions will be false.
+pub fn load_models(rules: &Triggers, segments: Option<&Path>) -> Result<()> {
+    let Some(path) = segments else {
+        if rules.uses_models() {
+            eprintln!(
+                "warning: the rules read the customer model (rfm: segments, p_alive, expected_orders) but no --segments file was given: those conditions are false"
+            );
+        }
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let models = nudge_core::model::from_segments_json(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not a `nudge segments --out` file: {e}", path.display()))?;
+    if models.is_empty() {
+        bail!("{}: no shop has a model (no orders when it was fitted)", path.display());
+    }
+    rules.models.replace(models);
+    Ok(())
 }
 
 /// Lines the reader hands on at a time, and batches a pipeline's reader

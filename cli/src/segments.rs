@@ -13,6 +13,7 @@ use jiff::civil::Date;
 use nudge_analytics::bgnbd::{self, Customer, Params};
 use nudge_analytics::rfm::{self, History, Rfm, Segment};
 use nudge_app::Replay;
+use nudge_core::model::ShopModel;
 use nudge_core::{EventKind, Triggers};
 use serde::Serialize;
 
@@ -40,7 +41,7 @@ struct Orders {
 }
 
 #[derive(Serialize)]
-struct Output {
+pub struct Output {
     until: Date,
     time_unit: &'static str,
     horizon_days: u32,
@@ -53,6 +54,9 @@ struct Output {
 #[derive(Serialize)]
 struct ShopOutput {
     customers: usize,
+    /// What rules read (`--segments`): the RFM cut points and the BG/NBD
+    /// parameters.
+    model: Option<ShopModel>,
     bgnbd: Option<Params>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bgnbd_error: Option<String>,
@@ -83,13 +87,45 @@ const DAY: i64 = 86_400;
 
 pub fn run(args: SegmentsArgs) -> Result<ExitCode> {
     let (logs, alias_key) = args.input.open()?;
+    let out = fit(&args.input, &logs, alias_key, args.until, args.horizon_days)?;
+    print_summary(&out);
+    if let Some(path) = &args.out {
+        write(path, &out)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the models and scores as JSON, whole or not at all (a reader
+/// never sees half a file).
+pub fn write(path: &std::path::Path, out: &Output) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(out)?)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The shops' models (as rules read them) in a segments file.
+pub fn models(out: &Output) -> BTreeMap<String, ShopModel> {
+    out.shops.iter().filter_map(|(shop, s)| Some((shop.clone(), s.model?))).collect()
+}
+
+/// Fits every shop's model on the orders in `logs` up to the end of
+/// `until` (default: the day of the last order).
+pub fn fit(
+    input: &crate::logs::Input,
+    logs: &[PathBuf],
+    alias_key: nudge_app::AliasKey,
+    until: Option<Date>,
+    horizon_days: u32,
+) -> Result<Output> {
     // Profile ids come from identities: ingesting with no rules resolves
     // them as production does, merges included.
     let no_rules = Triggers::parse("", "none", None).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut replay = Replay::new(&no_rules, alias_key);
     let mut shops: BTreeMap<String, BTreeMap<String, Orders>> = BTreeMap::new();
     let mut last_day = i64::MIN;
-    args.input.each_event(&logs, |e, _| {
+    input.each_event(logs, |e, _| {
         let profile = replay.identify(&e)?;
         let (Some(profile), EventKind::OrderPlaced { order }) = (profile, &e.kind) else { return Ok(()) };
         let day = e.occurred_at.as_second().div_euclid(DAY);
@@ -104,24 +140,17 @@ pub fn run(args: SegmentsArgs) -> Result<ExitCode> {
         anyhow::bail!("no orders in the logs: segments and the model need order history");
     }
     let epoch = Date::constant(1970, 1, 1);
-    let until = args.until.unwrap_or_else(|| epoch.checked_add(jiff::Span::new().days(last_day)).unwrap_or(epoch));
+    let until = until.unwrap_or_else(|| epoch.checked_add(jiff::Span::new().days(last_day)).unwrap_or(epoch));
     let until_day = i64::from((until - epoch).get_days());
-    let horizon = f64::from(args.horizon_days);
-    let mut out =
-        Output { until, time_unit: "days", horizon_days: args.horizon_days, bgnbd: None, shops: BTreeMap::new() };
+    let horizon = f64::from(horizon_days);
+    let mut out = Output { until, time_unit: "days", horizon_days, bgnbd: None, shops: BTreeMap::new() };
     for (shop, people) in shops {
         out.shops.insert(shop, shop_output(people, until_day, horizon));
     }
     if out.shops.len() == 1 {
         out.bgnbd = out.shops.values().next().and_then(|s| s.bgnbd);
     }
-    print_summary(&out);
-    if let Some(path) = &args.out {
-        std::fs::write(path, serde_json::to_string_pretty(&out)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("wrote {}", path.display());
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }
 
 fn shop_output(people: BTreeMap<String, Orders>, until_day: i64, horizon: f64) -> ShopOutput {
@@ -142,6 +171,7 @@ fn shop_output(people: BTreeMap<String, Orders>, until_day: i64, horizon: f64) -
         .collect();
     let histories: Vec<History> = summaries.iter().map(|(_, h, _)| *h).collect();
     let scores = rfm::score(&histories);
+    let cuts = rfm::RfmCuts::of(&histories);
     let customers: Vec<Customer> = summaries.iter().map(|(_, _, c)| *c).collect();
     let (model, error) = match bgnbd::fit(&customers) {
         Ok(p) => (Some(p), None),
@@ -167,7 +197,8 @@ fn shop_output(people: BTreeMap<String, Orders>, until_day: i64, horizon: f64) -
             }
         })
         .collect::<Vec<_>>();
-    ShopOutput { customers: people.len(), bgnbd: model, bgnbd_error: error, segments, people }
+    let fitted = cuts.map(|rfm| ShopModel { until_day, customers: people.len() as u64, bgnbd: model, rfm });
+    ShopOutput { customers: people.len(), model: fitted, bgnbd: model, bgnbd_error: error, segments, people }
 }
 
 fn print_summary(out: &Output) {

@@ -719,3 +719,90 @@ fn replay_on_several_threads_writes_the_one_thread_decisions_reports_and_summary
     assert!(!bad.status.success());
     assert!(text(&bad.stderr).contains("threads-a.jsonl:16669:"), "{}", text(&bad.stderr));
 }
+
+#[test]
+fn rules_read_each_person_s_p_alive_and_rfm_segment_from_the_segments_file() {
+    // Ada orders on days 0, 14 and 28 (2026-01-01 on), then views a product
+    // on day 70: with CDNOW's published parameters (α in days) her P(alive)
+    // then is 0.5636 (x = 2, t_x = 28, T = 70; by hand from eq. 11).
+    let mut log = String::from(
+        r#"{"type":"identify","messageId":"i1","userId":"ada","timestamp":"2026-01-01T09:00:00Z","traits":{"email":"ada@example.com","email_marketing_consent":"subscribed"}}
+"#,
+    );
+    for (i, day) in ["01", "15", "29"].iter().enumerate() {
+        log.push_str(&format!(
+            r#"{{"type":"track","event":"Order Completed","messageId":"o{i}","userId":"ada","timestamp":"2026-01-{day}T10:00:00Z","properties":{{"order_id":"o{i}","total":30}}}}
+"#
+        ));
+    }
+    log.push_str(r#"{"type":"track","event":"Product Viewed","messageId":"v1","userId":"ada","timestamp":"2026-03-12T10:00:00Z","properties":{"product_id":"p1"}}
+"#);
+    let log = tmp("model-ada.jsonl", &log);
+    let segments = tmp(
+        "model-segments.json",
+        r#"{"shops":{"default":{"model":{"until_day":20454,"customers":2357,
+            "bgnbd":{"r":0.243,"alpha":30.898,"a":0.793,"b":2.426},
+            "rfm":{"recency":[-200,-120,-60,-20],"frequency":[1,1,2,4],"monetary":[20,40,80,160]}}}}}"#,
+    );
+    let rules = |cond: &str| {
+        tmp(
+            "model-rules.toml",
+            &format!(
+                "[[trigger]]\nid = \"come-back\"\non = \"product_viewed\"\ndelay = \"1h\"\nif = {cond}\ntemplate = \"t\"\n"
+            ),
+        )
+    };
+    let decide = |cond: &str, with_model: bool| {
+        let r = rules(cond);
+        let mut args = vec!["replay", "--triggers", r.to_str().unwrap()];
+        if with_model {
+            args.extend(["--segments", segments.to_str().unwrap()]);
+        }
+        args.push(log.to_str().unwrap());
+        let out = nudge(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let d: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+        (format!("{} {}", d["decision"].as_str().unwrap(), d["reason"].as_str().unwrap_or("")), text(&out.stderr))
+    };
+    assert_eq!(decide("{ p_alive = { below = 0.6 } }", true).0, "send ");
+    assert_eq!(decide("{ p_alive = { below = 0.5 } }", true).0, "skip condition_lapsed");
+    assert_eq!(decide("{ p_alive = { above = 0.5 } }", true).0, "send ");
+    // 42 days since the last order (R 4 by these cuts), 3 orders (F 4):
+    // a champion.
+    assert_eq!(decide(r#"{ segment = "rfm:champions" }"#, true).0, "send ");
+    assert_eq!(decide(r#"{ segment = "rfm:at_risk" }"#, true).0, "skip condition_lapsed");
+    // Without the model the condition cannot hold, and the replay says why.
+    let (d, stderr) = decide("{ p_alive = { below = 0.6 } }", false);
+    assert_eq!(d, "skip condition_lapsed");
+    assert!(stderr.contains("no --segments file was given"), "{stderr}");
+    let bad = tmp("model-bad.json", r#"{"people":[]}"#);
+    let out = nudge(&[
+        "replay",
+        "--triggers",
+        rules("{ p_alive = { below = 0.6 } }").to_str().unwrap(),
+        "--segments",
+        bad.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("not a `nudge segments --out` file"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn segments_write_each_shop_s_model_whose_cut_points_give_each_person_s_scores() {
+    let log = cdnow_log();
+    let out = tmp("cdnow-model.json", "");
+    let fit = nudge(&["segments", "--until", "1997-09-30", "--out", out.to_str().unwrap(), log.to_str().unwrap()]);
+    assert!(fit.status.success(), "{}", text(&fit.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let model = &json["shops"]["default"]["model"];
+    assert_eq!(model["bgnbd"], json["bgnbd"]);
+    assert_eq!(model["customers"], 2357);
+    let cuts = model["rfm"]["frequency"].as_array().unwrap();
+    assert_eq!(cuts.len(), 4);
+    // Every person's segment in the file is what the cut points give them.
+    let f = |v: f64| 1 + cuts.iter().filter(|c| v > c.as_f64().unwrap()).count() as u64;
+    for p in json["shops"]["default"]["people"].as_array().unwrap().iter().take(300) {
+        assert_eq!(p["frequency"].as_u64().unwrap(), f(p["orders"].as_f64().unwrap()), "{p}");
+    }
+}

@@ -191,6 +191,17 @@ impl Condition {
         }
     }
 
+    /// Whether it reads the customer model (`rfm:` segments, `p_alive`,
+    /// `expected_orders`).
+    pub fn uses_model(&self) -> bool {
+        match self {
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().any(Condition::uses_model),
+            Condition::Not(c) | Condition::Segment(_, c) => c.uses_model(),
+            Condition::Rfm(_) | Condition::PAlive { .. } | Condition::ExpectedOrders { .. } => true,
+            _ => false,
+        }
+    }
+
     /// Every count, to `f`.
     pub(crate) fn for_each_count(&self, f: &mut CountVisitor<'_>) {
         match self {
@@ -282,7 +293,10 @@ mod tests {
         let d = Dur::from_secs(3_600);
         for now in [i64::MIN / 2, 0, 1_800_000_000, i64::MAX / 2] {
             assert!(Condition::InactiveFor(d).eval(&p, now, &Models::default()), "never active counts as inactive");
-            assert!(!Condition::FirstSeenWithin(d).eval(&p, now, &Models::default()), "never seen is not 'recently seen'");
+            assert!(
+                !Condition::FirstSeenWithin(d).eval(&p, now, &Models::default()),
+                "never seen is not 'recently seen'"
+            );
         }
     }
 

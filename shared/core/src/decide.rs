@@ -298,7 +298,9 @@ fn outranked(p: &Profile, me: &Trigger, rules: &Triggers, now: Secs) -> bool {
         let sent_lately = s.last_sent.is_some_and(|last| now - last < window);
         let would_send = s.pending.as_ref().is_some_and(|pd| {
             pd.claim.is_some()
-                || (lapsed(p, t, rules, pd, now).is_none() && !cooling_down(p, t, now) && !in_holdout(&p.shop, &p.id, t))
+                || (lapsed(p, t, rules, pd, now).is_none()
+                    && !cooling_down(p, t, now)
+                    && !in_holdout(&p.shop, &p.id, t))
         });
         sent_lately || would_send
     })

@@ -193,9 +193,16 @@ mod tests {
         // Longer quiet, lower odds: a year later they are below 0.3.
         assert!(below(0.3).eval(&p, 400 * DAY, &models));
         let expected = m.expected_orders(&p, 70 * DAY, 90.0).unwrap();
-        assert_eq!(expected, bgnbd::expected_purchases(&m.bgnbd.unwrap(), &Customer { x: 2.0, t_x: 28.0, t: 70.0 }, 90.0));
+        assert_eq!(
+            expected,
+            bgnbd::expected_purchases(&m.bgnbd.unwrap(), &Customer { x: 2.0, t_x: 28.0, t: 70.0 }, 90.0)
+        );
         let within = crate::time::Dur::from_secs(90 * DAY);
-        assert!(Condition::ExpectedOrders { above: Some(expected - 0.01), below: None, within }.eval(&p, 70 * DAY, &models));
+        assert!(Condition::ExpectedOrders { above: Some(expected - 0.01), below: None, within }.eval(
+            &p,
+            70 * DAY,
+            &models
+        ));
         // No model for the shop, or no order: never true either way.
         for c in [below(1.0), Condition::PAlive { above: Some(0.0), below: None }] {
             assert!(!c.eval(&p, 70 * DAY, &Models::default()));
@@ -212,10 +219,16 @@ mod tests {
         let models = Models::new(BTreeMap::from([("shop".to_owned(), model())]));
         // 5 orders (F 5), 150 spent (M 4); 10 days after the last order R 5,
         // 100 days R 3, 300 days R 1.
-        for (days_after, r, segment) in [(10, 5, Segment::Champions), (100, 3, Segment::Loyal), (300, 1, Segment::CantLose)] {
+        for (days_after, r, segment) in
+            [(10, 5, Segment::Champions), (100, 3, Segment::Loyal), (300, 1, Segment::CantLose)]
+        {
             let now = (40 + days_after) * DAY;
             let rfm = models.get("shop").unwrap().rfm(&p, now).unwrap();
-            assert_eq!((rfm.recency, rfm.frequency, rfm.monetary, rfm.segment), (r, 5, 4, segment), "{days_after} days");
+            assert_eq!(
+                (rfm.recency, rfm.frequency, rfm.monetary, rfm.segment),
+                (r, 5, 4, segment),
+                "{days_after} days"
+            );
             assert!(Condition::Rfm(segment).eval(&p, now, &models));
             assert!(!Condition::Rfm(Segment::AtRisk).eval(&p, now, &models));
         }

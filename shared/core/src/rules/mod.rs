@@ -237,6 +237,17 @@ impl Triggers {
         Err(RulesErrors(all))
     }
 
+    /// Whether a rule reads the customer model: without one loaded, its
+    /// model conditions are false.
+    pub fn uses_models(&self) -> bool {
+        self.segments.values().any(Condition::uses_model)
+            || self.offers.iter().any(|(segment, _)| segment.starts_with("rfm:"))
+            || self.triggers.iter().any(|t| {
+                matches!(&t.arm, Arm::When(c) if c.uses_model())
+                    || t.only_if.as_ref().is_some_and(Condition::uses_model)
+            })
+    }
+
     /// The named segments this person is in at `now`, in name order, then
     /// their RFM segment by their shop's model (`rfm:<name>`), if any.
     pub fn segments_of(&self, p: &crate::Profile, now: crate::time::Secs) -> Vec<String> {
