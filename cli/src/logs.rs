@@ -45,15 +45,34 @@ impl Input {
 
     /// Every event of `logs` (from [`Input::open`]) with its arrival time,
     /// merged by arrival as `nudge replay` reads them; a bad line stops it.
-    pub fn each_event(&self, logs: &[PathBuf], mut f: impl FnMut(Event, Timestamp) -> Result<()>) -> Result<()> {
+    pub fn each_event(&self, logs: &[PathBuf], f: impl FnMut(Event, Timestamp) -> Result<()>) -> Result<()> {
+        self.each_event_skipping(logs, false, f).map(|_| ())
+    }
+
+    /// As [`Input::each_event`]; with `skip_invalid`, bad lines (the end of
+    /// a log still being written, say) are skipped and counted instead.
+    pub fn each_event_skipping(
+        &self,
+        logs: &[PathBuf],
+        skip_invalid: bool,
+        mut f: impl FnMut(Event, Timestamp) -> Result<()>,
+    ) -> Result<u64> {
         let mut reader = Merged::open(logs, self.format, &self.shop, nudge_core::Dur::from_secs(300))?;
+        let mut skipped = 0;
         while let Some(parsed) = reader.next()? {
-            let parsed = parsed.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let parsed = match parsed {
+                Ok(p) => p,
+                Err(_) if skip_invalid => {
+                    skipped += 1;
+                    continue;
+                }
+                Err(e) => anyhow::bail!("{e}"),
+            };
             for e in parsed.events {
                 f(e, parsed.arrived)?;
             }
         }
-        Ok(())
+        Ok(skipped)
     }
 }
 

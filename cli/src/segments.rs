@@ -87,7 +87,7 @@ const DAY: i64 = 86_400;
 
 pub fn run(args: SegmentsArgs) -> Result<ExitCode> {
     let (logs, alias_key) = args.input.open()?;
-    let out = fit(&args.input, &logs, alias_key, args.until, args.horizon_days)?;
+    let out = fit(&args.input, &logs, alias_key, args.until, args.horizon_days, false)?;
     print_summary(&out);
     if let Some(path) = &args.out {
         write(path, &out)?;
@@ -118,6 +118,7 @@ pub fn fit(
     alias_key: nudge_app::AliasKey,
     until: Option<Date>,
     horizon_days: u32,
+    skip_invalid: bool,
 ) -> Result<Output> {
     // Profile ids come from identities: ingesting with no rules resolves
     // them as production does, merges included.
@@ -125,7 +126,7 @@ pub fn fit(
     let mut replay = Replay::new(&no_rules, alias_key);
     let mut shops: BTreeMap<String, BTreeMap<String, Orders>> = BTreeMap::new();
     let mut last_day = i64::MIN;
-    input.each_event(logs, |e, _| {
+    input.each_event_skipping(logs, skip_invalid, |e, _| {
         let profile = replay.identify(&e)?;
         let (Some(profile), EventKind::OrderPlaced { order }) = (profile, &e.kind) else { return Ok(()) };
         let day = e.occurred_at.as_second().div_euclid(DAY);

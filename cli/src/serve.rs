@@ -75,7 +75,19 @@ struct ServeConfig {
     /// about them (default 400d).
     #[serde(default = "default_retention")]
     retention: Dur,
+    /// How often each shop's customer model (what `rfm:` segments,
+    /// `p_alive` and `expected_orders` read) is refitted on the data
+    /// directory's event logs (default 24h; `0s`: never).
+    #[serde(default = "default_refit")]
+    refit_models: Dur,
 }
+
+fn default_refit() -> Dur {
+    Dur::from_secs(86_400)
+}
+
+/// The data directory's customer models: only the models, no person.
+const MODELS_FILE: &str = "models.json";
 
 /// Largest request body read (the sources' own limits are lower).
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -100,6 +112,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let Bundle { rules, templates, catalogue } =
         Bundle::load(&rel(&cfg.triggers), &rel(&cfg.templates), cfg.catalogue.as_ref().map(|p| rel(p)).as_deref())?;
     let data = args.data.or(cfg.data.as_ref().map(|d| rel(d))).unwrap_or_else(|| PathBuf::from("nudge-data"));
+    // The models of the last refit, until the next.
+    if data.join(MODELS_FILE).exists() {
+        crate::replay_cmd::load_models(&rules, Some(&data.join(MODELS_FILE)))?;
+    }
     std::fs::create_dir_all(data.join("outbox")).with_context(|| format!("cannot create {}", data.display()))?;
     std::fs::create_dir_all(data.join("exports"))?;
     let keys = nudge_local::keys::load(&data)?;
@@ -157,11 +173,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         stop_rx.clone(),
     ));
     let checks = rt.spawn(check_loop(svc.clone(), Arc::new(mail), stop_rx.clone()));
+    let refits = rt.spawn(refit_loop(svc.rules.models.clone(), data.clone(), cfg.refit_models, stop_rx.clone()));
     let sweeps = rt.spawn(retention_loop(svc, cfg.retention, stop_rx));
     rt.block_on(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
-        for task in [public, admin, checks, sweeps] {
+        for task in [public, admin, checks, sweeps, refits] {
             let _ = task.await;
         }
     });
@@ -540,6 +557,53 @@ async fn retention_loop(svc: Arc<Service>, retention: Dur, mut stop: tokio::sync
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Refits every shop's customer model on the data directory's event logs
+/// now and then every `every`, and swaps it in for the rules.
+async fn refit_loop(
+    models: nudge_core::model::Models,
+    data: PathBuf,
+    every: Dur,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    if every.as_secs() <= 0 {
+        return;
+    }
+    loop {
+        let (shared, dir) = (models.clone(), data.clone());
+        match tokio::task::spawn_blocking(move || refit(&shared, &dir)).await {
+            Ok(Ok(fitted)) => tracing::info!(shops = fitted.len(), customers = ?fitted, "customer models refitted"),
+            Ok(Err(e)) => tracing::info!(reason = %e, "customer models not refitted"),
+            Err(e) => tracing::error!(error = %e, "the model refit stopped"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(every.as_secs().unsigned_abs())) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// One refit: the models of the orders in the event logs so far, written
+/// to the data directory and swapped in. Customers per shop.
+fn refit(shared: &nudge_core::model::Models, data: &Path) -> Result<std::collections::BTreeMap<String, u64>> {
+    let input =
+        crate::logs::Input { shop: "default".into(), format: crate::logs::Format::Nudge, logs: vec![data.into()] };
+    let (logs, alias_key) = input.open()?;
+    // The log being written may end in half a line: skipped.
+    let out = crate::segments::fit(&input, &logs, alias_key, None, 90, true)?;
+    let models = crate::segments::models(&out);
+    let file = serde_json::json!({
+        "shops": models.iter().map(|(shop, m)| (shop.clone(), serde_json::json!({ "model": m }))).collect::<serde_json::Map<_, _>>()
+    });
+    let path = data.join(MODELS_FILE);
+    let tmp = data.join(format!("{MODELS_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&file)?)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let customers = models.iter().map(|(shop, m)| (shop.clone(), m.customers)).collect();
+    shared.replace(models);
+    Ok(customers)
 }
 
 async fn purge(svc: &Service, shop: &str, id: &str) -> Result<(), nudge_app::AppError> {

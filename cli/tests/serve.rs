@@ -1512,3 +1512,36 @@ fn the_official_segment_python_library_with_gzip_delivers_to_nudge_serve_and_is_
 fn the_official_rudderstack_python_library_with_gzip_delivers_to_nudge_serve_and_is_refused_once() {
     an_official_library_with_gzip_delivers_to_nudge_serve_and_is_refused_once("rudderstack");
 }
+
+#[test]
+fn serve_refits_each_shop_s_customer_model_from_its_event_log_and_keeps_no_person_in_it() {
+    let (config, data) = setup_with("refit", "refit_models = \"1s\"\n");
+    let server = start(&config, &data);
+    let order = |user: &str, n: u32, day: u32| {
+        let body = format!(
+            r#"{{"type":"track","userId":"{user}","messageId":"{user}-o{n}","event":"Order Completed","properties":{{"order_id":"{user}-{n}","total":{}}},"timestamp":"2026-10-{day:02}T10:00:00Z"}}"#,
+            20 + 10 * n
+        );
+        let headers = [("Content-Type", "application/json".into()), ("Authorization", "Basic d2s6".into())];
+        assert_eq!(post(&server.addr, "/v1/track", &headers, body.as_bytes()), 200);
+    };
+    for (user, days) in [("ann", &[1, 8, 20][..]), ("bob", &[3, 4]), ("cy", &[10]), ("di", &[2, 25])] {
+        for (n, day) in days.iter().enumerate() {
+            order(user, n as u32, *day);
+        }
+    }
+    let path = data.join("models.json");
+    let model = poll(30, || {
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        let m = json["shops"][SHOP]["model"].clone();
+        (m["customers"] == 4).then_some((json, m))
+    });
+    let (json, m) = model.expect("no model of the four customers within 30 s");
+    assert_eq!(m["until_day"], 20_751, "2026-10-25, the last order's day: {m}");
+    assert_eq!(m["rfm"]["frequency"].as_array().map(Vec::len), Some(4), "{m}");
+    let text = json.to_string();
+    for who in ["ann", "bob", "profile", "people"] {
+        assert!(!text.contains(who), "{who} in the models file: {text}");
+    }
+    drop(server);
+}

@@ -64,13 +64,14 @@ impl ShopModel {
 }
 
 /// The models of every shop, replaceable while rules are in use (a refit
-/// swaps them in whole).
-#[derive(Default)]
-pub struct Models(RwLock<Arc<BTreeMap<String, ShopModel>>>);
+/// swaps them in whole). Clones share them: every copy of the rules sees
+/// a refit.
+#[derive(Default, Clone)]
+pub struct Models(Arc<RwLock<Arc<BTreeMap<String, ShopModel>>>>);
 
 impl Models {
     pub fn new(models: BTreeMap<String, ShopModel>) -> Models {
-        Models(RwLock::new(Arc::new(models)))
+        Models(Arc::new(RwLock::new(Arc::new(models))))
     }
 
     pub fn get(&self, shop: &str) -> Option<ShopModel> {
@@ -83,12 +84,6 @@ impl Models {
 
     pub fn replace(&self, models: BTreeMap<String, ShopModel>) {
         *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(models);
-    }
-}
-
-impl Clone for Models {
-    fn clone(&self) -> Models {
-        Models(RwLock::new(self.all()))
     }
 }
 
