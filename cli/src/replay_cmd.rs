@@ -152,6 +152,11 @@ pub fn check(file: &Path, templates: Option<&Path>, compile: Option<&Path>) -> R
         policy.push(format!("never more than {d} late"));
     }
     println!("policy: {}", policy.join(", "));
+    if rules.uses_models() {
+        println!(
+            "reads the customer model (rfm: segments, p_alive, expected_orders): `nudge replay --segments FILE` from `nudge segments --out`; `nudge serve` refits it (refit_models)"
+        );
+    }
     for line in rules.describe() {
         println!("  {line}");
     }
