@@ -101,25 +101,10 @@ pub type Aliases = smallvec::SmallVec<[Alias; 3]>;
 
 /// The aliases an identity carries, strongest first.
 pub fn aliases(identity: &Identity, key: &AliasKey) -> Aliases {
-    fn plain(kind: AliasKind, value: &Option<String>) -> Option<Alias> {
-        let v = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
-        Some(Alias { kind, value: bounded_key(v) })
-    }
-    let email = identity
-        .email
-        .as_deref()
-        .filter(|e| e.contains('@'))
-        .map(|e| Alias { kind: AliasKind::Email, value: key.hash_email(e) });
-    [
-        plain(AliasKind::Customer, &identity.customer_id),
-        email,
-        plain(AliasKind::Anonymous, &identity.anonymous_id),
-        plain(AliasKind::Checkout, &identity.checkout_token),
-        plain(AliasKind::Cart, &identity.cart_token),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
+    each_alias(identity, |kind, value| match kind {
+        AliasKind::Email => Alias { kind, value: key.hash_email(value) },
+        _ => Alias { kind, value: bounded_key(value) },
+    })
 }
 
 /// Cheap, unkeyed hashes of the aliases [`aliases`] finds in `identity`,
@@ -128,21 +113,23 @@ pub fn aliases(identity: &Identity, key: &AliasKey) -> Aliases {
 /// in one shard). For splitting a replay's people between threads
 /// ([`crate::shard`]) without an HMAC per event.
 pub fn alias_hashes(shop: &str, identity: &Identity) -> smallvec::SmallVec<[u64; 3]> {
-    let hash = |kind: AliasKind, value: &str| {
-        let bounded;
-        let value = if value.len() <= nudge_core::event::MAX_KEY_LEN {
-            value
-        } else {
-            bounded = bounded_key(value);
-            bounded.as_str()
+    each_alias(identity, |kind, value| {
+        let value = match kind {
+            // What the keyed hash is taken of.
+            AliasKind::Email => value.trim().to_lowercase(),
+            _ => bounded_key(value),
         };
         stable_hash(&[shop.as_bytes(), kind.as_str().as_bytes(), value.as_bytes()])
-    };
+    })
+}
+
+/// `f(kind, value)` for each alias `identity` carries, strongest first:
+/// ids trimmed and not empty, an email address only with an `@`.
+fn each_alias<T>(identity: &Identity, f: impl Fn(AliasKind, &str) -> T) -> smallvec::SmallVec<[T; 3]> {
     let plain = |kind: AliasKind, value: &Option<String>| {
-        value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| hash(kind, v))
+        value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| f(kind, v))
     };
-    let email =
-        identity.email.as_deref().filter(|e| e.contains('@')).map(|e| hash(AliasKind::Email, &e.trim().to_lowercase()));
+    let email = identity.email.as_deref().filter(|e| e.contains('@')).map(|e| f(AliasKind::Email, e));
     [
         plain(AliasKind::Customer, &identity.customer_id),
         email,
