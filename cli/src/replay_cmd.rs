@@ -249,15 +249,8 @@ pub fn run(mut args: ReplayArgs) -> Result<ExitCode> {
             if let Some(t) = &templates {
                 renders.check(t, &rules, replay.take_sent());
             }
-            match batch.bad_line {
-                Some(e) if args.skip_invalid => {
-                    if invalid < 5 {
-                        eprintln!("skipped {e}");
-                    }
-                    invalid += 1;
-                }
-                Some(e) => bail!("{e}\n(use --skip-invalid to skip malformed lines)"),
-                None => {}
+            if let Some(e) = batch.bad_line {
+                skip_or_stop(&args, e, &mut invalid)?;
             }
             if batch.at_end {
                 return Ok(());
@@ -340,6 +333,25 @@ pub fn load_models(rules: &Triggers, segments: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// A malformed line: with `--skip-invalid` counted (the first five named),
+/// else the end of the replay.
+fn skip_or_stop(args: &ReplayArgs, e: crate::logs::LineError, invalid: &mut u64) -> Result<()> {
+    if !args.skip_invalid {
+        bail!("{e}\n(use --skip-invalid to skip malformed lines)");
+    }
+    if *invalid < 5 {
+        eprintln!("skipped {e}");
+    }
+    *invalid += 1;
+    Ok(())
+}
+
+/// The size of the logs in bytes (for progress, and the memory a sharded
+/// replay would take).
+fn total_bytes(logs: &[PathBuf]) -> u64 {
+    logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+}
+
 /// Lines the reader hands on at a time, and batches a pipeline's reader
 /// may be ahead of the replay.
 const PIPELINE_BATCHES: usize = 8;
@@ -386,7 +398,7 @@ fn threads(args: &ReplayArgs) -> usize {
         return 1;
     }
     if wanted > 1 {
-        let bytes: u64 = args.logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+        let bytes = total_bytes(&args.logs);
         if let Some(available) = memory_available().filter(|a| bytes.saturating_mul(MEMORY_PER_LOG_BYTE) > a / 2) {
             eprintln!(
                 "note: replaying on one thread, in constant memory: {} threads would hold about {} MiB of parsed events, more than half of the {} MiB available",
@@ -505,13 +517,7 @@ fn run_sharded(
         lines += 1;
         match p {
             Ok(p) => parsed.push(p),
-            Err(e) if args.skip_invalid => {
-                if invalid < 5 {
-                    eprintln!("skipped {e}");
-                }
-                invalid += 1;
-            }
-            Err(e) => bail!("{e}\n(use --skip-invalid to skip malformed lines)"),
+            Err(e) => skip_or_stop(args, e, &mut invalid)?,
         }
     }
     let messages = nudge_app::shard::messages(parsed.iter().flat_map(|p| p.events.iter().map(move |e| (e, p.arrived))));
@@ -621,7 +627,7 @@ fn progress_bar(logs: &[PathBuf]) -> Option<ProgressBar> {
     if !io::stderr().is_terminal() {
         return None;
     }
-    let total: u64 = logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let total = total_bytes(logs);
     let pb = ProgressBar::new(total);
     pb.set_style(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")

@@ -96,11 +96,16 @@ pub fn run(args: SegmentsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the models and scores as JSON, whole or not at all (a reader
-/// never sees half a file).
-pub fn write(path: &std::path::Path, out: &Output) -> Result<()> {
+/// Writes the models and scores as JSON.
+fn write(path: &std::path::Path, out: &Output) -> Result<()> {
+    write_whole(path, &serde_json::to_vec_pretty(out)?)
+}
+
+/// Writes `bytes` to `path` whole or not at all: a reader (a refit's
+/// rules, a user's script) never sees half a file.
+pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(out)?)
+    std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
         .with_context(|| format!("cannot write {}", path.display()))
 }

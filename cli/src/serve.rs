@@ -593,14 +593,7 @@ fn refit(shared: &nudge_core::model::Models, data: &Path) -> Result<std::collect
     // The log being written may end in half a line: skipped.
     let out = crate::segments::fit(&input, &logs, alias_key, None, 90, true)?;
     let models = crate::segments::models(&out);
-    let file = serde_json::json!({
-        "shops": models.iter().map(|(shop, m)| (shop.clone(), serde_json::json!({ "model": m }))).collect::<serde_json::Map<_, _>>()
-    });
-    let path = data.join(MODELS_FILE);
-    let tmp = data.join(format!("{MODELS_FILE}.tmp"));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&file)?)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    crate::segments::write_whole(&data.join(MODELS_FILE), &nudge_core::model::to_models_json(&models)?)?;
     let customers = models.iter().map(|(shop, m)| (shop.clone(), m.customers)).collect();
     shared.replace(models);
     Ok(customers)

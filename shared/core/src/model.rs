@@ -99,18 +99,30 @@ impl PartialEq for Models {
     }
 }
 
-/// The `shops.<shop>.model` entries of a `nudge segments --out` file.
+/// The part of a `nudge segments --out` file that rules read:
+/// `shops.<shop>.model`. A file with only this is a models file (`nudge
+/// serve`'s `models.json`, which holds no person).
+#[derive(Serialize, Deserialize)]
+struct ModelsFile {
+    shops: BTreeMap<String, ModelEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ModelEntry {
+    model: Option<ShopModel>,
+}
+
+/// The `shops.<shop>.model` entries of a `nudge segments --out` file (or
+/// of [`to_models_json`]'s).
 pub fn from_segments_json(text: &str) -> Result<BTreeMap<String, ShopModel>, String> {
-    #[derive(Deserialize)]
-    struct File {
-        shops: BTreeMap<String, Shop>,
-    }
-    #[derive(Deserialize)]
-    struct Shop {
-        model: Option<ShopModel>,
-    }
-    let file: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let file: ModelsFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
     Ok(file.shops.into_iter().filter_map(|(shop, s)| Some((shop, s.model?))).collect())
+}
+
+/// A models file [`from_segments_json`] reads: the models and nothing else.
+pub fn to_models_json(models: &BTreeMap<String, ShopModel>) -> serde_json::Result<Vec<u8>> {
+    let shops = models.iter().map(|(shop, m)| (shop.clone(), ModelEntry { model: Some(*m) })).collect();
+    serde_json::to_vec_pretty(&ModelsFile { shops })
 }
 
 #[cfg(test)]
